@@ -1,0 +1,232 @@
+"""The model registry: one data file (``models.json``) and the small loader that answers model questions.
+
+Everything that needs a model fact (context window, price, tokenizer family, tool overhead, image tier)
+asks here. Ids resolve through aliases and dated forms; an unknown id still gets a best guess at its
+tokenizer so offline estimates keep working for models released after this file was written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+__all__ = [
+    "ModelInfo",
+    "Prices",
+    "all_models",
+    "default_model",
+    "resolve",
+    "update_from_api",
+]
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million tokens. ``bands`` hold higher rates that apply to the whole request above a
+    prompt size (Haiku 5.5 is priced that way)."""
+
+    input: float | None = None
+    output: float | None = None
+    cache_write_5m: float | None = None
+    cache_write_1h: float | None = None
+    cache_read: float | None = None
+    bands: tuple[tuple[int, float], ...] = ()  # (prompt_above, input rate)
+
+    def input_rate(self, prompt_tokens: int) -> float | None:
+        rate = self.input
+        for above, band_rate in self.bands:
+            if prompt_tokens > above:
+                rate = band_rate
+        return rate
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    display_name: str
+    tokenizer: str  # "v3" | "v4.7" | "v4.8"
+    context_window: int | None
+    max_output: int | None
+    prices: Prices
+    tool_overhead_auto: int | None
+    tool_overhead_any: int | None
+    image_tier: str  # "high" | "standard" | "legacy"
+    lifecycle: str = "unknown"
+    aliases: tuple[str, ...] = ()
+    uncertain: tuple[str, ...] = ()
+    known: bool = True  # False for an id the registry had to guess at
+    notes: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def ctok_version(self) -> str:
+        return _data()["tokenizers"][self.tokenizer]["ctok_version"]
+
+    def image_limits(self) -> dict[str, Any]:
+        return dict(_data()["image_tiers"][self.image_tier])
+
+    def cost_usd(self, input_tokens: int) -> float | None:
+        """Input cost at list price (no caching, no batch discount), or None when unknown."""
+        rate = self.prices.input_rate(input_tokens)
+        return None if rate is None else input_tokens * rate / 1_000_000
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "display_name": self.display_name,
+            "aliases": list(self.aliases),
+            "lifecycle": self.lifecycle,
+            "tokenizer": self.tokenizer,
+            "context_window": self.context_window,
+            "max_output": self.max_output,
+            "input_price_per_mtok": self.prices.input,
+            "output_price_per_mtok": self.prices.output,
+            "image_tier": self.image_tier,
+            "known": self.known,
+            "uncertain": list(self.uncertain),
+        }
+
+
+@cache
+def _data() -> dict[str, Any]:
+    text = files("jupyter_token_count").joinpath("models.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _to_info(rec: dict[str, Any]) -> ModelInfo:
+    price = rec.get("price", {})
+    bands = tuple((b["prompt_above"], b["input"]) for b in rec.get("price_bands", ()))
+    tools = rec.get("tool_overhead") or {}
+    return ModelInfo(
+        id=rec["id"],
+        display_name=rec["display_name"],
+        tokenizer=rec["tokenizer"],
+        context_window=rec.get("context_window"),
+        max_output=rec.get("max_output"),
+        prices=Prices(
+            input=price.get("input"),
+            output=price.get("output"),
+            cache_write_5m=price.get("cache_write_5m"),
+            cache_write_1h=price.get("cache_write_1h"),
+            cache_read=price.get("cache_read"),
+            bands=bands,
+        ),
+        tool_overhead_auto=tools.get("auto"),
+        tool_overhead_any=tools.get("any"),
+        image_tier=rec["image_tier"],
+        lifecycle=rec.get("lifecycle", "unknown"),
+        aliases=tuple(rec.get("aliases", ())),
+        uncertain=tuple(rec.get("uncertain", ())),
+        notes={"tool_overhead": tools.get("note"), "forced_tool_choice_error": tools.get("forced_tool_choice_error")},
+    )
+
+
+_lock = threading.Lock()
+_overrides: dict[str, ModelInfo] = {}  # refreshed from the Models API
+
+
+@cache
+def _index() -> dict[str, ModelInfo]:
+    out: dict[str, ModelInfo] = {}
+    for rec in _data()["models"]:
+        info = _to_info(rec)
+        out[info.id] = info
+        for alias in info.aliases:
+            out[alias] = info
+    return out
+
+
+def all_models(include_retired: bool = False) -> list[ModelInfo]:
+    """Every model in the registry, newest first (the data file's order)."""
+    seen: list[ModelInfo] = []
+    for rec in _data()["models"]:
+        info = _overrides.get(rec["id"]) or _index()[rec["id"]]
+        if include_retired or info.lifecycle != "retired":
+            seen.append(info)
+    return seen
+
+
+def default_model() -> str:
+    return _data()["default_model"]
+
+
+_DATE_SUFFIX = re.compile(r"-(\d{8})$")
+# Decorations seen in third-party tools and transcripts that are not API ids.
+_DECORATION = re.compile(r"\[[^\]]*\]$")
+_VERSION = re.compile(r"claude-(?:(?P<tier>opus|sonnet|haiku|fable|mythos)-)?(?P<major>\d+)(?:[-.](?P<minor>\d{1,2}))?(?:-|$)")
+
+
+def _guess_tokenizer(model_id: str) -> str:
+    """Route an unknown id by its version number the way ctok does: < 4.7 → v3, 4.7 → v4.7, later → v4.8."""
+    m = _VERSION.search(model_id)
+    if not m:
+        return "v4.8"
+    major = int(m.group("major"))
+    minor = int(m.group("minor") or 0)
+    if (major, minor) < (4, 7):
+        return "v3"
+    if (major, minor) < (4, 8):
+        return "v4.7"
+    return "v4.8"
+
+
+def resolve(model: str) -> ModelInfo:
+    """The registry's record for ``model`` (id, alias or dated id). Unknown ids get a guessed record
+    with ``known=False`` and no price, so callers can say so instead of inventing figures."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError("model must be a non-empty string such as 'claude-sonnet-5-5'")
+    key = _DECORATION.sub("", model.strip())
+    with _lock:
+        if key in _overrides:
+            return _overrides[key]
+    index = _index()
+    if key in index:
+        info = index[key]
+        return _overrides.get(info.id, info)
+    undated = _DATE_SUFFIX.sub("", key)
+    if undated in index:
+        base = index[undated]
+        return replace(base, id=key)
+    tokenizer = _guess_tokenizer(key)
+    tier = "standard" if tokenizer == "v3" else "high"
+    return ModelInfo(
+        id=key,
+        display_name=key,
+        tokenizer=tokenizer,
+        context_window=None,
+        max_output=None,
+        prices=Prices(),
+        tool_overhead_auto=None,
+        tool_overhead_any=None,
+        image_tier=tier,
+        known=False,
+        uncertain=("tokenizer", "image_tier", "context_window", "price", "tool_overhead"),
+    )
+
+
+def update_from_api(models: list[dict[str, Any]]) -> int:
+    """Apply what ``GET /v1/models`` says (context window, output cap, display name) over the data
+    file. Returns how many registry records changed. Unknown ids are added with guessed fields."""
+    changed = 0
+    for m in models:
+        mid = m.get("id")
+        if not isinstance(mid, str):
+            continue
+        base = resolve(mid)
+        new = replace(
+            base,
+            id=mid,
+            display_name=m.get("display_name") or base.display_name,
+            context_window=m.get("max_input_tokens") or base.context_window,
+            max_output=m.get("max_tokens") or base.max_output,
+            lifecycle=base.lifecycle if base.known else "active",
+        )
+        if new != base:
+            changed += 1
+        with _lock:
+            _overrides[mid] = new
+    return changed
