@@ -1,0 +1,120 @@
+"""Content-addressed cache of exact counts: an in-memory LRU in front of SQLite.
+
+Only API answers are stored: an estimate must never come back as exact after a restart. SQLite in WAL
+mode lets several kernels and the server share one file, so a second process asking the same question
+makes no upstream request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counts (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+class CountCache:
+    def __init__(self, directory: Path | None, memory_size: int = 4096) -> None:
+        self._mem: OrderedDict[str, int] = OrderedDict()
+        self._mem_size = memory_size
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.path: Path | None = None
+        self.hits = 0
+        self.misses = 0
+        if directory is not None:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                self.path = directory / "counts.sqlite3"
+                self._conn()  # fail now, not on the first count
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("token count cache disabled: %s cannot be used (%s)", directory, exc)
+                self.path = None
+
+    def _conn(self) -> sqlite3.Connection | None:
+        if self.path is None:
+            return None
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # one connection per thread: sqlite3 objects must not cross threads
+            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    def get(self, key: str) -> int | None:
+        with self._lock:
+            if key in self._mem:
+                self._mem.move_to_end(key)
+                self.hits += 1
+                return self._mem[key]
+        value = None
+        try:
+            conn = self._conn()
+            if conn is not None:
+                row = conn.execute("SELECT input_tokens FROM counts WHERE key = ?", (key,)).fetchone()
+                value = None if row is None else int(row[0])
+        except sqlite3.Error as exc:
+            log.warning("token count cache read failed: %s", exc)
+        with self._lock:
+            if value is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                self._remember(key, value)
+        return value
+
+    def put(self, key: str, model: str, input_tokens: int) -> None:
+        with self._lock:
+            self._remember(key, input_tokens)
+        try:
+            conn = self._conn()
+            if conn is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO counts (key, model, input_tokens, created) VALUES (?, ?, ?, ?)",
+                    (key, model, int(input_tokens), time.time()),
+                )
+        except sqlite3.Error as exc:
+            log.warning("token count cache write failed: %s", exc)
+
+    def _remember(self, key: str, value: int) -> None:
+        self._mem[key] = value
+        self._mem.move_to_end(key)
+        while len(self._mem) > self._mem_size:
+            self._mem.popitem(last=False)
+
+    def clear_memory(self) -> None:
+        with self._lock:
+            self._mem.clear()
+
+    def stats(self) -> dict[str, object]:
+        size = None
+        try:
+            conn = self._conn()
+            if conn is not None:
+                size = conn.execute("SELECT COUNT(*) FROM counts").fetchone()[0]
+        except sqlite3.Error:
+            pass
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "memory_entries": len(self._mem),
+                "persistent_entries": size,
+                "persistent": self.path is not None,
+            }

@@ -1,0 +1,94 @@
+"""Settings shared by every surface: where the key comes from, which model and mode, limits, cache place.
+
+Read from the environment by default; the server extension and magics override fields from traitlets.
+The key itself is held privately and never appears in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from . import registry
+
+Mode = Literal["auto", "api", "offline"]
+MODES: tuple[str, ...] = ("auto", "api", "offline")
+
+ENV_MODEL = "JUPYTER_TOKEN_COUNT_MODEL"
+ENV_MODE = "JUPYTER_TOKEN_COUNT_MODE"
+ENV_DATA_DIR = "JUPYTER_TOKEN_COUNT_DATA_DIR"
+ENV_BASE_URL = "ANTHROPIC_BASE_URL"
+
+#: The API's request-size limit on standard endpoints.
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return mode
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(ENV_DATA_DIR)
+    if env:
+        return Path(env).expanduser()
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "jupyter_token_count"
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key_env: str = "ANTHROPIC_API_KEY"
+    base_url: str | None = None
+    model: str = field(default_factory=registry.default_model)
+    mode: str = "auto"
+    #: requests per minute to the count endpoint (its lowest published tier allows 100)
+    rpm: int = 50
+    data_dir: Path | None = None  # None: no persistent cache
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    timeout: float = 15.0
+    #: retries of a transient failure before giving up (auto mode then answers with an estimate)
+    max_retries: int = 2
+    #: the longest a 429's retry-after is waited out; longer pauses answer with an estimate (auto mode)
+    max_retry_wait: float = 10.0
+    #: identical requests in flight at once share one call; this bounds distinct ones
+    max_concurrency: int = 8
+    _api_key: str | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        s = cls(
+            base_url=os.environ.get(ENV_BASE_URL) or None,
+            model=os.environ.get(ENV_MODEL) or registry.default_model(),
+            mode=check_mode(os.environ.get(ENV_MODE) or "auto"),
+            data_dir=default_data_dir(),
+        )
+        api_key = overrides.pop("api_key", None)
+        s = replace(s, **overrides)  # type: ignore[arg-type]
+        if api_key is not None:
+            s = s.with_api_key(str(api_key))
+        return s
+
+    def with_api_key(self, key: str | None) -> Settings:
+        return replace(self, _api_key=key or None)
+
+    @property
+    def api_key(self) -> str | None:
+        """The explicit key, else the environment variable named by ``api_key_env`` (read each time, so a
+        key exported after start-up is picked up)."""
+        return self._api_key or os.environ.get(self.api_key_env) or None
+
+    @property
+    def key_configured(self) -> bool:
+        return bool(self.api_key)
+
+    def __repr__(self) -> str:  # never show the key, only whether there is one
+        fields = ", ".join(
+            f"{k}={getattr(self, k)!r}"
+            for k in ("api_key_env", "base_url", "model", "mode", "rpm", "data_dir", "max_request_bytes")
+        )
+        return f"Settings({fields}, key_configured={self.key_configured})"

@@ -1,0 +1,68 @@
+"""Input side of the flow: anything a user holds → one validated count request (the exact JSON body of
+``POST /v1/messages/count_tokens``). Adapters here never count."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import registry
+from ..config import MAX_REQUEST_BYTES
+from .body import COUNT_FIELDS, DROPPED_FIELDS, CountRequest, canonical_json
+from .messages import from_input, plain_deep
+from .notebook import Cell, cell_blocks, cells_from_json, load_notebook, notebook_blocks
+from .validate import validate_body
+
+__all__ = [
+    "COUNT_FIELDS",
+    "DROPPED_FIELDS",
+    "Cell",
+    "CountRequest",
+    "build_request",
+    "canonical_json",
+    "cell_blocks",
+    "cells_from_json",
+    "load_notebook",
+    "notebook_blocks",
+]
+
+
+
+def build_request(
+    obj: Any,
+    *,
+    model: str | None = None,
+    system: Any = None,
+    tools: Any = None,
+    tool_choice: Any = None,
+    thinking: Any = None,
+    include_outputs: bool = False,
+    max_bytes: int | None = MAX_REQUEST_BYTES,
+    default_model: str | None = None,
+) -> CountRequest:
+    """Turn ``obj`` into a validated ``CountRequest``.
+
+    Explicit keyword arguments win over fields of a request dict. ``model`` falls back to the request
+    dict's model, then ``default_model``, then the registry's default.
+    """
+    messages, extras = from_input(obj, include_outputs=include_outputs)
+    body: dict[str, Any] = {"model": model or extras.pop("model", None) or default_model or registry.default_model()}
+    extras.pop("model", None)
+    body["messages"] = messages
+    for key, value in (("system", system), ("tools", tools), ("tool_choice", tool_choice), ("thinking", thinking)):
+        if value is not None:
+            extras[key] = plain_deep(value)
+    if isinstance(extras.get("system"), str) and not extras["system"].strip():
+        del extras["system"]  # an empty system prompt is the same as none; the API would reject ""
+    if extras.get("tools") == []:
+        del extras["tools"]
+    for key in COUNT_FIELDS:
+        if key in extras:
+            body[key] = extras[key]
+    if isinstance(body.get("tools"), dict):  # one tool passed on its own
+        body["tools"] = [body["tools"]]
+    info = registry.resolve(body["model"])
+    req = CountRequest(body)
+    validate_body(body, max_bytes=max_bytes, context_window=info.context_window, size=req.size_bytes if max_bytes else None)
+    return req
+
+

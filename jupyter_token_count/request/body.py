@@ -1,0 +1,82 @@
+"""The count request: the exact JSON body of ``POST /v1/messages/count_tokens``, and its cache key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Top-level fields count_tokens accepts (the SDK's ``messages.count_tokens`` parameters).
+COUNT_FIELDS: tuple[str, ...] = (
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "output_config",
+    "output_format",
+    "cache_control",
+    "context_management",
+    "speed",
+)
+
+#: Fields of a ``messages.create`` call that do not change the input and that count_tokens rejects.
+DROPPED_FIELDS: frozenset[str] = frozenset(
+    {
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stream",
+        "stop_sequences",
+        "metadata",
+        "service_tier",
+        "inference_geo",
+        "container",
+        "extra_headers",
+        "extra_query",
+        "extra_body",
+        "timeout",
+        "betas",
+        "user_profile_id",
+        "workspace_id",
+    }
+)
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no whitespace: equal requests serialise equally however they were built."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class CountRequest:
+    """A validated count_tokens body. ``body`` is plain JSON data, safe to send or store."""
+
+    body: dict[str, Any]
+    #: where each top-level message came from (for error messages and per-part attribution)
+    labels: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def model(self) -> str:
+        return self.body["model"]
+
+    def canonical(self) -> str:
+        return canonical_json(self.body)
+
+    def cache_key(self) -> str:
+        """sha256(model + canonical JSON of the body)."""
+        return hashlib.sha256((self.model + "\n" + self.canonical()).encode("utf-8")).hexdigest()
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.canonical().encode("utf-8"))
+
+    def with_model(self, model: str) -> CountRequest:
+        return CountRequest({**self.body, "model": model}, self.labels)
+
+    def create_kwargs(self) -> dict[str, Any]:
+        """The body as keyword arguments for ``client.messages.create(**req.create_kwargs(), max_tokens=...)``."""
+        return dict(self.body)

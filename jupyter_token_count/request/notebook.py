@@ -1,0 +1,162 @@
+"""Notebooks → content blocks.
+
+A notebook becomes ONE user message. Each non-empty cell is rendered as text with a header line in the
+"percent" style many tools read (``# %%`` for code, ``# %% [markdown]``, ``# %% [raw]``), and cells are
+joined by a blank line. With outputs included, a cell's text outputs follow it under ``# Out:`` (errors
+under ``# Error:``), and PNG/JPEG outputs become image blocks in place. This rendering is stable: the same
+notebook always gives the same request, so counts are cached across sessions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError
+
+HEADERS = {"code": "# %%", "markdown": "# %% [markdown]", "raw": "# %% [raw]"}
+CELL_SEPARATOR = "\n\n"
+OUTPUT_HEADER = "# Out:"
+ERROR_HEADER = "# Error:"
+IMAGE_OUTPUT_TYPES = ("image/png", "image/jpeg")
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    cell_type: str
+    source: str
+    outputs: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    index: int = 0
+
+    @property
+    def where(self) -> str:
+        return f"cell {self.index + 1} (id {self.id!r})"
+
+    @property
+    def empty(self) -> bool:
+        return not self.source.strip()
+
+
+def _text(value: Any) -> str:
+    """nbformat stores multi-line strings either whole or as a list of lines."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)
+    raise InputError(f"expected a string or a list of strings, got {type(value).__name__}")
+
+
+def cells_from_json(raw_cells: Sequence[Any], where: str = "") -> list[Cell]:
+    """Cells as nbformat (or the JupyterLab front end) gives them → ``Cell`` objects, validated."""
+    out: list[Cell] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_cells):
+        loc = f"{where}cell {i + 1}"
+        if not isinstance(raw, dict):
+            raise InputError(f"expected an object, got {type(raw).__name__}", loc)
+        cell_type = raw.get("cell_type", "code")
+        if cell_type not in HEADERS:
+            raise InputError(f"unknown cell_type {cell_type!r} (expected code, markdown or raw)", loc)
+        try:
+            source = _text(raw.get("source", ""))
+        except InputError as exc:
+            raise InputError(f"source: {exc.message}", loc) from None
+        cid = raw.get("id")
+        cid = str(cid) if cid not in (None, "") else f"index-{i}"
+        if cid in seen:  # ids must address one cell each, or per-cell results would be ambiguous
+            cid = f"{cid}#{i}"
+        seen.add(cid)
+        outputs = raw.get("outputs") or ()
+        if not isinstance(outputs, (list, tuple)):
+            raise InputError("outputs must be a list", loc)
+        out.append(Cell(cid, cell_type, source, tuple(outputs), i))
+    return out
+
+
+def load_notebook(obj: Any, where: str = "notebook") -> list[Cell]:
+    """A notebook as JSON text, a dict or an nbformat ``NotebookNode`` → its cells."""
+    if isinstance(obj, (str, bytes)):
+        try:
+            obj = json.loads(obj)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not a notebook: invalid JSON at line {exc.lineno}, column {exc.colno}", where) from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("cells"), list):
+        raise InputError("not a notebook: expected an object with a 'cells' list (nbformat 4)", where)
+    major = obj.get("nbformat", 4)
+    if major != 4:
+        raise InputError(f"nbformat {major} is not supported; open and re-save it with Jupyter to get nbformat 4", where)
+    return cells_from_json(obj["cells"])
+
+
+def _output_parts(cell: Cell) -> list[dict[str, Any] | str]:
+    """A cell's outputs → strings (text) and image blocks, in order."""
+    parts: list[dict[str, Any] | str] = []
+    for j, out in enumerate(cell.outputs):
+        loc = f"{cell.where}, output {j + 1}"
+        if not isinstance(out, dict):
+            raise InputError("output must be an object", loc)
+        kind = out.get("output_type")
+        if kind == "stream":
+            text = _text(out.get("text", ""))
+            if text.strip():
+                parts.append(f"{OUTPUT_HEADER}\n{text.rstrip()}")
+        elif kind == "error":
+            parts.append(f"{ERROR_HEADER}\n{out.get('ename', 'Error')}: {out.get('evalue', '')}".rstrip())
+        elif kind in ("execute_result", "display_data"):
+            data = out.get("data") or {}
+            image_type = next((t for t in IMAGE_OUTPUT_TYPES if t in data), None)
+            if image_type:
+                payload = _text(data[image_type]).replace("\n", "")
+                try:
+                    base64.b64decode(payload, validate=True)
+                except (binascii.Error, ValueError):
+                    raise InputError(f"{image_type} output is not valid base64", loc) from None
+                parts.append({"type": "image", "source": {"type": "base64", "media_type": image_type, "data": payload}})
+            elif "text/plain" in data:
+                text = _text(data["text/plain"])
+                if text.strip():
+                    parts.append(f"{OUTPUT_HEADER}\n{text.rstrip()}")
+    return parts
+
+
+def cell_parts(cell: Cell, include_outputs: bool = False) -> list[dict[str, Any] | str]:
+    """One cell → its text (header + source) and, optionally, its outputs. Empty cells give nothing."""
+    if cell.empty:
+        return []
+    parts: list[dict[str, Any] | str] = [f"{HEADERS[cell.cell_type]}\n{cell.source.rstrip()}"]
+    if include_outputs and cell.cell_type == "code":
+        parts.extend(_output_parts(cell))
+    return parts
+
+
+def join_parts(parts: Iterable[dict[str, Any] | str]) -> list[dict[str, Any]]:
+    """Strings → text blocks, consecutive strings merged with the cell separator; blocks kept in place."""
+    blocks: list[dict[str, Any]] = []
+    pending: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            pending.append(part)
+            continue
+        if pending:
+            blocks.append({"type": "text", "text": CELL_SEPARATOR.join(pending)})
+            pending = []
+        blocks.append(part)
+    if pending:
+        blocks.append({"type": "text", "text": CELL_SEPARATOR.join(pending)})
+    return blocks
+
+
+def cell_blocks(cell: Cell, include_outputs: bool = False) -> list[dict[str, Any]]:
+    return join_parts(cell_parts(cell, include_outputs))
+
+
+def notebook_blocks(cells: Iterable[Cell], include_outputs: bool = False) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any] | str] = []
+    for cell in cells:
+        parts.extend(cell_parts(cell, include_outputs))
+    return join_parts(parts)

@@ -1,0 +1,132 @@
+"""The answer: a token count, whether it is exact, where it came from, and what it means (cost, window)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Source = Literal["api", "offline", "cache"]
+
+#: a share of the context window above which surfaces warn
+WARN_FRACTION = 0.8
+
+
+def format_cost(usd: float | None) -> str:
+    if usd is None:
+        return "cost unknown"
+    if usd == 0:
+        return "$0"
+    if usd < 0.01:
+        return f"${usd:.4g}"
+    return f"${usd:,.4f}".rstrip("0").rstrip(".") if usd < 1 else f"${usd:,.2f}"
+
+
+def format_tokens(n: int, exact: bool) -> str:
+    return f"{'' if exact else '≈'}{n:,}"
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    """One count. ``exact`` is True only for a number the API returned (directly or from the cache of
+    API answers); estimates carry a ``reason`` saying why they are not exact."""
+
+    input_tokens: int
+    exact: bool
+    source: Source
+    model: str
+    reason: str | None = None
+    cost_usd: float | None = None
+    context_window: int | None = None
+    display_name: str | None = None
+    #: seconds until an exact count can be tried again (set while rate limited)
+    retry_after: float | None = None
+    #: estimator details (parts, notes) for estimates; empty for API counts
+    detail: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def context_fraction(self) -> float | None:
+        if not self.context_window:
+            return None
+        return self.input_tokens / self.context_window
+
+    @property
+    def label(self) -> str:
+        """``1,234`` or ``≈1,234``: every surface shows an estimate with ≈."""
+        return format_tokens(self.input_tokens, self.exact)
+
+    def __int__(self) -> int:
+        return self.input_tokens
+
+    def __index__(self) -> int:
+        return self.input_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("detail")
+        d["context_fraction"] = self.context_fraction
+        if d["retry_after"] is None:
+            del d["retry_after"]
+        return d
+
+    def summary(self) -> str:
+        """One plain line, for terminals and text-only front ends."""
+        parts = [f"{self.label} input tokens", self.display_name or self.model, format_cost(self.cost_usd)]
+        frac = self.context_fraction
+        if frac is not None:
+            parts.append(f"{frac:.2%} of {self.context_window:,}-token window")
+        line = " · ".join(parts)
+        if not self.exact:
+            line += f"  (estimate: {self.reason})" if self.reason else "  (estimate)"
+        return line
+
+    def __repr__(self) -> str:
+        kind = "exact" if self.exact else f"estimate: {self.reason or 'offline'}"
+        return f"TokenCount({self.label} tokens, model={self.model!r}, {kind}, source={self.source!r})"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.summary())
+
+    def _repr_html_(self) -> str:
+        return render_html(self)
+
+
+_CSS = (
+    "font-family:var(--jp-ui-font-family,system-ui,sans-serif);color:var(--jp-ui-font-color1,inherit);"
+    "border:1px solid var(--jp-border-color2,#ccc);border-radius:6px;padding:8px 12px;max-width:34em;"
+    "background:var(--jp-layout-color1,transparent)"
+)
+
+
+def render_html(r: TokenCount) -> str:
+    esc = html.escape
+    frac = r.context_fraction
+    warn = frac is not None and frac >= WARN_FRACTION
+    bar = ""
+    if frac is not None:
+        pct = min(frac, 1.0) * 100
+        colour = "var(--jp-warn-color0,#e65100)" if warn else "var(--jp-brand-color1,#1976d2)"
+        bar = (
+            f'<div title="{frac:.2%} of the context window" style="height:6px;border-radius:3px;margin:6px 0 4px;'
+            f'background:var(--jp-layout-color3,#e0e0e0);overflow:hidden">'
+            f'<div style="height:100%;width:{max(pct, 0.5):.2f}%;background:{colour}"></div></div>'
+            f'<div style="font-size:0.85em;color:var(--jp-ui-font-color2,#666)">{frac:.2%} of the '
+            f"{r.context_window:,}-token context window</div>"
+        )
+    badge = (
+        '<span style="font-size:0.75em;padding:1px 6px;border-radius:8px;'
+        'background:var(--jp-success-color3,#e8f5e9);color:var(--jp-success-color0,#1b5e20)">exact</span>'
+        if r.exact
+        else '<span style="font-size:0.75em;padding:1px 6px;border-radius:8px;'
+        'background:var(--jp-warn-color3,#fff3e0);color:var(--jp-warn-color0,#e65100)">estimate</span>'
+    )
+    why = ""
+    if not r.exact:
+        why = f'<div style="font-size:0.85em;color:var(--jp-ui-font-color2,#666)">≈ estimate: {esc(r.reason or "offline")}</div>'
+    return (
+        f'<div class="jupyter-token-count" data-token-count="{r.input_tokens}" style="{_CSS}">'
+        f'<div><span style="font-size:1.6em;font-weight:600">{esc(r.label)}</span> input tokens {badge}</div>'
+        f'<div style="font-size:0.9em">{esc(r.display_name or r.model)} · {esc(format_cost(r.cost_usd))}'
+        f"{' at list input price' if r.cost_usd is not None else ''}</div>"
+        f"{bar}{why}</div>"
+    )
