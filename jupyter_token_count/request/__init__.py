@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from .. import registry
 from ..config import MAX_REQUEST_BYTES
+from ..errors import InputError
 from .body import COUNT_FIELDS, DROPPED_FIELDS, CountRequest, canonical_json
+from .files import looks_like_path
 from .messages import from_input, plain_deep
 from .notebook import Cell, cell_blocks, cells_from_json, load_notebook, notebook_blocks
 from .validate import validate_body
@@ -62,7 +66,18 @@ def build_request(
         body["tools"] = [body["tools"]]
     info = registry.resolve(body["model"])
     req = CountRequest(body)
-    validate_body(body, max_bytes=max_bytes, context_window=info.context_window, size=req.size_bytes if max_bytes else None)
+    try:
+        validate_body(body, max_bytes=max_bytes, context_window=info.context_window, size=req.size_bytes if max_bytes else None)
+    except InputError as exc:
+        origin = _origin(obj)
+        raise (exc.at(origin) if origin else exc) from None
     return req
+
+
+def _origin(obj: Any) -> str | None:
+    """The file a request came from, so a validation error can name it."""
+    if isinstance(obj, os.PathLike) or (isinstance(obj, str) and looks_like_path(obj)):
+        return f"file '{Path(obj)}'"
+    return None
 
 

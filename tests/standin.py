@@ -1,0 +1,263 @@
+"""A local stand-in of Anthropic's count_tokens endpoint: a real HTTP server on 127.0.0.1.
+
+It speaks the documented protocol (``POST /v1/messages/count_tokens``, ``GET /v1/models``): it checks
+the auth headers and ``anthropic-version``, validates the request body the way the API does (unknown
+fields, roles, empty content, URL/file sources, server tools, request size), answers errors with the
+API's error body shape and ``request-id``, and can be scripted to fail (429 with ``retry-after``, 529,
+5xx, slow answers). Every request it receives is recorded, so tests assert on the bytes on the wire.
+
+Its token numbers follow a simple deterministic rule of its own (``standin_count``), deliberately
+unrelated to our offline estimator, so a test can always tell an API answer from an estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+#: versions the API accepts (the docs' 2023-06-01, and the one SDK 2.x sends)
+API_VERSIONS = ("2023-06-01", "2026-10-21")
+MAX_BYTES = 32 * 1024 * 1024
+FIELDS = {
+    "model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "output_format",
+    "cache_control", "context_management", "speed", "mcp_servers",
+}
+SERVER_TOOL_PREFIXES = ("web_search_", "web_fetch_", "code_execution_", "tool_search_tool_")
+
+MODELS = [
+    {"id": "claude-sonnet-5-5", "display_name": "Claude Sonnet 5.5", "max_input_tokens": 1_000_000, "max_tokens": 128_000},
+    {"id": "claude-opus-4-8", "display_name": "Claude Opus 4.8", "max_input_tokens": 1_000_000, "max_tokens": 128_000},
+    {"id": "claude-haiku-4-5-20251001", "display_name": "Claude Haiku 4.5", "max_input_tokens": 200_000, "max_tokens": 64_000},
+    {"id": "claude-sonnet-6", "display_name": "Claude Sonnet 6", "max_input_tokens": 2_000_000, "max_tokens": 256_000},
+]
+
+
+def standin_count(body: dict[str, Any]) -> int:
+    """The stand-in's own rule: 5 + one token per 4 bytes of the canonical JSON of what is counted."""
+    payload = {k: v for k, v in body.items() if k != "model"}
+    size = len(json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    return 5 + math.ceil(size / 4)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    raw: bytes
+    at: float
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw)
+
+
+@dataclass
+class Scripted:
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False  # close the connection without answering
+
+
+class StandIn:
+    def __init__(self, api_key: str = "sk-ant-test-standin-0123456789abcdef") -> None:
+        self.api_key = api_key
+        self.requests: list[Recorded] = []
+        self.script: deque[Scripted] = deque()
+        self.delay = 0.0  # added to every successful answer (to hold requests in flight)
+        self.models = [dict(m) for m in MODELS]
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="standin", daemon=True)
+
+    # -- control -----------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> StandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None, message: str | None = None,
+                  error_type: str | None = None, delay: float = 0.0) -> None:
+        etype = error_type or {
+            400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+            404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+            500: "api_error", 529: "overloaded_error",
+        }.get(status, "api_error")
+        headers = {}
+        if retry_after is not None:
+            headers["retry-after"] = f"{retry_after:g}"
+        body = {"type": "error", "error": {"type": etype, "message": message or f"scripted {status}"}}
+        for _ in range(times):
+            self.script.append(Scripted(status, body, headers, delay))
+
+    def hang_next(self, seconds: float, times: int = 1) -> None:
+        """The next answers come only after ``seconds`` (longer than a client timeout = a timeout)."""
+        for _ in range(times):
+            self.script.append(Scripted(200, None, {}, seconds))
+
+    def count_requests(self) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.path.startswith("/v1/messages/count_tokens")]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+        self.script.clear()
+        self.delay = 0.0
+
+    # -- protocol ----------------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _error(self, status: int, etype: str, message: str, headers: dict[str, str] | None = None) -> None:
+                self._send(status, {"type": "error", "error": {"type": etype, "message": message}}, headers)
+
+            def _record(self, raw: bytes) -> None:
+                rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, raw, time.monotonic())
+                with standin._lock:
+                    standin.requests.append(rec)
+
+            def _auth_ok(self) -> bool:
+                key = self.headers.get("x-api-key")
+                auth = self.headers.get("authorization", "")
+                if auth.lower().startswith("bearer "):
+                    key = key or auth[7:]
+                if not key:
+                    self._error(401, "authentication_error", "x-api-key header is required")
+                    return False
+                if key != standin.api_key:
+                    self._error(401, "authentication_error", "invalid x-api-key")
+                    return False
+                version = self.headers.get("anthropic-version")
+                if not version:
+                    self._error(400, "invalid_request_error", "anthropic-version: header is required")
+                    return False
+                if version not in API_VERSIONS:
+                    self._error(400, "invalid_request_error", f"anthropic-version: unknown version {version!r}")
+                    return False
+                return True
+
+            def do_GET(self) -> None:
+                self._record(b"")
+                if not self._auth_ok():
+                    return
+                if self.path.split("?")[0] == "/v1/models":
+                    data = [{"type": "model", "created_at": "2026-01-01T00:00:00Z", **m} for m in standin.models]
+                    self._send(200, {"data": data, "has_more": False,
+                                     "first_id": data[0]["id"] if data else None,
+                                     "last_id": data[-1]["id"] if data else None})
+                    return
+                self._error(404, "not_found_error", f"Not found: {self.path}")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                if length > MAX_BYTES:
+                    self._record(b"")
+                    self._error(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
+                    return
+                raw = self.rfile.read(length)
+                self._record(raw)
+                if self.path.split("?")[0] != "/v1/messages/count_tokens":
+                    self._error(404, "not_found_error", f"Not found: {self.path}")
+                    return
+                if not self._auth_ok():
+                    return
+                scripted = standin.script.popleft() if standin.script else None
+                if scripted is not None:
+                    if scripted.delay:
+                        time.sleep(scripted.delay)
+                    if scripted.body is not None:
+                        self._send(scripted.status, scripted.body, scripted.headers)
+                        return
+                try:
+                    body = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    self._error(400, "invalid_request_error", f"Invalid JSON body: {exc.msg}")
+                    return
+                problem = validate(body)
+                if problem:
+                    status, etype, message = problem
+                    self._error(status, etype, message)
+                    return
+                if standin.delay:
+                    time.sleep(standin.delay)
+                self._send(200, {"input_tokens": standin_count(body)})
+
+        return Handler
+
+
+def validate(body: Any) -> tuple[int, str, str] | None:
+    """The API's own checks, reduced to what a count request can get wrong. None when the body is fine."""
+    bad = "invalid_request_error"
+    if not isinstance(body, dict):
+        return 400, bad, "Request body must be a JSON object"
+    extra = sorted(set(body) - FIELDS)
+    if extra:
+        return 400, bad, f"{extra[0]}: Extra inputs are not permitted"
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        return 400, bad, "model: Field required"
+    if not model.startswith("claude-"):
+        return 404, "not_found_error", f"model: {model}"
+    if "mcp_servers" in body:
+        return 400, bad, "mcp_servers: the MCP connector is not supported by count_tokens"
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return 400, bad, "messages: Field required"
+    if not messages:
+        return 400, bad, "messages: at least one message is required"
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            return 400, bad, f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        content = m.get("content")
+        final_assistant = i == len(messages) - 1 and m["role"] == "assistant"
+        if content in ("", []) and not final_assistant:
+            return 400, bad, f"messages.{i}: all messages must have non-empty content except for the optional final assistant message"
+        if isinstance(content, list):
+            for j, b in enumerate(content):
+                if not isinstance(b, dict) or "type" not in b:
+                    return 400, bad, f"messages.{i}.content.{j}.type: Field required"
+                src = b.get("source") if isinstance(b.get("source"), dict) else {}
+                if b["type"] in ("image", "document") and src.get("type") in ("url", "file"):
+                    return 400, bad, f"messages.{i}.content.{j}.source: {src['type']} sources are not supported for token counting"
+                if b["type"] == "text" and not str(b.get("text", "")).strip():
+                    return 400, bad, f"messages.{i}.content.{j}.text: text content blocks must contain non-whitespace text"
+    for k, t in enumerate(body.get("tools") or []):
+        if isinstance(t, dict) and str(t.get("type", "")).startswith(SERVER_TOOL_PREFIXES):
+            return 400, bad, f"tools.{k}: server tools are not supported by count_tokens"
+    return None
