@@ -12,11 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from standin import StandIn  # noqa: E402
+from standin import StandIn
 
-from jupyter_token_count import api as public_api  # noqa: E402
-from jupyter_token_count.config import Settings  # noqa: E402
-from jupyter_token_count.counter import Counter  # noqa: E402
+from jupyter_token_count import api as public_api
+from jupyter_token_count.config import Settings
+from jupyter_token_count.counter import Counter
 
 #: the real key, if the developer has one: only the live test may use it
 LIVE_KEY = os.environ.get("ANTHROPIC_API_KEY")

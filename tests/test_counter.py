@@ -25,7 +25,13 @@ from standin import API_VERSIONS, StandIn, standin_count
 from jupyter_token_count import count_tokens
 from jupyter_token_count.config import Settings
 from jupyter_token_count.counter import Counter
-from jupyter_token_count.errors import ApiAuthError, ApiNotFound, ApiRequestTooLarge, ConfigError, InvalidRequest
+from jupyter_token_count.errors import (
+    ApiAuthError,
+    ApiNotFound,
+    ApiRequestTooLarge,
+    ConfigError,
+    InvalidRequest,
+)
 from jupyter_token_count.request import build_request
 
 M = "claude-sonnet-4-5"
