@@ -20,7 +20,9 @@ __all__ = [
     "Prices",
     "all_models",
     "default_model",
+    "estimator_figures",
     "resolve",
+    "tokenizer_data",
     "update_from_api",
 ]
 
@@ -152,6 +154,23 @@ def all_models(include_retired: bool = False) -> list[ModelInfo]:
 
 def default_model() -> str:
     return _data()["default_model"]
+
+
+def tokenizer_data(family: str) -> dict[str, Any]:
+    """The ``tokenizers`` record of one family (ctok version, framing, fallback rates); {} if unknown."""
+    return dict(_data()["tokenizers"].get(family, {}))
+
+
+def estimator_figures(info: ModelInfo) -> dict[str, Any]:
+    """Calibrated figures for the offline estimator: the tokenizer family's ``framing`` object, with
+    any ``framing`` overrides of the model's own record (looked up by id, then undated id) on top."""
+    figures = dict(tokenizer_data(info.tokenizer).get("framing", {}))
+    for key in (info.id, _DATE_SUFFIX.sub("", info.id)):
+        rec = next((r for r in _data()["models"] if r["id"] == key or key in r.get("aliases", ())), None)
+        if rec is not None:
+            figures.update(rec.get("framing", {}))
+            break
+    return figures
 
 
 _DATE_SUFFIX = re.compile(r"-(\d{8})$")

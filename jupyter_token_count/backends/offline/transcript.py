@@ -1,0 +1,342 @@
+"""A count_tokens request body → token parts, costed as the single transcript the model reads.
+
+The structure found in the calibration counts (details and figures in ``models.json``, ``framing``):
+
+* The prompt is one tokenization of a transcript. For the v3 and v4.7 tokenizers it is textual:
+  ``[system]\\n\\nHuman: …\\n\\nAssistant: …\\n\\nHuman: …\\n\\nAssistant:``; the v4.8 family uses
+  two-token role markers instead. A one-user-message request costs ``message_frame`` + its content.
+* Each role switch adds a turn marker; consecutive messages of one role merge into one turn with a
+  one-token join; text blocks of a turn are concatenated (a seam correction handles tokens spanning
+  two blocks). A final assistant message (a prefill) *is* the last marker, so one marker less.
+* A system prompt costs its text, tokenized as the start of the prompt, plus a small constant.
+* Tools add the model's tool-use prompt (by ``tool_choice``) and their rendered definitions; calls,
+  results, thinking, documents and search results carry small calibrated wrappers.
+* Thinking blocks of previous assistant turns are ignored; the current (final) assistant turn's
+  thinking counts, as the token-counting docs say. Some 2026 docs say models from Opus 4.5 / Sonnet
+  4.6 on keep prior thinking in context; that conflict is unresolved (reference §8), so we follow
+  the token-counting page and say so in a note when history thinking was dropped.
+* ``cache_control`` never changes a count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...registry import ModelInfo
+from . import pdf as pdfmod
+from . import text as textmod
+from . import tools as toolsmod
+from .images import base64_image_size, image_tokens
+
+# block types that carry a tool call / a tool's answer, whatever the tool's origin
+_CALLS = ("tool_use", "server_tool_use", "mcp_tool_use")
+_RESULT_SUFFIX = "tool_result"
+_SKIP_KEYS = ("type", "cache_control", "citations", "id", "tool_use_id", "signature")
+
+
+@dataclass
+class Ctx:
+    info: ModelInfo
+    fig: dict[str, Any]
+    parts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    exact: bool = True
+
+    def count(self, text: str, *, bow: bool = True) -> int:
+        return textmod.content_tokens(
+            text, self.info.ctok_version, self.info.tokenizer, bow=bow, exact=self.exact
+        )
+
+    def seam(self, left: str, right: str) -> int:
+        return textmod.seam(left, right, self.info.ctok_version, self.info.tokenizer, self.exact)
+
+    def add(self, path: str, n: int) -> None:
+        if n:
+            self.parts[path] = self.parts.get(path, 0) + int(n)
+
+    def note(self, msg: str) -> None:
+        if msg not in self.notes:
+            self.notes.append(msg)
+
+    def figure(self, key: str, sub: str | None = None) -> int:
+        value = self.fig.get(key, 0)
+        if sub is not None:
+            value = value.get(sub, 0) if isinstance(value, dict) else 0
+        return int(value or 0)
+
+    def marker(self, role: str) -> int:
+        markers = self.fig.get("turn_marker") or {}
+        return int(markers.get(role, markers.get("user", 0)))
+
+
+# ---- blocks -------------------------------------------------------------------------------------------
+
+
+def _json_tokens(ctx: Ctx, value: Any) -> int:
+    """Something we have no rule for: its JSON (minus ids and signatures) as text."""
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if k not in _SKIP_KEYS}
+    try:
+        return ctx.count(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    except (TypeError, ValueError):
+        return ctx.count(str(value))
+
+
+def _image(ctx: Ctx, block: dict[str, Any]) -> int:
+    src = block.get("source") or {}
+    if src.get("type") != "base64" or not isinstance(src.get("data"), str):
+        ctx.note(
+            f"image with a {src.get('type')!r} source cannot be measured offline (count_tokens rejects "
+            "url and file sources too): counted as 0"
+        )
+        return 0
+    size = base64_image_size(src["data"])
+    if size is None:
+        ctx.note("an image could not be decoded: counted as 0")
+        return 0
+    return image_tokens(size[0], size[1], ctx.info.image_limits()) + ctx.figure("image")
+
+
+def _document(ctx: Ctx, block: dict[str, Any]) -> int:
+    src = block.get("source") or {}
+    kind = src.get("type")
+    total = ctx.figure("document")
+    for key in ("title", "context"):
+        if isinstance(block.get(key), str):
+            total += ctx.count(block[key])
+    if kind == "text":
+        return total + ctx.count(str(src.get("data", "")))
+    if kind == "content":
+        content = src.get("content")
+        if isinstance(content, str):
+            return total + ctx.count(content)
+        return total + sum(_block(ctx, b, in_result=True) for b in content or [] if isinstance(b, dict))
+    if kind == "base64" and src.get("media_type") == "application/pdf":
+        cost = pdfmod.pdf_cost(str(src.get("data", "")), ctx.info.image_limits(), ctx.count)
+        if cost is None:
+            ctx.note("a PDF could not be read (encrypted or malformed): counted as 0")
+            return total
+        ctx.note(
+            f"PDF ({cost.pages} page(s)) is the coarsest part: extracted text plus each page as an image "
+            f"at an assumed {pdfmod.RENDER_DPI} dpi"
+        )
+        return total + cost.text_tokens + cost.image_tokens
+    if kind == "base64" and str(src.get("media_type", "")).startswith("text/"):
+        import base64
+        import binascii
+
+        try:
+            decoded = base64.b64decode(str(src.get("data", ""))).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            decoded = ""
+        return total + ctx.count(decoded)
+    ctx.note(f"document with a {kind!r} source cannot be measured offline: counted as 0")
+    return total
+
+
+def _tool_result(ctx: Ctx, block: dict[str, Any]) -> int:
+    total = ctx.figure("tool_result", "base")
+    if block.get("is_error"):
+        total += ctx.figure("tool_result", "error")
+    content = block.get("content")
+    if isinstance(content, str):
+        total += ctx.count(content)
+    elif isinstance(content, list):
+        for inner in content:
+            if isinstance(inner, dict):  # each block of a list content is wrapped on its own
+                total += _block(ctx, inner, in_result=True) + ctx.figure("tool_result", "block")
+    elif content is not None:
+        total += _json_tokens(ctx, content)
+    return total
+
+
+def _search_result(ctx: Ctx, block: dict[str, Any]) -> int:
+    total = ctx.figure("search_result")
+    for key in ("title", "source"):
+        if isinstance(block.get(key), str):
+            total += ctx.count(block[key])
+    for inner in block.get("content") or []:
+        if isinstance(inner, dict):
+            total += _block(ctx, inner, in_result=True)
+    return total
+
+
+def _block(ctx: Ctx, block: dict[str, Any], *, in_result: bool = False, current_turn: bool = True) -> int:
+    """Tokens of one content block (not counting seams with its neighbours)."""
+    kind = block.get("type")
+    if kind == "text":
+        return ctx.count(str(block.get("text", "")))
+    if kind == "image":
+        return _image(ctx, block)
+    if kind == "document":
+        return _document(ctx, block)
+    if kind == "search_result":
+        return _search_result(ctx, block)
+    if kind in _CALLS:
+        if isinstance(block.get("id"), str):
+            ctx.names[block["id"]] = str(block.get("name", ""))
+        return toolsmod.tool_use_tokens(block, ctx.fig, ctx.count)
+    if isinstance(kind, str) and kind.endswith(_RESULT_SUFFIX):
+        return _tool_result(ctx, block)
+    if kind == "thinking":
+        if not current_turn:
+            ctx.note("thinking blocks of previous assistant turns are not counted (token-counting docs)")
+            return 0
+        return ctx.count(str(block.get("thinking", ""))) + ctx.figure("thinking")
+    if kind == "redacted_thinking":
+        if current_turn:
+            ctx.note("redacted thinking cannot be measured offline: counted as 0")
+        return 0
+    ctx.note(f"content block type {kind!r} has no rule: counted as its JSON")
+    return _json_tokens(ctx, block)
+
+
+# ---- system, tools, output format ---------------------------------------------------------------------
+
+
+def _system(ctx: Ctx, system: Any) -> None:
+    if isinstance(system, str):
+        texts = [system]
+    elif isinstance(system, list):
+        texts = [
+            str(b.get("text", "")) for b in system if isinstance(b, dict) and b.get("type", "text") == "text"
+        ]
+        others = [b for b in system if not (isinstance(b, dict) and b.get("type", "text") == "text")]
+        for b in others:
+            ctx.add("/system", _json_tokens(ctx, b))
+    else:
+        return
+    texts = [t for t in texts if t]
+    if not texts:
+        return
+    total = ctx.count(texts[0], bow=False)
+    for prev, cur in itertools.pairwise(texts):
+        total += ctx.count(cur) + ctx.seam(prev, cur)
+    ctx.add("/system", total)
+    ctx.add("/frame", ctx.figure("system"))
+
+
+def _tools(ctx: Ctx, body: dict[str, Any]) -> None:
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return
+    total = 0
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            continue
+        kind = tool.get("type")
+        if kind in (None, "custom") or "input_schema" in tool:
+            total += ctx.count(toolsmod.definition_text(tool))
+        else:
+            fixed, note = toolsmod.anthropic_tool_cost(tool, ctx.fig)
+            if fixed < 0:
+                fixed = _json_tokens(ctx, tool)
+            if note:
+                ctx.note(note)
+            total += fixed
+        if i:
+            total += ctx.figure("tools", "join")
+    ctx.add("/tools", total + ctx.figure("tools", "base"))
+    overhead, notes = toolsmod.overhead(body, ctx.info, ctx.fig, ctx.count)
+    ctx.add("/tool_overhead", overhead)
+    for n in notes:
+        ctx.note(n)
+
+
+def _output_format(ctx: Ctx, body: dict[str, Any]) -> None:
+    for path, fmt in (
+        ("/output_format", body.get("output_format")),
+        (
+            "/output_config",
+            (body.get("output_config") or {}).get("format")
+            if isinstance(body.get("output_config"), dict)
+            else None,
+        ),
+    ):
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            schema = fmt.get("schema", {})
+            fixed = ctx.figure("structured_output", "base")
+            fixed += ctx.figure("structured_output", "per_property") * _count_properties(schema)
+            ctx.add(path, fixed + ctx.count(json.dumps(schema, ensure_ascii=False, sort_keys=True)))
+
+
+def _count_properties(schema: Any) -> int:
+    """Named properties anywhere in a JSON schema: structured outputs pay a little per property."""
+    if isinstance(schema, dict):
+        props = schema.get("properties")
+        own = len(props) if isinstance(props, dict) else 0
+        return own + sum(_count_properties(v) for v in schema.values())
+    if isinstance(schema, list):
+        return sum(_count_properties(v) for v in schema)
+    return 0
+
+
+# ---- messages -----------------------------------------------------------------------------------------
+
+
+def _blocks(content: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(JSON-pointer suffix, block) pairs; a string content is one text block at ``/content``."""
+    if isinstance(content, str):
+        return [("/content", {"type": "text", "text": content})]
+    if isinstance(content, list):
+        return [(f"/content/{j}", b) for j, b in enumerate(content) if isinstance(b, dict)]
+    return []
+
+
+def _current_turn_start(messages: list[dict[str, Any]]) -> int:
+    """Index of the first message of the current assistant turn: everything after the last user
+    message that says something other than tool results (a tool loop is one assistant turn)."""
+    last_human = -1
+    for i, m in enumerate(messages):
+        if m.get("role") == "user":
+            blocks = [b for _, b in _blocks(m.get("content"))]
+            if not blocks or any(not str(b.get("type", "")).endswith(_RESULT_SUFFIX) for b in blocks):
+                last_human = i
+    return last_human + 1
+
+
+def _messages(ctx: Ctx, messages: list[dict[str, Any]]) -> None:
+    current = _current_turn_start(messages)
+    prev_role: str | None = None
+    for i, msg in enumerate(messages):
+        role = str(msg.get("role", "user"))
+        if prev_role is None:
+            if role != "user":  # the frame opens with a (here empty) user turn
+                ctx.add("/frame", ctx.marker(role))
+        elif role != prev_role:
+            ctx.add("/frame", ctx.marker(role))
+        else:
+            ctx.add("/frame", ctx.figure("same_role_join"))
+        prev_role = role
+        prev_text: str | None = None
+        for suffix, block in _blocks(msg.get("content")):
+            path = f"/messages/{i}{suffix}"
+            ctx.add(path, _block(ctx, block, current_turn=(role == "assistant" and i >= current)))
+            is_text = block.get("type") == "text" and isinstance(block.get("text"), str)
+            if is_text and prev_text is not None:
+                ctx.add("/frame", ctx.seam(prev_text, block["text"]))
+            prev_text = block["text"] if is_text else None
+            if not ctx.parts.get(path):
+                ctx.parts.setdefault(path, 0)
+    if prev_role == "assistant":  # a prefill: the frame's closing assistant marker is this turn's
+        ctx.add("/frame", -ctx.marker("assistant"))
+
+
+def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: bool) -> Ctx:
+    ctx = Ctx(info, fig, exact=exact)
+    ctx.parts["/frame"] = int(fig.get("message_frame", 0))
+    _system(ctx, body.get("system"))
+    _tools(ctx, body)
+    _output_format(ctx, body)
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and isinstance(thinking.get("type"), str):
+        # enabling extended thinking adds a short instruction to the prompt
+        ctx.add("/frame", ctx.figure("thinking_config", thinking["type"]))
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        _messages(ctx, [m for m in messages if isinstance(m, dict)])
+    return ctx
