@@ -1,0 +1,172 @@
+/**
+ * Client for the server extension's REST API (see jupyter_token_count/server/openapi.yaml).
+ *
+ * The API key never reaches the browser: every count goes through these endpoints, which
+ * ServerConnection authenticates (token / cookie + XSRF) like any other Jupyter request.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export type Mode = 'auto' | 'api' | 'offline';
+
+export interface ICellPayload {
+  id: string;
+  cell_type: 'code' | 'markdown' | 'raw';
+  source: string;
+  outputs?: unknown[];
+}
+
+export interface ICellsRequest {
+  model?: string;
+  cells: ICellPayload[];
+  include_outputs: boolean;
+  mode: Mode;
+}
+
+export interface ICellCount {
+  id: string;
+  tokens: number;
+  exact: boolean;
+  cell_type?: string;
+}
+
+export interface ICellsResult {
+  model: string;
+  total: number;
+  exact: boolean;
+  frame: number;
+  reason: string | null;
+  context_window: number | null;
+  context_fraction?: number | null;
+  cost_usd: number | null;
+  cells: ICellCount[];
+}
+
+export interface IModelEntry {
+  id: string;
+  display_name: string;
+  aliases?: string[];
+  lifecycle?: string;
+  tokenizer?: string;
+  context_window: number | null;
+  max_output?: number | null;
+  input_price_per_mtok?: number | null;
+  output_price_per_mtok?: number | null;
+  known?: boolean;
+  uncertain?: string[];
+}
+
+export interface IModels {
+  default_model: string;
+  refreshed_from_api?: boolean;
+  models: IModelEntry[];
+}
+
+export interface IStatus {
+  backend: 'api' | 'offline';
+  mode: Mode;
+  key_configured: boolean;
+  default_model: string;
+  estimator?: string;
+  cache: Record<string, unknown>;
+  upstream_requests: number;
+  rate_limit: Record<string, unknown>;
+}
+
+/** An error answered by the server, with the contract's `{error: {type, message}}` body. */
+export class TokenCountError extends Error {
+  constructor(
+    message: string,
+    readonly type: string,
+    readonly status: number
+  ) {
+    super(message);
+    this.name = 'TokenCountError';
+  }
+}
+
+export class TokenCountAPI {
+  constructor(settings?: ServerConnection.ISettings) {
+    this.serverSettings = settings ?? ServerConnection.makeSettings();
+  }
+
+  readonly serverSettings: ServerConnection.ISettings;
+
+  /** Requests sent so far, by endpoint: the benchmark and tests read this. */
+  readonly sent: Record<string, number> = {};
+
+  cells(body: ICellsRequest, signal?: AbortSignal): Promise<ICellsResult> {
+    return this._request<ICellsResult>('cells', 'POST', body, signal);
+  }
+
+  messages(body: ICellsRequest): Promise<{ request: Record<string, unknown> }> {
+    return this._request('messages', 'POST', body);
+  }
+
+  models(): Promise<IModels> {
+    return this._request<IModels>('models', 'GET');
+  }
+
+  status(): Promise<IStatus> {
+    return this._request<IStatus>('status', 'GET');
+  }
+
+  private async _request<T>(
+    endpoint: string,
+    method: 'GET' | 'POST',
+    body?: unknown,
+    signal?: AbortSignal
+  ): Promise<T> {
+    const url = URLExt.join(
+      this.serverSettings.baseUrl,
+      'jupyter-token-count',
+      endpoint
+    );
+    const init: RequestInit = { method, signal };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'Content-Type': 'application/json' };
+    }
+    this.sent[endpoint] = (this.sent[endpoint] ?? 0) + 1;
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(
+        url,
+        init,
+        this.serverSettings
+      );
+    } catch (err) {
+      if ((err as Error)?.name === 'AbortError') {
+        throw err;
+      }
+      throw new TokenCountError(
+        `Jupyter server unreachable: ${(err as Error)?.message ?? err}`,
+        'network',
+        0
+      );
+    }
+    const text = await response.text();
+    let data: any = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const e = data?.error;
+      if (response.status === 404 && !e) {
+        throw new TokenCountError(
+          'The jupyter-token-count server extension is not enabled on this Jupyter server.',
+          'not_installed',
+          404
+        );
+      }
+      throw new TokenCountError(
+        e?.message ?? `HTTP ${response.status} from ${endpoint}`,
+        e?.type ?? 'http_error',
+        response.status
+      );
+    }
+    return data as T;
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * Per-cell token badges.
+ *
+ * Each badge is a small absolutely positioned element inside the cell's input area, so showing,
+ * hiding or updating it never moves the notebook's layout. Cells of a windowed notebook are
+ * rendered lazily; a badge is attached when its cell first renders (`cell.ready`) and lives in
+ * the cell's own DOM, so it survives the cell being detached and re-attached while scrolling and
+ * disappears with the cell.
+ */
+import { Cell } from '@jupyterlab/cells';
+import { NotebookPanel } from '@jupyterlab/notebook';
+import { CommandRegistry } from '@lumino/commands';
+import { IDisposable } from '@lumino/disposable';
+import { Signal } from '@lumino/signaling';
+
+import {
+  describeExactness,
+  formatCost,
+  formatTokens,
+  ModelCatalog,
+  NotebookCounter
+} from './model';
+import { TokenCountSettings } from './settings';
+
+export const BADGE_CLASS = 'jp-TokenCount-badge';
+const HIDE_BADGES_CLASS = 'jp-TokenCount-hideBadges';
+const HOST_CLASS = 'jp-TokenCount-badgeHost';
+
+export class BadgeManager implements IDisposable {
+  constructor(options: BadgeManager.IOptions) {
+    this._panel = options.panel;
+    this._counter = options.counter;
+    this._settings = options.settings;
+    this._catalog = options.catalog;
+    this._commands = options.commands;
+    this._openCommand = options.openCommand;
+
+    this._counter.changed.connect(this._scheduleUpdate, this);
+    this._catalog.changed.connect(this._scheduleUpdate, this);
+    this._settings.changed.connect(this._onSettings, this);
+    const notebook = this._panel.content;
+    notebook.cellInViewportChanged.connect(this._scheduleUpdate, this);
+    notebook.modelChanged.connect(this._scheduleUpdate, this);
+    void this._panel.context.ready.then(() => {
+      if (!this._disposed) {
+        this._panel.content.model?.cells.changed.connect(this._scheduleUpdate, this);
+        this._scheduleUpdate();
+      }
+    });
+    this._applyVisibility();
+    this._panel.disposed.connect(() => this.dispose());
+  }
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    cancelAnimationFrame(this._frame);
+    this._counter.changed.disconnect(this._scheduleUpdate, this);
+    this._catalog.changed.disconnect(this._scheduleUpdate, this);
+    this._settings.changed.disconnect(this._onSettings, this);
+    if (!this._panel.isDisposed) {
+      for (const cell of this._panel.content.widgets) {
+        const badge = this._badges.get(cell);
+        badge?.remove();
+        badge?.parentElement?.classList.remove(HOST_CLASS);
+      }
+      this._panel.content.node.classList.remove(HIDE_BADGES_CLASS);
+    }
+    Signal.clearData(this);
+  }
+
+  private _onSettings(_: TokenCountSettings, keys: string[]): void {
+    if (keys.includes('showBadges')) {
+      this._applyVisibility();
+    }
+  }
+
+  private _applyVisibility(): void {
+    this._panel.content.node.classList.toggle(
+      HIDE_BADGES_CLASS,
+      !this._settings.config.showBadges
+    );
+  }
+
+  /** Coalesce bursts of signals (one per keystroke, one per cell scrolled in) into one paint. */
+  private _scheduleUpdate(): void {
+    if (this._disposed || this._frame) {
+      return;
+    }
+    this._frame = requestAnimationFrame(() => {
+      this._frame = 0;
+      this._update();
+    });
+  }
+
+  private _update(): void {
+    if (this._disposed || this._panel.isDisposed) {
+      return;
+    }
+    for (const cell of this._panel.content.widgets) {
+      if (cell.isDisposed) {
+        continue;
+      }
+      let badge = this._badges.get(cell);
+      if (!badge) {
+        if (!cell.inputArea || cell.isPlaceholder()) {
+          // Not rendered yet (windowed notebook): attach when it is.
+          this._whenReady(cell);
+          continue;
+        }
+        badge = this._create(cell) ?? undefined;
+        if (!badge) {
+          continue;
+        }
+      }
+      this._render(cell, badge);
+    }
+  }
+
+  private _whenReady(cell: Cell): void {
+    if (this._waiting.has(cell)) {
+      return;
+    }
+    this._waiting.add(cell);
+    void cell.ready.then(() => this._scheduleUpdate());
+  }
+
+  private _create(cell: Cell): HTMLElement | null {
+    const host = cell.inputArea?.node;
+    if (!host) {
+      return null;
+    }
+    const badge = document.createElement('span');
+    badge.className = BADGE_CLASS;
+    badge.tabIndex = 0;
+    badge.setAttribute('role', 'button');
+    badge.hidden = true;
+    const open = (event: Event) => {
+      event.preventDefault();
+      event.stopPropagation();
+      void this._commands.execute(this._openCommand);
+    };
+    badge.addEventListener('click', open);
+    badge.addEventListener('keydown', (event: KeyboardEvent) => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        open(event);
+      }
+    });
+    host.classList.add(HOST_CLASS);
+    host.appendChild(badge);
+    this._badges.set(cell, badge);
+    return badge;
+  }
+
+  private _render(cell: Cell, badge: HTMLElement): void {
+    const id = cell.model.id;
+    const count = this._counter.cellCount(id);
+    const empty = cell.model.sharedModel.getSource().trim() === '';
+    if (!count || empty) {
+      if (!badge.hidden) {
+        badge.hidden = true;
+      }
+      return;
+    }
+    const pending = this._counter.isPending(id);
+    const result = this._counter.result;
+    const model = result?.model;
+    const text = `${count.exact ? '' : '≈'}${formatTokens(count.tokens)}`;
+    const key = `${text}|${pending}|${model}|${result?.reason}|${this._catalog.models ? 1 : 0}`;
+    if (this._rendered.get(badge) === key && !badge.hidden) {
+      return;
+    }
+    this._rendered.set(badge, key);
+    badge.hidden = false;
+    badge.textContent = text;
+    badge.dataset.tokenCount = String(count.tokens);
+    badge.dataset.tokenExact = String(count.exact);
+    badge.classList.toggle('jp-mod-estimate', !count.exact);
+    badge.classList.toggle('jp-mod-pending', pending);
+    const cost = this._catalog.cellCost(model, count.tokens);
+    const lines = [
+      `${formatTokens(count.tokens)} input tokens${count.exact ? '' : ' (estimate)'}`,
+      `Model: ${this._catalog.displayName(model)}`,
+      describeExactness(count.exact, result?.reason, this._catalog.status),
+      `Cost: ${formatCost(cost)} at input list price`
+    ];
+    if (pending) {
+      lines.push('Edited since this count; recounting when typing pauses');
+    }
+    badge.title = lines.join('\n');
+    badge.setAttribute(
+      'aria-label',
+      `${lines.join('. ')}. Press Enter to open the Token Count panel.`
+    );
+  }
+
+  private _panel: NotebookPanel;
+  private _counter: NotebookCounter;
+  private _settings: TokenCountSettings;
+  private _catalog: ModelCatalog;
+  private _commands: CommandRegistry;
+  private _openCommand: string;
+  private _badges = new WeakMap<Cell, HTMLElement>();
+  private _rendered = new WeakMap<HTMLElement, string>();
+  private _waiting = new WeakSet<Cell>();
+  private _frame = 0;
+  private _disposed = false;
+}
+
+export namespace BadgeManager {
+  export interface IOptions {
+    panel: NotebookPanel;
+    counter: NotebookCounter;
+    settings: TokenCountSettings;
+    catalog: ModelCatalog;
+    commands: CommandRegistry;
+    openCommand: string;
+  }
+}

@@ -1,0 +1,511 @@
+/**
+ * Per-notebook counting state, shared by the badges, the status bar and the sidebar.
+ *
+ * Strategy: every edit restarts a debounce timer; when typing pauses the whole notebook is posted
+ * to `/cells`. The server caches each cell by content, so only the edited cell costs an upstream
+ * count. On top of that the client fingerprints every cell and skips the request entirely when
+ * nothing that affects the count changed (re-executions, metadata edits, focus changes), and it
+ * keeps at most one request in flight per notebook: edits made meanwhile are folded into one
+ * trailing request instead of queueing one request per pause.
+ */
+import { ICellModel } from '@jupyterlab/cells';
+import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import {
+  ICellCount,
+  ICellPayload,
+  ICellsRequest,
+  ICellsResult,
+  IModelEntry,
+  IModels,
+  IStatus,
+  TokenCountAPI,
+  TokenCountError
+} from './api';
+import { TokenCountSettings } from './settings';
+
+/** A small, fast 53-bit string hash (two interleaved 32-bit multiplicative hashes). */
+export function hashString(text: string, seed = 0): number {
+  let h1 = 0x9e3779b1 ^ seed;
+  let h2 = 0x85ebca6b ^ seed;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 15), 0x2c1b3c6d) ^ Math.imul(h2 ^ (h2 >>> 13), 0x297a2d39);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 0x85ebca6b) ^ Math.imul(h1 ^ (h1 >>> 13), 0xc2b2ae35);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+/** Format an integer with thousands separators, independent of the browser locale. */
+export function formatTokens(n: number): string {
+  return Math.round(n)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+export function formatCost(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined || !Number.isFinite(usd)) {
+    return 'cost unknown';
+  }
+  if (usd === 0) {
+    return '$0';
+  }
+  if (usd < 0.0001) {
+    return '<$0.0001';
+  }
+  return usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
+}
+
+export function formatPercent(fraction: number | null | undefined): string {
+  if (fraction === null || fraction === undefined || !Number.isFinite(fraction)) {
+    return '';
+  }
+  const pct = fraction * 100;
+  return pct < 0.1 && pct > 0 ? '<0.1%' : `${pct < 10 ? pct.toFixed(1) : Math.round(pct)}%`;
+}
+
+/** Why a count is an estimate, in words a user can act on. */
+export function describeExactness(
+  exact: boolean,
+  reason: string | null | undefined,
+  status: IStatus | null
+): string {
+  if (exact) {
+    return 'Exact: counted by the Anthropic count_tokens API';
+  }
+  let why = reason?.trim();
+  if (!why && status) {
+    if (status.mode === 'offline') {
+      why = 'offline mode';
+    } else if (!status.key_configured) {
+      why = 'no API key configured on the server';
+    }
+  }
+  return `≈ Estimate${why ? `: ${why}` : ''}`;
+}
+
+/** The model registry as served by GET /models, fetched once per page. */
+export class ModelCatalog {
+  constructor(api: TokenCountAPI) {
+    this._api = api;
+  }
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get models(): IModels | null {
+    return this._models;
+  }
+
+  get status(): IStatus | null {
+    return this._status;
+  }
+
+  load(): Promise<void> {
+    if (!this._loading) {
+      this._loading = this._api
+        .models()
+        .then(models => {
+          this._models = models;
+          this._changed.emit();
+        })
+        .catch(err => {
+          // Retry on the next call: the server extension may still be starting.
+          this._loading = null;
+          throw err;
+        });
+    }
+    return this._loading;
+  }
+
+  async refreshStatus(): Promise<IStatus | null> {
+    try {
+      this._status = await this._api.status();
+      this._changed.emit();
+    } catch {
+      // The status only enriches explanations; counting works without it.
+    }
+    return this._status;
+  }
+
+  find(id: string | null | undefined): IModelEntry | undefined {
+    if (!id || !this._models) {
+      return undefined;
+    }
+    return this._models.models.find(
+      m => m.id === id || (m.aliases ?? []).includes(id)
+    );
+  }
+
+  /** The model to count with: the setting, else the server's default. */
+  effectiveModel(setting: string): string | undefined {
+    return setting || this._models?.default_model || undefined;
+  }
+
+  displayName(id: string | null | undefined): string {
+    return this.find(id)?.display_name ?? id ?? 'default model';
+  }
+
+  /** Input cost of `tokens` for a model at its base list price (bands ignored: per-cell hint). */
+  cellCost(modelId: string | null | undefined, tokens: number): number | null {
+    const price = this.find(modelId)?.input_price_per_mtok;
+    return price === null || price === undefined ? null : (tokens * price) / 1e6;
+  }
+
+  private _api: TokenCountAPI;
+  private _models: IModels | null = null;
+  private _status: IStatus | null = null;
+  private _loading: Promise<void> | null = null;
+  private _changed = new Signal<this, void>(this);
+}
+
+export type CounterState = 'loading' | 'idle' | 'waiting' | 'counting' | 'error';
+
+interface ISnapshot {
+  request: ICellsRequest;
+  signature: number;
+  fingerprints: Map<string, number>;
+}
+
+/**
+ * Counting state of one open notebook.
+ */
+export class NotebookCounter implements IDisposable {
+  constructor(options: NotebookCounter.IOptions) {
+    this.panel = options.panel;
+    this._api = options.api;
+    this._settings = options.settings;
+    this._catalog = options.catalog;
+    this._settings.changed.connect(this._onSettings, this);
+    void this.panel.context.ready.then(() => {
+      if (this._disposed) {
+        return;
+      }
+      this._connectModel(this.panel.content.model);
+      this.panel.content.modelChanged.connect(
+        () => this._connectModel(this.panel.content.model),
+        this
+      );
+      this.schedule(0);
+    });
+    this.panel.disposed.connect(() => this.dispose());
+  }
+
+  readonly panel: NotebookPanel;
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  get state(): CounterState {
+    return this._state;
+  }
+
+  get result(): ICellsResult | null {
+    return this._result;
+  }
+
+  get error(): TokenCountError | null {
+    return this._error;
+  }
+
+  /** Tokens of one cell (by cell model id), or undefined before its first count. */
+  cellCount(id: string): ICellCount | undefined {
+    return this._counts.get(id);
+  }
+
+  /** Whether the cell changed since its displayed count was computed. */
+  isPending(id: string): boolean {
+    return this._pending.has(id);
+  }
+
+  /** Requests actually sent to `/cells` by this counter (for tests and the benchmark). */
+  get requestsSent(): number {
+    return this._requestsSent;
+  }
+
+  /** Restart the debounce timer; `delay` defaults to the debounce setting. */
+  schedule(delay?: number): void {
+    if (this._disposed) {
+      return;
+    }
+    window.clearTimeout(this._timer);
+    if (this._state !== 'counting' && this._state !== 'loading') {
+      this._setState('waiting');
+    }
+    this._timer = window.setTimeout(
+      () => void this._run(),
+      delay ?? this._settings.config.debounce
+    );
+  }
+
+  /** Recount now even if nothing changed (the "recount" command). */
+  recount(): void {
+    this._lastSignature = null;
+    this.schedule(0);
+  }
+
+  /** The request body for the notebook's current content, optionally for another model. */
+  buildRequest(model?: string): ICellsRequest {
+    return this._snapshot(model).request;
+  }
+
+  /** Count the current content with another model without touching this counter's state. */
+  countWith(model: string): Promise<ICellsResult> {
+    return this._api.cells(this._snapshot(model).request);
+  }
+
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    window.clearTimeout(this._timer);
+    this._settings.changed.disconnect(this._onSettings, this);
+    Signal.clearData(this);
+  }
+
+  private _connectModel(model: INotebookModel | null): void {
+    if (!model || model === this._model) {
+      return;
+    }
+    this._model = model;
+    const watch = (cell: ICellModel) => {
+      if (!this._watched.has(cell)) {
+        this._watched.add(cell);
+        cell.contentChanged.connect(this._onCellContent, this);
+      }
+    };
+    for (let i = 0; i < model.cells.length; i++) {
+      watch(model.cells.get(i));
+    }
+    model.cells.changed.connect((_, change) => {
+      if (this._disposed) {
+        return;
+      }
+      change.newValues.forEach(watch);
+      this.schedule();
+    }, this);
+  }
+
+  private _onCellContent(cell: ICellModel): void {
+    if (this._disposed) {
+      return;
+    }
+    if (!this._pending.has(cell.id)) {
+      this._pending.add(cell.id);
+      this._changed.emit();
+    }
+    this.schedule();
+  }
+
+  private _onSettings(_: TokenCountSettings, keys: string[]): void {
+    if (keys.some(k => ['model', 'mode', 'includeOutputs'].includes(k))) {
+      this.schedule(0);
+    }
+  }
+
+  private _snapshot(model?: string): ISnapshot {
+    const config = this._settings.config;
+    const cells: ICellPayload[] = [];
+    const fingerprints = new Map<string, number>();
+    const cellModels = this._model?.cells;
+    let signature = hashString(
+      `${model ?? this._catalog.effectiveModel(config.model) ?? ''}|${config.mode}|${config.includeOutputs}`
+    );
+    const n = cellModels?.length ?? 0;
+    for (let i = 0; i < n; i++) {
+      const cell = cellModels!.get(i);
+      const type = cell.type as ICellPayload['cell_type'];
+      const payload: ICellPayload = {
+        id: cell.id,
+        cell_type: type,
+        source: cell.sharedModel.getSource()
+      };
+      let fp = hashString(payload.source, type.length);
+      if (config.includeOutputs && type === 'code') {
+        const outputs = (cell.toJSON() as any).outputs ?? [];
+        payload.outputs = outputs;
+        fp = hashString(JSON.stringify(outputs), fp);
+      }
+      cells.push(payload);
+      fingerprints.set(cell.id, fp);
+      signature = hashString(`${cell.id}:${fp}`, signature);
+    }
+    const request: ICellsRequest = {
+      cells,
+      include_outputs: config.includeOutputs,
+      mode: config.mode
+    };
+    const chosen = model ?? this._catalog.effectiveModel(config.model);
+    if (chosen) {
+      request.model = chosen;
+    }
+    return { request, signature, fingerprints };
+  }
+
+  private async _run(): Promise<void> {
+    if (this._disposed || !this._model) {
+      return;
+    }
+    if (this._inFlight) {
+      // One request at a time: the edits made meanwhile go out together when it returns.
+      this._rerun = true;
+      return;
+    }
+    this._inFlight = true;
+    try {
+      if (!this._catalog.models) {
+        // The registry names the default model (and prices for tooltips); without it the
+        // server's default applies, so a failure here does not stop counting.
+        await this._catalog.load().catch(() => undefined);
+        if (this._disposed) {
+          return;
+        }
+      }
+      const snap = this._snapshot();
+      if (snap.signature === this._lastSignature) {
+        this._settlePending(snap.fingerprints);
+        this._setState(this._error ? 'error' : 'idle');
+        return;
+      }
+      this._setState('counting');
+      this._requestsSent++;
+      const result = await this._api.cells(snap.request);
+      if (this._disposed) {
+        return;
+      }
+      this._apply(result, snap);
+    } catch (err) {
+      if (this._disposed) {
+        return;
+      }
+      this._error =
+        err instanceof TokenCountError
+          ? err
+          : new TokenCountError(String((err as Error)?.message ?? err), 'client', 0);
+      this._lastSignature = null;
+      this._setState('error');
+    } finally {
+      this._inFlight = false;
+      if (this._rerun && !this._disposed) {
+        this._rerun = false;
+        this.schedule(0);
+      }
+    }
+  }
+
+  private _apply(result: ICellsResult, snap: ISnapshot): void {
+    const counts = new Map<string, ICellCount>();
+    for (const c of result.cells) {
+      counts.set(c.id, c);
+    }
+    this._counts = counts;
+    this._result = result;
+    this._error = null;
+    this._lastSignature = snap.signature;
+    this._settlePending(snap.fingerprints);
+    this._setState(this._rerun ? 'waiting' : 'idle', true);
+  }
+
+  /** Clear the pending mark of cells whose content is what was just counted. */
+  private _settlePending(sent: Map<string, number>): void {
+    if (!this._pending.size) {
+      return;
+    }
+    const current = this._snapshot().fingerprints;
+    for (const id of Array.from(this._pending)) {
+      if (!current.has(id) || current.get(id) === sent.get(id)) {
+        this._pending.delete(id);
+      }
+    }
+  }
+
+  private _setState(state: CounterState, force = false): void {
+    if (state !== this._state || force) {
+      this._state = state;
+      this._changed.emit();
+    }
+  }
+
+  private _api: TokenCountAPI;
+  private _settings: TokenCountSettings;
+  private _catalog: ModelCatalog;
+  private _model: INotebookModel | null = null;
+  private _watched = new WeakSet<ICellModel>();
+  private _counts = new Map<string, ICellCount>();
+  private _pending = new Set<string>();
+  private _result: ICellsResult | null = null;
+  private _error: TokenCountError | null = null;
+  private _state: CounterState = 'loading';
+  private _timer = 0;
+  private _inFlight = false;
+  private _rerun = false;
+  private _lastSignature: number | null = null;
+  private _requestsSent = 0;
+  private _disposed = false;
+  private _changed = new Signal<this, void>(this);
+}
+
+export namespace NotebookCounter {
+  export interface IOptions {
+    panel: NotebookPanel;
+    api: TokenCountAPI;
+    settings: TokenCountSettings;
+    catalog: ModelCatalog;
+  }
+}
+
+/**
+ * One counter per open notebook panel, created when the panel opens and disposed with it.
+ */
+export class CounterRegistry implements IDisposable {
+  constructor(options: Omit<NotebookCounter.IOptions, 'panel'>) {
+    this._options = options;
+  }
+
+  readonly counterAdded = new Signal<this, NotebookCounter>(this);
+
+  get(panel: NotebookPanel): NotebookCounter {
+    let counter = this._counters.get(panel);
+    if (!counter || counter.isDisposed) {
+      counter = new NotebookCounter({ ...this._options, panel });
+      this._counters.set(panel, counter);
+      panel.disposed.connect(() => this._counters.delete(panel));
+      this.counterAdded.emit(counter);
+    }
+    return counter;
+  }
+
+  find(panel: NotebookPanel | null | undefined): NotebookCounter | undefined {
+    return panel ? this._counters.get(panel) : undefined;
+  }
+
+  get all(): NotebookCounter[] {
+    return Array.from(this._counters.values());
+  }
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  dispose(): void {
+    this._disposed = true;
+    this._counters.forEach(c => c.dispose());
+    this._counters.clear();
+    Signal.clearData(this);
+  }
+
+  private _options: Omit<NotebookCounter.IOptions, 'panel'>;
+  private _counters = new Map<NotebookPanel, NotebookCounter>();
+  private _disposed = false;
+}

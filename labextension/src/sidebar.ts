@@ -1,0 +1,585 @@
+/**
+ * The Token Count sidebar: model picker, include-outputs toggle, cells ranked by tokens (click to
+ * jump), totals by cell type, a side-by-side comparison of models, and whether the counts are exact.
+ */
+import { Cell } from '@jupyterlab/cells';
+import { NotebookPanel } from '@jupyterlab/notebook';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { ICellsResult, Mode } from './api';
+import { tokenCountIcon } from './icon';
+import {
+  describeExactness,
+  formatCost,
+  formatPercent,
+  formatTokens,
+  ModelCatalog,
+  NotebookCounter
+} from './model';
+import { TokenCountSettings } from './settings';
+import { WARNING_FRACTION } from './status';
+
+export const SIDEBAR_ID = 'jp-token-count-sidebar';
+
+const MODES: { value: Mode; label: string }[] = [
+  { value: 'auto', label: 'Auto (exact with a key, else estimate)' },
+  { value: 'api', label: 'API only (exact)' },
+  { value: 'offline', label: 'Offline (estimate)' }
+];
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className?: string,
+  text?: string
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) {
+    node.className = className;
+  }
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+function snippet(source: string): string {
+  const line = source
+    .split('\n')
+    .map(l => l.trim())
+    .find(l => l.length > 0);
+  if (!line) {
+    return '(empty)';
+  }
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
+}
+
+interface ICompareEntry {
+  key: unknown;
+  result?: ICellsResult;
+  error?: string;
+}
+
+export class TokenCountSidebar extends Widget {
+  constructor(options: TokenCountSidebar.IOptions) {
+    super();
+    this.id = SIDEBAR_ID;
+    this.addClass('jp-TokenCount-sidebar');
+    this.title.icon = tokenCountIcon;
+    this.title.caption = 'Token Count';
+    this._settings = options.settings;
+    this._catalog = options.catalog;
+    this._activatePanel = options.activatePanel;
+    this._build();
+    this._settings.changed.connect(this._onSettings, this);
+    this._catalog.changed.connect(this.update, this);
+  }
+
+  set counter(counter: NotebookCounter | null) {
+    if (counter === this._counter) {
+      return;
+    }
+    this._counter?.changed.disconnect(this.update, this);
+    this._counter = counter;
+    counter?.changed.connect(this.update, this);
+    this._compare.clear();
+    this.update();
+  }
+
+  get counter(): NotebookCounter | null {
+    return this._counter;
+  }
+
+  dispose(): void {
+    this._counter?.changed.disconnect(this.update, this);
+    this._settings.changed.disconnect(this._onSettings, this);
+    this._catalog.changed.disconnect(this.update, this);
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this._catalog.load().catch(() => undefined);
+    void this._catalog.refreshStatus();
+    this.update();
+  }
+
+  protected onUpdateRequest(): void {
+    if (!this.isVisible) {
+      return; // Rendered when shown: no work for a closed panel while typing.
+    }
+    this._renderControls();
+    this._renderSummary();
+    this._renderTypes();
+    this._renderRows();
+    this._renderCompare();
+  }
+
+  private _onSettings(): void {
+    this.update();
+  }
+
+  // ---- structure ---------------------------------------------------------------------------
+
+  private _build(): void {
+    const root = el('div', 'jp-TokenCount-sidebarBody');
+    const header = el('header', 'jp-TokenCount-header');
+    header.appendChild(el('h2', 'jp-TokenCount-title', 'Token Count'));
+    this._notebookName = el('div', 'jp-TokenCount-notebookName');
+    header.appendChild(this._notebookName);
+    root.appendChild(header);
+
+    // Summary
+    const summary = el('section', 'jp-TokenCount-summary');
+    summary.setAttribute('aria-live', 'polite');
+    this._total = el('div', 'jp-TokenCount-total');
+    this._sub = el('div', 'jp-TokenCount-sub');
+    this._exactness = el('div', 'jp-TokenCount-exactness');
+    summary.append(this._total, this._sub, this._exactness);
+    root.appendChild(summary);
+
+    // Controls
+    const controls = el('section', 'jp-TokenCount-controls');
+    const modelLabel = el('label', 'jp-TokenCount-field');
+    modelLabel.appendChild(el('span', '', 'Model'));
+    this._modelSelect = el('select', 'jp-mod-styled jp-TokenCount-model');
+    this._modelSelect.addEventListener('change', () => {
+      void this._settings.set('model', this._modelSelect.value);
+    });
+    modelLabel.appendChild(this._modelSelect);
+
+    const modeLabel = el('label', 'jp-TokenCount-field');
+    modeLabel.appendChild(el('span', '', 'Mode'));
+    this._modeSelect = el('select', 'jp-mod-styled jp-TokenCount-mode');
+    for (const m of MODES) {
+      const opt = el('option', '', m.label);
+      opt.value = m.value;
+      this._modeSelect.appendChild(opt);
+    }
+    this._modeSelect.addEventListener('change', () => {
+      void this._settings.set('mode', this._modeSelect.value as Mode);
+    });
+    modeLabel.appendChild(this._modeSelect);
+
+    const outputsLabel = el('label', 'jp-TokenCount-check');
+    this._outputs = el('input', 'jp-TokenCount-includeOutputs');
+    this._outputs.type = 'checkbox';
+    this._outputs.addEventListener('change', () => {
+      void this._settings.set('includeOutputs', this._outputs.checked);
+    });
+    outputsLabel.append(this._outputs, el('span', '', 'Include outputs'));
+
+    const recount = el('button', 'jp-mod-styled jp-TokenCount-recount', 'Recount');
+    recount.type = 'button';
+    recount.addEventListener('click', () => this._counter?.recount());
+
+    controls.append(modelLabel, modeLabel, outputsLabel, recount);
+    root.appendChild(controls);
+
+    // Totals by type
+    const types = el('section', 'jp-TokenCount-types');
+    types.appendChild(el('h3', '', 'By cell type'));
+    this._typesTable = el('table', 'jp-TokenCount-typesTable');
+    types.appendChild(this._typesTable);
+    root.appendChild(types);
+
+    // Ranked cells
+    const cells = el('section', 'jp-TokenCount-cells');
+    cells.appendChild(el('h3', '', 'Cells by tokens'));
+    this._rows = el('ol', 'jp-TokenCount-rows');
+    this._rows.setAttribute('aria-label', 'Cells ranked by tokens; activate a row to go to its cell');
+    cells.appendChild(this._rows);
+    root.appendChild(cells);
+
+    // Comparison
+    this._compareDetails = el('details', 'jp-TokenCount-compare');
+    const summaryEl = el('summary', '', 'Compare models');
+    this._compareDetails.appendChild(summaryEl);
+    this._comparePicker = el('fieldset', 'jp-TokenCount-comparePicker');
+    this._comparePicker.appendChild(el('legend', '', 'Choose up to 3 models'));
+    this._compareTable = el('table', 'jp-TokenCount-compareTable');
+    this._compareNote = el(
+      'p',
+      'jp-TokenCount-note',
+      'Claude models use different tokenizers, so the same notebook costs a different number of tokens.'
+    );
+    this._compareDetails.append(this._comparePicker, this._compareTable, this._compareNote);
+    this._compareDetails.addEventListener('toggle', () => this.update());
+    root.appendChild(this._compareDetails);
+
+    this.node.appendChild(root);
+  }
+
+  // ---- rendering ---------------------------------------------------------------------------
+
+  private _renderControls(): void {
+    const config = this._settings.config;
+    const models = this._catalog.models;
+    const current = this._catalog.effectiveModel(config.model) ?? '';
+    const ids = models ? models.models.map(m => m.id) : [];
+    if (current && !ids.includes(current)) {
+      ids.unshift(current);
+    }
+    const sig = ids.join('|');
+    if (this._modelSelect.dataset.options !== sig) {
+      this._modelSelect.textContent = '';
+      for (const id of ids) {
+        const entry = this._catalog.find(id);
+        const opt = el('option', '', entry ? `${entry.display_name} (${id})` : id);
+        opt.value = id;
+        this._modelSelect.appendChild(opt);
+      }
+      this._modelSelect.dataset.options = sig;
+    }
+    if (this._modelSelect.value !== current) {
+      this._modelSelect.value = current;
+    }
+    this._modeSelect.value = config.mode;
+    this._outputs.checked = config.includeOutputs;
+  }
+
+  private _renderSummary(): void {
+    const counter = this._counter;
+    const panel = counter?.panel;
+    this._notebookName.textContent = panel ? panel.context.localPath : 'No notebook open';
+    const r = counter?.result ?? null;
+    const error = counter?.error ?? null;
+    if (!counter || !r) {
+      this._total.textContent = counter
+        ? error
+          ? 'Count unavailable'
+          : 'Counting…'
+        : '—';
+      this._total.removeAttribute('data-token-count-sidebar-total');
+      this._sub.textContent = '';
+      this._exactness.textContent = error ? error.message : '';
+      this._exactness.classList.toggle('jp-mod-error', !!error);
+      return;
+    }
+    this._total.textContent = `${r.exact ? '' : '≈'}${formatTokens(r.total)} tokens`;
+    this._total.dataset.tokenCountSidebarTotal = String(r.total);
+    this._total.classList.toggle('jp-mod-estimate', !r.exact);
+    const fraction =
+      r.context_fraction ?? (r.context_window ? r.total / r.context_window : null);
+    const sub: string[] = [this._catalog.displayName(r.model)];
+    if (r.context_window) {
+      sub.push(
+        `${formatPercent(fraction)} of ${formatTokens(r.context_window)}-token context`
+      );
+    }
+    sub.push(`${formatCost(r.cost_usd)} input`);
+    this._sub.textContent = sub.join(' · ');
+    this._sub.classList.toggle(
+      'jp-mod-warning',
+      fraction !== null && fraction > WARNING_FRACTION
+    );
+    const status = this._catalog.status;
+    const lines = [describeExactness(r.exact, r.reason, status)];
+    if (status) {
+      const parts = [
+        `server backend: ${status.backend}`,
+        status.key_configured ? 'API key configured' : 'no API key'
+      ];
+      if (status.estimator) {
+        parts.push(`estimator: ${status.estimator}`);
+      }
+      lines.push(parts.join(' · '));
+    }
+    if (error) {
+      lines.push(`Last recount failed: ${error.message}`);
+    }
+    this._exactness.textContent = lines.join('\n');
+    this._exactness.classList.toggle('jp-mod-error', !!error);
+    this._exactness.classList.toggle('jp-mod-estimate', !r.exact);
+  }
+
+  private _renderTypes(): void {
+    const table = this._typesTable;
+    table.textContent = '';
+    const counter = this._counter;
+    const r = counter?.result;
+    if (!counter || !r) {
+      return;
+    }
+    const sums = new Map<string, { tokens: number; cells: number }>();
+    const model = counter.panel.content.model;
+    const types = new Map<string, string>();
+    if (model) {
+      for (let i = 0; i < model.cells.length; i++) {
+        const c = model.cells.get(i);
+        types.set(c.id, c.type);
+      }
+    }
+    for (const c of r.cells) {
+      const type = c.cell_type ?? types.get(c.id) ?? 'code';
+      const s = sums.get(type) ?? { tokens: 0, cells: 0 };
+      s.tokens += c.tokens;
+      s.cells += 1;
+      sums.set(type, s);
+    }
+    const row = (label: string, tokens: number, detail: string) => {
+      const tr = el('tr');
+      tr.append(
+        el('th', '', label),
+        el('td', 'jp-TokenCount-num', `${r.exact ? '' : '≈'}${formatTokens(tokens)}`),
+        el('td', 'jp-TokenCount-detail', detail)
+      );
+      tr.dataset.tokenCount = String(tokens);
+      table.appendChild(tr);
+    };
+    for (const type of ['code', 'markdown', 'raw']) {
+      const s = sums.get(type);
+      if (s) {
+        row(type, s.tokens, `${s.cells} cell${s.cells === 1 ? '' : 's'}`);
+      }
+    }
+    row('request frame', r.frame, 'message wrapper');
+  }
+
+  private _renderRows(): void {
+    const counter = this._counter;
+    const r = counter?.result;
+    const list = this._rows;
+    if (!counter || !r) {
+      list.textContent = '';
+      this._rowNodes.clear();
+      return;
+    }
+    const model = counter.panel.content.model;
+    const info = new Map<string, { index: number; source: string; type: string }>();
+    if (model) {
+      for (let i = 0; i < model.cells.length; i++) {
+        const c = model.cells.get(i);
+        info.set(c.id, { index: i, source: c.sharedModel.getSource(), type: c.type });
+      }
+    }
+    const ranked = r.cells
+      .filter(c => info.has(c.id) && info.get(c.id)!.source.trim() !== '')
+      .sort((a, b) => b.tokens - a.tokens || info.get(a.id)!.index - info.get(b.id)!.index);
+    const max = ranked.length ? Math.max(1, ranked[0].tokens) : 1;
+    const seen = new Set<string>();
+    ranked.forEach((c, rank) => {
+      const i = info.get(c.id)!;
+      let li = this._rowNodes.get(c.id);
+      if (!li) {
+        li = this._createRow(c.id);
+        this._rowNodes.set(c.id, li);
+      }
+      seen.add(c.id);
+      const button = li.firstElementChild as HTMLButtonElement;
+      const tokens = `${c.exact ? '' : '≈'}${formatTokens(c.tokens)}`;
+      (button.querySelector('.jp-TokenCount-rowIndex') as HTMLElement).textContent =
+        `[${i.index + 1}]`;
+      (button.querySelector('.jp-TokenCount-rowType') as HTMLElement).textContent =
+        i.type === 'markdown' ? 'md' : i.type;
+      (button.querySelector('.jp-TokenCount-rowText') as HTMLElement).textContent =
+        snippet(i.source);
+      (button.querySelector('.jp-TokenCount-rowTokens') as HTMLElement).textContent = tokens;
+      (button.querySelector('.jp-TokenCount-barFill') as HTMLElement).style.width =
+        `${Math.max(1, (100 * c.tokens) / max)}%`;
+      button.dataset.tokenCount = String(c.tokens);
+      button.setAttribute(
+        'aria-label',
+        `Rank ${rank + 1}: cell ${i.index + 1}, ${i.type}, ${formatTokens(c.tokens)} tokens${c.exact ? '' : ' (estimate)'}. Go to cell.`
+      );
+      // Appending an existing node moves it: the list ends up in rank order without rebuilding
+      // rows, so a focused row keeps focus across recounts.
+      if (list.children[rank] !== li) {
+        list.insertBefore(li, list.children[rank] ?? null);
+      }
+    });
+    for (const [id, li] of Array.from(this._rowNodes)) {
+      if (!seen.has(id)) {
+        li.remove();
+        this._rowNodes.delete(id);
+      }
+    }
+  }
+
+  private _createRow(cellId: string): HTMLLIElement {
+    const li = el('li', 'jp-TokenCount-row');
+    const button = el('button', 'jp-TokenCount-rowButton');
+    button.type = 'button';
+    button.dataset.cellId = cellId;
+    const top = el('span', 'jp-TokenCount-rowTop');
+    top.append(
+      el('span', 'jp-TokenCount-rowIndex'),
+      el('span', 'jp-TokenCount-rowType'),
+      el('span', 'jp-TokenCount-rowText'),
+      el('span', 'jp-TokenCount-rowTokens')
+    );
+    const bar = el('span', 'jp-TokenCount-bar');
+    bar.setAttribute('aria-hidden', 'true');
+    bar.appendChild(el('span', 'jp-TokenCount-barFill'));
+    button.append(top, bar);
+    button.addEventListener('click', () => void this._jumpTo(cellId));
+    li.appendChild(button);
+    return li;
+  }
+
+  private async _jumpTo(cellId: string): Promise<void> {
+    const panel = this._counter?.panel;
+    if (!panel || panel.isDisposed) {
+      return;
+    }
+    const notebook = panel.content;
+    const index = notebook.widgets.findIndex((c: Cell) => c.model.id === cellId);
+    if (index < 0) {
+      return;
+    }
+    this._activatePanel(panel);
+    notebook.deselectAll();
+    notebook.activeCellIndex = index;
+    notebook.mode = 'command';
+    await notebook.scrollToCell(notebook.widgets[index], 'center');
+    notebook.node.focus();
+  }
+
+  private _compareModels(): string[] {
+    const chosen = this._settings.config.compareModels;
+    if (chosen.length) {
+      return chosen.slice(0, 3);
+    }
+    // Default: the chosen model, then the newest model of each other tokenizer family.
+    const models = this._catalog.models?.models ?? [];
+    const current = this._catalog.effectiveModel(this._settings.config.model);
+    const picked: string[] = current ? [current] : [];
+    const families = new Set(
+      picked.map(id => this._catalog.find(id)?.tokenizer ?? '?')
+    );
+    for (const m of models) {
+      if (picked.length >= 3) {
+        break;
+      }
+      const family = m.tokenizer ?? m.id;
+      if (!families.has(family) && m.lifecycle !== 'retired') {
+        families.add(family);
+        picked.push(m.id);
+      }
+    }
+    return picked;
+  }
+
+  private _renderCompare(): void {
+    const models = this._catalog.models?.models ?? [];
+    const selected = this._compareModels();
+    // Picker: checkboxes, limited to three at a time.
+    const sig = `${models.map(m => m.id).join('|')}#${selected.join('|')}`;
+    if (this._comparePicker.dataset.sig !== sig) {
+      this._comparePicker.dataset.sig = sig;
+      this._comparePicker.querySelectorAll('label').forEach(n => n.remove());
+      for (const m of models) {
+        const label = el('label', 'jp-TokenCount-check');
+        const box = el('input');
+        box.type = 'checkbox';
+        box.value = m.id;
+        box.checked = selected.includes(m.id);
+        box.disabled = !box.checked && selected.length >= 3;
+        box.addEventListener('change', () => {
+          const next = box.checked
+            ? [...selected, m.id].slice(0, 3)
+            : selected.filter(id => id !== m.id);
+          void this._settings.set('compareModels', next);
+        });
+        label.append(box, el('span', '', `${m.display_name}${m.tokenizer ? ` · ${m.tokenizer}` : ''}`));
+        this._comparePicker.appendChild(label);
+      }
+    }
+    const table = this._compareTable;
+    const counter = this._counter;
+    if (!this._compareDetails.open || !counter || !counter.result) {
+      table.textContent = '';
+      return;
+    }
+    // Recompute a model's count only when the notebook's own result changed (i.e. after an edit
+    // was counted), so an open comparison costs one request per model per counted edit.
+    const key = counter.result;
+    for (const id of selected) {
+      const entry = this._compare.get(id);
+      if (counter.result.model === id) {
+        // The notebook's own count already answers for the chosen model.
+        this._compare.set(id, { key, result: counter.result });
+        continue;
+      }
+      if (!entry || entry.key !== key) {
+        const fresh: ICompareEntry = { key, result: entry?.result };
+        this._compare.set(id, fresh);
+        counter
+          .countWith(id)
+          .then(result => {
+            fresh.result = result;
+            fresh.error = undefined;
+          })
+          .catch(err => {
+            fresh.error = String(err?.message ?? err);
+          })
+          .then(() => {
+            if (this._compare.get(id) === fresh) {
+              this.update();
+            }
+          });
+      }
+    }
+    table.textContent = '';
+    const head = el('tr');
+    for (const h of ['Model', 'Tokens', 'Context', 'Cost']) {
+      head.appendChild(el('th', '', h));
+    }
+    table.appendChild(head);
+    for (const id of selected) {
+      const entry = this._compare.get(id);
+      const tr = el('tr');
+      tr.dataset.model = id;
+      const r = entry?.result;
+      const name = el('th', '', this._catalog.displayName(id));
+      const tokenizer = this._catalog.find(id)?.tokenizer;
+      if (tokenizer) {
+        name.title = `${id} · tokenizer ${tokenizer}`;
+      }
+      tr.appendChild(name);
+      if (r) {
+        tr.dataset.tokenCount = String(r.total);
+        const fraction =
+          r.context_fraction ?? (r.context_window ? r.total / r.context_window : null);
+        tr.append(
+          el('td', 'jp-TokenCount-num', `${r.exact ? '' : '≈'}${formatTokens(r.total)}`),
+          el('td', 'jp-TokenCount-num', formatPercent(fraction) || '?'),
+          el('td', 'jp-TokenCount-num', formatCost(r.cost_usd))
+        );
+      } else {
+        const td = el('td', 'jp-TokenCount-detail', entry?.error ?? 'counting…');
+        td.colSpan = 3;
+        tr.appendChild(td);
+      }
+      table.appendChild(tr);
+    }
+  }
+
+  private _settings: TokenCountSettings;
+  private _catalog: ModelCatalog;
+  private _activatePanel: (panel: NotebookPanel) => void;
+  private _counter: NotebookCounter | null = null;
+  private _compare = new Map<string, ICompareEntry>();
+  private _rowNodes = new Map<string, HTMLLIElement>();
+  private _notebookName!: HTMLElement;
+  private _total!: HTMLElement;
+  private _sub!: HTMLElement;
+  private _exactness!: HTMLElement;
+  private _modelSelect!: HTMLSelectElement;
+  private _modeSelect!: HTMLSelectElement;
+  private _outputs!: HTMLInputElement;
+  private _typesTable!: HTMLTableElement;
+  private _rows!: HTMLOListElement;
+  private _compareDetails!: HTMLDetailsElement;
+  private _comparePicker!: HTMLFieldSetElement;
+  private _compareTable!: HTMLTableElement;
+  private _compareNote!: HTMLElement;
+}
+
+export namespace TokenCountSidebar {
+  export interface IOptions {
+    settings: TokenCountSettings;
+    catalog: ModelCatalog;
+    activatePanel: (panel: NotebookPanel) => void;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Status bar item: the current notebook's total, its share of the context window and its cost.
+ */
+import { CommandRegistry } from '@lumino/commands';
+import { Widget } from '@lumino/widgets';
+
+import {
+  CounterRegistry,
+  describeExactness,
+  formatCost,
+  formatPercent,
+  formatTokens,
+  ModelCatalog,
+  NotebookCounter
+} from './model';
+
+/** Above this share of the context window the item turns to the warning colour. */
+export const WARNING_FRACTION = 0.8;
+
+export class TokenStatusItem extends Widget {
+  constructor(options: TokenStatusItem.IOptions) {
+    super();
+    this._catalog = options.catalog;
+    this._commands = options.commands;
+    this._openCommand = options.openCommand;
+    this.addClass('jp-TokenCount-status');
+    this.node.tabIndex = 0;
+    this.node.setAttribute('role', 'button');
+    this.node.addEventListener('click', () => this._open());
+    this.node.addEventListener('keydown', (event: KeyboardEvent) => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        this._open();
+      }
+    });
+    this._catalog.changed.connect(this.update, this);
+    options.registry.counterAdded.connect(this.update, this);
+  }
+
+  /** Follow another notebook's counter (or none). */
+  set counter(counter: NotebookCounter | null) {
+    if (counter === this._counter) {
+      return;
+    }
+    this._counter?.changed.disconnect(this.update, this);
+    this._counter = counter;
+    counter?.changed.connect(this.update, this);
+    this.update();
+  }
+
+  get counter(): NotebookCounter | null {
+    return this._counter;
+  }
+
+  protected onUpdateRequest(): void {
+    const node = this.node;
+    const counter = this._counter;
+    const result = counter?.result ?? null;
+    const error = counter?.error ?? null;
+    node.classList.remove('jp-mod-warning', 'jp-mod-error', 'jp-mod-estimate');
+    if (!counter || (!result && !error)) {
+      node.textContent = 'Tokens: …';
+      node.removeAttribute('data-token-count-total');
+      node.title = 'Counting tokens…';
+      node.setAttribute('aria-label', 'Counting tokens');
+      return;
+    }
+    if (error && !result) {
+      node.textContent = 'Tokens: unavailable';
+      node.classList.add('jp-mod-error');
+      node.removeAttribute('data-token-count-total');
+      node.title = `Token count failed: ${error.message}`;
+      node.setAttribute('aria-label', node.title);
+      return;
+    }
+    const r = result!;
+    const fraction =
+      r.context_fraction ??
+      (r.context_window ? r.total / r.context_window : null);
+    const pct = formatPercent(fraction);
+    const parts = [`${r.exact ? '' : '≈'}${formatTokens(r.total)} tokens`];
+    if (pct) {
+      parts.push(`${pct} of context`);
+    }
+    parts.push(formatCost(r.cost_usd));
+    node.textContent = parts.join(' · ');
+    node.dataset.tokenCountTotal = String(r.total);
+    node.dataset.tokenExact = String(r.exact);
+    node.classList.toggle('jp-mod-estimate', !r.exact);
+    const warn = fraction !== null && fraction > WARNING_FRACTION;
+    node.classList.toggle('jp-mod-warning', warn);
+    const window = r.context_window
+      ? `${formatTokens(r.context_window)}-token context window`
+      : 'unknown context window';
+    const lines = [
+      `${this._catalog.displayName(r.model)}: ${formatTokens(r.total)} input tokens (${formatTokens(r.frame)} request frame + cells)`,
+      `${pct || '?'} of the ${window}${warn ? ' (over 80%)' : ''}`,
+      `Input cost ${formatCost(r.cost_usd)} at list price`,
+      describeExactness(r.exact, r.reason, this._catalog.status)
+    ];
+    if (error) {
+      lines.push(`Last recount failed: ${error.message}`);
+    }
+    lines.push('Click to open the Token Count panel');
+    node.title = lines.join('\n');
+    node.setAttribute('aria-label', lines.join('. '));
+  }
+
+  dispose(): void {
+    this._counter?.changed.disconnect(this.update, this);
+    this._catalog.changed.disconnect(this.update, this);
+    super.dispose();
+  }
+
+  private _open(): void {
+    void this._commands.execute(this._openCommand);
+  }
+
+  private _catalog: ModelCatalog;
+  private _commands: CommandRegistry;
+  private _openCommand: string;
+  private _counter: NotebookCounter | null = null;
+}
+
+export namespace TokenStatusItem {
+  export interface IOptions {
+    catalog: ModelCatalog;
+    registry: CounterRegistry;
+    commands: CommandRegistry;
+    openCommand: string;
+  }
+}
