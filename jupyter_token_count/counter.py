@@ -20,10 +20,9 @@ import random
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future as ConcurrentFuture
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import registry
-from .backends.api import ApiBackend
 from .cache import CountCache
 from .config import Settings, check_mode
 from .errors import (
@@ -38,6 +37,9 @@ from .errors import (
 from .limiter import RateLimiter
 from .request import CountRequest
 from .result import TokenCount
+
+if TYPE_CHECKING:
+    from .backends.api import ApiBackend
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -194,6 +196,9 @@ class Counter:
         return await loop.run_in_executor(None, self._estimate_sync, req, reason, retry_after)
 
     def _api(self) -> ApiBackend:
+        # imported here: the SDK takes seconds to import, and offline use never needs it
+        from .backends.api import ApiBackend
+
         key = self.settings.api_key
         assert key
         ident = (key, self.settings.base_url)

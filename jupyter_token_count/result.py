@@ -18,7 +18,7 @@ def format_cost(usd: float | None) -> str:
     if usd == 0:
         return "$0"
     if usd < 0.01:
-        return f"${usd:.4g}"
+        return "$" + f"{usd:.6f}".rstrip("0").rstrip(".") if usd >= 1e-6 else "<$0.000001"
     return f"${usd:,.4f}".rstrip("0").rstrip(".") if usd < 1 else f"${usd:,.2f}"
 
 

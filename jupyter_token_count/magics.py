@@ -1,0 +1,219 @@
+"""``%count_tokens`` and ``%%count_tokens``: count a prompt from a cell or an expression.
+
+    %load_ext jupyter_token_count
+    %%count_tokens -m claude-opus-4-8 -s "You are a scientist"
+    Hello, Claude
+
+Errors are one line on stderr, never a traceback, and the kernel stays usable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, CaselessStrEnum, Unicode, default
+
+from .config import ENV_MODEL
+from .errors import TokenCountError
+
+
+def _unquote(text: str) -> str:
+    """IPython keeps the quotes of a quoted option value; a prompt does not want them."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+class _MagicError(Exception):
+    """A user-facing problem found while reading the magic's own arguments."""
+
+
+@magics_class
+class TokenCountMagics(Magics):
+    """Count Claude input tokens from a cell or an expression. Configure with ``%config TokenCountMagics.model = ...``."""
+
+
+    model = Unicode(help="Default Claude model for %count_tokens / %%count_tokens.").tag(config=True)
+    mode = CaselessStrEnum(["auto", "api", "offline"], default_value="auto",
+                           help="auto: exact through the API when a key is set, else an estimate.").tag(config=True)
+    include_outputs = Bool(False, help="Include outputs when counting a notebook.").tag(config=True)
+
+    @default("model")
+    def _default_model(self) -> str:
+        from . import registry
+
+        return os.environ.get(ENV_MODEL) or registry.default_model()
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        # %config TokenCountMagics.x = ... reaches us through the shell's config
+        if shell is not None:
+            shell.configurables.append(self)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _eval(self, expr: str, what: str) -> Any:
+        try:
+            return self.shell.ev(expr)
+        except NameError as exc:
+            raise _MagicError(f"{what}: {exc}") from None
+        except SyntaxError as exc:
+            raise _MagicError(f"{what}: invalid Python expression {expr!r} ({exc.msg})") from None
+        except Exception as exc:
+            raise _MagicError(f"{what}: evaluating {expr!r} raised {type(exc).__name__}: {exc}") from None
+
+    def _system(self, value: str | None) -> Any:
+        if value is None:
+            return None
+        value = _unquote(value)
+        ns = self.shell.user_ns
+        if value.isidentifier() and value in ns:  # a variable holding the prompt
+            return ns[value]
+        return value
+
+    def _mode(self, args: Any) -> str:
+        if args.offline and args.api:
+            raise _MagicError("choose one of --offline and --api")
+        return "offline" if args.offline else "api" if args.api else self.mode
+
+    def _count(self, obj: Any, args: Any) -> Any:
+        from .api import get_counter
+        from .request import build_request
+
+        counter = get_counter()
+        req = build_request(
+            obj,
+            model=_unquote(args.model) if args.model else None,
+            default_model=self.model,  # a request dict's own model wins over the default
+            system=self._system(args.system),
+            tools=self._eval(args.tools, "--tools") if args.tools else None,
+            include_outputs=args.include_outputs or self.include_outputs,
+            max_bytes=counter.settings.max_request_bytes,
+        )
+        return counter.count(req, self._mode(args))
+
+    def _finish(self, result: Any, args: Any, *, show: bool) -> Any:
+        if args.output:
+            self.shell.user_ns[args.output] = result
+        if show and not args.quiet:
+            from IPython.display import display
+
+            display(result)
+        return result
+
+    @staticmethod
+    def _fail(message: str) -> None:
+        print(f"count_tokens: {message}", file=sys.stderr)
+
+    def _guard(self, fn: Any) -> Any:
+        """Run ``fn``; any failure becomes one line on stderr (no traceback) and None."""
+        try:
+            return fn()
+        except (_MagicError, TokenCountError) as exc:
+            self._fail(str(exc))
+        except UsageError as exc:
+            self._fail(f"{exc} (see %count_tokens? for the options)")
+        except KeyboardInterrupt:
+            self._fail("interrupted")
+        except Exception as exc:  # a bug of ours must still not drown the user in a traceback
+            self._fail(f"internal error ({type(exc).__name__}: {exc}); please report it")
+        return None
+
+    def _current_notebook(self) -> Path:
+        ns = self.shell.user_ns
+        for candidate in (ns.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
+            if candidate and str(candidate).endswith(".ipynb") and Path(candidate).is_file():
+                return Path(candidate)
+        raise _MagicError("cannot tell which notebook this kernel runs; pass its path: %count_tokens --notebook PATH")
+
+    # -- the magic ------------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("-m", "--model", default=None, help="Claude model id (default: TokenCountMagics.model, "
+              "env JUPYTER_TOKEN_COUNT_MODEL, or the registry's default).")
+    @argument("-s", "--system", default=None, help="System prompt: literal text, or the name of a variable holding it.")
+    @argument("--tools", default=None, metavar="EXPR", help="Python expression giving the tool definitions (a list of dicts).")
+    @argument("--json", action="store_true", help="Cell magic: the cell body is JSON, a message list or a request body.")
+    @argument("--widget", action="store_true", help="Cell magic: show a live counter panel seeded with the cell.")
+    @argument("--notebook", action="store_true", help="Line magic: count a notebook; EXPR is its path "
+              "(default: this notebook's saved file).")
+    @argument("--include-outputs", action="store_true", help="With a notebook: include outputs (text, PNG/JPEG images).")
+    @argument("--offline", action="store_true", help="Estimate offline; never call the API.")
+    @argument("--api", action="store_true", help="Require an exact count from the API (an error if it cannot be had).")
+    @argument("-o", "--output", default=None, metavar="VAR", help="Store the result object in this variable.")
+    @argument("-q", "--quiet", action="store_true", help="Do not display the result (use with -o).")
+    @argument("expr", nargs="*", help="Line magic: a Python expression to count (a string, message list, request "
+              "dict, Path to a PDF/image/text/.ipynb file, PIL image, notebook).")
+    @line_cell_magic
+    def count_tokens(self, line: str = "", cell: str | None = None) -> Any:
+        """Count the input tokens of a Claude prompt: exact through the API when a key is set, else an estimate (≈).
+
+        Cell magic: the cell body is the user message::
+
+            %%count_tokens -m claude-opus-4-8 -s "You are a scientist" -o r
+            Hello, Claude
+
+            %%count_tokens --json
+            [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+
+        Line magic: count what an expression evaluates to::
+
+            %count_tokens "Hello, Claude"
+            %count_tokens messages -s system_prompt
+            %count_tokens request                  # a dict you would pass to messages.create
+            %count_tokens Path("report.pdf")
+            %count_tokens --notebook               # this notebook (its saved file)
+            r = %count_tokens messages --offline   # keep the result: r.input_tokens, r.exact
+
+        Default model: ``%config TokenCountMagics.model = "claude-opus-4-8"`` or env JUPYTER_TOKEN_COUNT_MODEL.
+        """
+        return self._guard(lambda: self._run(line, cell))
+
+    def _run(self, line: str, cell: str | None) -> Any:
+        args = parse_argstring(self.count_tokens, line)
+        expr = " ".join(args.expr).strip()
+        if cell is None:
+            if args.json or args.widget:
+                raise _MagicError("--json and --widget apply to the cell magic %%count_tokens")
+            if args.notebook:
+                target: Any = Path(self._eval(expr, "path")) if expr else self._current_notebook()
+            elif not expr:
+                raise _MagicError("nothing to count: give an expression, e.g. %count_tokens messages")
+            else:
+                target = self._eval(expr, "expression")
+            result = self._count(target, args)
+            self._finish(result, args, show=False)
+            return None if args.quiet else result
+        # IPython hands the body over with the newline that ends the cell's last line; it is not part of the prompt
+        cell = cell[:-1] if cell.endswith("\n") else cell
+        if expr or args.notebook:
+            raise _MagicError(f"unexpected argument {expr or '--notebook'!r} for the cell magic (the cell is what is counted)")
+        if args.widget:
+            return self._widget(cell, args)
+        obj: Any = cell
+        if args.json:
+            try:
+                obj = json.loads(cell)
+            except json.JSONDecodeError as exc:
+                raise _MagicError(f"the cell is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        elif not cell.strip():
+            raise _MagicError("the cell is empty: nothing to count")
+        self._finish(self._count(obj, args), args, show=True)
+        return None
+
+    def _widget(self, cell: str, args: Any) -> None:
+        from IPython.display import display
+
+        from .widget import TokenCounter
+
+        tools = self._eval(args.tools, "--tools") if args.tools else None
+        panel = TokenCounter(model=_unquote(args.model) if args.model else self.model, system=self._system(args.system) or "", prompt=cell, tools=tools)
+        if args.output:
+            self.shell.user_ns[args.output] = panel
+        if not args.quiet:
+            display(panel)

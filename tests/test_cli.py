@@ -1,0 +1,166 @@
+"""The ``jupyter-token-count`` command: real subprocesses, exit codes, output formats."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from media import image_bytes
+from standin import StandIn, standin_count
+
+from jupyter_token_count.cli import build_parser
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+
+
+def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_token_count.cli", *args],
+        input=stdin, capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})}, cwd=cwd,
+    )
+
+
+@pytest.fixture
+def key_env(standin: StandIn) -> dict[str, str]:
+    return {"ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url}
+
+
+def test_stdin_text_json_output(key_env, standin: StandIn):
+    p = cli("--json", "-m", "claude-opus-4-8", stdin="Hello, Claude\n", env=key_env)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    [sent] = standin.count_requests()
+    assert sent.json == {"model": "claude-opus-4-8", "messages": [{"role": "user", "content": "Hello, Claude\n"}]}
+    assert out["input_tokens"] == standin_count(sent.json) and out["exact"] is True and out["input"] == "stdin"
+    assert set(out) >= {"input_tokens", "exact", "source", "model", "reason", "cost_usd", "context_window"}
+
+
+def test_several_models_side_by_side_offline(tmp_path: Path):
+    prompt = tmp_path / "prompt.md"
+    prompt.write_text("Explain the difference between a list and a tuple in Python, with an example.")
+    p = cli(str(prompt), "-m", "claude-opus-4-8", "-m", "claude-sonnet-4-6", "--json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert [r["model"] for r in rows] == ["claude-opus-4-8", "claude-sonnet-4-6"]
+    assert all(r["exact"] is False and "no API key" in r["reason"] for r in rows)
+    table = cli(str(prompt), "-m", "claude-opus-4-8", "-m", "claude-sonnet-4-6", cwd=tmp_path)
+    assert "≈" in table.stdout and "vs first" in table.stdout and "prompt.md" in table.stdout
+    assert "estimate: no API key" in table.stdout
+
+
+def test_request_file_keeps_its_model_and_messages_flags(tmp_path: Path, key_env, standin: StandIn):
+    req = tmp_path / "req.json"
+    req.write_text(json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}))
+    p = cli(str(req), "--json", env=key_env)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["model"] == "claude-haiku-4-5"
+    tool = json.dumps({"name": "t", "input_schema": {"type": "object"}})
+    p = cli("--message", '{"role": "user", "content": "Hi"}', "--system", "Be brief", "--tool", tool, "--json", env=key_env)
+    assert p.returncode == 0, p.stderr
+    body = standin.count_requests()[-1].json
+    assert body["system"] == "Be brief" and body["tools"][0]["name"] == "t"
+
+
+def test_per_cell_table_and_json(tmp_path: Path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Summarise the quarterly report"), nbformat.v4.new_code_cell(""),
+                nbformat.v4.new_code_cell("prompt = 'Write a haiku about tokens'")]
+    path = tmp_path / "work.ipynb"
+    nbformat.write(nb, path)
+    p = cli(str(path), "--per-cell", "--json")
+    assert p.returncode == 0, p.stderr
+    per = json.loads(p.stdout)["per_cell"]
+    assert [c["tokens"] > 0 for c in per["cells"]] == [True, False, True]
+    assert per["total"] == per["frame"] + sum(c["tokens"] for c in per["cells"])
+    table = cli(str(path), "--per-cell")
+    assert "Summarise the quarterly report" in table.stdout and "frame + Σ cells" in table.stdout
+
+
+def test_include_outputs_counts_more(tmp_path: Path):
+    nb = FIXTURES / "multimodal_getting_started_with_vision.ipynb"
+    without = json.loads(cli(str(nb), "--json", "--no-outputs").stdout)["input_tokens"]
+    with_out = json.loads(cli(str(nb), "--json", "--include-outputs").stdout)["input_tokens"]
+    assert with_out > without + 500  # the notebook's image outputs are counted as images
+
+
+def test_budget_exit_code(tmp_path: Path):
+    f = tmp_path / "p.txt"
+    f.write_text("word " * 200)
+    assert cli(str(f), "--budget", "100000").returncode == 0
+    over = cli(str(f), "--budget", "10")
+    assert over.returncode == 1 and "over the budget of 10" in over.stderr
+
+
+@pytest.mark.parametrize(
+    "args,stdin,expected",
+    [
+        (["missing.ipynb"], None, "file 'missing.ipynb': no such file"),
+        (["--message", "{not json"], None, "--message 1: invalid JSON"),
+        (["--tool", "[1"], "hi", "--tool 1: invalid JSON"),
+        (["-"], '[{"role": "robot", "content": "x"}]', "stdin: messages[0].role: unknown role 'robot'"),
+        (["-"], "[{]", "stdin: looks like JSON but is invalid"),
+        (["-"], "   ", "stdin: empty"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, stdin, expected, tmp_path: Path):
+    p = cli(*args, stdin=stdin, cwd=tmp_path)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in p.stderr
+
+
+def test_bad_cell_is_named(tmp_path: Path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("plot()")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "!!!"})]
+    nb.cells = [cell]
+    path = tmp_path / "bad.ipynb"
+    nbformat.write(nb, path)
+    p = cli(str(path), "--include-outputs")
+    assert p.returncode == 2 and "bad.ipynb" in p.stderr and "cell 1" in p.stderr and "output 1" in p.stderr
+
+
+def test_bad_image_file_is_named(tmp_path: Path):
+    fake = tmp_path / "chart.png"
+    fake.write_bytes(b"GIF89a-but-truncated")
+    p = cli(str(fake))
+    assert p.returncode == 2 and "chart.png" in p.stderr and "corrupt" in p.stderr
+
+
+def test_api_errors_exit_3_and_never_show_the_key(key_env, standin: StandIn, tmp_path: Path):
+    standin.fail_next(404, message="model: claude-nope")
+    p = cli("--api", "-m", "claude-nope", stdin="hi", env=key_env)
+    assert p.returncode == 3 and "model: claude-nope" in p.stderr
+    assert standin.api_key not in p.stderr + p.stdout
+    p = cli("--api", stdin="hi", cwd=tmp_path)  # no key at all
+    assert p.returncode == 3 and "needs an API key" in p.stderr
+
+
+def test_many_files_and_image(tmp_path: Path):
+    img = tmp_path / "pic.jpg"
+    img.write_bytes(image_bytes("JPEG", (1000, 1000)))
+    files = [str(p) for p in sorted(FIXTURES.glob("*.ipynb"))] + [str(img)]
+    p = cli(*files, "--json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert len(rows) == len(files) and all(r["input_tokens"] > 0 for r in rows)
+
+
+def test_help_teaches_by_example():
+    text = build_parser().format_help()
+    assert "examples:" in text and "--per-cell" in text and "exit status" in text and "| jupyter-token-count" in text
+
+
+def test_jupyter_subcommand_is_wired():
+    # `jupyter token-count` finds the `jupyter-token-count` script installed next to jupyter
+    exe = Path(sys.executable).parent / "jupyter-token-count"
+    if not exe.exists():
+        pytest.fail(f"{exe} is missing: the package is not installed with its console script")
+    p = subprocess.run([str(Path(sys.executable).parent / "jupyter"), "token-count", "--version"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "jupyter-token-count" in p.stdout

@@ -1,0 +1,123 @@
+"""``%count_tokens`` / ``%%count_tokens`` in a real IPython shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.testing.globalipapp import start_ipython
+from standin import StandIn, standin_count
+
+from jupyter_token_count.result import TokenCount
+
+
+@pytest.fixture(scope="module")
+def _shell() -> InteractiveShell:
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "jupyter_token_count")
+    return shell
+
+
+@pytest.fixture
+def ip(_shell: InteractiveShell) -> InteractiveShell:
+    for name in ("r", "x", "msgs", "sys_prompt", "tools", "req"):
+        _shell.user_ns.pop(name, None)
+    _shell.run_line_magic("config", "TokenCountMagics.model = 'claude-sonnet-4-5'")
+    return _shell
+
+
+def run(ip: InteractiveShell, code: str):
+    res = ip.run_cell(code)
+    assert res.error_before_exec is None and res.error_in_exec is None, (res.error_before_exec, res.error_in_exec)
+    return res.result
+
+
+def test_cell_magic_counts_the_cell_with_a_system_prompt(ip, api_env: StandIn):
+    run(ip, "%%count_tokens -s 'You are a scientist' -o r -q\nHello, Claude")
+    r = ip.user_ns["r"]
+    assert isinstance(r, TokenCount) and r.exact
+    [sent] = api_env.count_requests()
+    assert sent.json == {"model": "claude-sonnet-4-5", "system": "You are a scientist",
+                         "messages": [{"role": "user", "content": "Hello, Claude"}]}
+    assert r.input_tokens == standin_count(sent.json)
+
+
+def test_system_may_be_a_variable_and_model_an_option(ip, api_env: StandIn):
+    ip.user_ns["sys_prompt"] = "Be terse."
+    run(ip, "%%count_tokens -s sys_prompt -m claude-opus-4-8 -o r -q\nWhy is the sky blue?")
+    assert api_env.count_requests()[0].json["system"] == "Be terse."
+    assert ip.user_ns["r"].model == "claude-opus-4-8"
+
+
+def test_json_cell_and_tools_expression(ip, api_env: StandIn):
+    ip.user_ns["tools"] = [{"name": "calc", "description": "math", "input_schema": {"type": "object"}}]
+    run(ip, '%%count_tokens --json --tools tools -o r -q\n'
+            '{"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "2+2?"}]}')
+    body = api_env.count_requests()[0].json
+    assert body["model"] == "claude-haiku-4-5" and body["tools"][0]["name"] == "calc" and "max_tokens" not in body
+
+
+def test_line_magic_returns_the_result_of_an_expression(ip):
+    ip.user_ns["msgs"] = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    run(ip, "x = %count_tokens msgs --offline")
+    x = ip.user_ns["x"]
+    assert isinstance(x, TokenCount) and not x.exact and x.reason == "offline mode"
+
+
+def test_line_magic_counts_a_notebook_path(ip, tmp_path: Path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# A prompt")]
+    p = tmp_path / "n.ipynb"
+    nbformat.write(nb, p)
+    ip.user_ns["nb_path"] = str(p)
+    run(ip, "x = %count_tokens --notebook nb_path --offline")
+    assert ip.user_ns["x"].input_tokens > 0
+
+
+def test_display_shows_estimate_mark(ip, capsys):
+    ip.user_ns.pop("r", None)
+    ip.run_cell("%%count_tokens --offline\nHello")
+    out = capsys.readouterr().out
+    assert "≈" in out and "estimate: offline mode" in out
+
+
+@pytest.mark.parametrize(
+    "code,expected",
+    [
+        ("%count_tokens undefined_variable", "name 'undefined_variable' is not defined"),
+        ("%count_tokens [{'role': 'system', 'content': 'x'}]", "messages[0].role: unknown role 'system'"),
+        ("%%count_tokens --json\n[{'role': 'user'", "the cell is not valid JSON (line 1"),
+        ("%%count_tokens\n   ", "the cell is empty"),
+        ("%count_tokens", "nothing to count"),
+        ("%count_tokens 'x' --offline --api", "choose one of --offline and --api"),
+        ("%count_tokens --nope", "unrecognized arguments: --nope"),
+        ("%%count_tokens --tools not_defined\nhi", "--tools: name 'not_defined' is not defined"),
+        ("%count_tokens Path('/nonexistent/file.pdf')", "file '/nonexistent/file.pdf': no such file"),
+        ("%count_tokens 'x' --api", "mode 'api' needs an API key"),
+    ],
+)
+def test_errors_are_one_line_and_the_kernel_stays_usable(ip, capsys, code, expected):
+    ip.run_cell("from pathlib import Path")
+    capsys.readouterr()
+    res = ip.run_cell(code)
+    assert res.error_in_exec is None and res.error_before_exec is None  # no exception reached the user
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("count_tokens: ") and expected in lines[0], err
+    assert "Traceback" not in err
+    assert run(ip, "1 + 1") == 2
+
+
+def test_help_is_real(ip):
+    doc = ip.find_cell_magic("count_tokens").__doc__
+    for option in ("--model", "--system", "--tools", "--json", "--offline", "--api", "--output", "--quiet", "--widget"):
+        assert option in doc
+    assert "Hello, Claude" in doc  # teaches by example
+
+
+def test_default_model_from_config(ip):
+    run(ip, "%config TokenCountMagics.model = 'claude-opus-4-7'")
+    run(ip, "x = %count_tokens 'hi' --offline")
+    assert ip.user_ns["x"].model == "claude-opus-4-7"
