@@ -34,9 +34,10 @@ def anthropic_tool_cost(tool: dict[str, Any], fig: dict[str, Any]) -> tuple[int,
     """Fixed cost of an Anthropic-defined tool (``bash_20250124``, ``text_editor_…``, ``memory_…``),
     matched by type prefix in the calibrated table; an unknown one is costed as its JSON plus a note."""
     kind = str(tool.get("type", ""))
-    for prefix, tokens in (fig.get("anthropic_tools") or {}).items():
+    table = fig.get("anthropic_tools") or {}
+    for prefix in sorted(table, key=len, reverse=True):  # "computer_toolset_" before "computer_"
         if kind.startswith(prefix):
-            return int(tokens), None
+            return int(table[prefix]), None
     return -1, f"tool type {kind!r} has no known fixed cost: counted as its JSON"
 
 

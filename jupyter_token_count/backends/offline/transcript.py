@@ -149,6 +149,8 @@ def _tool_result(ctx: Ctx, block: dict[str, Any]) -> int:
         for inner in content:
             if isinstance(inner, dict):  # each block of a list content is wrapped on its own
                 total += _block(ctx, inner, in_result=True) + ctx.figure("tool_result", "block")
+                if inner.get("type") == "image":  # and an image there is wrapped once more
+                    total += ctx.figure("tool_result", "image")
     elif content is not None:
         total += _json_tokens(ctx, content)
     return total
@@ -213,7 +215,9 @@ def _system(ctx: Ctx, system: Any) -> None:
     texts = [t for t in texts if t]
     if not texts:
         return
-    total = ctx.count(texts[0], bow=False)
+    # The system prompt opens the prompt, so no word boundary precedes it. Some models put a fixed
+    # prefix before it (``system_prefix``, a newline on the 4.6 generation), tokenized with it.
+    total = ctx.count(str(ctx.fig.get("system_prefix", "")) + texts[0], bow=False)
     for prev, cur in itertools.pairwise(texts):
         total += ctx.count(cur) + ctx.seam(prev, cur)
     ctx.add("/system", total)
@@ -225,12 +229,20 @@ def _tools(ctx: Ctx, body: dict[str, Any]) -> None:
     if not isinstance(tools, list) or not tools:
         return
     total = 0
-    for i, tool in enumerate(tools):
-        if not isinstance(tool, dict):
-            continue
+    loaded = [t for t in tools if isinstance(t, dict) and not t.get("defer_loading")]
+    if len(loaded) < len(tools):
+        # tool search: deferred definitions stay out of the prompt until the model discovers them
+        ctx.note(f"{len(tools) - len(loaded)} deferred tool definition(s) (defer_loading) not counted")
+        total += ctx.figure("deferred_tools")
+    for i, tool in enumerate(loaded):
         kind = tool.get("type")
         if kind in (None, "custom") or "input_schema" in tool:
             total += ctx.count(toolsmod.definition_text(tool))
+            examples = tool.get("input_examples")
+            if isinstance(examples, list) and examples:
+                total += ctx.figure("input_examples", "base")
+                for ex in examples:
+                    total += ctx.figure("input_examples", "per_example") + _json_tokens(ctx, ex)
         else:
             fixed, note = toolsmod.anthropic_tool_cost(tool, ctx.fig)
             if fixed < 0:
@@ -326,6 +338,22 @@ def _messages(ctx: Ctx, messages: list[dict[str, Any]]) -> None:
         ctx.add("/frame", -ctx.marker("assistant"))
 
 
+def _citations_enabled(value: Any) -> bool:
+    """Whether any document or search result in the body turns citations on."""
+    if isinstance(value, dict):
+        cit = value.get("citations")
+        if (
+            isinstance(cit, dict)
+            and cit.get("enabled")
+            and value.get("type") in ("document", "search_result")
+        ):
+            return True
+        return any(_citations_enabled(v) for k, v in value.items() if k in ("content", "messages", "source"))
+    if isinstance(value, list):
+        return any(_citations_enabled(v) for v in value)
+    return False
+
+
 def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: bool) -> Ctx:
     ctx = Ctx(info, fig, exact=exact)
     ctx.parts["/frame"] = int(fig.get("message_frame", 0))
@@ -336,7 +364,13 @@ def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: boo
     if isinstance(thinking, dict) and isinstance(thinking.get("type"), str):
         # enabling extended thinking adds a short instruction to the prompt
         ctx.add("/frame", ctx.figure("thinking_config", thinking["type"]))
+    config = body.get("output_config")
+    if isinstance(config, dict) and isinstance(config.get("task_budget"), dict):
+        ctx.add("/frame", ctx.figure("task_budget"))
     messages = body.get("messages")
     if isinstance(messages, list):
+        if _citations_enabled(messages):
+            # one set of citation instructions joins the prompt, however many sources enable them
+            ctx.add("/frame", ctx.figure("citations"))
         _messages(ctx, [m for m in messages if isinstance(m, dict)])
     return ctx
