@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# All the tests: lint, Python tests (core, magics, CLI, widget in a real kernel, server extension through
+# real HTTP), and the JupyterLab UI in headless Chromium. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+# shellcheck disable=SC1091
+. .venv/bin/activate
+
+# The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "» installing Debian's chromium for the browser tests"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi
+
+echo "» ruff"
+ruff check jupyter_token_count tests bench
+echo "» pytest"
+python -m pytest "$@"
