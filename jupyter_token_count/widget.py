@@ -889,57 +889,67 @@ class TokenCounter(w.VBox):
                 return  # edited since this run was scheduled; a newer run is due
             plan = self._make_plan(snap)
             if plan.request is None:
-                self._apply(gen, plan, None, None, error=plan.error)
+                self._apply(gen, plan, None, error=plan.error)
                 return
             key = (plan.request.cache_key(), self._mode)
             if key == self._shown_key and self._result is not None:
                 res = self._result  # unchanged content: nothing to ask anyone
             else:
                 res = counter.count(plan.request, self._mode)
+            # an exact total is shown at once; its split needs the estimator, which may take a moment
+            if res.exact and not self._apply(gen, plan, res, key=key):
+                return
             parts = _estimate_parts(res, plan.request, counter, self._parts_cache)
             self._apply(gen, plan, res, parts, key=key)
         except InputError as exc:
-            self._apply(gen, None, None, None, error=str(exc))
+            self._apply(gen, None, None, error=str(exc))
         except ApiError as exc:
-            self._apply(gen, None, None, None, error=f"the API refused the request: {exc}")
+            self._apply(gen, None, None, error=f"the API refused the request: {exc}")
         except TokenCountError as exc:
-            self._apply(gen, None, None, None, error=str(exc))
+            self._apply(gen, None, None, error=str(exc))
         except Exception as exc:  # shown in the panel, never as a traceback in the notebook
             log.exception("token count failed")
-            self._apply(gen, None, None, None, error=f"unexpected {type(exc).__name__}: {exc}")
+            self._apply(gen, None, None, error=f"unexpected {type(exc).__name__}: {exc}")
 
-    def _apply(self, gen: int, plan: _Plan | None, res: TokenCount | None, parts: _Parts | None, *,
-               error: str | None = None, key: tuple[str, str | None] | None = None) -> None:
+    def _apply(self, gen: int, plan: _Plan | None, res: TokenCount | None, parts: _Parts | None = None, *,
+               error: str | None = None, key: tuple[str, str | None] | None = None) -> bool:
+        """Show a count (and, once known, its split); False when an edit made it stale."""
         with self._sched.lock:
             if not self._sched.current(gen):
-                return  # a newer edit exists: its own count will be applied instead
+                return False  # a newer edit exists: its own count will be applied instead
             self._plan = plan
             self._result = res
             self._shown_key = key if res is not None else None
-            if plan is not None:
-                self._tools_msg.value = (
-                    f'<div style="color:{ERROR};font-size:0.88em">⚠ {esc(plan.tools_error)} — tools left out of the count</div>'
-                    if plan.tools_error else "")
-            rows = self._rows_for(plan, res, parts) if plan is not None and res is not None and parts else []
+            self._tools_msg.value = (
+                f'<div style="color:{ERROR};font-size:0.88em">⚠ {esc(plan.tools_error)} — tools left out of the count</div>'
+                if plan is not None and plan.tools_error else "")
             notes: list[str] = []
             if plan is not None:
                 left_out = [f for f in self._files if f.error or f.name in plan.file_errors]
                 if left_out:
                     notes.append(f"{len(left_out)} file{'s' if len(left_out) > 1 else ''} left out (see the list)")
                 if plan.tools_error:
-                    notes.append("tools left out: their JSON is not valid")
-                if res is None and error is None and (self.system.strip() or (plan.tools_error is None and self.tools)):
-                    notes.append("a system prompt or tools alone cannot be counted: the API needs a user message")
+                    notes.append("tools left out (see the error under Tools)")
+                if res is None and error is None and plan.empty_note:
+                    notes.append(plan.empty_note)
             self._total.value = render_total(res, error=error, notes=notes)
-            self._bars.value = (render_bars(rows, res.input_tokens, approx=not res.exact or parts.scaled,
-                                            note=_split_note(parts, res)) if rows and res and parts else "")
+            if res is None:
+                self._bars.value = ""
+            if res is not None and plan is not None and parts is not None:
+                rows = self._rows_for(plan, parts)
+                self._bars.value = render_bars(rows, res.input_tokens, approx=not res.exact or parts.scaled,
+                                               note=_split_note(parts, res))
+            elif res is not None:
+                for f in self._files:
+                    f.tokens = None
             self.set_trait("error", error or "")
             self.set_trait("input_tokens", res.input_tokens if res else 0)
             self.set_trait("exact", bool(res and res.exact))
             self.set_trait("status", "error" if error else "done" if res else "empty")
         self._refresh_file_rows()
+        return True
 
-    def _rows_for(self, plan: _Plan, res: TokenCount, parts: _Parts) -> list[_Row]:
+    def _rows_for(self, plan: _Plan, parts: _Parts) -> list[_Row]:
         groups: dict[str, int] = {}
         file_tokens: dict[str, int] = {}
         for path, n in parts.tokens.items():
