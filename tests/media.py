@@ -40,3 +40,24 @@ def pdf_bytes(pages: int = 1, text: str | None = None) -> bytes:
     buf = io.BytesIO()
     writer.write(buf)
     return buf.getvalue()
+
+
+_PIL_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
+
+
+def materialize_images(obj):
+    """Calibration records store images as ``{"_image": {width, height, media_type}}``: put a real image of
+    that size in its place (the count depends only on the pixel size)."""
+    import base64
+
+    if isinstance(obj, dict):
+        if "_image" in obj:
+            spec = obj["_image"]
+            media = spec.get("media_type", "image/png")
+            data = image_bytes(_PIL_FORMAT.get(media, "PNG"), (spec["width"], spec["height"]))
+            rest = {k: v for k, v in obj.items() if k not in ("_image", "source")}
+            return {**rest, "source": {"type": "base64", "media_type": media, "data": base64.b64encode(data).decode()}}
+        return {k: materialize_images(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [materialize_images(v) for v in obj]
+    return obj

@@ -242,8 +242,8 @@ def validate(body: Any) -> tuple[int, str, str] | None:
     if not messages:
         return 400, bad, "messages: at least one message is required"
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
-            return 400, bad, f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
+            return 400, bad, f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'"
         content = m.get("content")
         final_assistant = i == len(messages) - 1 and m["role"] == "assistant"
         if content in ("", []) and not final_assistant:
@@ -255,8 +255,8 @@ def validate(body: Any) -> tuple[int, str, str] | None:
                 src = b.get("source") if isinstance(b.get("source"), dict) else {}
                 if b["type"] in ("image", "document") and src.get("type") in ("url", "file"):
                     return 400, bad, f"messages.{i}.content.{j}.source: {src['type']} sources are not supported for token counting"
-                if b["type"] == "text" and not str(b.get("text", "")).strip():
-                    return 400, bad, f"messages.{i}.content.{j}.text: text content blocks must contain non-whitespace text"
+                if b["type"] == "text" and not b.get("text"):
+                    return 400, bad, f"messages.{i}.content.{j}.text: text content blocks must be non-empty"
     for k, t in enumerate(body.get("tools") or []):
         if isinstance(t, dict) and str(t.get("type", "")).startswith(SERVER_TOOL_PREFIXES):
             return 400, bad, f"tools.{k}: server tools are not supported by count_tokens"

@@ -87,7 +87,7 @@ def test_display_shows_estimate_mark(ip, capsys):
     "code,expected",
     [
         ("%count_tokens undefined_variable", "name 'undefined_variable' is not defined"),
-        ("%count_tokens [{'role': 'system', 'content': 'x'}]", "messages[0].role: unknown role 'system'"),
+        ("%count_tokens [{'role': 'robot', 'content': 'x'}]", "messages[0].role: unknown role 'robot'"),
         ("%%count_tokens --json\n[{'role': 'user'", "the cell is not valid JSON (line 1"),
         ("%%count_tokens\n   ", "the cell is empty"),
         ("%count_tokens", "nothing to count"),

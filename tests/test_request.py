@@ -182,10 +182,10 @@ def _img_block(data: bytes, media: str) -> dict:
 @pytest.mark.parametrize(
     "obj,where,message",
     [
-        ([{"role": "system", "content": "x"}], "messages[0].role", "unknown role 'system'"),
+        ([{"role": "robot", "content": "x"}], "messages[0].role", "unknown role 'robot'"),
         ([{"role": "user", "content": ""}], "messages[0].content", "content is empty"),
         ([{"role": "user", "content": []}], "messages[0].content", "empty list"),
-        ([{"role": "user", "content": [{"type": "text", "text": "  "}]}], "messages[0].content[0]", "only whitespace"),
+        ([{"role": "user", "content": [{"type": "text", "text": ""}]}], "messages[0].content[0]", "text is empty"),
         ([{"role": "user"}], "messages[0]", "no 'content'"),
         ([{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "***"}}]}],
          "messages[0].content[0].source", "not valid base64"),

@@ -19,6 +19,8 @@ MANY_IMAGES_EDGE = 2000
 MAX_IMAGE_BASE64 = 10 * 1024 * 1024
 MAX_PDF_PAGES = 600
 MIN_THINKING_BUDGET = 1024
+#: 'system' messages mid-conversation are accepted by the API (seen in real recorded requests)
+ROLES = ("user", "assistant", "system")
 
 #: Server tools: count_tokens answers invalid_request_error for them (advisor excepted), so we say so first.
 SERVER_TOOL_PREFIXES = ("web_search_", "web_fetch_", "code_execution_", "tool_search_tool_", "mcp_toolset")
@@ -148,8 +150,8 @@ class _Walker:
             text = block.get("text")
             if not isinstance(text, str):
                 raise InputError("text block needs 'text' as a string", where)
-            if not text.strip():
-                raise InputError("text is empty or only whitespace (the API rejects such blocks)", where)
+            if not text:
+                raise InputError("text is empty (the API rejects empty text blocks)", where)
         elif btype == "image":
             self.image(block, where)
         elif btype == "document":
@@ -229,13 +231,13 @@ def validate_body(body: dict[str, Any], *, max_bytes: int | None, context_window
     for i, msg in enumerate(messages):
         where = f"messages[{i}]"
         role = msg.get("role")
-        if role not in ("user", "assistant"):
-            hint = " (put system prompts in system=...)" if role == "system" else ""
-            raise InputError(f"unknown role {role!r}; expected 'user' or 'assistant'{hint}", f"{where}.role")
+        if role not in ROLES:
+            raise InputError(f"unknown role {role!r}; expected 'user' or 'assistant' (or 'system' for an "
+                             "instruction mid-conversation; the first system prompt goes in system=...)", f"{where}.role")
         content = msg.get("content")
         final_assistant = i == last and role == "assistant"
         if isinstance(content, str):
-            if not content.strip() and not final_assistant:
+            if not content and not final_assistant:
                 raise InputError("content is empty", f"{where}.content")
         elif isinstance(content, list):
             walker.blocks(content, f"{where}.content", allow_empty=final_assistant)
