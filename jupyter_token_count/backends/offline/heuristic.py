@@ -10,7 +10,6 @@ text (Python source, JSON, English prose and translated UI messages in 20+ langu
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from functools import cache
@@ -30,13 +29,17 @@ _RUNS = re.compile(
 FEATURES = (
     "words",
     "word_chars",
+    "title_words",
+    "mixed_words",
     "digit_runs",
     "digits",
     "newline_runs",
     "space_runs",
+    "punct_runs",
     "punct",
     "cjk",
     "latin_ext",
+    "other_runs",
     "other_script",
     "symbols",
 )
@@ -63,6 +66,15 @@ def features(text: str) -> dict[str, float]:
             f["words"] += 1
             # letters beyond a short word's first few are where a word starts to split
             f["word_chars"] += max(0, len(run) - 4)
+            # case: a capitalised word is marked (a token of its own in the v4.x families); camelCase
+            # and ALLCAPS words split where the case changes
+            if run[0].isupper():
+                if run[1:].islower() or len(run) == 1:
+                    f["title_words"] += 1
+                else:
+                    f["mixed_words"] += 1
+            elif not run.islower():
+                f["mixed_words"] += 1
         elif kind == "digits":
             f["digit_runs"] += 1
             f["digits"] += len(run)
@@ -73,22 +85,29 @@ def features(text: str) -> dict[str, float]:
             if len(run) > 1 or run == "\t":
                 f["space_runs"] += 1
         elif kind == "punct":
+            f["punct_runs"] += 1
             f["punct"] += len(run)
         elif kind == "ctrl":
             f["symbols"] += len(run)
         else:
+            in_run = False
             for ch in run:
                 o = ord(ch)
+                cat = unicodedata.category(ch)
+                letter = cat[0] in "LM"
                 if _is_cjk(o):
                     f["cjk"] += 1
-                elif o < 0x250 and unicodedata.category(ch).startswith("L"):
+                elif o < 0x250 and letter:
                     f["latin_ext"] += 1
-                elif unicodedata.category(ch)[0] in "LM":
+                elif letter:
                     f["other_script"] += 1
-                elif unicodedata.category(ch) == "Zs":
-                    continue
+                    if not in_run:
+                        f["other_runs"] += 1
+                elif cat == "Zs":
+                    pass
                 else:
                     f["symbols"] += 1
+                in_run = letter and not _is_cjk(o) and o >= 0x250
     return f
 
 
@@ -107,4 +126,4 @@ def count(text: str, family: str) -> int:
     rates = _rates(family)
     f = features(text)
     est = sum(rates.get(k, 0.0) * v for k, v in f.items())
-    return max(1, math.ceil(est))
+    return max(1, round(est))

@@ -139,7 +139,7 @@ def _chunks(text: str) -> list[str]:
 def seam(left: str, right: str, version: str, family: str, exact: bool) -> int:
     """Tokens gained (usually ≤ 0) when ``left`` and ``right`` are glued with nothing between them,
     measured on a window around the seam. The window's own edge effects cancel in the difference."""
-    if not left or not right:
+    if not left or not right or not exact:  # the heuristic has no notion of tokens spanning a seam
         return 0
     a, b = left[-_SEAM:], right[:_SEAM]
     # the left window's head and the right window's tail are artificial message edges; both cancel
