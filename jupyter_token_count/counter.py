@@ -183,10 +183,7 @@ class Counter:
 
         info = registry.resolve(req.model)
         est = offline.estimate(req.body, info)
-        notes = list(est.notes)
-        if not info.known:
-            notes.append(f"{req.model} is not in the model registry: tokenizer guessed from its name")
-        detail = {"parts": est.parts, "notes": notes, "estimator": offline.estimator_name()}
+        detail = {"parts": est.parts, "notes": list(est.notes), "estimator": offline.estimator_name()}
         return self._result(req, est.input_tokens, exact=False, source="offline", reason=reason,
                             retry_after=retry_after, detail=detail)
 
