@@ -1,0 +1,449 @@
+"""The offline estimator against independent figures: the token-counting docs' examples, the vision
+docs' worked image examples, ctok's measured frames, and (when present) the real counts in
+``../shared/calibration``. Both text paths are exercised: ctok, and the fallback heuristic."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib.util
+import statistics
+from pathlib import Path
+
+import pytest
+from media import image_bytes, pdf_bytes
+
+from jupyter_token_count.backends import offline
+from jupyter_token_count.backends.offline import images
+from jupyter_token_count.backends.offline import text as textmod
+from jupyter_token_count.registry import resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+CALIBRATION = ROOT.parent / "shared" / "calibration"
+ENV = "JUPYTER_TOKEN_COUNT_ESTIMATOR"
+
+V3 = resolve("claude-3-5-sonnet-20241022")  # the model the token-counting docs' examples were measured on
+GET_WEATHER = {
+    "name": "get_weather",
+    "description": "Get the current weather in a given location",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"}
+        },
+        "required": ["location"],
+    },
+}
+
+needs_ctok = pytest.mark.skipif(not textmod.using_ctok(), reason="ctok is not importable on this Python")
+
+
+def est(body: dict, info=V3) -> offline.Estimate:
+    return offline.estimate(body, info)
+
+
+def png_block(width: int, height: int) -> dict:
+    data = base64.b64encode(image_bytes("PNG", (width, height))).decode()
+    return {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
+
+
+# ---- the token-counting docs' examples (v3 family) -------------------------------------------------------
+
+
+@needs_ctok
+def test_docs_basic_example_is_14():
+    body = {"system": "You are a scientist", "messages": [{"role": "user", "content": "Hello, Claude"}]}
+    assert est(body).input_tokens == 14
+
+
+@needs_ctok
+@pytest.mark.parametrize("model", ["claude-3-5-sonnet-20241022", "claude-sonnet-4-20250514"])
+def test_docs_tool_example_is_403(model):
+    # both models publish (or, for Sonnet 3.5, were measured at) a 313-token tool prompt for tool_choice auto
+    body = {
+        "tools": [GET_WEATHER],
+        "messages": [{"role": "user", "content": "What's the weather like in San Francisco?"}],
+    }
+    e = est(body, resolve(model))
+    assert e.input_tokens == 403
+    assert e.parts["/tool_overhead"] == 313
+
+
+@needs_ctok
+def test_docs_thinking_example_is_88_and_history_thinking_is_ignored():
+    body = {
+        "thinking": {"type": "enabled", "budget_tokens": 16000},
+        "messages": [
+            {
+                "role": "user",
+                "content": "Are there an infinite number of prime numbers such that n mod 4 == 3?",
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "thinking",
+                        "thinking": "This is a nice number theory question. Lets think about it step by step...",
+                        "signature": "EuYBCkQYAiJAgCs1le6/Pol5Z4/JMomVOouGrWdhYNsH3ukzUECbB6iWrSQtsQuRHJID6lWV...",
+                    },
+                    {
+                        "type": "text",
+                        "text": "Yes, there are infinitely many prime numbers p such that p mod 4 = 3...",
+                    },
+                ],
+            },
+            {"role": "user", "content": "Can you write a formal proof?"},
+        ],
+    }
+    e = est(body, resolve("claude-3-7-sonnet-20250219"))
+    assert e.input_tokens == 88
+    assert e.parts["/messages/1/content/0"] == 0
+    assert any("previous assistant turns" in n for n in e.notes)
+
+
+# ---- thinking: previous turns ignored, the current turn counted -------------------------------------------
+
+
+def _thinking_body(thought: str, *, current: bool) -> dict:
+    msgs = [
+        {"role": "user", "content": "What is 17 * 23?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": thought, "signature": "sig"},
+                {"type": "tool_use", "id": "t1", "name": "calc", "input": {"expr": "17*23"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "391"}]},
+    ]
+    if not current:  # a new human turn closes the tool loop: its thinking becomes history
+        msgs += [
+            {"role": "assistant", "content": "391."},
+            {"role": "user", "content": "Thanks. And 18 * 23?"},
+        ]
+    calc = {"name": "calc", "description": "Evaluate", "input_schema": {"type": "object", "properties": {}}}
+    return {"thinking": {"type": "enabled", "budget_tokens": 2048}, "tools": [calc], "messages": msgs}
+
+
+@pytest.mark.parametrize("family_model", ["claude-sonnet-4-5", "claude-opus-4-8"])
+def test_thinking_of_the_current_turn_counts_and_history_does_not(family_model):
+    info = resolve(family_model)
+    short, long = "Multiply.", "Multiply step by step: 17 * 20 = 340, 17 * 3 = 51, so 340 + 51 = 391. " * 20
+    cur_short = offline.estimate(_thinking_body(short, current=True), info).input_tokens
+    cur_long = offline.estimate(_thinking_body(long, current=True), info).input_tokens
+    assert cur_long - cur_short == offline.text_tokens(long, info) - offline.text_tokens(short, info)
+    hist_short = offline.estimate(_thinking_body(short, current=False), info).input_tokens
+    hist_long = offline.estimate(_thinking_body(long, current=False), info).input_tokens
+    assert hist_short == hist_long
+
+
+# ---- images: the vision docs' worked examples (§5c) ------------------------------------------------------
+
+WORKED = [  # (width, height, standard-tier tokens, high-resolution-tier tokens)
+    (200, 200, 64, 64),
+    (1000, 1000, 1296, 1296),
+    (1092, 1092, 1521, 1521),
+    (1920, 1080, 1560, 2691),
+    (2000, 1500, 1564, 3888),
+    (3840, 2160, 1560, 4784),
+    (1075, 1520, 1551, 2145),  # A4 scan: resized to 924×1307 on the standard tier
+]
+
+
+@pytest.mark.parametrize(("w", "h", "standard", "high"), WORKED)
+def test_image_worked_examples(w, h, standard, high):
+    assert images.image_tokens(w, h, resolve("claude-sonnet-4-5").image_limits()) == standard
+    assert images.image_tokens(w, h, resolve("claude-opus-4-8").image_limits()) == high
+
+
+@pytest.mark.parametrize(
+    ("w", "h", "size"),
+    [
+        (1920, 1080, (1456, 819)),
+        (2000, 1500, (1269, 952)),
+        (3840, 2160, (1456, 819)),
+        (1075, 1520, (924, 1307)),
+    ],
+)
+def test_standard_tier_resize_sizes(w, h, size):
+    assert images.patch28_size(w, h, 1568, 1568) == size
+
+
+def test_high_tier_resize_size():
+    assert images.patch28_size(3840, 2160, 2576, 4784) == (2576, 1449)
+
+
+def test_legacy_tier_uses_area_rule():
+    legacy = resolve("claude-3-haiku-20240307").image_limits()
+    assert legacy["rule"] == "area750"
+    assert images.image_tokens(750, 100, legacy) == 100
+    assert images.image_tokens(4000, 4000, legacy) <= legacy["max_tokens"]
+
+
+def test_image_block_is_decoded_and_costed_by_tier():
+    info = resolve("claude-opus-4-8")
+    body = {
+        "messages": [
+            {"role": "user", "content": [png_block(1920, 1080), {"type": "text", "text": "Describe"}]}
+        ]
+    }
+    e = offline.estimate(body, info)
+    assert e.parts["/messages/0/content/0"] >= 2691  # the patch count, plus a small wrapper
+    assert e.parts["/messages/0/content/0"] - 2691 < 10
+    assert images.base64_image_size(body["messages"][0]["content"][0]["source"]["data"]) == (1920, 1080)
+
+
+def test_url_image_is_noted_not_fatal():
+    body = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}],
+            }
+        ]
+    }
+    e = est(body)
+    assert e.input_tokens > 0 and any("url" in n for n in e.notes)
+
+
+# ---- structure ---------------------------------------------------------------------------------------------
+
+
+def test_parts_add_up_and_use_json_pointers():
+    body = {
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "tools": [GET_WEATHER],
+        "tool_choice": {"type": "any"},
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "a", "name": "get_weather", "input": {"location": "Paris"}}
+                ],
+            },
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a", "content": "Sunny"}]},
+        ],
+    }
+    e = est(body, resolve("claude-sonnet-4-5"))
+    assert sum(e.parts.values()) == e.input_tokens
+    assert {
+        "/system",
+        "/tools",
+        "/tool_overhead",
+        "/frame",
+        "/messages/0/content",
+        "/messages/1/content/0",
+        "/messages/2/content/0",
+    } <= set(e.parts)
+    assert e.parts["/tool_overhead"] == resolve("claude-sonnet-4-5").tool_overhead_any
+
+
+def test_cache_control_has_no_effect():
+    plain = {"system": "S", "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi there"}]}]}
+    cached = copy.deepcopy(plain)
+    cached["messages"][0]["content"][0]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
+    cached["cache_control"] = {"type": "ephemeral"}
+    assert est(plain).input_tokens == est(cached).input_tokens
+
+
+def test_document_with_text_source_counts_as_its_text():
+    doc = "The return window is 30 days from delivery. " * 20
+
+    def body(data: str) -> dict:
+        block = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": data}}
+        return {"messages": [{"role": "user", "content": [block, {"type": "text", "text": "Summarise."}]}]}
+
+    info = resolve("claude-sonnet-4-5")
+    assert est(body(doc), info).input_tokens - est(body(""), info).input_tokens == offline.text_tokens(
+        doc, info
+    )
+
+
+def test_pdf_is_estimated_with_a_note():
+    data = base64.b64encode(pdf_bytes(pages=2, text="Quarterly report: revenue grew 12 percent.")).decode()
+    block = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}}
+    info = resolve("claude-sonnet-4-5")
+    e = offline.estimate(
+        {"messages": [{"role": "user", "content": [block, {"type": "text", "text": "Summarise"}]}]}, info
+    )
+    page_image = images.image_tokens(1275, 1650, info.image_limits())  # letter page at the assumed 150 dpi
+    assert e.parts["/messages/0/content/0"] >= 2 * page_image
+    assert any("PDF (2 page(s))" in n for n in e.notes)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": []},
+        {"messages": [{"role": "user", "content": []}]},
+        {"messages": [{"role": "user", "content": None}]},
+        {"messages": [{"role": "assistant", "content": "prefill"}]},
+        {"messages": [{"role": "user", "content": [{"type": "mystery_block", "payload": {"x": [1, 2]}}]}]},
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "image", "source": {"type": "base64", "data": "not-an-image"}}],
+                }
+            ]
+        },
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+        },
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "system": [{"type": "text"}],
+            "tool_choice": {"type": "tool"},
+        },
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "zz", "content": [{"type": "text"}]}],
+                }
+            ]
+        },
+        {"messages": "not a list", "thinking": {"type": "enabled"}, "output_format": {"type": "json_schema"}},
+    ],
+)
+def test_odd_bodies_never_raise(body):
+    for model in ("claude-sonnet-4-5", "claude-opus-4-7", "claude-sonnet-5-5", "claude-unknown-9-9"):
+        e = offline.estimate(body, resolve(model))
+        assert e.input_tokens >= 0 and sum(e.parts.values()) == e.input_tokens
+
+
+def test_unknown_block_type_is_counted_with_a_note():
+    body = {
+        "messages": [{"role": "user", "content": [{"type": "mystery_block", "payload": "some words here"}]}]
+    }
+    e = est(body)
+    assert e.parts["/messages/0/content/0"] > 0 and any("mystery_block" in n for n in e.notes)
+
+
+def test_unpublished_tool_prompt_is_noted():
+    info = resolve("claude-sonnet-5-5")
+    e = offline.estimate({"tools": [GET_WEATHER], "messages": [{"role": "user", "content": "hi"}]}, info)
+    assert any("claude-sonnet-5-5" in n and "inferred" in n for n in e.notes)
+
+
+@needs_ctok
+@pytest.mark.parametrize("model", ["claude-3-haiku-20240307", "claude-opus-4-7", "claude-opus-4-8"])
+def test_frame_matches_ctok_single_message_frame(model):
+    import ctok
+
+    info = resolve(model)
+    # ctok measured each family's one-message frame; "." is one content token in every family
+    assert offline.frame_tokens(info) == ctok.token_count(".", info.ctok_version) - 1
+    assert offline.text_tokens(".", info) == 1
+    for text in ("Hello, Claude", "  indented\n\ncode()\n", "naïve café – “quoted”"):
+        body = {"messages": [{"role": "user", "content": text}]}
+        assert offline.estimate(body, info).input_tokens == ctok.token_count(text, info.ctok_version)
+
+
+@needs_ctok
+def test_long_text_is_chunked_without_changing_the_count():
+    import ctok
+
+    info = resolve("claude-sonnet-4-5")
+    paragraph = "Tokens are counted per chunk of a long text, so an edit re-tokenizes one chunk.\n\n"
+    long_text = "".join(f"{i}. {paragraph}" for i in range(600))
+    assert len(long_text) > 3 * textmod._CHUNK
+    exact = ctok.token_count(long_text, info.ctok_version) - offline.frame_tokens(info)
+    assert abs(offline.text_tokens(long_text, info) - exact) <= 2
+
+
+# ---- both text paths ---------------------------------------------------------------------------------------
+
+
+@needs_ctok
+def test_ctok_path_is_the_default():
+    assert offline.estimator_name().startswith("ctok ")
+    e = est({"messages": [{"role": "user", "content": "Hello"}]})
+    assert not any("coarse" in n for n in e.notes)
+
+
+def test_env_var_forces_the_fallback(monkeypatch):
+    monkeypatch.setenv(ENV, "fallback")
+    assert offline.estimator_name().startswith("fallback")
+    e = est({"system": "You are a scientist", "messages": [{"role": "user", "content": "Hello, Claude"}]})
+    assert any(ENV in n for n in e.notes)
+    # the docs' 14 is within the fallback's stated ±10% band plus a token of rounding
+    assert abs(e.input_tokens - 14) <= 2
+
+
+def test_missing_ctok_falls_back_automatically(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.setattr(textmod, "_ctok", lambda: None)
+    assert offline.estimator_name().startswith("fallback")
+    e = est(
+        {
+            "tools": [GET_WEATHER],
+            "messages": [{"role": "user", "content": "What's the weather like in San Francisco?"}],
+        }
+    )
+    assert any("ctok not installed" in n for n in e.notes)
+    assert abs(e.input_tokens - 403) <= 0.1 * 403
+
+
+@needs_ctok
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-opus-4-8"])
+def test_fallback_is_within_its_band_on_ordinary_text(monkeypatch, model):
+    info = resolve(model)
+    text = (Path(__file__).read_text(encoding="utf-8"))[:6000]  # code, with prose in strings and comments
+    exact = offline.text_tokens(text, info)
+    monkeypatch.setenv(ENV, "fallback")
+    rough = offline.text_tokens(text, info)
+    assert abs(rough - exact) <= 0.15 * exact
+
+
+# ---- real counts ----------------------------------------------------------------------------------------
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location(
+        "calibration_error", ROOT / "bench" / "calibration_error.py"
+    )
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+needs_calibration = pytest.mark.skipif(
+    not (CALIBRATION / "real_counts.jsonl").exists(),
+    reason=f"real counts not available at {CALIBRATION} (kept outside the repository; CI may not have them)",
+)
+
+
+@needs_ctok
+@needs_calibration
+def test_median_error_on_real_counts_is_within_target():
+    bench = _bench()
+    rows = bench.errors(bench.load(CALIBRATION, bench.LABELLED))
+    by_group: dict[str, list] = {}
+    for row in rows:
+        by_group.setdefault(bench.group(row[0]), []).append(row)
+    median = {g: statistics.median(abs(e) for _, _, e in r) for g, r in by_group.items()}
+    assert median["text-only"] <= 2.0
+    assert median["with tools"] <= 10.0
+    assert median["with images"] <= 10.0
+    text_only = by_group["text-only"]
+    exact = sum(1 for rec, n, _ in text_only if abs(n - rec["input_tokens"]) <= 1)
+    assert exact / len(text_only) > 0.5  # "exact for most text-only requests"
+
+
+@needs_calibration
+def test_fallback_median_error_on_real_counts(monkeypatch):
+    monkeypatch.setenv(ENV, "fallback")
+    bench = _bench()
+    rows = bench.errors(bench.load(CALIBRATION, bench.LABELLED))
+    assert statistics.median(abs(e) for _, _, e in rows) <= 10.0
+
+
+@needs_calibration
+def test_every_unlabelled_request_is_estimated():
+    bench = _bench()
+    n, failures = bench.check_unlabelled(bench.load(CALIBRATION, bench.UNLABELLED))
+    assert n > 0 and failures == []
