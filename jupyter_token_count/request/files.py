@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,10 @@ PDF_TYPE = "application/pdf"
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst", ".py", ".csv", ".tsv", ".xml", ".html", ".yaml", ".yml"})
 #: Suffixes a plain string is taken as a path for (when such a file exists), see ``looks_like_path``.
 PATH_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".ipynb", ".json"}) | TEXT_SUFFIXES
+
+#: False where strings are literal JSON from someone else (the server extension's REST bodies): a prompt
+#: that happens to name an existing file must be counted as text, never read from the server's disk.
+strings_may_be_paths: ContextVar[bool] = ContextVar("strings_may_be_paths", default=True)
 
 _PIL_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 
@@ -104,7 +109,7 @@ def _decode_text(data: bytes) -> str:
 def looks_like_path(text: str) -> bool:
     """A plain string is a path only if it is one short line ending in a known suffix and the file
     exists; anything else is prompt text. ``pathlib.Path`` always means a file."""
-    if "\n" in text or len(text) > 1024 or not text.strip():
+    if not strings_may_be_paths.get() or "\n" in text or len(text) > 1024 or not text.strip():
         return False
     p = Path(text).expanduser()
     return p.suffix.lower() in PATH_SUFFIXES and p.is_file()
