@@ -1,0 +1,134 @@
+"""Traitlets configuration of the server extension, e.g. in ``jupyter_server_config.py``::
+
+    c.TokenCountConfig.rpm = 100
+    c.TokenCountConfig.mode = "offline"
+
+or on the command line (``jupyter lab --TokenCountConfig.rpm=100``). Unset traits fall back to the same
+environment variables ``Settings.from_env`` reads, then to the package defaults. The API key itself is
+never configured here: only the name of the environment variable that holds it, so no config file, log
+or ``--help-all`` output can ever contain it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from traitlets import Enum, Float, Integer, Unicode, default, validate
+from traitlets.config import Configurable
+
+from .. import registry
+from ..config import ENV_BASE_URL, ENV_MODE, ENV_MODEL, MAX_REQUEST_BYTES, MODES, Settings, default_data_dir
+
+
+class TokenCountConfig(Configurable):
+    """Settings of the jupyter-token-count server extension (one counter, cache and rate limit per server)."""
+
+    api_key_env = Unicode(
+        "ANTHROPIC_API_KEY",
+        config=True,
+        help="Name of the environment variable holding the Anthropic API key (the key is read from the "
+        "server's environment on each request and never sent to the browser).",
+    )
+    base_url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=f"Base URL of the Anthropic API (default: ${ENV_BASE_URL}, else the SDK's default).",
+    )
+    model = Unicode(
+        config=True,
+        help=f"Default model for requests that name none (default: ${ENV_MODEL}, else the registry's default).",
+    )
+    mode = Enum(
+        list(MODES),
+        config=True,
+        help="auto: exact counts through the API when a key is set, else the offline estimate (and the "
+        "estimate, with its reason, when the API fails or the rate limit is reached); api: always the API, "
+        f"errors are returned; offline: never call the API. Default: ${ENV_MODE}, else auto.",
+    )
+    rpm = Integer(
+        50,
+        config=True,
+        help="Cap on count_tokens requests per minute for the whole server (the endpoint's lowest "
+        "published tier allows 100). Above it, auto mode answers with the offline estimate.",
+    )
+    cache_dir = Unicode(
+        config=True,
+        help="Directory of the persistent count cache (SQLite, shared with kernels). Empty string: "
+        "memory only. Default: $JUPYTER_TOKEN_COUNT_DATA_DIR, else <jupyter data dir>/jupyter_token_count.",
+    )
+    max_request_bytes = Integer(
+        MAX_REQUEST_BYTES,
+        config=True,
+        help="Largest request body accepted, in bytes (the API's limit is 32 MB). Larger bodies are "
+        "rejected with 413 from their Content-Length, before they are read.",
+    )
+    timeout = Float(15.0, config=True, help="Seconds to wait for one count_tokens answer.")
+    max_retries = Integer(2, config=True, help="Retries of a transient API failure before falling back.")
+    max_retry_wait = Float(
+        10.0, config=True, help="Longest 429 retry-after waited out; longer pauses answer with the estimate (auto mode)."
+    )
+    max_concurrency = Integer(8, config=True, help="Distinct count_tokens requests in flight at once.")
+    models_refresh_minutes = Float(
+        60.0,
+        config=True,
+        help="GET models refreshes context windows from the API's GET /v1/models at most this often (when a key is set).",
+    )
+
+    @default("base_url")
+    def _base_url_default(self) -> str | None:
+        return os.environ.get(ENV_BASE_URL) or None
+
+    @default("model")
+    def _model_default(self) -> str:
+        return os.environ.get(ENV_MODEL) or registry.default_model()
+
+    @default("mode")
+    def _mode_default(self) -> str:
+        return os.environ.get(ENV_MODE) or "auto"
+
+    @default("cache_dir")
+    def _cache_dir_default(self) -> str:
+        return str(default_data_dir())
+
+    @validate("rpm", "max_request_bytes", "max_concurrency")
+    def _positive_int(self, proposal: dict) -> int:
+        if proposal["value"] < 1:
+            raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be at least 1")
+        return proposal["value"]
+
+    @validate("timeout", "models_refresh_minutes")
+    def _positive_float(self, proposal: dict) -> float:
+        if proposal["value"] <= 0:
+            raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be positive")
+        return proposal["value"]
+
+    @validate("max_retries")
+    def _non_negative(self, proposal: dict) -> int:
+        if proposal["value"] < 0:
+            raise ValueError("TokenCountConfig.max_retries must not be negative")
+        return proposal["value"]
+
+    @validate("model")
+    def _model_name(self, proposal: dict) -> str:
+        if not proposal["value"].strip():
+            raise ValueError("TokenCountConfig.model must be a model id such as 'claude-sonnet-5-5'")
+        return proposal["value"].strip()
+
+    def settings(self) -> Settings:
+        """The core's settings from these traits (the key stays in the environment: ``Settings.api_key``
+        reads ``api_key_env`` on each use, so a key exported after start-up is picked up)."""
+        return Settings(
+            api_key_env=self.api_key_env,
+            base_url=self.base_url or None,
+            model=self.model,
+            mode=self.mode,
+            rpm=self.rpm,
+            data_dir=Path(self.cache_dir).expanduser() if self.cache_dir else None,
+            max_request_bytes=self.max_request_bytes,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            max_retry_wait=self.max_retry_wait,
+            max_concurrency=self.max_concurrency,
+        )

@@ -1,0 +1,387 @@
+"""REST handlers under ``{base_url}jupyter-token-count/`` (contract: ``openapi.yaml`` next to this file).
+
+Every method needs an authenticated Jupyter session. Errors are always ``{"error": {"type", "message"}}``
+with a specific message and never a traceback. Request bodies are streamed (``stream_request_body``) so
+an oversized one is refused from its Content-Length before any of it is read, and a chunked one as soon
+as it passes the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from ..cells import acount_cells
+from ..config import MODES
+from ..counter import describe
+from ..errors import (
+    ApiAuthError,
+    ApiConnectionError,
+    ApiError,
+    ApiNotFound,
+    ApiOverloaded,
+    ApiRateLimited,
+    ApiRequestTooLarge,
+    ApiTimeout,
+    ConfigError,
+    InputError,
+    InvalidRequest,
+    TokenCountError,
+)
+from ..request import CountRequest, build_request, cells_from_json, notebook_blocks
+from ..request.files import strings_may_be_paths
+from .service import TokenCountService
+
+T = TypeVar("T")
+
+NAMESPACE = "jupyter-token-count"
+AUTH_REQUIRED = "authentication required: send the Jupyter token, or the session cookie and XSRF token"
+SERVICE_KEY = "jupyter_token_count"
+#: bodies larger than this are parsed and built off the server's event loop
+INLINE_BYTES = 256 * 1024
+
+#: error ``type`` for statuses we raise without a more specific one
+_TYPES = {
+    400: "invalid_request_error",
+    403: "forbidden",
+    404: "not_found_error",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "internal_error",
+    502: "upstream_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+
+
+class ApiFailure(tornado.web.HTTPError):
+    """An error answered as the JSON envelope. ``message`` is shown to the user as is."""
+
+    def __init__(self, status: int, message: str, error_type: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(status, log_message=None, reason=None)
+        self.message = message
+        self.error_type = error_type or _TYPES.get(status, "error")
+        self.retry_after = retry_after
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN/Infinity are not JSON: the API would reject the body we forward, so say so here
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise ApiFailure(400, "the request body is empty; expected a JSON object", "invalid_json")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiFailure(400, f"the request body is not UTF-8 (byte {exc.start})", "invalid_json") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ApiFailure(
+            400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", "invalid_json"
+        ) from None
+    except ValueError as exc:
+        raise ApiFailure(400, f"malformed JSON: {exc}", "invalid_json") from None
+    except RecursionError:
+        raise ApiFailure(400, "malformed JSON: nested too deeply", "invalid_json") from None
+    if not isinstance(obj, dict):
+        raise ApiFailure(400, f"expected a JSON object, got {_json_type(obj)}", "invalid_json")
+    return obj
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    return "an object"
+
+
+def _literal(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn`` with strings taken literally: a REST body's prompt that happens to name a file on the
+    server is text, never a path to read."""
+    token = strings_may_be_paths.set(False)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        strings_may_be_paths.reset(token)
+
+
+def map_exception(exc: BaseException, service: TokenCountService | None) -> ApiFailure | None:
+    """Our exceptions → the HTTP answer (None: not ours, an internal error)."""
+    if isinstance(exc, ApiFailure):
+        return exc
+    if isinstance(exc, InputError):
+        return ApiFailure(400, str(exc), "invalid_request_error")  # "where: message"
+    if isinstance(exc, ConfigError):
+        return ApiFailure(400, str(exc), "config_error")
+    if isinstance(exc, InvalidRequest):
+        return ApiFailure(400, f"the API rejected the request: {exc.message}", exc.error_type or "invalid_request_error")
+    if isinstance(exc, ApiNotFound):
+        return ApiFailure(404, f"the API answered 404: {exc.message}", exc.error_type or "not_found_error")
+    if isinstance(exc, ApiRequestTooLarge):
+        return ApiFailure(413, f"the API says the request is too large: {exc.message}", "request_too_large")
+    if isinstance(exc, ApiError):
+        # only reached in mode 'api' (auto mode answers these with the estimate): say what went wrong upstream
+        why = describe(exc, service.settings) if service is not None else exc.message
+        if isinstance(exc, ApiRateLimited):
+            if exc.request_id is None and exc.error_type is None and service is not None:  # our own cap, not a 429
+                why = f"this server's rate limit ({service.settings.rpm} requests/min, TokenCountConfig.rpm): {exc.message}"
+            return ApiFailure(429, why, "rate_limit_error", exc.retry_after)
+        if isinstance(exc, ApiOverloaded):
+            return ApiFailure(503, why, "overloaded_error", exc.retry_after)
+        if isinstance(exc, ApiTimeout):
+            return ApiFailure(504, why, "timeout_error")
+        if isinstance(exc, ApiAuthError):
+            return ApiFailure(502, why, "upstream_auth_error")
+        if isinstance(exc, ApiConnectionError):
+            return ApiFailure(502, why, "upstream_unreachable")
+        return ApiFailure(502, why, "upstream_error")
+    return None
+
+
+def answers(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Turn our exceptions into their HTTP answer (tornado would make every one of them a 500)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: BaseHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            await method(self, *args, **kwargs)
+        except TokenCountError as exc:
+            failure = map_exception(exc, self.service)
+            if failure is None:
+                raise
+            raise failure from None
+
+    return wrapper
+
+
+class BaseHandler(APIHandler):
+    """JSON in, JSON out, the error envelope, and the body size limit."""
+
+    @property
+    def service(self) -> TokenCountService:
+        return self.settings[SERVICE_KEY]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiFailure):
+            failure = exc
+        elif status_code == 403 and not getattr(exc, "log_message", None):
+            failure = ApiFailure(403, AUTH_REQUIRED, "forbidden")  # from @authenticated
+        elif isinstance(exc, tornado.web.HTTPError) and exc.log_message and status_code < 500:
+            failure = ApiFailure(status_code, exc.log_message % exc.args if exc.args else exc.log_message)
+        elif status_code >= 500:
+            # never a traceback or an exception text in the answer: it is in the server log
+            failure = ApiFailure(status_code, "internal error in the jupyter-token-count server extension "
+                                 "(details are in the Jupyter server log)")
+        else:
+            phrase = HTTPStatus(status_code).phrase if status_code in HTTPStatus._value2member_map_ else "error"
+            failure = ApiFailure(status_code, phrase)
+        if failure.retry_after is not None:
+            self.set_header("Retry-After", str(max(1, math.ceil(failure.retry_after))))
+        self.finish(json.dumps({"error": {"type": failure.error_type, "message": failure.message}}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ApiFailure):  # an answer, not a fault: one line, no traceback
+            self.log.info("jupyter-token-count %s %s → %d %s: %s", self.request.method, self.request.path,
+                          value.status_code, value.error_type, value.message)
+            return
+        super().log_exception(typ, value, tb)
+
+    def reply(self, obj: dict[str, Any]) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(obj))
+
+
+@tornado.web.stream_request_body
+class BodyHandler(BaseHandler):
+    """POST endpoints: the body is streamed in and limited before it is buffered."""
+
+    _chunks: list[bytes]
+    _received: int
+    _too_large: bool
+    body_size = 0
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        self._chunks, self._received, self._too_large = [], 0, False
+        await super().prepare()
+        if self._finished:
+            return
+        if self.request.method != "POST":
+            return
+        # refuse before reading the body: neither an anonymous caller nor an oversized body gets buffered
+        if not self.current_user:
+            raise ApiFailure(403, AUTH_REQUIRED, "forbidden")
+        limit = self.service.settings.max_request_bytes
+        length = self.request.headers.get("Content-Length")
+        if length is not None:
+            try:
+                n = int(length)
+            except ValueError:
+                raise ApiFailure(400, f"invalid Content-Length {length!r}") from None
+            if n > limit:
+                raise ApiFailure(413, _too_large_message(n, limit), "request_too_large")
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._too_large or self._finished:
+            return  # already answered: drop the rest of the body
+        self._received += len(chunk)
+        limit = self.service.settings.max_request_bytes
+        if self._received > limit:  # chunked upload with no Content-Length
+            self._too_large = True
+            self._chunks = []
+            failure = _failure_413(limit)
+            self.log_exception(ApiFailure, failure, None)
+            self.send_error(413, exc_info=(ApiFailure, failure, None))
+            return
+        self._chunks.append(chunk)
+
+    async def json_body(self) -> dict[str, Any]:
+        if self._finished:
+            raise tornado.web.Finish()  # answered from data_received already
+        raw = b"".join(self._chunks)
+        self._chunks = []
+        self.body_size = len(raw)
+        if len(raw) > INLINE_BYTES:
+            return await asyncio.get_running_loop().run_in_executor(None, parse_json, raw)
+        return parse_json(raw)
+
+    def model_and_mode(self, body: dict[str, Any]) -> tuple[str, str | None]:
+        model = body.get("model")
+        if model is None:
+            model = self.service.settings.model
+        elif not isinstance(model, str) or not model.strip():
+            raise ApiFailure(400, "model: expected a model id such as 'claude-sonnet-5-5'")
+        mode = body.get("mode")
+        if mode is not None and mode not in MODES:
+            raise ApiFailure(400, f"mode: expected one of {', '.join(MODES)}, got {json.dumps(mode)}")
+        return model.strip(), mode
+
+    async def cells_body(self) -> tuple[dict[str, Any], str, str | None, bool, list[Any]]:
+        body = await self.json_body()
+        model, mode = self.model_and_mode(body)
+        raw_cells = body.get("cells")
+        if raw_cells is None:
+            raise ApiFailure(400, "cells: required (a list of {id, cell_type, source, outputs?})")
+        if not isinstance(raw_cells, list):
+            raise ApiFailure(400, f"cells: expected an array, got {_json_type(raw_cells)}")
+        include_outputs = body.get("include_outputs", False)
+        if not isinstance(include_outputs, bool):
+            raise ApiFailure(400, f"include_outputs: expected a boolean, got {_json_type(include_outputs)}")
+        return body, model, mode, include_outputs, raw_cells
+
+
+def _too_large_message(n: int, limit: int) -> str:
+    return f"the request body is {_size(n)}; this server accepts at most {_size(limit)} (TokenCountConfig.max_request_bytes)"
+
+
+def _failure_413(limit: int) -> ApiFailure:
+    return ApiFailure(413, f"the request body is over {_size(limit)}; this server accepts at most {_size(limit)} "
+                      "(TokenCountConfig.max_request_bytes)", "request_too_large")
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / 2**20:.1f} MB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n} bytes"
+
+
+class CountHandler(BodyHandler):
+    @tornado.web.authenticated
+    @answers
+    async def post(self) -> None:
+        body = await self.json_body()
+        _, mode = self.model_and_mode(body)
+        if "messages" not in body:
+            raise ApiFailure(400, "messages: required (the body is a count_tokens request: {model?, messages, system?, tools?, ...})")
+        request_body = {k: v for k, v in body.items() if k != "mode"}
+        s = self.service.settings
+        kwargs = {"default_model": s.model, "max_bytes": s.max_request_bytes}
+        if self.body_size > INLINE_BYTES:  # big (images, PDFs): validate off the event loop
+            req = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: _literal(build_request, request_body, **kwargs))
+        else:
+            req = _literal(build_request, request_body, **kwargs)
+        result = await self.service.counter.acount(req, mode)
+        self.reply(result.to_dict())
+
+
+class CellsHandler(BodyHandler):
+    @tornado.web.authenticated
+    @answers
+    async def post(self) -> None:
+        _, model, mode, include_outputs, raw_cells = await self.cells_body()
+        cells = cells_from_json(raw_cells)
+        counter = self.service.counter
+        # run on the counter's own loop: building a hundred cell requests is CPU work the server's
+        # event loop (kernels, websockets) should not wait for
+        result = await counter._on_home(acount_cells(counter, cells, model, include_outputs=include_outputs, mode=mode))
+        self.reply(result.to_dict())
+
+
+class MessagesHandler(BodyHandler):
+    @tornado.web.authenticated
+    @answers
+    async def post(self) -> None:
+        _, model, _mode, include_outputs, raw_cells = await self.cells_body()
+        cells = cells_from_json(raw_cells)
+        blocks = notebook_blocks(cells, include_outputs)
+        if not blocks:
+            raise ApiFailure(400, "cells: every cell is empty; there is nothing to copy")
+        s = self.service.settings
+        req: CountRequest = _literal(
+            build_request, [{"role": "user", "content": blocks}], model=model, max_bytes=s.max_request_bytes
+        )
+        self.reply({"request": req.body})
+
+
+class ModelsHandler(BaseHandler):
+    @tornado.web.authenticated
+    @answers
+    async def get(self) -> None:
+        await self.service.refresh_models()
+        self.reply(self.service.models())
+
+
+class StatusHandler(BaseHandler):
+    @tornado.web.authenticated
+    @answers
+    async def get(self) -> None:
+        self.reply(self.service.status())
+
+
+ROUTES: list[tuple[str, type[BaseHandler]]] = [
+    ("count", CountHandler),
+    ("cells", CellsHandler),
+    ("messages", MessagesHandler),
+    ("models", ModelsHandler),
+    ("status", StatusHandler),
+]
+
+
+def setup_handlers(web_app: tornado.web.Application, service: TokenCountService) -> None:
+    web_app.settings[SERVICE_KEY] = service
+    base_url = web_app.settings["base_url"]
+    handlers = [(url_path_join(base_url, NAMESPACE, name), cls) for name, cls in ROUTES]
+    web_app.add_handlers(".*$", handlers)
