@@ -96,6 +96,13 @@ def group(rec: dict[str, Any]) -> str:
     return "text-only"
 
 
+def source(rec: dict[str, Any]) -> str:
+    """The project a record was mined from (its id's prefix), for slicing: figures calibrated mostly on
+    one source should hold on the others."""
+    rid = str(rec.get("id", "")).removeprefix("img-")
+    return rid.rsplit("-", 1)[0] if "-" in rid else rid
+
+
 def load(directory: Path, names: Iterable[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name in names:
@@ -163,9 +170,11 @@ def report(rows: list[tuple[dict[str, Any], int, float]], worst: int) -> None:
     by_group: dict[str, list] = defaultdict(list)
     by_family: dict[str, list] = defaultdict(list)
     by_tag: dict[str, list] = defaultdict(list)
+    by_source: dict[str, list] = defaultdict(list)
     for row in rows:
         rec = row[0]
         by_group[group(rec)].append(row)
+        by_source[source(rec)].append(row)
         by_family[resolve(rec["model"]).tokenizer].append(row)
         for tag in rec.get("tags", ()):
             by_tag[tag].append(row)
@@ -175,6 +184,9 @@ def report(rows: list[tuple[dict[str, Any], int, float]], worst: int) -> None:
     print(" by tokenizer family:")
     for fam in sorted(by_family):
         print(_line(fam, summary(by_family[fam])))
+    print(" by source (the test suite or notebook a record was mined from):")
+    for src in sorted(by_source, key=lambda t: -len(by_source[t])):
+        print(_line(src, summary(by_source[src])))
     print(" by tag:")
     for tag in sorted(by_tag, key=lambda t: -len(by_tag[t])):
         print(_line(tag, summary(by_tag[tag])))

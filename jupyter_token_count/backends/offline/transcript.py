@@ -324,6 +324,12 @@ def _messages(ctx: Ctx, messages: list[dict[str, Any]]) -> None:
         else:
             ctx.add("/frame", ctx.figure("same_role_join"))
         prev_role = role
+        calls = sum(1 for _, b in _blocks(msg.get("content")) if b.get("type") in _CALLS)
+        if calls > 1:  # parallel calls in one turn cost more than the same calls made one at a time
+            use = ctx.fig.get("tool_use") or {}
+            ctx.add(
+                "/frame", int(use.get("parallel_base", 0)) + int(use.get("parallel_call", 0)) * (calls - 1)
+            )
         prev_text: str | None = None
         for suffix, block in _blocks(msg.get("content")):
             path = f"/messages/{i}{suffix}"
