@@ -5,6 +5,7 @@ count_tokens, reached through the real SDK. Every response is checked against ``
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import yaml
 from conftest import FIXTURE_NOTEBOOKS, ROOT
 from jsonschema import Draft202012Validator
+from media import image_bytes
 from standin import StandIn, standin_count
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from traitlets.config import Config
@@ -21,7 +23,7 @@ from traitlets.config import Config
 from jupyter_token_count import registry
 from jupyter_token_count.request import build_request
 from jupyter_token_count.server import TokenCountConfig
-from jupyter_token_count.server.handlers import SERVICE_KEY
+from jupyter_token_count.server.handlers import INLINE_BYTES, SERVICE_KEY
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -86,6 +88,15 @@ def jp_server_config(standin: StandIn, tmp_path: Path, tc_config: dict[str, Any]
             **tc_config,
         },
     })
+
+
+@pytest.fixture(autouse=True)
+def _registry_restored() -> Any:
+    """GET models applies the API's model list to the process-wide registry: undo it after each test."""
+    saved = dict(registry._overrides)
+    yield
+    registry._overrides.clear()
+    registry._overrides.update(saved)
 
 
 @pytest.fixture
@@ -225,6 +236,22 @@ async def test_count_exact_then_cached(client: Client, key: str, standin: StandI
     st = await client.get("status")
     assert st["upstream_requests"] == 1 and st["cache"]["hits"] >= 1 and st["cache"]["misses"] >= 1
     assert st["backend"] == "api" and st["key_configured"] is True
+
+
+async def test_big_bodies_with_media(client: Client, key: str, standin: StandIn):
+    # over INLINE_BYTES: parsed and validated off the event loop, same answer
+    png = base64.b64encode(image_bytes("PNG", (400, 300))).decode()
+    b = {"model": M, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+        {"type": "text", "text": "describe this " * 30_000}]}]}
+    assert len(json.dumps(b)) > INLINE_BYTES
+    res = await client.post("count", b)
+    [sent] = standin.count_requests()
+    assert sent.json == b and res["input_tokens"] == standin_count(b) and res["exact"] is True
+    bad = json.loads(json.dumps(b))
+    bad["messages"][0]["content"][0]["source"]["media_type"] = "image/jpeg"
+    err = await client.post("count", bad, status=400)
+    assert "messages[0].content[0].source: media_type says image/jpeg but the bytes are" in err["error"]["message"]
 
 
 async def test_count_without_key_is_an_honest_estimate(client: Client, standin: StandIn):
@@ -446,6 +473,21 @@ async def test_40_concurrent_identical_requests_make_one_upstream_request(key: s
     assert len(standin.count_requests()) == 1
     assert {a["input_tokens"] for a in answers} == {standin_count(build_request(body("shared")).body)}
     assert all(a["exact"] for a in answers)
+
+
+@pytest.mark.parametrize("tc_config", [{"max_concurrency": 2}])
+async def test_distinct_requests_in_flight_are_bounded(key: str, standin: StandIn, server: Any):
+    standin.delay = 0.2
+    http = AsyncHTTPClient(force_instance=True, max_clients=16)
+    try:
+        await asyncio.gather(*(http.fetch(server.url("count"), method="POST", body=json.dumps(body(f"distinct {i}")),
+                                          headers=server.auth) for i in range(6)))
+    finally:
+        http.close()
+    arrivals = sorted(r.at for r in standin.count_requests())
+    assert len(arrivals) == 6
+    # two at a time: the third starts only when one of the first two has been answered
+    assert all(arrivals[i + 2] - arrivals[i] >= 0.15 for i in range(4)), arrivals
 
 
 # -- POST cells ---------------------------------------------------------------------------------------

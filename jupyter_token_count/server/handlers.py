@@ -265,6 +265,14 @@ class BodyHandler(BaseHandler):
             return await asyncio.get_running_loop().run_in_executor(None, parse_json, raw)
         return parse_json(raw)
 
+    async def build(self, obj: Any, **kwargs: Any) -> CountRequest:
+        """``build_request`` with strings taken literally; a big body (images, PDFs: validation decodes
+        them) is built off the server's event loop."""
+        if self.body_size > INLINE_BYTES:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(_literal, build_request, obj, **kwargs))
+        return _literal(build_request, obj, **kwargs)
+
     def model_and_mode(self, body: dict[str, Any]) -> tuple[str, str | None]:
         model = body.get("model")
         if model is None:
@@ -317,12 +325,7 @@ class CountHandler(BodyHandler):
             raise ApiFailure(400, "messages: required (the body is a count_tokens request: {model?, messages, system?, tools?, ...})")
         request_body = {k: v for k, v in body.items() if k != "mode"}
         s = self.service.settings
-        kwargs = {"default_model": s.model, "max_bytes": s.max_request_bytes}
-        if self.body_size > INLINE_BYTES:  # big (images, PDFs): validate off the event loop
-            req = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: _literal(build_request, request_body, **kwargs))
-        else:
-            req = _literal(build_request, request_body, **kwargs)
+        req = await self.build(request_body, default_model=s.model, max_bytes=s.max_request_bytes)
         result = await self.service.counter.acount(req, mode)
         self.reply(result.to_dict())
 
@@ -349,10 +352,8 @@ class MessagesHandler(BodyHandler):
         blocks = notebook_blocks(cells, include_outputs)
         if not blocks:
             raise ApiFailure(400, "cells: every cell is empty; there is nothing to copy")
-        s = self.service.settings
-        req: CountRequest = _literal(
-            build_request, [{"role": "user", "content": blocks}], model=model, max_bytes=s.max_request_bytes
-        )
+        req = await self.build([{"role": "user", "content": blocks}], model=model,
+                               max_bytes=self.service.settings.max_request_bytes)
         self.reply({"request": req.body})
 
 
