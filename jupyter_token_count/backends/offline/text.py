@@ -105,7 +105,7 @@ def _ctok_content(text: str, version: str, bow: bool) -> int:
 # ---- counting with caches -----------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=2048)  # ≤ 2048 texts of ≤ 24K characters
 def _piece(text: str, version: str, family: str, bow: bool, exact: bool) -> int:
     """Content tokens of one short-enough text (the cache unit)."""
     if exact:

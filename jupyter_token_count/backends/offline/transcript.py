@@ -370,6 +370,9 @@ def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: boo
     if isinstance(thinking, dict) and isinstance(thinking.get("type"), str):
         # enabling extended thinking adds a short instruction to the prompt
         ctx.add("/frame", ctx.figure("thinking_config", thinking["type"]))
+    for key, what in (("context_management", "context editing"), ("mcp_servers", "MCP servers")):
+        if body.get(key):
+            ctx.note(f"{what} ({key}) is not simulated offline: counted as if absent")
     config = body.get("output_config")
     if isinstance(config, dict) and isinstance(config.get("task_budget"), dict):
         ctx.add("/frame", ctx.figure("task_budget"))
