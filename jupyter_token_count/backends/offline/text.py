@@ -24,7 +24,6 @@ from . import heuristic
 
 ENV_VAR = "JUPYTER_TOKEN_COUNT_ESTIMATOR"
 
-# ctok's tokenizer versions per family; the registry maps model ids to families.
 _CHUNK = 16_000  # characters per cached chunk of a long text (≈ 0.1 s of ctok time)
 _SEAM = 48  # characters either side of a seam that are re-tokenized to correct it
 
@@ -52,15 +51,18 @@ def using_ctok() -> bool:
     return _ctok() is not None
 
 
-def backend_name() -> str:
-    if using_ctok():
-        try:
-            from importlib.metadata import version
+@lru_cache(maxsize=1)
+def _ctok_version() -> str:
+    try:
+        from importlib.metadata import version
 
-            return f"ctok {version('ctok')}"
-        except Exception:
-            return "ctok"
-    return "fallback (chars/token heuristic)"
+        return f"ctok {version('ctok')}"
+    except Exception:
+        return "ctok"
+
+
+def backend_name() -> str:
+    return _ctok_version() if using_ctok() else "fallback (chars/token heuristic)"
 
 
 def fallback_reason() -> str | None:

@@ -8,13 +8,16 @@ The structure found in the calibration counts (details and figures in ``models.j
 * Each role switch adds a turn marker; consecutive messages of one role merge into one turn with a
   one-token join; text blocks of a turn are concatenated (a seam correction handles tokens spanning
   two blocks). A final assistant message (a prefill) *is* the last marker, so one marker less.
-* A system prompt costs its text, tokenized as the start of the prompt, plus a small constant.
+* A system prompt costs its text tokenized as the very start of the prompt (no word boundary before
+  it), after a newline on some models (``system_prefix``), plus a small constant.
 * Tools add the model's tool-use prompt (by ``tool_choice``) and their rendered definitions; calls,
   results, thinking, documents and search results carry small calibrated wrappers.
 * Thinking blocks of previous assistant turns are ignored; the current (final) assistant turn's
-  thinking counts, as the token-counting docs say. Some 2026 docs say models from Opus 4.5 / Sonnet
-  4.6 on keep prior thinking in context; that conflict is unresolved (reference §8), so we follow
-  the token-counting page and say so in a note when history thinking was dropped.
+  thinking counts, as the token-counting docs say, and as the calibration counts on Sonnet 3.7, 4 and
+  4.5 confirm. Some 2026 docs say models from Opus 4.5 / Sonnet 4.6 on keep prior thinking in
+  context; no count here settles that (reference §8), so we follow the token-counting page and say
+  so in a note whenever history thinking was dropped. A tool loop (assistant → tool results →
+  assistant) is one turn, so its thinking is current.
 * ``cache_control`` never changes a count.
 """
 
@@ -43,7 +46,6 @@ class Ctx:
     fig: dict[str, Any]
     parts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    names: dict[str, str] = field(default_factory=dict)
     exact: bool = True
 
     def count(self, text: str, *, bow: bool = True) -> int:
@@ -114,7 +116,7 @@ def _document(ctx: Ctx, block: dict[str, Any]) -> int:
         content = src.get("content")
         if isinstance(content, str):
             return total + ctx.count(content)
-        return total + sum(_block(ctx, b, in_result=True) for b in content or [] if isinstance(b, dict))
+        return total + sum(_block(ctx, b) for b in content or [] if isinstance(b, dict))
     if kind == "base64" and src.get("media_type") == "application/pdf":
         cost = pdfmod.pdf_cost(str(src.get("data", "")), ctx.info.image_limits(), ctx.count)
         if cost is None:
@@ -148,7 +150,7 @@ def _tool_result(ctx: Ctx, block: dict[str, Any]) -> int:
     elif isinstance(content, list):
         for inner in content:
             if isinstance(inner, dict):  # each block of a list content is wrapped on its own
-                total += _block(ctx, inner, in_result=True) + ctx.figure("tool_result", "block")
+                total += _block(ctx, inner) + ctx.figure("tool_result", "block")
                 if inner.get("type") == "image":  # and an image there is wrapped once more
                     total += ctx.figure("tool_result", "image")
     elif content is not None:
@@ -163,11 +165,11 @@ def _search_result(ctx: Ctx, block: dict[str, Any]) -> int:
             total += ctx.count(block[key])
     for inner in block.get("content") or []:
         if isinstance(inner, dict):
-            total += _block(ctx, inner, in_result=True)
+            total += _block(ctx, inner)
     return total
 
 
-def _block(ctx: Ctx, block: dict[str, Any], *, in_result: bool = False, current_turn: bool = True) -> int:
+def _block(ctx: Ctx, block: dict[str, Any], *, current_turn: bool = True) -> int:
     """Tokens of one content block (not counting seams with its neighbours)."""
     kind = block.get("type")
     if kind == "text":
@@ -179,8 +181,6 @@ def _block(ctx: Ctx, block: dict[str, Any], *, in_result: bool = False, current_
     if kind == "search_result":
         return _search_result(ctx, block)
     if kind in _CALLS:
-        if isinstance(block.get("id"), str):
-            ctx.names[block["id"]] = str(block.get("name", ""))
         return toolsmod.tool_use_tokens(block, ctx.fig, ctx.count)
     if isinstance(kind, str) and kind.endswith(_RESULT_SUFFIX):
         return _tool_result(ctx, block)
@@ -338,8 +338,7 @@ def _messages(ctx: Ctx, messages: list[dict[str, Any]]) -> None:
             if is_text and prev_text is not None:
                 ctx.add("/frame", ctx.seam(prev_text, block["text"]))
             prev_text = block["text"] if is_text else None
-            if not ctx.parts.get(path):
-                ctx.parts.setdefault(path, 0)
+            ctx.parts.setdefault(path, 0)  # every block gets its entry, even at 0 tokens
     if prev_role == "assistant":  # a prefill: the frame's closing assistant marker is this turn's
         ctx.add("/frame", -ctx.marker("assistant"))
 
