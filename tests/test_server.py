@@ -599,9 +599,13 @@ async def test_cells_total_vs_whole_notebook(client: Client, standin: StandIn, m
     whole = await client.post("count", (await client.post("messages", {"model": M, "cells": nb}))["request"])
     assert per_cell["exact"] is whole["exact"] is with_key
     diff = per_cell["total"] - whole["input_tokens"]
-    # the stand-in's rule charges each request's JSON framing, so per-cell totals run higher there; the
-    # offline estimator models the tokenizer, where only merges across cell boundaries differ
-    assert abs(diff) <= 0.05 * whole["input_tokens"] + len(nb) * 12, (per_cell["total"], whole["input_tokens"])
+    n = sum(1 for c in per_cell["cells"] if c["tokens"])
+    if with_key:
+        # the stand-in's rule charges every request's JSON wrapping: per-cell runs ~6 tokens a cell higher
+        assert 0 < diff <= 8 * n, (per_cell["total"], whole["input_tokens"])
+    else:
+        # the tokenizer: only the blank line joining cells (about a token each) and boundary merges differ
+        assert -2 * n <= diff <= 2, (per_cell["total"], whole["input_tokens"])
 
 
 # -- GET models ---------------------------------------------------------------------------------------
