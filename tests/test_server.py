@@ -196,7 +196,7 @@ def test_extension_is_enabled_by_the_shipped_config_and_validates():
 def test_config_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     c = TokenCountConfig()
     assert (c.rpm, c.mode, c.max_request_bytes, c.api_key_env) == (50, "auto", 32 * 1024 * 1024, "ANTHROPIC_API_KEY")
-    assert c.model == registry.default_model()
+    assert c.default_model == registry.default_model()
     monkeypatch.setenv("JUPYTER_TOKEN_COUNT_MODE", "offline")
     monkeypatch.setenv("JUPYTER_TOKEN_COUNT_MODEL", "claude-opus-4-8")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://example.invalid")
@@ -208,7 +208,7 @@ def test_config_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPat
         TokenCountConfig(rpm=0)
 
 
-@pytest.mark.parametrize("tc_config", [{"rpm": 100, "model": "claude-opus-4-8", "mode": "offline", "max_request_bytes": 1000,
+@pytest.mark.parametrize("tc_config", [{"rpm": 100, "default_model": "claude-opus-4-8", "mode": "offline", "max_request_bytes": 1000,
                                         "api_key_env": "MY_CLAUDE_KEY"}])
 async def test_config_traits_reach_the_counter(client: Client, service: Any, tmp_path: Path):
     st = await client.get("status")

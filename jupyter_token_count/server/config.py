@@ -36,7 +36,7 @@ class TokenCountConfig(Configurable):
         config=True,
         help=f"Base URL of the Anthropic API (default: ${ENV_BASE_URL}, else the SDK's default).",
     )
-    model = Unicode(
+    default_model = Unicode(
         config=True,
         help=f"Default model for requests that name none (default: ${ENV_MODEL}, else the registry's default).",
     )
@@ -80,7 +80,7 @@ class TokenCountConfig(Configurable):
     def _base_url_default(self) -> str | None:
         return os.environ.get(ENV_BASE_URL) or None
 
-    @default("model")
+    @default("default_model")
     def _model_default(self) -> str:
         return os.environ.get(ENV_MODEL) or registry.default_model()
 
@@ -110,10 +110,10 @@ class TokenCountConfig(Configurable):
             raise ValueError("TokenCountConfig.max_retries must not be negative")
         return proposal["value"]
 
-    @validate("model")
+    @validate("default_model")
     def _model_name(self, proposal: dict) -> str:
         if not proposal["value"].strip():
-            raise ValueError("TokenCountConfig.model must be a model id such as 'claude-sonnet-5-5'")
+            raise ValueError("TokenCountConfig.default_model must be a model id such as 'claude-sonnet-5-5'")
         return proposal["value"].strip()
 
     def settings(self) -> Settings:
@@ -122,7 +122,7 @@ class TokenCountConfig(Configurable):
         return Settings(
             api_key_env=self.api_key_env,
             base_url=self.base_url or None,
-            model=self.model,
+            model=self.default_model,
             mode=self.mode,
             rpm=self.rpm,
             data_dir=Path(self.cache_dir).expanduser() if self.cache_dir else None,
