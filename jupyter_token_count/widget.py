@@ -26,7 +26,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,12 @@ _STYLE = f"""<style>
 .jtc-panel {{ font-family:{FONT}; color:{FG}; }}
 .jtc-panel .jtc-mono textarea {{ font-family:{MONO}; font-size:0.9em; }}
 .jtc-panel textarea {{ resize:vertical; }}
-.jtc-panel .jtc-card {{ border:1px solid {BORDER}; border-radius:8px; padding:10px 14px; }}
+.jtc-panel .jtc-card {{ box-sizing:border-box; }}
+/* FileUpload writes "<description> (<n files in its value>)"; its value is emptied after each upload,
+   so the count is always 0: hide that text and show a label instead */
+.jtc-panel .jtc-upload {{ font-size:0 !important; }}
+.jtc-panel .jtc-upload i {{ font-size:var(--jp-widgets-font-size,13px); margin-right:6px; }}
+.jtc-panel .jtc-upload::after {{ content:"Add PDF or image files"; font-size:var(--jp-widgets-font-size,13px); }}
 .jtc-panel .jtc-file {{ border-bottom:1px solid {BORDER}; }}
 </style>"""
 
@@ -324,7 +329,7 @@ def render_total(res: TokenCount | None, *, pending: bool = False, error: str | 
         )
     extra = "".join(f'<div style="font-size:0.82em;color:{FG2};margin-top:4px">{esc(n)}</div>' for n in info)
     extra += "".join(f'<div style="font-size:0.82em;color:{WARN};margin-top:4px">{esc(n)}</div>' for n in notes)
-    return (f'<div class="jtc-card jupyter-token-count" style="font-family:{FONT};color:{FG};'
+    return (f'<div class="jtc-card jupyter-token-count" style="box-sizing:border-box;font-family:{FONT};color:{FG};'
             f'border:1px solid {BORDER};border-radius:8px;padding:10px 14px">{body}{extra}</div>')
 
 
@@ -356,7 +361,7 @@ def render_bars(rows: list[_Row], total: int, *, approx: bool, note: str = "", h
         )
     foot = f'<div style="font-size:0.8em;color:{FG2};margin-top:6px">{esc(note)}</div>' if note else ""
     return (
-        f'<div class="jtc-card" style="font-family:{FONT};color:{FG};border:1px solid {BORDER};border-radius:8px;'
+        f'<div class="jtc-card" style="box-sizing:border-box;font-family:{FONT};color:{FG};border:1px solid {BORDER};border-radius:8px;'
         f'padding:10px 14px;margin-top:8px"><div style="font-size:0.85em;font-weight:600;margin-bottom:6px">'
         f'{esc(heading)}</div><div style="display:grid;grid-template-columns:minmax(5em,max-content) 1fr auto auto;'
         f'gap:5px 10px;align-items:center;font-size:0.88em">{"".join(cells)}</div>{foot}</div>'
@@ -411,8 +416,38 @@ def _describe(kind: str, data: bytes) -> str:
         return _KIND_NAMES.get(kind, kind)
 
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved = logging.NOTSET
+
+
+@contextlib.contextmanager
+def _quiet_pdf_warnings() -> Iterator[None]:
+    """pypdf logs each repair of a broken PDF to stderr ("EOF marker not found"); the panel already shows
+    the file's error inline, so those lines would only be noise in the notebook. Nesting- and thread-safe."""
+    global _quiet_depth, _quiet_saved
+    logger = logging.getLogger("pypdf")
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_saved = logger.level
+            logger.setLevel(logging.ERROR)
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                logger.setLevel(_quiet_saved)
+
+
 def _load_file(source: str | Path | bytes, name: str | None, model: str, max_bytes: int) -> _File:
     """Read one file and validate it on its own (a one-block request), so a bad file gets its own error."""
+    with _quiet_pdf_warnings():
+        return _read_and_check(source, name, model, max_bytes)
+
+
+def _read_and_check(source: str | Path | bytes, name: str | None, model: str, max_bytes: int) -> _File:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data: bytes | None = bytes(source)
         entry = _File(name or "file", len(data))
@@ -452,7 +487,8 @@ def _check_alone(entry: _File, model: str, max_bytes: int) -> None:
         return
     entry.checked_for = model
     try:
-        build_request(entry.block, model=model, max_bytes=max_bytes)
+        with _quiet_pdf_warnings():
+            build_request(entry.block, model=model, max_bytes=max_bytes)
     except InputError as exc:
         entry.error = exc.message
     else:
@@ -570,12 +606,15 @@ class TokenCounter(w.VBox):
         self._tools_fold = w.Accordion(children=[w.VBox([self._tools_box, self._tools_msg])], titles=("Tools (JSON)",),
                                        selected_index=0 if tools else None, layout=w.Layout(width="100%", margin="8px 0 0"))
         self._upload = w.FileUpload(accept=UPLOAD_ACCEPT, multiple=True, description="Add files",
-                                    tooltip="PDF, PNG, JPEG, GIF or WebP; add as many as you like", icon="paperclip")
+                                    tooltip="PDF, PNG, JPEG, GIF or WebP; add as many as you like", icon="paperclip",
+                                    layout=w.Layout(width="auto"))
+        self._upload.add_class("jtc-upload")
         self._file_list = w.VBox(layout=w.Layout(width="100%"))
-        self._total = w.HTML(layout=full)
-        self._bars = w.HTML(layout=full)
+        # no width: 100%: the widgets' own margins would push the cards past the right edge
+        self._total = w.HTML()
+        self._bars = w.HTML()
         self._clear_button = w.Button(description="Clear", tooltip="Empty the prompts, tools and files",
-                                      layout=w.Layout(width="auto", margin="8px 0 0"))
+                                      layout=w.Layout(width="auto", margin="8px 0 0", align_self="flex-end"))
         self._clear_button.on_click(lambda _b: self.clear())
         title = w.HTML(f'{_STYLE}<div style="font-weight:650;font-size:1.05em;color:{FG}">Claude token count</div>')
         inputs = w.VBox(
@@ -996,6 +1035,7 @@ class Watch(w.HTML):
     def __init__(self, obj: Any, *, model: str | None = None, system: Any = None, tools: Any = None,
                  mode: str | None = None, counter: Counter | None = None, every_cell: bool = False,
                  debounce: float = DEBOUNCE, **kwargs: Any) -> None:
+        kwargs.setdefault("layout", w.Layout(max_width="38em"))
         super().__init__(**kwargs)
         self.obj = obj
         self._model = model
