@@ -1,0 +1,276 @@
+"""JupyterLab in headless Chromium: badges, live recount, status bar, sidebar, model switch, commands."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from .helpers import (
+    badge_tokens,
+    cells,
+    execute,
+    open_notebook,
+    sidebar_total,
+    status_total,
+    type_into_cell,
+    wait_all_badges,
+    wait_badge_change,
+    wait_kernel_idle,
+)
+from .notebooks import DEMO, LARGE
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def server(lab: Any) -> Any:
+    lab.reset()
+    return lab
+
+
+def open_sidebar_from_status(page: Any) -> None:
+    page.click(".jp-TokenCount-status")
+    page.wait_for_selector("#jp-token-count-sidebar:visible")
+    page.wait_for_selector("[data-token-count-sidebar-total]")
+
+
+def test_every_nonempty_cell_shows_a_badge(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    state = wait_all_badges(page)
+    page.shots("badges")
+    assert len(state) == 6
+    for cell in state:
+        if cell["empty"]:
+            assert cell["badge"] is None, f"empty cell {cell['index']} has a badge"
+        else:
+            assert cell["badge"] is not None, f"cell {cell['index']} has no badge"
+            assert cell["badge"]["tokens"] > 0
+            assert "Model:" in cell["badge"]["title"] and "Cost:" in cell["badge"]["title"]
+    # The test hook is an integer attribute on the badge element itself.
+    hooks = page.eval_on_selector_all(".jp-TokenCount-badge:not([hidden])", "els => els.map(e => e.dataset.tokenCount)")
+    assert hooks and all(re.fullmatch(r"\d+", h) for h in hooks)
+
+
+def test_offline_badges_show_approx(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    state = wait_all_badges(page)
+    badges = [c["badge"] for c in state if c["badge"]]
+    assert badges
+    for b in badges:
+        assert b["exact"] is False
+        assert b["text"].startswith("≈"), b["text"]
+        assert "Estimate" in b["title"]
+    assert page.inner_text(".jp-TokenCount-status").startswith("≈")
+    page.shots("offline-approx")
+
+
+def test_typing_changes_the_badge(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    wait_all_badges(page)
+    before = badge_tokens(page, 5)
+    total_before = status_total(page)
+    page.shots("before-typing")
+    type_into_cell(page, 5, "\n# now also compute the median of every region and compare it with the mean")
+    after = wait_badge_change(page, 5, before)
+    page.shots("after-typing")
+    assert after > before
+    page.wait_for_function(
+        "(old) => Number(document.querySelector('.jp-TokenCount-status').dataset.tokenCountTotal) !== old",
+        arg=total_before,
+    )
+    # Other cells keep their counts.
+    assert status_total(page) - total_before == after - before
+
+
+def test_status_total_equals_sidebar_total(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    state = wait_all_badges(page)
+    total = status_total(page)
+    open_sidebar_from_status(page)
+    page.shots("sidebar")
+    assert sidebar_total(page) == total
+    # total = frame + sum of cells: the "by type" rows (incl. the request frame) add up to it.
+    by_type = page.eval_on_selector_all(
+        ".jp-TokenCount-typesTable tr", "rows => rows.map(r => Number(r.dataset.tokenCount))"
+    )
+    assert sum(by_type) == total
+    frame = by_type[-1]
+    assert frame + sum(c["badge"]["tokens"] for c in state if c["badge"]) == total
+    # Cells are ranked by tokens, one row per non-empty cell.
+    ranked = page.eval_on_selector_all(
+        ".jp-TokenCount-rowButton", "els => els.map(e => Number(e.dataset.tokenCount))"
+    )
+    assert ranked == sorted(ranked, reverse=True)
+    assert len(ranked) == sum(1 for c in state if not c["empty"])
+    # The status item warns (and says so) only above 80 % of the context window.
+    assert "jp-mod-warning" not in (page.get_attribute(".jp-TokenCount-status", "class") or "")
+
+
+def test_switching_the_model_changes_the_counts(server: Any, page: Any) -> None:
+    models = server.api("jupyter-token-count/models")
+    default = models["default_model"]
+    by_id = {m["id"]: m for m in models["models"]}
+    family = by_id.get(default, {}).get("tokenizer")
+    other = next(
+        m["id"] for m in models["models"] if m.get("tokenizer") != family and m.get("lifecycle") != "retired"
+    )
+    open_notebook(page, server, DEMO)
+    before = {c["index"]: c["badge"]["tokens"] for c in wait_all_badges(page) if c["badge"]}
+    total_before = status_total(page)
+    open_sidebar_from_status(page)
+    page.select_option(".jp-TokenCount-model", other)
+    page.wait_for_function(
+        "(m) => document.querySelector('.jp-TokenCount-status').title.includes(m)",
+        arg=by_id[other]["display_name"],
+    )
+    page.wait_for_function(
+        "(old) => Number(document.querySelector('[data-token-count-sidebar-total]').dataset.tokenCountSidebarTotal) !== old",
+        arg=total_before,
+    )
+    page.shots("model-switched")
+    after = {c["index"]: c["badge"]["tokens"] for c in wait_all_badges(page) if c["badge"]}
+    assert after.keys() == before.keys()
+    assert after != before, f"{other} ({by_id[other].get('tokenizer')}) counted the same as {default} ({family})"
+    assert status_total(page) == sidebar_total(page) != total_before
+
+
+def test_compare_models_side_by_side(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    wait_all_badges(page)
+    open_sidebar_from_status(page)
+    page.click(".jp-TokenCount-compare summary")
+    page.wait_for_function(
+        "() => { const rows = document.querySelectorAll('.jp-TokenCount-compareTable tr[data-model]');"
+        " return rows.length >= 2 && Array.from(rows).every(r => r.dataset.tokenCount !== undefined); }"
+    )
+    page.shots("compare")
+    rows = page.eval_on_selector_all(
+        ".jp-TokenCount-compareTable tr[data-model]",
+        "rows => rows.map(r => [r.dataset.model, Number(r.dataset.tokenCount)])",
+    )
+    assert 2 <= len(rows) <= 3
+    assert len({t for _, t in rows}) > 1, f"every tokenizer gave the same total: {rows}"
+
+
+def test_sidebar_rows_are_keyboard_accessible(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    wait_all_badges(page)
+    open_sidebar_from_status(page)
+    last = page.locator(".jp-TokenCount-rowButton").last
+    target_id = last.get_attribute("data-cell-id")
+    last.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "(id) => window.jupyterapp.shell.currentWidget.content.activeCell.model.id === id", arg=target_id
+    )
+    # Badges and the status item are reachable from the keyboard and labelled for screen readers.
+    assert page.get_attribute(".jp-TokenCount-status", "tabindex") == "0"
+    badge = page.locator(".jp-TokenCount-badge:not([hidden])").first
+    assert badge.get_attribute("tabindex") == "0"
+    assert "tokens" in (badge.get_attribute("aria-label") or "")
+    page.shots("row-jump")
+
+
+def test_commands_in_palette(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    wait_all_badges(page)
+    labels = page.evaluate(
+        "() => ['token-count:toggle-badges','token-count:open-sidebar','token-count:recount','token-count:copy-messages']"
+        ".map(id => window.jupyterapp.commands.hasCommand(id) ? window.jupyterapp.commands.label(id) : null)"
+    )
+    assert all(labels), labels
+    page.keyboard.press("Control+Shift+C")
+    page.wait_for_selector(".lm-CommandPalette-input:visible")
+    page.fill(".lm-CommandPalette-input", "Token Count")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.lm-CommandPalette-item').length >= 4"
+    )
+    page.shots("palette")
+    items = page.eval_on_selector_all(".lm-CommandPalette-item .lm-CommandPalette-itemLabel", "els => els.map(e => e.textContent)")
+    for label in labels:
+        assert any(label in i for i in items), (label, items)
+    page.keyboard.press("Escape")
+
+    # Toggle badges off and on again.
+    execute(page, "token-count:toggle-badges")
+    page.wait_for_function("() => !Array.from(document.querySelectorAll('.jp-TokenCount-badge')).some(b => b.offsetParent !== null)")
+    page.shots("badges-hidden")
+    execute(page, "token-count:toggle-badges")
+    wait_all_badges(page)
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.jp-TokenCount-badge')).some(b => b.offsetParent !== null)")
+
+    # Recount sends a fresh request even though nothing changed, and the counts stay the same.
+    before = [c["badge"] for c in cells(page)]
+    with page.expect_response(lambda r: r.url.split("?")[0].endswith("/jupyter-token-count/cells")) as resp:
+        execute(page, "token-count:recount")
+    assert resp.value.ok
+    wait_all_badges(page)
+    assert [b and b["tokens"] for b in before] == [c["badge"] and c["badge"]["tokens"] for c in cells(page)]
+
+
+def test_copy_notebook_as_claude_messages(server: Any, page: Any) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_notebook(page, server, DEMO)
+    wait_all_badges(page)
+    with page.expect_response(lambda r: r.url.split("?")[0].endswith("/jupyter-token-count/messages")) as resp:
+        execute(page, "token-count:copy-messages")
+    assert resp.value.ok
+    page.wait_for_selector(".Toastify__toast >> text=Copied")
+    page.shots("copied")
+    text = page.evaluate("() => navigator.clipboard.readText()")
+    body = json.loads(text)
+    assert body["messages"], body
+    assert "model" in body
+
+
+def test_cleanup_when_cells_and_notebooks_close(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    state = wait_all_badges(page)
+    n_badges = sum(1 for c in state if c["badge"])
+    page.evaluate("() => { const nb = window.jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 0; }")
+    execute(page, "notebook:delete-cell")
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.jp-Notebook .jp-TokenCount-badge:not([hidden])').length === n",
+        arg=n_badges - 1,
+    )
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.jp-TokenCount-rowButton').length === n || !document.querySelector('#jp-token-count-sidebar:not(.lm-mod-hidden)')",
+        arg=n_badges - 1,
+    )
+    page.shots("cell-deleted")
+    # Close without saving: the badges go with the notebook and the status item disappears. (Wait
+    # for the kernel first: closing mid-start-up makes JupyterLab's debugger log an error of its own.)
+    wait_kernel_idle(page)
+    page.evaluate(
+        "async () => { const w = window.jupyterapp.shell.currentWidget; w.context.model.dirty = false; w.close(); }"
+    )
+    page.wait_for_function("() => document.querySelectorAll('.jp-TokenCount-badge').length === 0")
+    page.wait_for_selector(".jp-TokenCount-status", state="hidden")
+    page.shots("closed")
+
+
+def test_windowed_notebook_gets_badges_as_cells_render(server_factory: Any, page: Any) -> None:
+    # "full" windowing attaches only the cells in view; badges must follow as cells scroll in.
+    lab_full = server_factory(
+        "lab", settings={"@jupyterlab/notebook-extension:tracker": {"windowingMode": "full"}}
+    )
+    open_notebook(page, lab_full, LARGE)
+    page.wait_for_selector(".jp-Notebook .jp-TokenCount-badge[data-token-count]")
+    page.shots("windowed-top")
+    first = cells(page)
+    assert not all(c["rendered"] for c in first), "expected the long notebook to be windowed"
+    page.evaluate(
+        "() => { const nb = window.jupyterapp.shell.currentWidget.content;"
+        " nb.activeCellIndex = nb.widgets.length - 1; return nb.scrollToCell(nb.widgets[nb.widgets.length - 1]); }"
+    )
+    page.wait_for_function(
+        "() => { const nb = window.jupyterapp.shell.currentWidget.content; const c = nb.widgets[nb.widgets.length - 1];"
+        " const b = c.node.querySelector('.jp-TokenCount-badge'); return b && !b.hidden && b.dataset.tokenCount !== undefined && c.node.isConnected; }"
+    )
+    page.shots("windowed-bottom")
+    # The status total covers every cell, rendered or not.
+    total = status_total(page)
+    assert total > 100 * 10

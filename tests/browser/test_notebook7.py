@@ -1,0 +1,41 @@
+"""The same demo notebook in Notebook 7: badges and the sidebar work there too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .helpers import badge_tokens, execute, open_notebook, sidebar_total, type_into_cell, wait_all_badges, wait_badge_change
+from .notebooks import DEMO
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def nb7(server_factory: Any) -> Any:
+    return server_factory("notebook")
+
+
+def test_notebook7_shows_badges(nb7: Any, page: Any) -> None:
+    open_notebook(page, nb7, DEMO)
+    state = wait_all_badges(page)
+    page.shots("notebook7-badges")
+    assert sum(1 for c in state if c["badge"]) == sum(1 for c in state if not c["empty"]) == 5
+    assert all(c["badge"]["text"].startswith("≈") for c in state if c["badge"])
+
+    before = badge_tokens(page, 1)
+    type_into_cell(page, 1, "\nprint(sorted(means, key=means.get))")
+    assert wait_badge_change(page, 1, before) > before
+    page.shots("notebook7-typed")
+
+    # No status bar in Notebook 7; the sidebar opens from its command and agrees with the badges.
+    execute(page, "token-count:open-sidebar")
+    total = sidebar_total(page)
+    page.wait_for_selector("#jp-token-count-sidebar:visible")
+    page.shots("notebook7-sidebar")
+    frame = page.eval_on_selector_all(
+        ".jp-TokenCount-typesTable tr", "rows => Number(rows[rows.length - 1].dataset.tokenCount)"
+    )
+    badges = sum(c["badge"]["tokens"] for c in wait_all_badges(page) if c["badge"])
+    assert frame + badges == total
