@@ -320,12 +320,12 @@ class CountHandler(BodyHandler):
     @answers
     async def post(self) -> None:
         body = await self.json_body()
-        _, mode = self.model_and_mode(body)
+        model, mode = self.model_and_mode(body)
         if "messages" not in body:
             raise ApiFailure(400, "messages: required (the body is a count_tokens request: {model?, messages, system?, tools?, ...})")
         request_body = {k: v for k, v in body.items() if k != "mode"}
         s = self.service.settings
-        req = await self.build(request_body, default_model=s.model, max_bytes=s.max_request_bytes)
+        req = await self.build(request_body, model=model, max_bytes=s.max_request_bytes)
         result = await self.service.counter.acount(req, mode)
         self.reply(result.to_dict())
 
