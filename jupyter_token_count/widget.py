@@ -60,7 +60,7 @@ DEBOUNCE = 0.3
 #: an idle worker thread exits after this long (a new edit starts another)
 IDLE_EXIT = 30.0
 #: how long the text/plain fallback waits for a first count before showing an estimate
-TEXT_WAIT = 1.5
+TEXT_WAIT = 0.5
 
 UPLOAD_ACCEPT = "application/pdf,image/png,image/jpeg,image/gif,image/webp,.pdf,.png,.jpg,.jpeg,.gif,.webp"
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
@@ -372,7 +372,9 @@ def _split_note(parts: _Parts, res: TokenCount) -> str:
     if parts.scaled:
         return "Exact total from the API; its split between parts is the offline estimate's, scaled to it."
     estimator = res.detail.get("estimator")
-    return f"Estimated offline{f' ({estimator})' if estimator else ''}; framing is the per-request structure."
+    note = f"Estimated offline{f' ({estimator})' if estimator else ''}; framing is the per-request structure."
+    extra = [n[:1].upper() + n[1:] + ("" if n.endswith(".") else ".") for n in dict.fromkeys(parts.notes) if n]
+    return " ".join([note, *extra[:3]])
 
 
 # -- files ------------------------------------------------------------------------------------------
@@ -931,15 +933,21 @@ class TokenCounter(w.VBox):
                 self._apply(gen, plan, None, error=plan.error)
                 return
             key = (plan.request.cache_key(), self._mode)
-            if key == self._shown_key and self._result is not None:
-                res = self._result  # unchanged content: nothing to ask anyone
+            shown = self._result
+            if key == self._shown_key and shown is not None and (shown.exact or not self._could_be_exact(counter)):
+                res = shown  # unchanged content: nothing to ask anyone
             else:
                 res = counter.count(plan.request, self._mode)
             # an exact total is shown at once; its split needs the estimator, which may take a moment
             if res.exact and not self._apply(gen, plan, res, key=key):
                 return
-            parts = _estimate_parts(res, plan.request, counter, self._parts_cache)
-            self._apply(gen, plan, res, parts, key=key)
+            try:
+                parts = _estimate_parts(res, plan.request, counter, self._parts_cache)
+            except Exception:  # the total stands without its split
+                log.exception("token attribution failed")
+                parts = None
+            if self._apply(gen, plan, res, parts, key=key):
+                self._retry_when_allowed(res)
         except InputError as exc:
             self._apply(gen, None, None, error=str(exc))
         except ApiError as exc:
@@ -949,6 +957,25 @@ class TokenCounter(w.VBox):
         except Exception as exc:  # shown in the panel, never as a traceback in the notebook
             log.exception("token count failed")
             self._apply(gen, None, None, error=f"unexpected {type(exc).__name__}: {exc}")
+
+    def _could_be_exact(self, counter: Counter) -> bool:
+        return (self._mode or counter.settings.mode) != "offline" and counter.settings.key_configured
+
+    def _retry_when_allowed(self, res: TokenCount) -> None:
+        """A rate-limit estimate says when an exact count may be had: recount then, if nothing changed.
+        A timer rather than the debouncer, so ``wait()`` does not wait for it."""
+        if res.exact or not res.retry_after:
+            return
+        gen = self._sched.gen
+
+        def retry() -> None:
+            with self._sched.lock:
+                if self._sched.current(gen):
+                    self._changed(delay=0.0)
+
+        timer = threading.Timer(res.retry_after + 0.25, retry)
+        timer.daemon = True
+        timer.start()
 
     def _apply(self, gen: int, plan: _Plan | None, res: TokenCount | None, parts: _Parts | None = None, *,
                error: str | None = None, key: tuple[str, str | None] | None = None) -> bool:

@@ -370,3 +370,36 @@ def test_watch_recounts_a_growing_message_list_on_refresh(k: Kernel, standin: St
     assert "since the previous refresh" in s[2]
     assert s[3].startswith(f"{s[0]:,} input tokens")
     k.execute("v.close()")
+
+
+# -- in-process checks (no kernel) ------------------------------------------------------------------
+
+
+def test_split_scaled_to_an_exact_total_keeps_proportions_and_sums():
+    from jupyter_token_count.widget import _scale
+
+    parts = {"/system": 10, "/messages/0/content/0": 300, "/messages/0/content/1": 33, "/frame": 7}
+    scaled = _scale(parts, 377)
+    assert sum(scaled.values()) == 377
+    assert scaled["/messages/0/content/0"] == max(scaled.values())
+    assert _scale({}, 10) == {} and _scale({"/a": 5}, 5) == {"/a": 5}
+
+
+def test_a_rate_limit_estimate_is_replaced_by_the_exact_count_when_allowed(standin: StandIn, api_settings):
+    from dataclasses import replace
+
+    from jupyter_token_count.counter import Counter
+    from jupyter_token_count.widget import TokenCounter
+
+    counter = Counter(replace(api_settings, max_retries=0))
+    standin.fail_next(429, retry_after=0.5)
+    w = TokenCounter(model=M, prompt="Is this exact yet?", counter=counter)
+    first = w.wait(10)
+    assert first is not None and not first.exact and "rate limited" in (first.reason or "")
+    assert "≈" in w._total.value and "rate limited" in w._total.value
+    deadline = time.monotonic() + 5
+    while not w.exact and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert w.exact and w.input_tokens == standin_count(standin.count_requests()[-1].json)
+    assert len(standin.count_requests()) == 2
+    w.close()
