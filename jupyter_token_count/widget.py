@@ -678,8 +678,9 @@ class TokenCounter(w.VBox):
     def files(self) -> list[dict[str, Any]]:
         """The attached files: name, size, kind, info, error (None when it counts) and its token share."""
         with self._sched.lock:
-            return [{"name": f.name, "size": f.size, "kind": f.kind, "info": f.info, "error": f.error,
-                     "tokens": f.tokens} for f in self._files]
+            left_out = self._plan.file_errors if self._plan else {}
+            return [{"name": f.name, "size": f.size, "kind": f.kind, "info": f.info,
+                     "error": f.error or left_out.get(f.name), "tokens": f.tokens} for f in self._files]
 
     def add_file(self, path: str | Path | bytes, name: str | None = None) -> str:
         """Attach a PDF or image (a path, or bytes with a ``name``). A file that cannot be used is listed with
@@ -694,6 +695,7 @@ class TokenCounter(w.VBox):
         return entry.name
 
     def remove_file(self, name: str) -> None:
+        """Detach the file listed under ``name`` (KeyError when there is none)."""
         with self._sched.lock:
             idx = next((i for i, f in enumerate(self._files) if f.name == name), None)
             if idx is None:
@@ -768,12 +770,14 @@ class TokenCounter(w.VBox):
         if bundle is None:
             return None
         if self._result is None and self.status == "pending":
-            self._sched.wait_idle(TEXT_WAIT)  # a front end without widgets only ever sees this text
-        if self._result is None and self.status == "pending":
-            plan = self._plan_or_none()
+            # a front end without widgets only ever sees this text: give it a number. An estimate is what
+            # the worker computes anyway when no exact count can be had; an API count gets a short grace.
+            counter = self._counter or get_counter()
+            exact_possible = self._could_be_exact(counter)
+            self._sched.wait_idle(TEXT_WAIT if exact_possible else 10 * TEXT_WAIT)
+            plan = self._plan_or_none() if self._result is None and exact_possible else None
             if plan is not None and plan.request is not None:
-                est = (self._counter or get_counter()).estimate(plan.request, "exact count still in flight")
-                bundle["text/plain"] = est.summary()
+                bundle["text/plain"] = counter.estimate(plan.request, "exact count still in flight").summary()
                 return bundle
         bundle["text/plain"] = self.summary()
         return bundle
