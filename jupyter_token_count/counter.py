@@ -125,7 +125,8 @@ class Counter:
         fut: ConcurrentFuture[T] = asyncio.run_coroutine_threadsafe(coro, loop)
         return fut.result()
 
-    async def _on_home(self, coro: Coroutine[Any, Any, T]) -> T:
+    async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await a coroutine on the counter's loop from any loop (CPU work then stays off the caller's loop)."""
         loop = self._home()
         if asyncio.get_running_loop() is loop:
             return await coro
@@ -136,7 +137,7 @@ class Counter:
         return self.run(self._count(request, mode))
 
     async def acount(self, request: CountRequest, mode: str | None = None) -> TokenCount:
-        return await self._on_home(self._count(request, mode))
+        return await self.arun(self._count(request, mode))
 
     def estimate(self, request: CountRequest, reason: str = "offline mode") -> TokenCount:
         """The offline estimate, computed in the calling thread (no loop, no I/O)."""
@@ -146,7 +147,7 @@ class Counter:
         return self.run(self._frame(model, mode))
 
     async def aframe(self, model: str, mode: str | None = None) -> tuple[int, bool]:
-        return await self._on_home(self._frame(model, mode))
+        return await self.arun(self._frame(model, mode))
 
     @property
     def backend_name(self) -> str:

@@ -212,7 +212,8 @@ class TokenCountMagics(Magics):
         from .widget import TokenCounter
 
         tools = self._eval(args.tools, "--tools") if args.tools else None
-        panel = TokenCounter(model=_unquote(args.model) if args.model else self.model, system=self._system(args.system) or "", prompt=cell, tools=tools)
+        panel = TokenCounter(model=_unquote(args.model) if args.model else self.model, system=self._system(args.system) or "",
+                             prompt=cell, tools=tools, mode=self._mode(args))
         if args.output:
             self.shell.user_ns[args.output] = panel
         if not args.quiet:

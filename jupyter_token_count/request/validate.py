@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 from functools import lru_cache
 from typing import Any
 
@@ -68,6 +69,10 @@ def pdf_pages(data: bytes) -> int:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
+    # pypdf logs repair warnings ("EOF marker not found") for broken files: our error says it once, clearly
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -77,6 +82,8 @@ def pdf_pages(data: bytes) -> int:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as exc:
         raise InputError(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
+    finally:
+        pypdf_log.setLevel(level)
 
 
 class _Walker:

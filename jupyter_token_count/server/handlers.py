@@ -339,7 +339,7 @@ class CellsHandler(BodyHandler):
         counter = self.service.counter
         # run on the counter's own loop: building a hundred cell requests is CPU work the server's
         # event loop (kernels, websockets) should not wait for
-        result = await counter._on_home(acount_cells(counter, cells, model, include_outputs=include_outputs, mode=mode))
+        result = await counter.arun(acount_cells(counter, cells, model, include_outputs=include_outputs, mode=mode))
         self.reply(result.to_dict())
 
 
