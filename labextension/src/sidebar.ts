@@ -7,7 +7,7 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { ICellsResult, Mode } from './api';
+import { ICellsResult, IModelEntry, Mode } from './api';
 import { tokenCountIcon } from './icon';
 import {
   describeExactness,
@@ -440,22 +440,34 @@ export class TokenCountSidebar extends Widget {
     if (chosen.length) {
       return chosen.slice(0, 3);
     }
-    // Default: the chosen model, then the newest model of each other tokenizer family.
-    const models = this._catalog.models?.models ?? [];
+    // Default: the chosen model, then the newest model of each other tokenizer family, families
+    // of another generation first (v3 vs v4.x differ the most; v4.7 and v4.8 share a vocabulary).
+    const models = (this._catalog.models?.models ?? []).filter(
+      m => m.lifecycle !== 'retired'
+    );
     const current = this._catalog.effectiveModel(this._settings.config.model);
     const picked: string[] = current ? [current] : [];
-    const families = new Set(
-      picked.map(id => this._catalog.find(id)?.tokenizer ?? '?')
-    );
+    const currentFamily = this._catalog.find(current)?.tokenizer ?? '';
+    const generation = (family: string) => family.split('.')[0];
+    const families = new Set([currentFamily]);
+    const candidates: IModelEntry[] = [];
     for (const m of models) {
+      const family = m.tokenizer ?? m.id;
+      if (!families.has(family)) {
+        families.add(family);
+        candidates.push(m);
+      }
+    }
+    candidates.sort(
+      (a, b) =>
+        Number(generation(a.tokenizer ?? '') === generation(currentFamily)) -
+        Number(generation(b.tokenizer ?? '') === generation(currentFamily))
+    );
+    for (const m of candidates) {
       if (picked.length >= 3) {
         break;
       }
-      const family = m.tokenizer ?? m.id;
-      if (!families.has(family) && m.lifecycle !== 'retired') {
-        families.add(family);
-        picked.push(m.id);
-      }
+      picked.push(m.id);
     }
     return picked;
   }

@@ -9,6 +9,7 @@ skipping it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -55,7 +56,14 @@ def free_port() -> int:
 class JupyterServer:
     """One `jupyter lab` or `jupyter notebook` process, isolated from the developer's settings."""
 
-    def __init__(self, app: str, workdir: Path, *, env: dict[str, str] | None = None, settings: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        app: str,
+        workdir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        settings: dict[str, Any] | None = None,
+    ):
         assert app in ("lab", "notebook")
         self.app = app
         self.workdir = workdir
@@ -122,7 +130,9 @@ class JupyterServer:
         for d in (self.root, config, data, runtime):
             d.mkdir(parents=True, exist_ok=True)
         self._write_user_settings(config)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "JUPYTER_TOKEN_COUNT_"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "JUPYTER_TOKEN_COUNT_"))
+        }
         env.update(
             JUPYTER_CONFIG_DIR=str(config),
             JUPYTER_DATA_DIR=str(data),
@@ -147,11 +157,16 @@ class JupyterServer:
             f"--{app_class}.expose_app_in_browser=True",
         ]
         if self.app == "lab":
-            cmd += ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+            cmd += [
+                "--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ]
         cmd += os.environ.get("JTC_EXTRA_SERVER_ARGS", "").split()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self._wait_ready()
         return self
 
@@ -242,6 +257,17 @@ KNOWN_UPSTREAM_ERRORS = [
 ]
 
 
+KERNEL_SETTLED_JS = """
+() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const s = w && w.sessionContext;
+  if (!s || s.isDisposed || !s.session) { return true; }
+  const k = s.session.kernel;
+  return !!k && (k.status === 'idle' || k.status === 'dead');
+}
+"""
+
+
 class ConsoleWatch:
     """Collects console errors and uncaught page errors; a test fails if any appear."""
 
@@ -290,9 +316,11 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     pg.shots = Shots(pg, request.node.name)  # type: ignore[attr-defined]
     pg.console_watch = watch  # type: ignore[attr-defined]
     yield pg
-    try:
+    with contextlib.suppress(Exception):
         pg.shots("final")  # type: ignore[attr-defined]
-    except Exception:
-        pass
+    with contextlib.suppress(Exception):
+        # Leaving while a kernel is still starting makes JupyterLab's kernel client log cancelled
+        # futures (its subshell and debugger requests); let it settle first.
+        pg.wait_for_function(KERNEL_SETTLED_JS, timeout=30_000)
     context.close()
     assert not watch.errors, "console errors:\n" + "\n".join(watch.errors)

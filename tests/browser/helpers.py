@@ -103,9 +103,7 @@ def type_into_cell(page: Any, index: int, text: str, delay: float = 15) -> None:
 
 
 def execute(page: Any, command: str, args: dict[str, Any] | None = None) -> Any:
-    return page.evaluate(
-        "([c, a]) => window.jupyterapp.commands.execute(c, a || {})", [command, args or {}]
-    )
+    return page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a || {})", [command, args or {}])
 
 
 def status_total(page: Any) -> int:

@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from .helpers import badge_tokens, execute, open_notebook, sidebar_total, type_into_cell, wait_all_badges, wait_badge_change
+from .helpers import (
+    badge_tokens,
+    execute,
+    open_notebook,
+    sidebar_total,
+    type_into_cell,
+    wait_all_badges,
+    wait_badge_change,
+)
 from .notebooks import DEMO
 
 pytestmark = pytest.mark.browser
