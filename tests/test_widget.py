@@ -376,7 +376,7 @@ def test_watch_recounts_a_growing_message_list_on_refresh(k: Kernel, standin: St
 
 
 def test_split_scaled_to_an_exact_total_keeps_proportions_and_sums():
-    from jupyter_token_count.widget import _scale
+    from jupyter_token_count.widget.parts import _scale
 
     parts = {"/system": 10, "/messages/0/content/0": 300, "/messages/0/content/1": 33, "/frame": 7}
     scaled = _scale(parts, 377)
