@@ -7,6 +7,7 @@ import base64
 import binascii
 import io
 import logging
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -63,27 +64,32 @@ def image_size(data: bytes) -> tuple[int, int]:
     return size
 
 
+_PDF_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=64)
 def pdf_pages(data: bytes) -> int:
     """Page count of a readable, unencrypted PDF; InputError otherwise."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
-    # pypdf logs repair warnings ("EOF marker not found") for broken files: our error says it once, clearly
+    # pypdf logs repair warnings ("EOF marker not found") for broken files: our error says it once, clearly.
+    # The lock keeps two threads (a widget's worker and the kernel) from interleaving the level changes.
     pypdf_log = logging.getLogger("pypdf")
-    level = pypdf_log.level
-    pypdf_log.setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            raise InputError("the PDF is encrypted or password-protected; the API only reads plain PDFs")
-        return len(reader.pages)
-    except InputError:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as exc:
-        raise InputError(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
-    finally:
-        pypdf_log.setLevel(level)
+    with _PDF_LOCK:
+        level = pypdf_log.level
+        pypdf_log.setLevel(logging.ERROR)
+        try:
+            reader = PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted:
+                raise InputError("the PDF is encrypted or password-protected; the API only reads plain PDFs")
+            return len(reader.pages)
+        except InputError:
+            raise
+        except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as exc:
+            raise InputError(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
+        finally:
+            pypdf_log.setLevel(level)
 
 
 class _Walker:
