@@ -63,6 +63,8 @@ class JupyterServer:
         *,
         env: dict[str, str] | None = None,
         settings: dict[str, Any] | None = None,
+        args: list[str] | None = None,
+        disabled_extensions: list[str] | None = None,
     ):
         assert app in ("lab", "notebook")
         self.app = app
@@ -72,6 +74,8 @@ class JupyterServer:
         self.port = free_port()
         self.extra_env = env or {}
         self.settings = settings or {}
+        self.args = args or []
+        self.disabled_extensions = disabled_extensions or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = ARTIFACTS / f"server-{app}-{self.port}.log"
 
@@ -117,7 +121,13 @@ class JupyterServer:
         labconfig = config / "labconfig"
         labconfig.mkdir(parents=True, exist_ok=True)
         (labconfig / "page_config.json").write_text(
-            json.dumps({"disabledExtensions": {"@jupyterlab/debugger-extension": True}})
+            json.dumps(
+                {
+                    "disabledExtensions": {
+                        name: True for name in ["@jupyterlab/debugger-extension", *self.disabled_extensions]
+                    }
+                }
+            )
         )
         for plugin, values in settings.items():
             pkg, name = plugin.split(":")
@@ -161,7 +171,7 @@ class JupyterServer:
                 "--LabApp.news_url=None",
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             ]
-        cmd += os.environ.get("JTC_EXTRA_SERVER_ARGS", "").split()
+        cmd += self.args
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(

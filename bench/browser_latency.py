@@ -1,0 +1,423 @@
+"""Keystroke-to-badge latency in a real browser, and upstream requests of a scripted editing session.
+
+Drives JupyterLab in Debian's headless Chromium (Playwright, no browser download) against real
+`jupyter lab` servers with the extension installed, and a local stand-in of Anthropic's count_tokens
+endpoint (``tests/standin.py``) that records every upstream request.
+
+The scripted session: open a 100-cell notebook, edit 10 cells with 50 keystrokes each (typed like a
+user, 40 ms between keys: below the 400 ms debounce, so each cell is one burst), then save, close and
+reopen the notebook, then reload the page.
+
+1. Latency, offline counts (``JUPYTER_TOKEN_COUNT_MODE=offline``): for each edited cell, the time from
+   the last keystroke (a capturing ``keydown`` listener in the page) to the badge showing the final count
+   (a ``MutationObserver`` on the badge). Reported as p50/p95, and minus the debounce setting.
+2. The same with exact counts through the stand-in (auto mode with a key), for comparison.
+3. Upstream requests of the session for this extension's strategy (debounce; post the notebook to
+   ``/cells``, which counts each cell separately and caches it by content) against the naive strategy
+   of recounting the whole notebook on every change: a second JupyterLab with this front-end extension
+   disabled, where a small in-page client posts the whole notebook to ``/count`` on every content change
+   (no debounce), driven through exactly the same keystrokes. Both use the same server extension, cache
+   settings and stand-in (rate limit raised so no count degrades to an estimate).
+
+Prints the figures; writes them to ``bench/results/browser_latency.json``. Targets (from the issue):
+>= 20x fewer upstream requests than naive, 0 upstream requests when an unchanged notebook is reopened,
+badge within 150 ms of the debounce for offline counts.
+
+    python bench/browser_latency.py [--cells 100] [--edits 10] [--keys 50] [--key-delay 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import nbformat  # noqa: E402
+from browser.conftest import CHROMIUM, CHROMIUM_ARGS, JupyterServer  # noqa: E402
+from browser.helpers import open_notebook, wait_all_badges  # noqa: E402
+from browser.notebooks import large_notebook  # noqa: E402
+from standin import StandIn  # noqa: E402
+
+NOTEBOOK = "session.ipynb"
+DEBOUNCE_MS = 400  # the extension's default setting
+RESULTS = ROOT / "bench" / "results" / "browser_latency.json"
+
+#: In-page probes: keystroke times and badge mutations (time, cell index, tokens, pending).
+PROBE_JS = """
+() => {
+  if (window.__bench) { return; }
+  const bench = window.__bench = { keys: [], badges: [] };
+  document.addEventListener('keydown', () => bench.keys.push(performance.now()), true);
+  const nb = window.jupyterapp.shell.currentWidget.content;
+  new MutationObserver(records => {
+    const now = performance.now();
+    for (const r of records) {
+      const b = r.target;
+      if (!(b instanceof HTMLElement) || !b.classList.contains('jp-TokenCount-badge')) { continue; }
+      bench.badges.push({ t: now, tokens: Number(b.dataset.tokenCount), pending: b.classList.contains('jp-mod-pending'),
+                          cell: nb.widgets.findIndex(c => c.node.contains(b)) });
+    }
+  }).observe(nb.node, { subtree: true, attributes: true, attributeFilter: ['data-token-count', 'class'] });
+}
+"""
+
+#: The naive client: on every content change, post the whole notebook (one message) to /count.
+NAIVE_JS = """
+([token]) => {
+  const app = window.jupyterapp;
+  const panel = app.shell.currentWidget;
+  const url = app.serviceManager.serverSettings.baseUrl + 'jupyter-token-count/count';
+  const bench = window.__naive = { sent: 0, done: 0, last: null };
+  const count = () => {
+    const cells = panel.content.model.cells;
+    const parts = [];
+    for (let i = 0; i < cells.length; i++) { parts.push(cells.get(i).sharedModel.getSource()); }
+    bench.sent++;
+    fetch(url, { method: 'POST', headers: { 'Authorization': 'token ' + token, 'Content-Type': 'application/json' },
+                 body: JSON.stringify({ messages: [{ role: 'user', content: parts.join('\\n\\n') }] }) })
+      .then(r => r.json()).then(d => { bench.done++; bench.last = d.input_tokens; });
+  };
+  panel.content.model.contentChanged.connect(count);
+  count();
+}
+"""
+
+
+def edited_cells(nb: nbformat.NotebookNode, n: int) -> list[int]:
+    """`n` code cells spread over the notebook."""
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    step = max(1, len(code) // n)
+    return code[::step][:n]
+
+
+def keystrokes(i: int, n: int) -> str:
+    text = f"\nthreshold_{i} = max(values_{i}) * 0.75 + len(values_{i}) - 1  # tuned again"
+    while len(text) < n:
+        text += " ok"
+    return text[:n]
+
+
+def quantiles(ms: list[float]) -> dict[str, Any]:
+    raw = [round(x, 1) for x in ms]
+    ms = sorted(ms)
+    p95 = statistics.quantiles(ms, n=20, method="inclusive")[-1] if len(ms) > 1 else ms[0]
+    return {"p50": statistics.median(ms), "p95": p95, "max": ms[-1], "n": len(ms), "raw": raw}
+
+
+def focus_cell_end(page: Any, index: int) -> None:
+    page.evaluate(
+        """async (i) => {
+          const nb = window.jupyterapp.shell.currentWidget.content;
+          nb.activeCellIndex = i;
+          await nb.scrollToCell(nb.widgets[i], 'center');
+        }""",
+        index,
+    )
+    page.locator(".jp-Notebook .jp-Cell.jp-mod-active .cm-content").click()
+    page.keyboard.press("Control+End")
+
+
+def run_session(page: Any, cells: list[int], keys: int, key_delay: float, *, badges: bool) -> list[float]:
+    """Type into each cell; with badges, return keystroke-to-final-badge latencies (ms)."""
+    latencies = []
+    if badges:
+        page.evaluate(PROBE_JS)
+    for i in cells:
+        focus_cell_end(page, i)
+        if badges:
+            page.evaluate("() => { window.__bench.keys = []; window.__bench.badges = []; }")
+        page.keyboard.type(keystrokes(i, keys), delay=key_delay)
+        if not badges:
+            continue
+        page.wait_for_function(
+            """(i) => {
+              const cell = window.jupyterapp.shell.currentWidget.content.widgets[i];
+              const b = cell.node.querySelector('.jp-TokenCount-badge');
+              return window.__bench.keys.length > 0 && b && !b.hidden && !b.classList.contains('jp-mod-pending')
+                && window.__bench.badges.some(r => r.cell === i && !r.pending
+                   && r.t > window.__bench.keys[window.__bench.keys.length - 1]);
+            }""",
+            arg=i,
+        )
+        latency = page.evaluate(
+            """(i) => {
+              const last = window.__bench.keys[window.__bench.keys.length - 1];
+              const final = window.__bench.badges.find(r => r.cell === i && !r.pending && r.t > last);
+              return final.t - last;
+            }""",
+            i,
+        )
+        latencies.append(latency)
+    return latencies
+
+
+def save_close_reopen(page: Any, server: JupyterServer, badges: bool) -> None:
+    page.evaluate(
+        "async () => { const w = window.jupyterapp.shell.currentWidget; await w.context.save(); w.close(); }"
+    )
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget")
+    page.evaluate("(p) => window.jupyterapp.commands.execute('docmanager:open', {path: p})", NOTEBOOK)
+    wait_ready(page, badges)
+
+
+def wait_ready(page: Any, badges: bool) -> None:
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " return !!(w && w.context && w.context.isReady && w.content.widgets.length); }"
+    )
+    if badges:
+        wait_all_badges(page)
+        page.wait_for_selector(".jp-TokenCount-status[data-token-count-total]")
+
+
+def wait_naive_idle(page: Any) -> None:
+    page.wait_for_function("() => window.__naive && window.__naive.done === window.__naive.sent")
+
+
+class Phases:
+    """Upstream requests (what the stand-in received) per phase."""
+
+    def __init__(self, standin: StandIn) -> None:
+        self.standin = standin
+        self.mark = 0
+        self.counts: dict[str, int] = {}
+
+    def start(self) -> None:
+        self.mark = len(self.standin.count_requests())
+
+    def end(self, name: str, settle: float = 1.0) -> int:
+        # The stand-in answers synchronously; a short quiet period catches anything still in flight.
+        deadline = time.monotonic() + 30
+        last = -1
+        while time.monotonic() < deadline:
+            n = len(self.standin.count_requests())
+            if n == last:
+                break
+            last = n
+            time.sleep(settle)
+        self.counts[name] = len(self.standin.count_requests()) - self.mark
+        return self.counts[name]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cells", type=int, default=100)
+    ap.add_argument("--edits", type=int, default=10)
+    ap.add_argument("--keys", type=int, default=50)
+    ap.add_argument("--key-delay", type=float, default=40, help="ms between keystrokes")
+    opts = ap.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium", file=sys.stderr)
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    nb = large_notebook(opts.cells)
+    cells = edited_cells(nb, opts.edits)
+    results: dict[str, Any] = {
+        "session": {
+            "cells": opts.cells,
+            "edited": cells,
+            "keys_per_cell": opts.keys,
+            "key_delay_ms": opts.key_delay,
+        },
+        "debounce_ms": DEBOUNCE_MS,
+    }
+    standin = StandIn().start()
+    tmp = Path(tempfile.mkdtemp(prefix="jtc-browser-bench-"))
+    api_env = {
+        "ANTHROPIC_API_KEY": standin.api_key,
+        "ANTHROPIC_BASE_URL": standin.url,
+        "JUPYTER_TOKEN_COUNT_MODE": "auto",
+    }
+    # Raised so that every count is a real upstream request (the default cap turns the excess into
+    # estimates, which would flatter the naive strategy's request count).
+    rpm = ["--TokenCountConfig.rpm=1000000"]
+    servers: list[JupyterServer] = []
+
+    def server(name: str, **kw: Any) -> JupyterServer:
+        s = JupyterServer("lab", tmp / name, **kw)
+        s.root.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(s.root / NOTEBOOK))
+        servers.append(s)
+        return s.start()
+
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+            def new_page() -> Any:
+                ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+                ctx.set_default_timeout(120_000)
+                return ctx.new_page()
+
+            # 1. offline latency
+            print("» offline counts: keystroke-to-badge latency")
+            offline = server("offline")
+            page = new_page()
+            server_ms: list[float] = []
+            page.on(
+                "requestfinished",
+                lambda r: (
+                    server_ms.append(r.timing["responseEnd"] - r.timing["requestStart"])
+                    if r.url.split("?")[0].endswith("/jupyter-token-count/cells")
+                    else None
+                ),
+            )
+            open_notebook(page, offline, NOTEBOOK)
+            wait_ready(page, True)
+            n_open = len(server_ms)
+            lat = run_session(page, cells, opts.keys, opts.key_delay, badges=True)
+            results["offline_cells_request_ms"] = (
+                quantiles(server_ms[n_open:]) if len(server_ms) > n_open else None
+            )
+            results["offline_latency_ms"] = quantiles(lat)
+            results["offline_latency_minus_debounce_ms"] = quantiles([x - DEBOUNCE_MS for x in lat])
+            page.context.close()
+
+            # 2. this extension against the stand-in: upstream requests per phase, and latency
+            print("» exact counts through the stand-in: upstream requests of the session (this extension)")
+            smart = server("smart", env=api_env, args=rpm)
+            phases = Phases(standin)
+            page = new_page()
+            posts: list[int] = []
+            page.on(
+                "request",
+                lambda r: (
+                    posts.append(len(r.post_data or ""))
+                    if r.url.split("?")[0].endswith("/jupyter-token-count/cells")
+                    else None
+                ),
+            )
+            phases.start()
+            open_notebook(page, smart, NOTEBOOK)
+            wait_ready(page, True)
+            phases.end("open (cold cache)")
+            opened_posts = len(posts)
+            phases.start()
+            lat_api = run_session(page, cells, opts.keys, opts.key_delay, badges=True)
+            phases.end("edit session")
+            session_posts = posts[opened_posts:]
+            phases.start()
+            save_close_reopen(page, smart, True)
+            phases.end("save, close and reopen")
+            phases.start()
+            page.reload()
+            wait_ready(page, True)
+            phases.end("reload the page")
+            page.context.close()
+            results["api_latency_ms"] = quantiles(lat_api)
+            results["smart_upstream"] = phases.counts
+            results["smart_cells_posts"] = {
+                "session": len(session_posts),
+                "mean_bytes": statistics.mean(session_posts) if session_posts else 0,
+            }
+
+            # 3. naive: whole notebook on every change, same keystrokes, same server extension
+            print("» exact counts through the stand-in: upstream requests of the session (naive)")
+            naive = server("naive", env=api_env, args=rpm, disabled_extensions=["jupyter-token-count"])
+            phases = Phases(standin)
+            page = new_page()
+            phases.start()
+            open_notebook(page, naive, NOTEBOOK)
+            wait_ready(page, False)
+            page.evaluate(NAIVE_JS, [naive.token])
+            wait_naive_idle(page)
+            phases.end("open (cold cache)")
+            phases.start()
+            run_session(page, cells, opts.keys, opts.key_delay, badges=False)
+            wait_naive_idle(page)
+            phases.end("edit session")
+            phases.start()
+            page.evaluate(
+                "async () => { const w = window.jupyterapp.shell.currentWidget; await w.context.save(); w.close(); }"
+            )
+            page.evaluate("(p) => window.jupyterapp.commands.execute('docmanager:open', {path: p})", NOTEBOOK)
+            wait_ready(page, False)
+            page.evaluate(NAIVE_JS, [naive.token])
+            wait_naive_idle(page)
+            phases.end("save, close and reopen")
+            results["naive_upstream"] = phases.counts
+            page.context.close()
+            browser.close()
+    finally:
+        for s in servers:
+            s.stop()
+        standin.stop()
+
+    report(results)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print(f"\n(written to {RESULTS.relative_to(ROOT)})")
+    return 0
+
+
+def report(r: dict[str, Any]) -> None:
+    s = r["session"]
+    print(
+        f"\nSession: {s['cells']}-cell notebook, {len(s['edited'])} cells edited with {s['keys_per_cell']} "
+        f"keystrokes each ({s['key_delay_ms']:g} ms apart), debounce {r['debounce_ms']} ms\n"
+    )
+    print("Keystroke-to-badge latency, from the last keystroke to the final count on the badge")
+    for key, label in (
+        ("offline_latency_ms", "offline estimate"),
+        ("api_latency_ms", "exact (stand-in API)"),
+    ):
+        q = r[key]
+        print(
+            f"  {label:<22} p50 {q['p50']:7.1f} ms  p95 {q['p95']:7.1f} ms  "
+            f"(minus debounce: p50 {q['p50'] - r['debounce_ms']:6.1f}, p95 {q['p95'] - r['debounce_ms']:6.1f})"
+        )
+    req = r.get("offline_cells_request_ms")
+    if req:
+        print(
+            f"  (of which POST /cells round trip, offline: p50 {req['p50']:.1f} ms, p95 {req['p95']:.1f} ms;"
+            " the rest is the browser: snapshot, response handling, next animation frame)"
+        )
+    print("\nUpstream count_tokens requests (received by the stand-in)")
+    phases = list(r["naive_upstream"].keys() | r["smart_upstream"].keys())
+    order = ["open (cold cache)", "edit session", "save, close and reopen", "reload the page"]
+    phases.sort(key=order.index)
+    print(f"  {'phase':<26} {'this extension':>15} {'naive':>8} {'ratio':>8}")
+    for p in phases:
+        smart = r["smart_upstream"].get(p)
+        naive = r["naive_upstream"].get(p)
+        ratio = f"{naive / smart:.0f}x" if smart and naive is not None else ("inf" if naive else "-")
+        print(
+            f"  {p:<26} {smart if smart is not None else '-':>15} {naive if naive is not None else '-':>8} {ratio:>8}"
+        )
+    tot_s = sum(r["smart_upstream"].get(p, 0) for p in order[:3])
+    tot_n = sum(r["naive_upstream"].get(p, 0) for p in order[:3])
+    print(f"  {'total (open+edit+reopen)':<26} {tot_s:>15} {tot_n:>8} {tot_n / max(tot_s, 1):>7.1f}x")
+    per_cell_naive = s["cells"] * len(s["edited"]) * s["keys_per_cell"]
+    print(
+        f"\n  (a naive client that wanted per-cell badges would recount all {s['cells']} cells per keystroke: "
+        f"{per_cell_naive} requests for the edit session; not run, computed)"
+    )
+    posts = r["smart_cells_posts"]
+    print(
+        f"  browser -> server: {posts['session']} POST /cells during the edit session, "
+        f"{posts['mean_bytes'] / 1024:.1f} KiB each on average"
+    )
+    off = r["offline_latency_minus_debounce_ms"]
+    edit = r["smart_upstream"]["edit session"]
+    print("\nTargets")
+    print(
+        f"  >= 20x fewer upstream requests than naive (edit session): {r['naive_upstream']['edit session'] / max(edit, 1):.0f}x"
+    )
+    print(
+        f"  0 upstream requests when an unchanged notebook is reopened: {r['smart_upstream']['save, close and reopen']}"
+        f" (page reload: {r['smart_upstream']['reload the page']})"
+    )
+    print(f"  offline badge within 150 ms of the debounce: p50 {off['p50']:.0f} ms, p95 {off['p95']:.0f} ms")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
