@@ -304,3 +304,54 @@ def test_windowed_notebook_gets_badges_as_cells_render(server_factory: Any, page
     # The status total covers every cell, rendered or not.
     total = status_total(page)
     assert total > 100 * 10
+
+
+def test_badges_take_no_layout_space(server: Any, page: Any) -> None:
+    # Badges are positioned inside the input area: showing, hiding or updating them moves nothing.
+    open_notebook(page, server, DEMO)
+    wait_all_badges(page)
+    rects_js = (
+        "() => Array.from(document.querySelectorAll('.jp-Notebook .jp-Cell'))"
+        ".map(c => { const r = c.getBoundingClientRect(); return [Math.round(r.top), Math.round(r.height)]; })"
+    )
+    shown = page.evaluate(rects_js)
+    execute(page, "token-count:toggle-badges")
+    page.wait_for_function(
+        "() => !Array.from(document.querySelectorAll('.jp-TokenCount-badge')).some(b => b.offsetParent !== null)"
+    )
+    assert page.evaluate(rects_js) == shown
+    execute(page, "token-count:toggle-badges")
+    wait_all_badges(page)
+    # Typing on one line: the badge goes pending, then shows the new count; the cell keeps its size.
+    before = badge_tokens(page, 5)
+    heights = page.evaluate(rects_js)
+    type_into_cell(page, 5, "  # and a longer comment on the same line")
+    wait_badge_change(page, 5, before)
+    assert page.evaluate(rects_js) == heights
+
+
+def test_dark_theme(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    wait_all_badges(page)
+    light = page.eval_on_selector(
+        ".jp-TokenCount-badge:not([hidden])", "b => getComputedStyle(b).backgroundColor"
+    )
+    execute(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    page.wait_for_function(
+        "(light) => getComputedStyle(document.querySelector('.jp-TokenCount-badge:not([hidden])')).backgroundColor"
+        " !== light",
+        arg=light,
+    )
+    open_sidebar_from_status(page)
+    page.shots("dark")
+    # The badge follows the theme's own layout colour rather than a fixed one.
+    same = page.evaluate(
+        "() => { const b = document.querySelector('.jp-TokenCount-badge:not([hidden])');"
+        " const probe = document.createElement('div'); probe.style.background = 'var(--jp-layout-color1)';"
+        " document.body.appendChild(probe); const want = getComputedStyle(probe).backgroundColor; probe.remove();"
+        " return getComputedStyle(b).backgroundColor === want; }"
+    )
+    assert same
+    execute(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")

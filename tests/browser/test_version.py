@@ -51,3 +51,14 @@ def test_labextension_list_shows_enabled_ok() -> None:
     assert line is not None, text
     assert f"v{source_version()}" in line
     assert "enabled" in line and "OK" in line, line
+
+
+def test_settings_schema_documents_every_field() -> None:
+    schema = json.loads((ROOT / "labextension" / "schema" / "plugin.json").read_text())
+    props = schema["properties"]
+    assert {"model", "debounce", "includeOutputs", "showBadges", "mode"} <= props.keys()
+    for name, prop in props.items():
+        for key in ("title", "description", "default"):
+            assert key in prop, f"setting {name!r} has no {key}"
+    assert props["debounce"]["default"] == 400
+    assert props["mode"]["enum"] == ["auto", "api", "offline"]
