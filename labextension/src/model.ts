@@ -301,11 +301,39 @@ export class NotebookCounter implements IDisposable {
     if (this._disposed) {
       return;
     }
+    // Execution counts, metadata and (unless counted) outputs also fire this signal; only a
+    // change to what is counted marks the badge as stale and restarts the debounce.
+    const fp = this._fingerprint(cell, this._settings.config.includeOutputs).fp;
+    if (fp === this._counted.get(cell.id)) {
+      if (this._pending.delete(cell.id)) {
+        this._changed.emit();
+      }
+      return;
+    }
     if (!this._pending.has(cell.id)) {
       this._pending.add(cell.id);
       this._changed.emit();
     }
     this.schedule();
+  }
+
+  private _fingerprint(
+    cell: ICellModel,
+    includeOutputs: boolean
+  ): { payload: ICellPayload; fp: number } {
+    const type = cell.type as ICellPayload['cell_type'];
+    const payload: ICellPayload = {
+      id: cell.id,
+      cell_type: type,
+      source: cell.sharedModel.getSource()
+    };
+    let fp = hashString(payload.source, type.length);
+    if (includeOutputs && type === 'code') {
+      const outputs = (cell.toJSON() as any).outputs ?? [];
+      payload.outputs = outputs;
+      fp = hashString(JSON.stringify(outputs), fp);
+    }
+    return { payload, fp };
   }
 
   private _onSettings(_: TokenCountSettings, keys: string[]): void {
@@ -325,18 +353,7 @@ export class NotebookCounter implements IDisposable {
     const n = cellModels?.length ?? 0;
     for (let i = 0; i < n; i++) {
       const cell = cellModels!.get(i);
-      const type = cell.type as ICellPayload['cell_type'];
-      const payload: ICellPayload = {
-        id: cell.id,
-        cell_type: type,
-        source: cell.sharedModel.getSource()
-      };
-      let fp = hashString(payload.source, type.length);
-      if (config.includeOutputs && type === 'code') {
-        const outputs = (cell.toJSON() as any).outputs ?? [];
-        payload.outputs = outputs;
-        fp = hashString(JSON.stringify(outputs), fp);
-      }
+      const { payload, fp } = this._fingerprint(cell, config.includeOutputs);
       cells.push(payload);
       fingerprints.set(cell.id, fp);
       signature = hashString(`${cell.id}:${fp}`, signature);
@@ -410,6 +427,7 @@ export class NotebookCounter implements IDisposable {
       counts.set(c.id, c);
     }
     this._counts = counts;
+    this._counted = snap.fingerprints;
     this._result = result;
     this._error = null;
     this._lastSignature = snap.signature;
@@ -444,6 +462,8 @@ export class NotebookCounter implements IDisposable {
   private _watched = new WeakSet<ICellModel>();
   private _counts = new Map<string, ICellCount>();
   private _pending = new Set<string>();
+  /** Fingerprints of the content behind the displayed counts. */
+  private _counted = new Map<string, number>();
   private _result: ICellsResult | null = null;
   private _error: TokenCountError | null = null;
   private _state: CounterState = 'loading';

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from typing import Any
 
@@ -21,7 +22,7 @@ from .helpers import (
     wait_badge_change,
     wait_kernel_idle,
 )
-from .notebooks import DEMO, LARGE
+from .notebooks import DEMO, KERNELSPEC, LARGE
 
 pytestmark = pytest.mark.browser
 
@@ -355,3 +356,50 @@ def test_dark_theme(server: Any, page: Any) -> None:
     assert same
     execute(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+
+
+def test_include_outputs_toggle(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    state = wait_all_badges(page)
+    with_output = 1  # the demo's only cell with an output
+    before = state[with_output]["badge"]["tokens"]
+    others = {c["index"]: c["badge"]["tokens"] for c in state if c["badge"] and c["index"] != with_output}
+    open_sidebar_from_status(page)
+    page.check(".jp-TokenCount-includeOutputs")
+    after = wait_badge_change(page, with_output, before)
+    page.shots("outputs-included")
+    assert after > before
+    now = {c["index"]: c["badge"]["tokens"] for c in cells(page) if c["badge"] and c["index"] != with_output}
+    assert now == others  # cells without outputs are unaffected
+    page.uncheck(".jp-TokenCount-includeOutputs")
+    assert wait_badge_change(page, with_output, after) == before
+
+
+def test_status_bar_warns_above_80_percent_of_the_window(server: Any, page: Any) -> None:
+    # ~250k tokens: a quarter of the default model's 1M window, more than Haiku 4.5's 200k.
+    rng = random.Random(7)
+    words = [f"{rng.getrandbits(24):x}" for _ in range(50_000)]
+    text = "\n".join(" ".join(words[i : i + 16]) for i in range(0, len(words), 16))
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_raw_cell(text), nbformat.v4.new_markdown_cell("Summarise.")],
+        metadata={"kernelspec": KERNELSPEC},
+    )
+    nbformat.write(nb, str(server.root / "big.ipynb"))
+    small = next(
+        m
+        for m in server.api("jupyter-token-count/models")["models"]
+        if m.get("context_window") and m["context_window"] <= 200_000 and m.get("lifecycle") != "retired"
+    )
+    open_notebook(page, server, "big.ipynb")
+    wait_all_badges(page)
+    status = ".jp-TokenCount-status"
+    assert "jp-mod-warning" not in (page.get_attribute(status, "class") or "")
+    page.shots("big-default-model")
+    open_sidebar_from_status(page)
+    page.select_option(".jp-TokenCount-model", small["id"])
+    page.wait_for_function(
+        "(s) => document.querySelector(s).classList.contains('jp-mod-warning')", arg=status, timeout=180_000
+    )
+    page.shots("big-small-window-warning")
+    assert "over 80%" in (page.get_attribute(status, "title") or "")
+    assert page.eval_on_selector(".jp-TokenCount-sub", "e => e.classList.contains('jp-mod-warning')")
