@@ -47,3 +47,14 @@ def test_notebook7_shows_badges(nb7: Any, page: Any) -> None:
     )
     badges = sum(c["badge"]["tokens"] for c in wait_all_badges(page) if c["badge"])
     assert frame + badges == total
+
+
+def test_notebook7_file_browser_page_loads_cleanly(nb7: Any, page: Any) -> None:
+    # The plugin also activates on Notebook 7's pages without a notebook (tree, editor): no errors there.
+    page.goto(nb7.url("tree"))
+    page.wait_for_function(
+        "() => !!(window.jupyterapp && window.jupyterapp.commands.hasCommand('token-count:open-sidebar'))"
+    )
+    page.wait_for_selector(".jp-DirListing-item")
+    assert page.query_selector(".jp-TokenCount-badge") is None
+    page.shots("notebook7-tree")
