@@ -35,6 +35,12 @@ _ISOLATED_ENV = (
 )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The browser tests run last: they are the slowest, and Playwright's event loop must not be open while
+    tests that need asyncio in the main thread run."""
+    items.sort(key=lambda item: "browser" in item.path.parts)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     for name in _ISOLATED_ENV:
