@@ -42,7 +42,7 @@ def count_tokens(
     tools: Any = None,
     tool_choice: Any = None,
     thinking: Any = None,
-    mode: str = "auto",
+    mode: str | None = None,
     include_outputs: bool = False,
 ) -> TokenCount:
     """Count the input tokens of a prompt for a Claude model.
@@ -52,7 +52,8 @@ def count_tokens(
     PDF, text, JSON or ``.ipynb`` file, bytes, a PIL image, an nbformat notebook, or a list of content parts.
 
     ``mode``: ``"auto"`` (exact through the API when a key is configured, else an estimate), ``"api"``
-    or ``"offline"``. The result says which it is: ``result.exact``, ``result.source``, ``result.reason``.
+    or ``"offline"``; None means the configured mode (``JUPYTER_TOKEN_COUNT_MODE``, default ``"auto"``).
+    The result says which it is: ``result.exact``, ``result.source``, ``result.reason``.
     """
     counter = get_counter()
     req = build_request(

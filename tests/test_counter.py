@@ -264,3 +264,10 @@ def test_sync_count_inside_the_counters_own_loop_is_refused(counter: Counter):
 def test_settings_repr_never_shows_the_key(api_settings: Settings):
     assert api_settings.api_key not in repr(api_settings)
     assert "key_configured=True" in repr(api_settings)
+
+
+def test_configured_mode_applies_when_none_is_given(api_env: StandIn, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("JUPYTER_TOKEN_COUNT_MODE", "offline")
+    res = count_tokens("Hello, Claude", model=M)
+    assert not res.exact and res.reason == "offline mode" and not api_env.count_requests()
+    assert count_tokens("Hello, Claude", model=M, mode="auto").exact  # an explicit mode wins
