@@ -11,4 +11,6 @@ if [ -n "${ANTHROPIC_API_KEY:-}" ]; then
 else
   echo "» no ANTHROPIC_API_KEY: counts are offline estimates, marked ≈"
 fi
-exec jupyter lab --ServerApp.root_dir="$PWD/examples" "$@" "$PWD/examples/demo.ipynb"
+extra=()
+[ "$(id -u)" -eq 0 ] && extra+=(--allow-root)  # containers and CI machines often run as root
+exec jupyter lab --ServerApp.root_dir="$PWD/examples" "${extra[@]}" "$@" "$PWD/examples/demo.ipynb"

@@ -15,8 +15,21 @@ fi
 . .venv/bin/activate
 python -m pip install --quiet --disable-pip-version-check --upgrade pip
 
+# A development link left by an earlier set-up (see the end) would make pip write install.json through it
+# into the build folder, and the next install would then find that file twice: start from a clean state.
+link=".venv/share/jupyter/labextensions/jupyter-token-count"
+if [ -L "$link" ]; then rm "$link"; fi
+rm -f jupyter_token_count/labextension/install.json
+
 echo "» installing jupyter-token-count[$extra] (builds the JupyterLab extension on first run)"
 python -m pip install --quiet --disable-pip-version-check -e ".[$extra]"
+
+# pip skips the front-end build when a built extension exists: rebuild it if its sources are newer.
+built=jupyter_token_count/labextension/static/style.js
+if [ -f "$built" ] && [ -n "$(find labextension/src labextension/style labextension/schema labextension/package.json -newer "$built" -print -quit)" ]; then
+  echo "» rebuilding the JupyterLab extension (its sources changed)"
+  (cd labextension && jlpm install --immutable >/dev/null && jlpm build >/dev/null)
+fi
 
 # ctok (the offline tokenizer reconstruction) declares Python >= 3.12 but runs on 3.10/3.11 too; our
 # dependency carries a python_version marker, so on older Pythons install it past that check here.
@@ -25,7 +38,5 @@ if ! python -c "import ctok" 2>/dev/null; then
   python -m pip install --quiet --disable-pip-version-check --ignore-requires-python "ctok==1.3.0"
 fi
 
-# An editable install does not copy the built extension into Jupyter's data dir: link it once.
-if ! jupyter labextension list 2>&1 | grep -q "jupyter-token-count.*enabled.*OK"; then
-  jupyter labextension develop --overwrite . >/dev/null
-fi
+# Link the build folder into Jupyter's data dir, so a later `jlpm build` shows up without reinstalling.
+jupyter-builder develop --overwrite . >/dev/null
