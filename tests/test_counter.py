@@ -153,11 +153,12 @@ def test_unknown_model_reaches_the_api_and_its_404_is_raised(counter: Counter, s
         counter.count(req(model="gpt-4"))
 
 
-def test_401_in_auto_mode_gives_the_estimate_with_the_reason(counter: Counter, standin: StandIn):
-    standin.fail_next(401, message="invalid x-api-key")
+@pytest.mark.parametrize("status,message", [(401, "invalid x-api-key"), (403, "this key may not use this model")])
+def test_auth_errors_in_auto_mode_give_the_estimate_with_the_reason(status, message, counter: Counter, standin: StandIn):
+    standin.fail_next(status, message=message)
     res = counter.count(req())
     assert not res.exact and res.source == "offline"
-    assert "API key rejected" in res.reason and "invalid x-api-key" in res.reason
+    assert "API key rejected" in res.reason and message in res.reason
     assert standin.api_key not in res.reason
     assert len(standin.count_requests()) == 1  # a bad key is not retried
 
@@ -271,3 +272,15 @@ def test_configured_mode_applies_when_none_is_given(api_env: StandIn, monkeypatc
     res = count_tokens("Hello, Claude", model=M)
     assert not res.exact and res.reason == "offline mode" and not api_env.count_requests()
     assert count_tokens("Hello, Claude", model=M, mode="auto").exact  # an explicit mode wins
+
+
+def test_sync_sdk_client_sends_the_same_bytes(standin: StandIn):
+    from jupyter_token_count.backends.api import ApiBackend
+
+    r = req("Hello, Claude", system="You are a scientist")
+    backend = ApiBackend(standin.api_key, standin.url, timeout=5)
+    assert backend.count(r.body) == standin_count(r.body)
+    assert standin.count_requests()[0].json == r.body
+    standin.fail_next(400, message="bad")
+    with pytest.raises(InvalidRequest, match="bad"):
+        backend.count(r.body)
