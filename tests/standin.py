@@ -69,7 +69,7 @@ class Scripted:
 
 
 class StandIn:
-    def __init__(self, api_key: str = "sk-ant-test-standin-0123456789abcdef") -> None:
+    def __init__(self, api_key: str = "test-key-for-the-local-standin-0123456789") -> None:
         self.api_key = api_key
         self.requests: list[Recorded] = []
         self.script: deque[Scripted] = deque()

@@ -284,3 +284,11 @@ def test_sync_sdk_client_sends_the_same_bytes(standin: StandIn):
     standin.fail_next(400, message="bad")
     with pytest.raises(InvalidRequest, match="bad"):
         backend.count(r.body)
+
+
+def test_error_texts_are_scrubbed_of_anything_shaped_like_a_key():
+    from jupyter_token_count.backends.api import redact
+
+    real_looking = "sk-ant-" + "api03-" + "x" * 40  # built at run time: no key-shaped literal in the repository
+    assert "x" * 40 not in redact(f"proxy said: bad key {real_looking}")
+    assert redact("the key my-own-key leaked", key="my-own-key") == "the key [redacted] leaked"

@@ -632,7 +632,7 @@ async def test_models_refreshed_from_the_api_at_most_every_n_minutes(client: Cli
 
 
 async def test_models_refresh_failure_keeps_the_registry(client: Client, key: str, standin: StandIn):
-    standin.api_key = "sk-ant-another-key-the-server-does-not-have"  # the server's key is now rejected: 401
+    standin.api_key = "another-test-key-the-server-does-not-have"  # the server's key is now rejected: 401
     try:
         res = await client.get("models")
     finally:
