@@ -98,10 +98,6 @@ class CountCache:
         while len(self._mem) > self._mem_size:
             self._mem.popitem(last=False)
 
-    def clear_memory(self) -> None:
-        with self._lock:
-            self._mem.clear()
-
     def stats(self) -> dict[str, object]:
         size = None
         try:

@@ -150,9 +150,3 @@ class ApiBackend:
         except anthropic.AnthropicError as exc:
             raise map_error(exc, self._key) from None
         return out
-
-    def list_models(self) -> list[dict[str, Any]]:
-        try:
-            return [m.model_dump(mode="json", exclude_none=True) for m in self.sync_client.models.list(limit=1000)]
-        except anthropic.AnthropicError as exc:
-            raise map_error(exc, self._key) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 #: Top-level fields count_tokens accepts (the SDK's ``messages.count_tokens`` parameters).
@@ -56,8 +56,6 @@ class CountRequest:
     """A validated count_tokens body. ``body`` is plain JSON data, safe to send or store."""
 
     body: dict[str, Any]
-    #: where each top-level message came from (for error messages and per-part attribution)
-    labels: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def model(self) -> str:
@@ -73,10 +71,3 @@ class CountRequest:
     @property
     def size_bytes(self) -> int:
         return len(self.canonical().encode("utf-8"))
-
-    def with_model(self, model: str) -> CountRequest:
-        return CountRequest({**self.body, "model": model}, self.labels)
-
-    def create_kwargs(self) -> dict[str, Any]:
-        """The body as keyword arguments for ``client.messages.create(**req.create_kwargs(), max_tokens=...)``."""
-        return dict(self.body)
