@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 #: Top-level fields count_tokens accepts (the SDK's ``messages.count_tokens`` parameters).
@@ -53,7 +54,9 @@ def canonical_json(obj: Any) -> str:
 
 @dataclass(frozen=True)
 class CountRequest:
-    """A validated count_tokens body. ``body`` is plain JSON data, safe to send or store."""
+    """A validated count_tokens body. ``body`` is plain JSON data, safe to send or store; it is not changed
+    after validation, so its canonical form is serialised once (validation measures it, the counter hashes
+    it, and a widget keys on it again: a notebook recount does this for every cell)."""
 
     body: dict[str, Any]
 
@@ -61,13 +64,21 @@ class CountRequest:
     def model(self) -> str:
         return self.body["model"]
 
+    @cached_property
+    def _canonical_utf8(self) -> bytes:
+        return canonical_json(self.body).encode("utf-8")
+
     def canonical(self) -> str:
-        return canonical_json(self.body)
+        return self._canonical_utf8.decode("utf-8")
+
+    @cached_property
+    def _key(self) -> str:
+        return hashlib.sha256(self.model.encode("utf-8") + b"\n" + self._canonical_utf8).hexdigest()
 
     def cache_key(self) -> str:
         """sha256(model + canonical JSON of the body)."""
-        return hashlib.sha256((self.model + "\n" + self.canonical()).encode("utf-8")).hexdigest()
+        return self._key
 
     @property
     def size_bytes(self) -> int:
-        return len(self.canonical().encode("utf-8"))
+        return len(self._canonical_utf8)
