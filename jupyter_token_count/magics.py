@@ -20,7 +20,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, CaselessStrEnum, Unicode, default
 
-from .config import ENV_MODEL
+from .config import ENV_MODE, ENV_MODEL, MODES
 from .errors import TokenCountError
 
 
@@ -41,8 +41,9 @@ class TokenCountMagics(Magics):
 
 
     model = Unicode(help="Default Claude model for %count_tokens / %%count_tokens.").tag(config=True)
-    mode = CaselessStrEnum(["auto", "api", "offline"], default_value="auto",
-                           help="auto: exact through the API when a key is set, else an estimate.").tag(config=True)
+    mode = CaselessStrEnum(MODES, default_value=None, allow_none=True,
+                           help="auto: exact through the API when a key is set, else an estimate; api; offline. "
+                           f"Default: the configured mode (${ENV_MODE}, else auto).").tag(config=True)
     include_outputs = Bool(False, help="Include outputs when counting a notebook.").tag(config=True)
 
     @default("model")
@@ -77,7 +78,8 @@ class TokenCountMagics(Magics):
             return ns[value]
         return value
 
-    def _mode(self, args: Any) -> str:
+    def _mode(self, args: Any) -> str | None:
+        """--offline / --api, else TokenCountMagics.mode, else None: the counter's configured mode."""
         if args.offline and args.api:
             raise _MagicError("choose one of --offline and --api")
         return "offline" if args.offline else "api" if args.api else self.mode

@@ -76,6 +76,14 @@ def test_line_magic_counts_a_notebook_path(ip, tmp_path: Path):
     assert ip.user_ns["x"].input_tokens > 0
 
 
+def test_configured_mode_applies(ip, api_env: StandIn, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("JUPYTER_TOKEN_COUNT_MODE", "offline")  # what count_tokens() follows too
+    run(ip, "x = %count_tokens 'hi'")
+    assert ip.user_ns["x"].reason == "offline mode" and not api_env.count_requests()
+    run(ip, "x = %count_tokens 'hi' --api")  # an explicit flag wins
+    assert ip.user_ns["x"].exact
+
+
 def test_display_shows_estimate_mark(ip, capsys):
     ip.user_ns.pop("r", None)
     ip.run_cell("%%count_tokens --offline\nHello")
