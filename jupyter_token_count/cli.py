@@ -39,6 +39,7 @@ otherwise offline estimates, always marked with ≈ and the reason.
 
 exit status: 0 counted, 1 an input is over --budget, 2 bad input, 3 could not count (API or configuration error)
 environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, JUPYTER_TOKEN_COUNT_MODEL (default model),
+             JUPYTER_TOKEN_COUNT_MODE (auto, api or offline),
              JUPYTER_TOKEN_COUNT_DATA_DIR (where exact counts are cached)
 """
 
@@ -147,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     except _Fail as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return exc.code
+    except TokenCountError as exc:  # e.g. a bad $JUPYTER_TOKEN_COUNT_MODE: a configuration error
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from . import registry
+from .errors import ConfigError
 
 Mode = Literal["auto", "api", "offline"]
 MODES: tuple[str, ...] = ("auto", "api", "offline")
@@ -61,10 +62,13 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
+        mode = os.environ.get(ENV_MODE) or "auto"
+        if mode not in MODES:  # a configuration problem, not a bad argument: say which variable
+            raise ConfigError(f"${ENV_MODE} must be one of {', '.join(MODES)}, not {mode!r}")
         s = cls(
             base_url=os.environ.get(ENV_BASE_URL) or None,
             model=os.environ.get(ENV_MODEL) or registry.default_model(),
-            mode=check_mode(os.environ.get(ENV_MODE) or "auto"),
+            mode=mode,
             data_dir=default_data_dir(),
         )
         api_key = overrides.pop("api_key", None)

@@ -141,6 +141,12 @@ def test_api_errors_exit_3_and_never_show_the_key(key_env, standin: StandIn, tmp
     assert p.returncode == 3 and "needs an API key" in p.stderr
 
 
+def test_bad_mode_in_the_environment_exits_3_with_one_line(tmp_path: Path):
+    p = cli(stdin="hi", env={"JUPYTER_TOKEN_COUNT_MODE": "fast"}, cwd=tmp_path)
+    assert p.returncode == 3 and "Traceback" not in p.stderr
+    assert p.stderr.strip() == "jupyter-token-count: $JUPYTER_TOKEN_COUNT_MODE must be one of auto, api, offline, not 'fast'"
+
+
 def test_many_files_and_image(tmp_path: Path):
     img = tmp_path / "pic.jpg"
     img.write_bytes(image_bytes("JPEG", (1000, 1000)))
