@@ -274,6 +274,18 @@ def test_bad_notebook_output_names_the_cell():
         build_request(nb, model=M, include_outputs=True)
 
 
+@pytest.mark.parametrize("output,field", [
+    ({"output_type": "stream", "name": "stdout", "text": 5}, "text"),
+    ({"output_type": "execute_result", "data": {"text/plain": {"x": 1}}, "metadata": {}, "execution_count": 1}, "text/plain"),
+])
+def test_malformed_output_text_names_the_cell(output, field):
+    nb = {"nbformat": 4, "cells": [{"id": "a1", "cell_type": "code", "source": "x", "outputs": [output]}]}
+    with pytest.raises(InputError) as err:
+        build_request(nb, model=M, include_outputs=True)
+    assert err.value.where == "cell 1 (id 'a1'), output 1"
+    assert err.value.message.startswith(f"{field}: expected a string or a list of strings")
+
+
 def test_unsupported_objects_and_empty_input():
     with pytest.raises(InputError, match="cannot use a set"):
         build_request({1, 2}, model=M)

@@ -42,13 +42,13 @@ class Cell:
         return not self.source.strip()
 
 
-def _text(value: Any) -> str:
-    """nbformat stores multi-line strings either whole or as a list of lines."""
+def _text(value: Any, where: str, what: str) -> str:
+    """nbformat stores multi-line strings either whole or as a list of lines; ``what`` names the field."""
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "".join(value)
-    raise InputError(f"expected a string or a list of strings, got {type(value).__name__}")
+    raise InputError(f"{what}: expected a string or a list of strings, got {type(value).__name__}", where)
 
 
 def cells_from_json(raw_cells: Sequence[Any], where: str = "") -> list[Cell]:
@@ -62,10 +62,7 @@ def cells_from_json(raw_cells: Sequence[Any], where: str = "") -> list[Cell]:
         cell_type = raw.get("cell_type", "code")
         if cell_type not in HEADERS:
             raise InputError(f"unknown cell_type {cell_type!r} (expected code, markdown or raw)", loc)
-        try:
-            source = _text(raw.get("source", ""))
-        except InputError as exc:
-            raise InputError(f"source: {exc.message}", loc) from None
+        source = _text(raw.get("source", ""), loc, "source")
         cid = raw.get("id")
         cid = str(cid) if cid not in (None, "") else f"index-{i}"
         if cid in seen:  # ids must address one cell each, or per-cell results would be ambiguous
@@ -102,7 +99,7 @@ def _output_parts(cell: Cell) -> list[dict[str, Any] | str]:
             raise InputError("output must be an object", loc)
         kind = out.get("output_type")
         if kind == "stream":
-            text = _text(out.get("text", ""))
+            text = _text(out.get("text", ""), loc, "text")
             if text.strip():
                 parts.append(f"{OUTPUT_HEADER}\n{text.rstrip()}")
         elif kind == "error":
@@ -111,14 +108,14 @@ def _output_parts(cell: Cell) -> list[dict[str, Any] | str]:
             data = out.get("data") or {}
             image_type = next((t for t in IMAGE_OUTPUT_TYPES if t in data), None)
             if image_type:
-                payload = _text(data[image_type]).replace("\n", "")
+                payload = _text(data[image_type], loc, image_type).replace("\n", "")
                 try:
                     base64.b64decode(payload, validate=True)
                 except (binascii.Error, ValueError):
                     raise InputError(f"{image_type} output is not valid base64", loc) from None
                 parts.append({"type": "image", "source": {"type": "base64", "media_type": image_type, "data": payload}})
             elif "text/plain" in data:
-                text = _text(data["text/plain"])
+                text = _text(data["text/plain"], loc, "text/plain")
                 if text.strip():
                     parts.append(f"{OUTPUT_HEADER}\n{text.rstrip()}")
     return parts
