@@ -102,11 +102,14 @@ async def acount_cells(
             counts.append(CellCount(cell.id, 0, True, cell.cell_type, cell.index))
             continue
         res = next(it)
-        # subtract the frame measured the same way as this count, so exact and estimated cells add up
-        frame = api_frame if res.exact and frame_exact else offline_frame
-        counts.append(CellCount(cell.id, max(0, res.input_tokens - frame), res.exact, cell.cell_type, cell.index, res.reason))
-        if not res.exact and res.reason:
-            reasons.append(res.reason)
+        # subtract the frame measured the same way as this count, so exact and estimated cells add up; an
+        # exact count less an estimated frame is an estimate
+        cell_exact = res.exact and frame_exact
+        frame = api_frame if cell_exact else offline_frame
+        why = res.reason if not res.exact else (None if cell_exact else "the request frame is an offline estimate")
+        counts.append(CellCount(cell.id, max(0, res.input_tokens - frame), cell_exact, cell.cell_type, cell.index, why))
+        if why:
+            reasons.append(why)
         if res.retry_after:
             retry.append(res.retry_after)
     exact = frame_exact and all(c.exact for c in counts)

@@ -247,6 +247,20 @@ def test_estimates_are_never_persisted(tmp_path: Path, api_settings: Settings, s
     assert online.count(req()).source == "api"  # the estimate did not masquerade as a cached exact count
 
 
+def test_a_cell_counted_exactly_less_an_estimated_frame_is_an_estimate(counter: Counter, standin: StandIn):
+    from jupyter_token_count.cells import cell_request, count_cells
+    from jupyter_token_count.request import Cell
+
+    cell = Cell("a", "code", "x = 1")
+    counter.count(cell_request(cell, M, False))  # the cell's count is cached; the frame is not measured yet
+    standin.fail_next(401)  # the frame probe is rejected: auto mode estimates the frame
+    res = count_cells(counter, [cell], M)
+    assert len(standin.count_requests()) == 2
+    [c] = res.cells
+    assert not c.exact and c.reason == "the request frame is an offline estimate"
+    assert not res.exact and res.reason == "the request frame is an offline estimate"
+
+
 def test_public_count_tokens_uses_the_environment(api_env: StandIn):
     res = count_tokens("Hello, Claude", model=M)
     assert res.exact and res.source == "api"
