@@ -272,6 +272,26 @@ def test_pdf_is_estimated_with_a_note():
     assert any("PDF (2 page(s))" in n for n in e.notes)
 
 
+def test_pdf_is_read_once_and_pypdf_logging_is_left_alone():
+    import logging
+
+    from jupyter_token_count.backends.offline import pdf as pdfmod
+
+    pypdf_log = logging.getLogger("pypdf")
+    pypdf_log.setLevel(logging.NOTSET)
+    data = base64.b64encode(pdf_bytes(pages=3, text="Read once, estimated on every keystroke.")).decode()
+    block = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}}
+    body = {"messages": [{"role": "user", "content": [block, {"type": "text", "text": "Summarise"}]}]}
+    info = resolve("claude-sonnet-4-5")
+    first = offline.estimate(body, info)
+    misses = pdfmod._read_pages.cache_info().misses
+    body["messages"][0]["content"][1]["text"] = "Summarise it"  # an edit elsewhere: the PDF is not parsed again
+    again = offline.estimate(body, info)
+    assert pdfmod._read_pages.cache_info().misses == misses
+    assert again.parts["/messages/0/content/0"] == first.parts["/messages/0/content/0"]
+    assert pypdf_log.level == logging.NOTSET  # the estimator no longer changes it for the whole process
+
+
 @pytest.mark.parametrize(
     "body",
     [

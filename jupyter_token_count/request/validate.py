@@ -8,6 +8,8 @@ import binascii
 import io
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -67,18 +69,28 @@ def image_size(data: bytes) -> tuple[int, int]:
 _PDF_LOCK = threading.Lock()
 
 
+@contextmanager
+def quiet_pypdf() -> Iterator[None]:
+    """Read PDFs with pypdf's repair warnings ("EOF marker not found") silenced, then put its log level back:
+    our error or estimate note says it once, clearly. The lock keeps two threads (a widget's worker and the
+    kernel, the server's executor threads) from interleaving the level changes."""
+    pypdf_log = logging.getLogger("pypdf")
+    with _PDF_LOCK:
+        level = pypdf_log.level
+        pypdf_log.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            pypdf_log.setLevel(level)
+
+
 @lru_cache(maxsize=64)
 def pdf_pages(data: bytes) -> int:
     """Page count of a readable, unencrypted PDF; InputError otherwise."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
-    # pypdf logs repair warnings ("EOF marker not found") for broken files: our error says it once, clearly.
-    # The lock keeps two threads (a widget's worker and the kernel) from interleaving the level changes.
-    pypdf_log = logging.getLogger("pypdf")
-    with _PDF_LOCK:
-        level = pypdf_log.level
-        pypdf_log.setLevel(logging.ERROR)
+    with quiet_pypdf():
         try:
             reader = PdfReader(io.BytesIO(data), strict=False)
             if reader.is_encrypted:
@@ -88,8 +100,6 @@ def pdf_pages(data: bytes) -> int:
             raise
         except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as exc:
             raise InputError(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
-        finally:
-            pypdf_log.setLevel(level)
 
 
 class _Walker:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from ...request.validate import quiet_pypdf
 from .images import image_tokens
 
 #: assumed rasterisation of a page (the docs do not give one); 72 points per inch in PDF user space
@@ -34,37 +35,47 @@ class PdfCost:
 
 def pdf_cost(data_b64: str, limits: dict[str, Any], count_text: Callable[[str], int]) -> PdfCost | None:
     """Text and page-image tokens of a base64 PDF, or None when it cannot be read."""
+    pages = _read_pages(data_b64)
+    if pages is None:
+        return None
+    return PdfCost(
+        text_tokens=sum(count_text(text) for text, _, _ in pages),
+        image_tokens=sum(image_tokens(w, h, limits) for _, w, h in pages),
+        pages=len(pages),
+    )
+
+
+@lru_cache(maxsize=16)
+def _read_pages(data_b64: str) -> tuple[tuple[str, int, int], ...] | None:
+    """Each page's extracted text and its size in pixels at ``RENDER_DPI``; None when the PDF cannot be read.
+    Cached: parsing and text extraction are the slow part, and a panel with a PDF attached re-estimates it
+    on every edit."""
     try:
         raw = base64.b64decode("".join(data_b64.split()), validate=False)
     except (binascii.Error, ValueError):
         return None
+    scale = RENDER_DPI / _POINTS_PER_INCH
     try:
         from pypdf import PdfReader
 
-        # pypdf logs every malformed object it recovers from; an estimate does not need to hear it
-        logging.getLogger("pypdf").setLevel(logging.ERROR)
-        reader = PdfReader(io.BytesIO(raw))
-        if reader.is_encrypted:
-            return None
-        text_total = 0
-        image_total = 0
-        pages = 0
-        for page in reader.pages:
-            pages += 1
-            try:
-                text = page.extract_text() or ""
-            except Exception:
-                text = ""
-            text_total += count_text(text)
-            try:
-                box = page.mediabox
-                width_pt, height_pt = float(box.width), float(box.height)
-                if page.get("/Rotate", 0) in (90, 270):
-                    width_pt, height_pt = height_pt, width_pt
-            except Exception:
-                width_pt, height_pt = 612.0, 792.0  # US letter
-            scale = RENDER_DPI / _POINTS_PER_INCH
-            image_total += image_tokens(round(width_pt * scale), round(height_pt * scale), limits)
-        return PdfCost(text_total, image_total, pages)
+        with quiet_pypdf():  # pypdf logs every malformed object it recovers from; an estimate need not hear it
+            reader = PdfReader(io.BytesIO(raw))
+            if reader.is_encrypted:
+                return None
+            pages = []
+            for page in reader.pages:
+                try:
+                    text = page.extract_text() or ""
+                except Exception:
+                    text = ""
+                try:
+                    box = page.mediabox
+                    width_pt, height_pt = float(box.width), float(box.height)
+                    if page.get("/Rotate", 0) in (90, 270):
+                        width_pt, height_pt = height_pt, width_pt
+                except Exception:
+                    width_pt, height_pt = 612.0, 792.0  # US letter
+                pages.append((text, round(width_pt * scale), round(height_pt * scale)))
+            return tuple(pages)
     except Exception:
         return None
