@@ -580,6 +580,33 @@ async def test_messages_is_the_notebook_as_one_request(client: Client, standin: 
     assert standin.requests == []
 
 
+async def test_status_and_big_notebooks_are_built_off_the_event_loop(client: Client, service: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    import threading
+
+    from jupyter_token_count.server import handlers
+
+    loop_thread = threading.current_thread()  # the server runs on this test's event loop
+    seen: dict[str, threading.Thread] = {}
+    status, blocks = service.status, handlers.notebook_blocks
+
+    def spy(name: str, fn: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            seen[name] = threading.current_thread()
+            return fn(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(service, "status", spy("status", status))
+    monkeypatch.setattr(handlers, "notebook_blocks", spy("blocks", blocks))
+    await client.get("status")
+    big = [{"id": "big", "cell_type": "code", "source": "print('hello')\n" * 20_000}]
+    res = await client.post("messages", {"model": M, "cells": big})
+    assert res["request"]["messages"][0]["content"][0]["text"].startswith("# %%\nprint('hello')")
+    assert seen["status"] is not loop_thread and seen["blocks"] is not loop_thread
+    await client.post("messages", {"model": M, "cells": cells(2)})  # a small body is built inline
+    assert seen["blocks"] is loop_thread
+
+
 def _fixture_cells() -> list[dict[str, Any]]:
     path = sorted(FIXTURE_NOTEBOOKS.glob("*.ipynb"))[0]
     nb = json.loads(path.read_text())

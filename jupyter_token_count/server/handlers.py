@@ -265,13 +265,13 @@ class BodyHandler(BaseHandler):
             return await asyncio.get_running_loop().run_in_executor(None, parse_json, raw)
         return parse_json(raw)
 
-    async def build(self, obj: Any, **kwargs: Any) -> CountRequest:
-        """``build_request`` with strings taken literally; a big body (images, PDFs: validation decodes
-        them) is built off the server's event loop."""
+    async def build(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Build a request (``fn``: ``build_request`` or ``notebook_request``) with strings taken literally; a
+        big body (images, PDFs: validation decodes them) is built off the server's event loop."""
+        call = functools.partial(_literal, fn, *args, **kwargs)
         if self.body_size > INLINE_BYTES:
-            return await asyncio.get_running_loop().run_in_executor(
-                None, functools.partial(_literal, build_request, obj, **kwargs))
-        return _literal(build_request, obj, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(None, call)
+        return call()
 
     def model_and_mode(self, body: dict[str, Any]) -> tuple[str, str | None]:
         model = body.get("model")
@@ -284,7 +284,7 @@ class BodyHandler(BaseHandler):
             raise ApiFailure(400, f"mode: expected one of {', '.join(MODES)}, got {json.dumps(mode)}")
         return model.strip(), mode
 
-    async def cells_body(self) -> tuple[dict[str, Any], str, str | None, bool, list[Any]]:
+    async def cells_body(self) -> tuple[str, str | None, bool, list[Any]]:
         body = await self.json_body()
         model, mode = self.model_and_mode(body)
         raw_cells = body.get("cells")
@@ -295,7 +295,7 @@ class BodyHandler(BaseHandler):
         include_outputs = body.get("include_outputs", False)
         if not isinstance(include_outputs, bool):
             raise ApiFailure(400, f"include_outputs: expected a boolean, got {_json_type(include_outputs)}")
-        return body, model, mode, include_outputs, raw_cells
+        return model, mode, include_outputs, raw_cells
 
 
 def _too_large_message(n: int, limit: int) -> str:
@@ -325,7 +325,7 @@ class CountHandler(BodyHandler):
             raise ApiFailure(400, "messages: required (the body is a count_tokens request: {model?, messages, system?, tools?, ...})")
         request_body = {k: v for k, v in body.items() if k != "mode"}
         s = self.service.settings
-        req = await self.build(request_body, model=model, max_bytes=s.max_request_bytes)
+        req = await self.build(build_request, request_body, model=model, max_bytes=s.max_request_bytes)
         result = await self.service.counter.acount(req, mode)
         self.reply(result.to_dict())
 
@@ -334,7 +334,7 @@ class CellsHandler(BodyHandler):
     @tornado.web.authenticated
     @answers
     async def post(self) -> None:
-        _, model, mode, include_outputs, raw_cells = await self.cells_body()
+        model, mode, include_outputs, raw_cells = await self.cells_body()
         cells = cells_from_json(raw_cells)
         counter = self.service.counter
         # run on the counter's own loop: building a hundred cell requests is CPU work the server's
@@ -347,14 +347,18 @@ class MessagesHandler(BodyHandler):
     @tornado.web.authenticated
     @answers
     async def post(self) -> None:
-        _, model, _mode, include_outputs, raw_cells = await self.cells_body()
-        cells = cells_from_json(raw_cells)
-        blocks = notebook_blocks(cells, include_outputs)
-        if not blocks:
-            raise ApiFailure(400, "cells: every cell is empty; there is nothing to copy")
-        req = await self.build([{"role": "user", "content": blocks}], model=model,
+        model, _mode, include_outputs, raw_cells = await self.cells_body()
+        req = await self.build(notebook_request, raw_cells, include_outputs, model=model,
                                max_bytes=self.service.settings.max_request_bytes)
         self.reply({"request": req.body})
+
+
+def notebook_request(raw_cells: list[Any], include_outputs: bool, **kwargs: Any) -> CountRequest:
+    """The notebook as one user message (POST messages); image outputs are decoded to validate them."""
+    blocks = notebook_blocks(cells_from_json(raw_cells), include_outputs)
+    if not blocks:
+        raise ApiFailure(400, "cells: every cell is empty; there is nothing to copy")
+    return build_request([{"role": "user", "content": blocks}], **kwargs)
 
 
 class ModelsHandler(BaseHandler):
@@ -369,7 +373,8 @@ class StatusHandler(BaseHandler):
     @tornado.web.authenticated
     @answers
     async def get(self) -> None:
-        self.reply(self.service.status())
+        # off the event loop: the cache statistics query SQLite (COUNT(*) over the shared file)
+        self.reply(await asyncio.get_running_loop().run_in_executor(None, self.service.status))
 
 
 ROUTES: list[tuple[str, type[BaseHandler]]] = [
