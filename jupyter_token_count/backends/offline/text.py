@@ -44,11 +44,13 @@ def _ctok():
         return _ctok_state["mod"]
 
 
+def _forced_fallback() -> bool:
+    return os.environ.get(ENV_VAR, "").strip().lower() == "fallback"
+
+
 def using_ctok() -> bool:
     """Whether counts come from ctok (False: forced or automatic fallback)."""
-    if os.environ.get(ENV_VAR, "").strip().lower() == "fallback":
-        return False
-    return _ctok() is not None
+    return not _forced_fallback() and _ctok() is not None
 
 
 @lru_cache(maxsize=1)
@@ -69,7 +71,7 @@ def fallback_reason() -> str | None:
     """Why the heuristic is in use, for the estimate's notes; None when ctok is used."""
     if using_ctok():
         return None
-    if os.environ.get(ENV_VAR, "").strip().lower() == "fallback":
+    if _forced_fallback():
         return f"{ENV_VAR}=fallback: coarse text estimate (about ±10%)"
     return "ctok not installed: coarse text estimate (about ±10%)"
 
