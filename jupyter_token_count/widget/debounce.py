@@ -7,6 +7,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +20,11 @@ DEBOUNCE = 0.3
 IDLE_EXIT = 30.0
 #: how long the text/plain fallback waits for a first count before showing an estimate
 TEXT_WAIT = 0.5
+
+
+def count_wait(settings: Settings) -> float:
+    """How long ``wait()`` blocks by default: every try one count may make, and a margin."""
+    return settings.timeout * (settings.max_retries + 1) + 5
 
 
 class _Debouncer:

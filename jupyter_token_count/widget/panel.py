@@ -21,7 +21,7 @@ from ..api import get_counter
 from ..counter import Counter
 from ..errors import ApiError, InputError, TokenCountError
 from ..result import TokenCount
-from .debounce import DEBOUNCE, TEXT_WAIT, _Debouncer
+from .debounce import DEBOUNCE, TEXT_WAIT, _Debouncer, count_wait
 from .files import UPLOAD_ACCEPT, _File, _load_file
 from .parts import _CONTENT, _estimate_parts, _part_group, _Parts
 from .plan import _make_plan, _parse_tools, _Plan
@@ -266,8 +266,7 @@ class TokenCounter(w.VBox):
     def wait(self, timeout: float | None = None) -> TokenCount | None:
         """Block until the count matches the current content (or ``timeout`` seconds pass)."""
         if timeout is None:
-            counter = self._counter or get_counter()
-            timeout = counter.settings.timeout * (counter.settings.max_retries + 1) + 5
+            timeout = count_wait((self._counter or get_counter()).settings)
         self._sched.wait_idle(timeout)
         return self._result
 

@@ -14,7 +14,7 @@ from ..counter import Counter
 from ..errors import ApiError, InputError, TokenCountError
 from ..request import CountRequest, build_request
 from ..result import TokenCount
-from .debounce import DEBOUNCE, TEXT_WAIT, _Debouncer
+from .debounce import DEBOUNCE, TEXT_WAIT, _Debouncer, count_wait
 from .render import render_total
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ class Watch(w.HTML):
         return self._result
 
     def wait(self, timeout: float | None = None) -> TokenCount | None:
-        counter = self._counter or get_counter()
-        self._sched.wait_idle(timeout if timeout is not None else counter.settings.timeout * 3 + 5)
+        if timeout is None:
+            timeout = count_wait((self._counter or get_counter()).settings)
+        self._sched.wait_idle(timeout)
         return self._result
 
     def refresh(self, delay: float | None = None) -> Watch:
