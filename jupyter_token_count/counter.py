@@ -95,7 +95,9 @@ class Counter:
         self._loop = loop
         self._loop_thread: _LoopThread | None = None
         self._thread_lock = threading.Lock()
-        self._inflight: dict[str, asyncio.Future[TokenCount]] = {}
+        #: (cache key, mode) → the answer in flight; the mode is part of it because an estimate is an answer in
+        #: auto mode only, and an error is one in api mode only
+        self._inflight: dict[tuple[str, str], asyncio.Future[TokenCount]] = {}
         self._sem: asyncio.Semaphore | None = None
         self._backend: ApiBackend | None = None
         self._backend_for: tuple[str, str | None] | None = None
@@ -217,11 +219,12 @@ class Counter:
             if mode == "api":
                 raise ConfigError(f"mode 'api' needs an API key: set {self.settings.api_key_env} or configure one")
             return await self._estimate(req, f"no API key (set {self.settings.api_key_env} for exact counts)")
-        shared = self._inflight.get(key)
+        flight = (key, mode)
+        shared = self._inflight.get(flight)
         if shared is not None:  # an identical request is already on its way: share its answer
             return await asyncio.shield(shared)
         fut: asyncio.Future[TokenCount] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
+        self._inflight[flight] = fut
         try:
             result = await self._upstream(req, mode, key)
         except BaseException as exc:
@@ -232,7 +235,7 @@ class Counter:
             fut.set_result(result)
             return result
         finally:
-            self._inflight.pop(key, None)
+            self._inflight.pop(flight, None)
 
     async def _upstream(self, req: CountRequest, mode: str, key: str) -> TokenCount:
         s = self.settings

@@ -28,6 +28,7 @@ from jupyter_token_count.counter import Counter
 from jupyter_token_count.errors import (
     ApiAuthError,
     ApiNotFound,
+    ApiOverloaded,
     ApiRequestTooLarge,
     ConfigError,
     InvalidRequest,
@@ -121,6 +122,27 @@ def test_identical_concurrent_requests_share_one_upstream_call(counter: Counter,
         t.join()
     assert len(standin.count_requests()) == 1
     assert len({r.input_tokens for r in results}) == 1 and len(results) == 20
+
+
+def test_identical_requests_in_another_mode_do_not_share_an_answer(api_settings: Settings, standin: StandIn):
+    counter = Counter(replace(api_settings, max_retries=0))
+    standin.fail_next(529, times=2, delay=0.5)
+    out: dict[str, object] = {}
+
+    def ask(mode: str) -> None:
+        try:
+            out[mode] = counter.count(req(), mode)
+        except ApiOverloaded as exc:
+            out[mode] = exc
+
+    first = threading.Thread(target=ask, args=("api",))
+    first.start()
+    time.sleep(0.2)  # the api-mode request is in flight
+    ask("auto")
+    first.join()
+    assert isinstance(out["api"], ApiOverloaded)  # api mode: the error
+    assert not out["auto"].exact and "overloaded" in out["auto"].reason  # auto mode: the estimate, not that error
+    assert len(standin.count_requests()) == 2
 
 
 def test_async_callers_from_another_loop(counter: Counter, standin: StandIn):
