@@ -9,7 +9,6 @@ notebook always gives the same request, so counts are cached across sessions.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections.abc import Iterable, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
+from .validate import decode_base64
 
 HEADERS = {"code": "# %%", "markdown": "# %% [markdown]", "raw": "# %% [raw]"}
 CELL_SEPARATOR = "\n\n"
@@ -110,7 +110,7 @@ def _output_parts(cell: Cell) -> list[dict[str, Any] | str]:
             if image_type:
                 payload = _text(data[image_type], loc, image_type).replace("\n", "")
                 try:
-                    base64.b64decode(payload, validate=True)
+                    decode_base64(payload)  # the same cached decode validation does next
                 except (binascii.Error, ValueError):
                     raise InputError(f"{image_type} output is not valid base64", loc) from None
                 parts.append({"type": "image", "source": {"type": "base64", "media_type": image_type, "data": payload}})

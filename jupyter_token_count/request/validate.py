@@ -38,8 +38,9 @@ _URL_HINT = (
 
 
 @lru_cache(maxsize=256)
-def _decode(data: str) -> bytes:
-    # lru_cache keys on the string: the widget re-validates the same attached file on every keystroke
+def decode_base64(data: str) -> bytes:
+    """Strict base64 decoding, cached by the string: the widget re-validates the same attached file on every
+    keystroke, and a notebook's image outputs are checked again on every recount."""
     return base64.b64decode(data, validate=True)
 
 
@@ -47,7 +48,7 @@ def _b64(data: Any, where: str) -> bytes:
     if not isinstance(data, str) or not data:
         raise InputError("source.data must be a non-empty base64 string", where)
     try:
-        return _decode(data)
+        return decode_base64(data)
     except (binascii.Error, ValueError):
         raise InputError("source.data is not valid base64 (standard alphabet, no line breaks)", where) from None
 
