@@ -80,7 +80,7 @@ def cell_request(cell: Cell, model: str, include_outputs: bool) -> CountRequest 
     try:
         return build_request([{"role": "user", "content": blocks}], model=model)
     except InputError as exc:
-        raise InputError(exc.message, cell.where + (f" {exc.where}" if exc.where else "")) from None
+        raise exc.at(cell.where) from None
 
 
 async def acount_cells(

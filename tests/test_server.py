@@ -560,6 +560,9 @@ async def test_cells_include_outputs(client: Client, key: str):
     ({"cells": [*cells(2), {"id": "img", "cell_type": "code", "source": "plot()", "outputs": [
         {"output_type": "display_data", "data": {"image/png": "not base64!"}}]}], "include_outputs": True},
      "cell 3 (id 'img'), output 1: image/png output is not valid base64"),
+    ({"cells": [{"id": "img", "cell_type": "code", "source": "plot()", "outputs": [
+        {"output_type": "display_data", "data": {"image/png": base64.b64encode(b"not a picture").decode()}}]}],
+      "include_outputs": True}, "cell 1 (id 'img'), "),
 ])
 async def test_cells_bad_input_is_400_naming_the_cell(client: Client, payload: dict[str, Any], message: str):
     err = await client.post("cells", raw=json.dumps(payload).encode(), status=400)
