@@ -293,3 +293,23 @@ def test_unsupported_objects_and_empty_input():
         build_request(None, model=M)
     with pytest.raises(InputError, match="mixes messages and plain content"):
         build_request([{"role": "user", "content": "a"}, "b"], model=M)
+
+
+def test_validation_memo_is_bounded_by_bytes_not_entries():
+    from jupyter_token_count.request.validate import _bounded_by_size
+
+    calls: list[bytes] = []
+
+    @_bounded_by_size(100)
+    def measure(data: bytes) -> int:
+        calls.append(data)
+        return len(data)
+
+    a, b = b"a" * 60, b"b" * 60
+    assert measure(a) == 60 and measure(a) == 60 and calls == [a]  # a hit
+    measure(b)  # 120 bytes would exceed the budget: the oldest entry goes
+    measure(a)
+    assert calls == [a, b, a]
+    measure(b"c" * 500)  # bigger than the whole budget: computed, never kept
+    measure(b"c" * 500)
+    assert len(calls) == 5

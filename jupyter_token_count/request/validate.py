@@ -8,10 +8,11 @@ import binascii
 import io
 import logging
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar
 
 from ..errors import InputError
 from .files import IMAGE_TYPES, PDF_TYPE, sniff_media_type
@@ -37,7 +38,46 @@ _URL_HINT = (
 )
 
 
-@lru_cache(maxsize=256)
+K = TypeVar("K", str, bytes)
+V = TypeVar("V")
+
+
+def _bounded_by_size(budget: int) -> Callable[[Callable[[K], V]], Callable[[K], V]]:
+    """An LRU memo for functions of one big ``str``/``bytes`` argument, bounded by the bytes it keeps alive
+    (argument plus a bytes result) rather than by a number of entries: a long-lived server seeing many
+    attached images must stay small, while the same files re-checked on every recount stay cheap."""
+
+    def decorate(fn: Callable[[K], V]) -> Callable[[K], V]:
+        entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        lock = threading.Lock()
+        used = 0
+
+        @wraps(fn)
+        def memo(arg: K) -> V:
+            nonlocal used
+            with lock:
+                hit = entries.get(arg)
+                if hit is not None:
+                    entries.move_to_end(arg)
+                    return hit[0]
+            value = fn(arg)  # errors are not cached: they are cheap to find again
+            weight = len(arg) + (len(value) if isinstance(value, (bytes, str)) else 0)
+            if weight <= budget:
+                with lock:
+                    if arg not in entries:
+                        entries[arg] = (value, weight)
+                        used += weight
+                    while used > budget:
+                        _, (_, w) = entries.popitem(last=False)
+                        used -= w
+            return value
+
+        return memo
+
+    return decorate
+
+
+@_bounded_by_size(96 * 2**20)
 def decode_base64(data: str) -> bytes:
     """Strict base64 decoding, cached by the string: the widget re-validates the same attached file on every
     keystroke, and a notebook's image outputs are checked again on every recount."""
@@ -53,7 +93,7 @@ def _b64(data: Any, where: str) -> bytes:
         raise InputError("source.data is not valid base64 (standard alphabet, no line breaks)", where) from None
 
 
-@lru_cache(maxsize=256)
+@_bounded_by_size(64 * 2**20)
 def image_size(data: bytes) -> tuple[int, int]:
     """Pixel size from the image header; raises InputError for bytes Pillow cannot read."""
     from PIL import Image, UnidentifiedImageError
@@ -85,7 +125,7 @@ def quiet_pypdf() -> Iterator[None]:
             pypdf_log.setLevel(level)
 
 
-@lru_cache(maxsize=64)
+@_bounded_by_size(64 * 2**20)
 def pdf_pages(data: bytes) -> int:
     """Page count of a readable, unencrypted PDF; InputError otherwise."""
     from pypdf import PdfReader
