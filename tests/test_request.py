@@ -296,11 +296,11 @@ def test_unsupported_objects_and_empty_input():
 
 
 def test_validation_memo_is_bounded_by_bytes_not_entries():
-    from jupyter_token_count.request.validate import _bounded_by_size
+    from jupyter_token_count.request.validate import bounded_by_size
 
     calls: list[bytes] = []
 
-    @_bounded_by_size(100)
+    @bounded_by_size(100)
     def measure(data: bytes) -> int:
         calls.append(data)
         return len(data)

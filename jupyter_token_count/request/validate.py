@@ -42,7 +42,7 @@ K = TypeVar("K", str, bytes)
 V = TypeVar("V")
 
 
-def _bounded_by_size(budget: int) -> Callable[[Callable[[K], V]], Callable[[K], V]]:
+def bounded_by_size(budget: int) -> Callable[[Callable[[K], V]], Callable[[K], V]]:
     """An LRU memo for functions of one big ``str``/``bytes`` argument, bounded by the bytes it keeps alive
     (argument plus a bytes result) rather than by a number of entries: a long-lived server seeing many
     attached images must stay small, while the same files re-checked on every recount stay cheap."""
@@ -77,7 +77,7 @@ def _bounded_by_size(budget: int) -> Callable[[Callable[[K], V]], Callable[[K], 
     return decorate
 
 
-@_bounded_by_size(96 * 2**20)
+@bounded_by_size(96 * 2**20)
 def decode_base64(data: str) -> bytes:
     """Strict base64 decoding, cached by the string: the widget re-validates the same attached file on every
     keystroke, and a notebook's image outputs are checked again on every recount."""
@@ -93,7 +93,7 @@ def _b64(data: Any, where: str) -> bytes:
         raise InputError("source.data is not valid base64 (standard alphabet, no line breaks)", where) from None
 
 
-@_bounded_by_size(64 * 2**20)
+@bounded_by_size(64 * 2**20)
 def image_size(data: bytes) -> tuple[int, int]:
     """Pixel size from the image header; raises InputError for bytes Pillow cannot read."""
     from PIL import Image, UnidentifiedImageError
@@ -125,7 +125,7 @@ def quiet_pypdf() -> Iterator[None]:
             pypdf_log.setLevel(level)
 
 
-@_bounded_by_size(64 * 2**20)
+@bounded_by_size(64 * 2**20)
 def pdf_pages(data: bytes) -> int:
     """Page count of a readable, unencrypted PDF; InputError otherwise."""
     from pypdf import PdfReader

@@ -15,10 +15,9 @@ import binascii
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from ...request.validate import quiet_pypdf
+from ...request.validate import bounded_by_size, quiet_pypdf
 from .images import image_tokens
 
 #: assumed rasterisation of a page (the docs do not give one); 72 points per inch in PDF user space
@@ -45,7 +44,7 @@ def pdf_cost(data_b64: str, limits: dict[str, Any], count_text: Callable[[str], 
     )
 
 
-@lru_cache(maxsize=16)
+@bounded_by_size(64 * 2**20)  # keyed by the base64 text: bound what it keeps alive, not the count
 def _read_pages(data_b64: str) -> tuple[tuple[str, int, int], ...] | None:
     """Each page's extracted text and its size in pixels at ``RENDER_DPI``; None when the PDF cannot be read.
     Cached: parsing and text extraction are the slow part, and a panel with a PDF attached re-estimates it
