@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..errors import InputError
 from .files import IMAGE_TYPES, PDF_TYPE, sniff_media_type
@@ -50,16 +50,18 @@ def bounded_by_size(budget: int) -> Callable[[Callable[[K], V]], Callable[[K], V
     def decorate(fn: Callable[[K], V]) -> Callable[[K], V]:
         entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
         lock = threading.Lock()
-        used = 0
+        used = hits = misses = 0
 
         @wraps(fn)
         def memo(arg: K) -> V:
-            nonlocal used
+            nonlocal used, hits, misses
             with lock:
                 hit = entries.get(arg)
                 if hit is not None:
                     entries.move_to_end(arg)
+                    hits += 1
                     return hit[0]
+                misses += 1
             value = fn(arg)  # errors are not cached: they are cheap to find again
             weight = len(arg) + (len(value) if isinstance(value, (bytes, str)) else 0)
             if weight <= budget:
@@ -72,9 +74,21 @@ def bounded_by_size(budget: int) -> Callable[[Callable[[K], V]], Callable[[K], V
                         used -= w
             return value
 
+        def cache_info() -> CacheInfo:
+            with lock:
+                return CacheInfo(hits, misses, len(entries), used)
+
+        memo.cache_info = cache_info  # type: ignore[attr-defined]
         return memo
 
     return decorate
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    entries: int
+    bytes: int
 
 
 @bounded_by_size(96 * 2**20)
