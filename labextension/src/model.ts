@@ -88,6 +88,16 @@ export function describeExactness(
   return `≈ Estimate${why ? `: ${why}` : ''}`;
 }
 
+/** Whether a cell's change (a `CellChange` of @jupyter/ydoc) touched its source only (typing). */
+function isSourceOnly(change: { [key: string]: unknown }): boolean {
+  return (
+    change.sourceChange !== undefined &&
+    Object.entries(change).every(
+      ([key, value]) => key === 'sourceChange' || value === undefined
+    )
+  );
+}
+
 /** The model registry as served by GET /models, fetched once per page. */
 export class ModelCatalog {
   constructor(api: TokenCountAPI) {
@@ -282,7 +292,12 @@ export class NotebookCounter implements IDisposable {
     const watch = (cell: ICellModel) => {
       if (!this._watched.has(cell)) {
         this._watched.add(cell);
-        cell.contentChanged.connect(this._onCellContent, this);
+        // The shared model says what changed (typing is a source-only change); it is cleared,
+        // and this connection with it, when the cell is deleted.
+        cell.sharedModel.changed.connect(
+          (_, change) => this._onCellChange(cell, change),
+          this
+        );
       }
     };
     for (let i = 0; i < model.cells.length; i++) {
@@ -297,9 +312,12 @@ export class NotebookCounter implements IDisposable {
     }, this);
   }
 
-  private _onCellContent(cell: ICellModel): void {
+  private _onCellChange(cell: ICellModel, change: { [key: string]: unknown }): void {
     if (this._disposed) {
       return;
+    }
+    if (!isSourceOnly(change)) {
+      this._outputs.delete(cell);
     }
     // Execution counts, metadata and (unless counted) outputs also fire this signal; only a
     // change to what is counted marks the badge as stale and restarts the debounce.
@@ -329,9 +347,16 @@ export class NotebookCounter implements IDisposable {
     };
     let fp = hashString(payload.source, type.length);
     if (includeOutputs && type === 'code') {
-      const outputs = (cell.toJSON() as any).outputs ?? [];
-      payload.outputs = outputs;
-      fp = hashString(JSON.stringify(outputs), fp);
+      // Serialising outputs (images included) costs milliseconds: done once per outputs change,
+      // not on every keystroke.
+      let outputs = this._outputs.get(cell);
+      if (!outputs) {
+        const json = (cell.toJSON() as any).outputs ?? [];
+        outputs = { json, hash: hashString(JSON.stringify(json)) };
+        this._outputs.set(cell, outputs);
+      }
+      payload.outputs = outputs.json;
+      fp = hashString(String(outputs.hash), fp);
     }
     return { payload, fp };
   }
@@ -440,10 +465,17 @@ export class NotebookCounter implements IDisposable {
     if (!this._pending.size) {
       return;
     }
-    const current = this._snapshot().fingerprints;
-    for (const id of Array.from(this._pending)) {
-      if (!current.has(id) || current.get(id) === sent.get(id)) {
-        this._pending.delete(id);
+    const includeOutputs = this._settings.config.includeOutputs;
+    const pending = this._pending;
+    this._pending = new Set();
+    const cells = this._model?.cells;
+    for (let i = 0; i < (cells?.length ?? 0); i++) {
+      const cell = cells!.get(i);
+      if (
+        pending.has(cell.id) &&
+        this._fingerprint(cell, includeOutputs).fp !== sent.get(cell.id)
+      ) {
+        this._pending.add(cell.id); // edited again while this count was in flight
       }
     }
   }
@@ -460,6 +492,8 @@ export class NotebookCounter implements IDisposable {
   private _catalog: ModelCatalog;
   private _model: INotebookModel | null = null;
   private _watched = new WeakSet<ICellModel>();
+  /** Serialised outputs of code cells and their hash, kept until the outputs change. */
+  private _outputs = new WeakMap<ICellModel, { json: unknown[]; hash: number }>();
   private _counts = new Map<string, ICellCount>();
   private _pending = new Set<string>();
   /** Fingerprints of the content behind the displayed counts. */

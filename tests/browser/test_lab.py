@@ -375,6 +375,38 @@ def test_include_outputs_toggle(server: Any, page: Any) -> None:
     assert wait_badge_change(page, with_output, after) == before
 
 
+def test_included_outputs_recount_after_execution(server: Any, page: Any) -> None:
+    # With outputs counted, running a cell changes its badge although its source did not change.
+    source_js = (
+        "(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()"
+    )
+    open_notebook(page, server, DEMO)
+    state = wait_all_badges(page)
+    open_sidebar_from_status(page)
+    page.check(".jp-TokenCount-includeOutputs")
+    wait_badge_change(page, 1, state[1]["badge"]["tokens"])
+    target = 5  # no output yet; it uses `sales` from cell 1
+    before = badge_tokens(page, target)
+    source = page.evaluate(source_js, target)
+    wait_kernel_idle(page)
+    page.evaluate(
+        """async (indices) => {
+          const app = window.jupyterapp;
+          const nb = app.shell.currentWidget.content;
+          for (const i of indices) {
+            nb.deselectAll();
+            nb.activeCellIndex = i;
+            await app.commands.execute('notebook:run-cell');
+          }
+        }""",
+        [1, target],
+    )
+    after = wait_badge_change(page, target, before)
+    page.shots("outputs-after-run")
+    assert after > before
+    assert page.evaluate(source_js, target) == source
+
+
 def test_status_bar_warns_above_80_percent_of_the_window(server: Any, page: Any) -> None:
     # ~250k tokens: a quarter of the default model's 1M window, more than Haiku 4.5's 200k.
     rng = random.Random(7)
