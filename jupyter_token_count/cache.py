@@ -27,9 +27,16 @@ CREATE TABLE IF NOT EXISTS counts (
 
 
 class CountCache:
-    def __init__(self, directory: Path | None, memory_size: int = 4096) -> None:
+    #: rows kept on disk (about 100 bytes each); the oldest go first once a write finds more
+    MAX_ROWS = 200_000
+    #: how many writes between two checks of that limit
+    PRUNE_EVERY = 1000
+
+    def __init__(self, directory: Path | None, memory_size: int = 4096, max_rows: int = MAX_ROWS) -> None:
         self._mem: OrderedDict[str, int] = OrderedDict()
         self._mem_size = memory_size
+        self._max_rows = max_rows
+        self._writes = 0
         self._lock = threading.Lock()
         self._local = threading.local()
         self.path: Path | None = None
@@ -89,8 +96,22 @@ class CountCache:
                     "INSERT OR REPLACE INTO counts (key, model, input_tokens, created) VALUES (?, ?, ?, ?)",
                     (key, model, int(input_tokens), time.time()),
                 )
+                with self._lock:
+                    self._writes += 1
+                    prune = self._writes % self.PRUNE_EVERY == 1 or self._max_rows < self.PRUNE_EVERY
+                if prune:
+                    self._prune(conn)
         except sqlite3.Error as exc:
             log.warning("token count cache write failed: %s", exc)
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        """Keep the file from growing without end: drop the oldest rows beyond ``max_rows``."""
+        (rows,) = conn.execute("SELECT COUNT(*) FROM counts").fetchone()
+        if rows > self._max_rows:
+            conn.execute(
+                "DELETE FROM counts WHERE key IN (SELECT key FROM counts ORDER BY created LIMIT ?)",
+                (rows - self._max_rows,),
+            )
 
     def _remember(self, key: str, value: int) -> None:
         self._mem[key] = value

@@ -328,3 +328,14 @@ def test_error_texts_are_scrubbed_of_anything_shaped_like_a_key():
     real_looking = "sk-ant-" + "api03-" + "x" * 40  # built at run time: no key-shaped literal in the repository
     assert "x" * 40 not in redact(f"proxy said: bad key {real_looking}")
     assert redact("the key my-own-key leaked", key="my-own-key") == "the key [redacted] leaked"
+
+
+def test_the_disk_cache_keeps_at_most_max_rows(tmp_path: Path):
+    from jupyter_token_count.cache import CountCache
+
+    cache = CountCache(tmp_path, max_rows=5)
+    for i in range(12):
+        cache.put(f"key{i}", M, i)
+    assert cache.stats()["persistent_entries"] == 5
+    fresh = CountCache(tmp_path, max_rows=5)  # read from disk, not memory: the newest rows survived
+    assert fresh.get("key11") == 11 and fresh.get("key0") is None
