@@ -92,11 +92,8 @@ export class TokenCountAPI {
 
   readonly serverSettings: ServerConnection.ISettings;
 
-  /** Requests sent so far, by endpoint: the benchmark and tests read this. */
-  readonly sent: Record<string, number> = {};
-
-  cells(body: ICellsRequest, signal?: AbortSignal): Promise<ICellsResult> {
-    return this._request<ICellsResult>('cells', 'POST', body, signal);
+  cells(body: ICellsRequest): Promise<ICellsResult> {
+    return this._request<ICellsResult>('cells', 'POST', body);
   }
 
   messages(body: ICellsRequest): Promise<{ request: Record<string, unknown> }> {
@@ -114,20 +111,18 @@ export class TokenCountAPI {
   private async _request<T>(
     endpoint: string,
     method: 'GET' | 'POST',
-    body?: unknown,
-    signal?: AbortSignal
+    body?: unknown
   ): Promise<T> {
     const url = URLExt.join(
       this.serverSettings.baseUrl,
       'jupyter-token-count',
       endpoint
     );
-    const init: RequestInit = { method, signal };
+    const init: RequestInit = { method };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers = { 'Content-Type': 'application/json' };
     }
-    this.sent[endpoint] = (this.sent[endpoint] ?? 0) + 1;
     let response: Response;
     try {
       response = await ServerConnection.makeRequest(
@@ -136,9 +131,6 @@ export class TokenCountAPI {
         this.serverSettings
       );
     } catch (err) {
-      if ((err as Error)?.name === 'AbortError') {
-        throw err;
-      }
       throw new TokenCountError(
         `Jupyter server unreachable: ${(err as Error)?.message ?? err}`,
         'network',

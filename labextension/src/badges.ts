@@ -22,7 +22,7 @@ import {
 } from './model';
 import { TokenCountSettings } from './settings';
 
-export const BADGE_CLASS = 'jp-TokenCount-badge';
+const BADGE_CLASS = 'jp-TokenCount-badge';
 const HIDE_BADGES_CLASS = 'jp-TokenCount-hideBadges';
 const HOST_CLASS = 'jp-TokenCount-badgeHost';
 

@@ -91,7 +91,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (statusBar) {
       statusItem = new TokenStatusItem({
         catalog,
-        registry: counters,
         commands,
         openCommand: CommandIDs.openSidebar
       });

@@ -174,8 +174,6 @@ export class ModelCatalog {
   private _changed = new Signal<this, void>(this);
 }
 
-export type CounterState = 'loading' | 'idle' | 'waiting' | 'counting' | 'error';
-
 interface ISnapshot {
   request: ICellsRequest;
   signature: number;
@@ -216,10 +214,6 @@ export class NotebookCounter implements IDisposable {
     return this._disposed;
   }
 
-  get state(): CounterState {
-    return this._state;
-  }
-
   get result(): ICellsResult | null {
     return this._result;
   }
@@ -238,20 +232,12 @@ export class NotebookCounter implements IDisposable {
     return this._pending.has(id);
   }
 
-  /** Requests actually sent to `/cells` by this counter (for tests and the benchmark). */
-  get requestsSent(): number {
-    return this._requestsSent;
-  }
-
   /** Restart the debounce timer; `delay` defaults to the debounce setting. */
   schedule(delay?: number): void {
     if (this._disposed) {
       return;
     }
     window.clearTimeout(this._timer);
-    if (this._state !== 'counting' && this._state !== 'loading') {
-      this._setState('waiting');
-    }
     this._timer = window.setTimeout(
       () => void this._run(),
       delay ?? this._settings.config.debounce
@@ -264,9 +250,9 @@ export class NotebookCounter implements IDisposable {
     this.schedule(0);
   }
 
-  /** The request body for the notebook's current content, optionally for another model. */
-  buildRequest(model?: string): ICellsRequest {
-    return this._snapshot(model).request;
+  /** The request body for the notebook's current content. */
+  buildRequest(): ICellsRequest {
+    return this._snapshot().request;
   }
 
   /** Count the current content with another model without touching this counter's state. */
@@ -416,12 +402,12 @@ export class NotebookCounter implements IDisposable {
       }
       const snap = this._snapshot();
       if (snap.signature === this._lastSignature) {
-        this._settlePending(snap.fingerprints);
-        this._setState(this._error ? 'error' : 'idle');
+        // Edited and changed back: nothing to count, but the pending marks may go.
+        if (this._settlePending(snap.fingerprints)) {
+          this._changed.emit();
+        }
         return;
       }
-      this._setState('counting');
-      this._requestsSent++;
       const result = await this._api.cells(snap.request);
       if (this._disposed) {
         return;
@@ -436,7 +422,7 @@ export class NotebookCounter implements IDisposable {
           ? err
           : new TokenCountError(String((err as Error)?.message ?? err), 'client', 0);
       this._lastSignature = null;
-      this._setState('error');
+      this._changed.emit();
     } finally {
       this._inFlight = false;
       if (this._rerun && !this._disposed) {
@@ -457,13 +443,13 @@ export class NotebookCounter implements IDisposable {
     this._error = null;
     this._lastSignature = snap.signature;
     this._settlePending(snap.fingerprints);
-    this._setState(this._rerun ? 'waiting' : 'idle', true);
+    this._changed.emit();
   }
 
-  /** Clear the pending mark of cells whose content is what was just counted. */
-  private _settlePending(sent: Map<string, number>): void {
+  /** Clear the pending mark of cells whose content is what was just counted; true if any. */
+  private _settlePending(sent: Map<string, number>): boolean {
     if (!this._pending.size) {
-      return;
+      return false;
     }
     const includeOutputs = this._settings.config.includeOutputs;
     const pending = this._pending;
@@ -478,13 +464,7 @@ export class NotebookCounter implements IDisposable {
         this._pending.add(cell.id); // edited again while this count was in flight
       }
     }
-  }
-
-  private _setState(state: CounterState, force = false): void {
-    if (state !== this._state || force) {
-      this._state = state;
-      this._changed.emit();
-    }
+    return this._pending.size < pending.size;
   }
 
   private _api: TokenCountAPI;
@@ -500,12 +480,10 @@ export class NotebookCounter implements IDisposable {
   private _counted = new Map<string, number>();
   private _result: ICellsResult | null = null;
   private _error: TokenCountError | null = null;
-  private _state: CounterState = 'loading';
   private _timer = 0;
   private _inFlight = false;
   private _rerun = false;
   private _lastSignature: number | null = null;
-  private _requestsSent = 0;
   private _disposed = false;
   private _changed = new Signal<this, void>(this);
 }
@@ -542,10 +520,6 @@ export class CounterRegistry implements IDisposable {
 
   find(panel: NotebookPanel | null | undefined): NotebookCounter | undefined {
     return panel ? this._counters.get(panel) : undefined;
-  }
-
-  get all(): NotebookCounter[] {
-    return Array.from(this._counters.values());
   }
 
   get isDisposed(): boolean {

@@ -15,7 +15,7 @@ export interface ITokenCountConfig {
   compareModels: string[];
 }
 
-export const DEFAULT_CONFIG: ITokenCountConfig = {
+const DEFAULT_CONFIG: ITokenCountConfig = {
   model: '',
   debounce: 400,
   includeOutputs: false,

@@ -71,7 +71,7 @@ export class TokenCountSidebar extends Widget {
     this._catalog = options.catalog;
     this._activatePanel = options.activatePanel;
     this._build();
-    this._settings.changed.connect(this._onSettings, this);
+    this._settings.changed.connect(this.update, this);
     this._catalog.changed.connect(this.update, this);
   }
 
@@ -90,13 +90,6 @@ export class TokenCountSidebar extends Widget {
     return this._counter;
   }
 
-  dispose(): void {
-    this._counter?.changed.disconnect(this.update, this);
-    this._settings.changed.disconnect(this._onSettings, this);
-    this._catalog.changed.disconnect(this.update, this);
-    super.dispose();
-  }
-
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this._catalog.load().catch(() => undefined);
@@ -113,10 +106,6 @@ export class TokenCountSidebar extends Widget {
     this._renderTypes();
     this._renderRows();
     this._renderCompare();
-  }
-
-  private _onSettings(): void {
-    this.update();
   }
 
   // ---- structure ---------------------------------------------------------------------------
@@ -198,12 +187,12 @@ export class TokenCountSidebar extends Widget {
     this._comparePicker = el('fieldset', 'jp-TokenCount-comparePicker');
     this._comparePicker.appendChild(el('legend', '', 'Choose up to 3 models'));
     this._compareTable = el('table', 'jp-TokenCount-compareTable');
-    this._compareNote = el(
+    const note = el(
       'p',
       'jp-TokenCount-note',
       'Claude models use different tokenizers, so the same notebook costs a different number of tokens.'
     );
-    this._compareDetails.append(this._comparePicker, this._compareTable, this._compareNote);
+    this._compareDetails.append(this._comparePicker, this._compareTable, note);
     this._compareDetails.addEventListener('toggle', () => this.update());
     root.appendChild(this._compareDetails);
 
@@ -438,7 +427,7 @@ export class TokenCountSidebar extends Widget {
   private _compareModels(): string[] {
     const chosen = this._settings.config.compareModels;
     if (chosen.length) {
-      return chosen.slice(0, 3);
+      return chosen; // at most three (settings.ts)
     }
     // Default: the chosen model, then the newest model of each other tokenizer family, families
     // of another generation first (v3 vs v4.x differ the most; v4.7 and v4.8 share a vocabulary).
@@ -585,7 +574,6 @@ export class TokenCountSidebar extends Widget {
   private _compareDetails!: HTMLDetailsElement;
   private _comparePicker!: HTMLFieldSetElement;
   private _compareTable!: HTMLTableElement;
-  private _compareNote!: HTMLElement;
 }
 
 export namespace TokenCountSidebar {

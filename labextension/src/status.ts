@@ -5,7 +5,6 @@ import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
 import {
-  CounterRegistry,
   describeExactness,
   formatCost,
   formatPercent,
@@ -34,7 +33,6 @@ export class TokenStatusItem extends Widget {
       }
     });
     this._catalog.changed.connect(this.update, this);
-    options.registry.counterAdded.connect(this.update, this);
   }
 
   /** Follow another notebook's counter (or none). */
@@ -106,12 +104,6 @@ export class TokenStatusItem extends Widget {
     node.setAttribute('aria-label', lines.join('. '));
   }
 
-  dispose(): void {
-    this._counter?.changed.disconnect(this.update, this);
-    this._catalog.changed.disconnect(this.update, this);
-    super.dispose();
-  }
-
   private _open(): void {
     void this._commands.execute(this._openCommand);
   }
@@ -125,7 +117,6 @@ export class TokenStatusItem extends Widget {
 export namespace TokenStatusItem {
   export interface IOptions {
     catalog: ModelCatalog;
-    registry: CounterRegistry;
     commands: CommandRegistry;
     openCommand: string;
   }
