@@ -16,7 +16,7 @@ import { Signal } from '@lumino/signaling';
 import {
   describeExactness,
   formatCost,
-  formatTokens,
+  formatCount,
   ModelCatalog,
   NotebookCounter
 } from './model';
@@ -171,7 +171,7 @@ export class BadgeManager implements IDisposable {
     const pending = this._counter.isPending(id);
     const result = this._counter.result;
     const model = result?.model;
-    const text = `${count.exact ? '' : '≈'}${formatTokens(count.tokens)}`;
+    const text = formatCount(count.tokens, count.exact);
     const key = `${text}|${pending}|${model}|${result?.reason}|${this._catalog.models ? 1 : 0}`;
     if (this._rendered.get(badge) === key && !badge.hidden) {
       return;
@@ -185,7 +185,7 @@ export class BadgeManager implements IDisposable {
     badge.classList.toggle('jp-mod-pending', pending);
     const cost = this._catalog.cellCost(model, count.tokens);
     const lines = [
-      `${formatTokens(count.tokens)} input tokens${count.exact ? '' : ' (estimate)'}`,
+      `${text} input tokens`,
       `Model: ${this._catalog.displayName(model)}`,
       describeExactness(count.exact, result?.reason, this._catalog.status),
       `Cost: ${formatCost(cost)} at input list price`

@@ -47,6 +47,23 @@ export function formatTokens(n: number): string {
     .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
+/** A token count as every view shows it: `≈` marks an estimate. */
+export function formatCount(tokens: number, exact: boolean): string {
+  return `${exact ? '' : '≈'}${formatTokens(tokens)}`;
+}
+
+/** Above this share of the context window the status bar and the sidebar turn to the warning colour. */
+export const WARNING_FRACTION = 0.8;
+
+/** The share of its model's context window a result takes, or null when the window is unknown. */
+export function contextFraction(r: ICellsResult): number | null {
+  return r.context_fraction ?? (r.context_window ? r.total / r.context_window : null);
+}
+
+export function isOverWarning(fraction: number | null): boolean {
+  return fraction !== null && fraction > WARNING_FRACTION;
+}
+
 export function formatCost(usd: number | null | undefined): string {
   if (usd === null || usd === undefined || !Number.isFinite(usd)) {
     return 'cost unknown';

@@ -10,15 +10,17 @@ import { Widget } from '@lumino/widgets';
 import { ICellsResult, IModelEntry, Mode } from './api';
 import { tokenCountIcon } from './icon';
 import {
+  contextFraction,
   describeExactness,
   formatCost,
+  formatCount,
   formatPercent,
   formatTokens,
+  isOverWarning,
   ModelCatalog,
   NotebookCounter
 } from './model';
 import { TokenCountSettings } from './settings';
-import { WARNING_FRACTION } from './status';
 
 export const SIDEBAR_ID = 'jp-token-count-sidebar';
 
@@ -245,11 +247,10 @@ export class TokenCountSidebar extends Widget {
       this._exactness.classList.toggle('jp-mod-error', !!error);
       return;
     }
-    this._total.textContent = `${r.exact ? '' : '≈'}${formatTokens(r.total)} tokens`;
+    this._total.textContent = `${formatCount(r.total, r.exact)} tokens`;
     this._total.dataset.tokenCountSidebarTotal = String(r.total);
     this._total.classList.toggle('jp-mod-estimate', !r.exact);
-    const fraction =
-      r.context_fraction ?? (r.context_window ? r.total / r.context_window : null);
+    const fraction = contextFraction(r);
     const sub: string[] = [this._catalog.displayName(r.model)];
     if (r.context_window) {
       sub.push(
@@ -258,10 +259,7 @@ export class TokenCountSidebar extends Widget {
     }
     sub.push(`${formatCost(r.cost_usd)} input`);
     this._sub.textContent = sub.join(' · ');
-    this._sub.classList.toggle(
-      'jp-mod-warning',
-      fraction !== null && fraction > WARNING_FRACTION
-    );
+    this._sub.classList.toggle('jp-mod-warning', isOverWarning(fraction));
     const status = this._catalog.status;
     const lines = [describeExactness(r.exact, r.reason, status)];
     if (status) {
@@ -310,7 +308,7 @@ export class TokenCountSidebar extends Widget {
       const tr = el('tr');
       tr.append(
         el('th', '', label),
-        el('td', 'jp-TokenCount-num', `${r.exact ? '' : '≈'}${formatTokens(tokens)}`),
+        el('td', 'jp-TokenCount-num', formatCount(tokens, r.exact)),
         el('td', 'jp-TokenCount-detail', detail)
       );
       tr.dataset.tokenCount = String(tokens);
@@ -356,7 +354,7 @@ export class TokenCountSidebar extends Widget {
       }
       seen.add(c.id);
       const button = li.firstElementChild as HTMLButtonElement;
-      const tokens = `${c.exact ? '' : '≈'}${formatTokens(c.tokens)}`;
+      const tokens = formatCount(c.tokens, c.exact);
       (button.querySelector('.jp-TokenCount-rowIndex') as HTMLElement).textContent =
         `[${i.index + 1}]`;
       (button.querySelector('.jp-TokenCount-rowType') as HTMLElement).textContent =
@@ -540,11 +538,9 @@ export class TokenCountSidebar extends Widget {
       tr.appendChild(name);
       if (r) {
         tr.dataset.tokenCount = String(r.total);
-        const fraction =
-          r.context_fraction ?? (r.context_window ? r.total / r.context_window : null);
         tr.append(
-          el('td', 'jp-TokenCount-num', `${r.exact ? '' : '≈'}${formatTokens(r.total)}`),
-          el('td', 'jp-TokenCount-num', formatPercent(fraction) || '?'),
+          el('td', 'jp-TokenCount-num', formatCount(r.total, r.exact)),
+          el('td', 'jp-TokenCount-num', formatPercent(contextFraction(r)) || '?'),
           el('td', 'jp-TokenCount-num', formatCost(r.cost_usd))
         );
       } else {

@@ -5,16 +5,17 @@ import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
 import {
+  contextFraction,
   describeExactness,
   formatCost,
+  formatCount,
   formatPercent,
   formatTokens,
+  isOverWarning,
   ModelCatalog,
-  NotebookCounter
+  NotebookCounter,
+  WARNING_FRACTION
 } from './model';
-
-/** Above this share of the context window the item turns to the warning colour. */
-export const WARNING_FRACTION = 0.8;
 
 export class TokenStatusItem extends Widget {
   constructor(options: TokenStatusItem.IOptions) {
@@ -72,11 +73,9 @@ export class TokenStatusItem extends Widget {
       return;
     }
     const r = result!;
-    const fraction =
-      r.context_fraction ??
-      (r.context_window ? r.total / r.context_window : null);
+    const fraction = contextFraction(r);
     const pct = formatPercent(fraction);
-    const parts = [`${r.exact ? '' : '≈'}${formatTokens(r.total)} tokens`];
+    const parts = [`${formatCount(r.total, r.exact)} tokens`];
     if (pct) {
       parts.push(`${pct} of context`);
     }
@@ -85,14 +84,14 @@ export class TokenStatusItem extends Widget {
     node.dataset.tokenCountTotal = String(r.total);
     node.dataset.tokenExact = String(r.exact);
     node.classList.toggle('jp-mod-estimate', !r.exact);
-    const warn = fraction !== null && fraction > WARNING_FRACTION;
+    const warn = isOverWarning(fraction);
     node.classList.toggle('jp-mod-warning', warn);
     const window = r.context_window
       ? `${formatTokens(r.context_window)}-token context window`
       : 'unknown context window';
     const lines = [
-      `${this._catalog.displayName(r.model)}: ${formatTokens(r.total)} input tokens (${formatTokens(r.frame)} request frame + cells)`,
-      `${pct || '?'} of the ${window}${warn ? ' (over 80%)' : ''}`,
+      `${this._catalog.displayName(r.model)}: ${formatCount(r.total, r.exact)} input tokens (${formatCount(r.frame, r.exact)} request frame + cells)`,
+      `${pct || '?'} of the ${window}${warn ? ` (over ${formatPercent(WARNING_FRACTION)})` : ''}`,
       `Input cost ${formatCost(r.cost_usd)} at list price`,
       describeExactness(r.exact, r.reason, this._catalog.status)
     ];

@@ -67,8 +67,17 @@ def test_offline_badges_show_approx(server: Any, page: Any) -> None:
         assert b["exact"] is False
         assert b["text"].startswith("≈"), b["text"]
         assert "Estimate" in b["title"]
+        assert b["title"].startswith(f"{b['text']} input tokens"), b["title"]  # the tooltip's count too
     assert page.inner_text(".jp-TokenCount-status").startswith("≈")
+    assert re.search(r": ≈[\d,]+ input tokens", page.get_attribute(".jp-TokenCount-status", "title") or "")
     page.shots("offline-approx")
+    # The sidebar marks every estimated number as well: total, by type, ranked cells.
+    open_sidebar_from_status(page)
+    numbers = page.eval_on_selector_all(
+        ".jp-TokenCount-total, .jp-TokenCount-typesTable .jp-TokenCount-num, .jp-TokenCount-rowTokens",
+        "els => els.map(e => e.textContent)",
+    )
+    assert len(numbers) > len(badges) and all(n.startswith("≈") for n in numbers), numbers
 
 
 def test_typing_changes_the_badge(server: Any, page: Any) -> None:
