@@ -190,19 +190,28 @@ def test_compare_models_side_by_side(server: Any, page: Any) -> None:
 def test_sidebar_rows_are_keyboard_accessible(server: Any, page: Any) -> None:
     open_notebook(page, server, DEMO)
     wait_all_badges(page)
-    open_sidebar_from_status(page)
-    last = page.locator(".jp-TokenCount-rowButton").last
-    target_id = last.get_attribute("data-cell-id")
-    last.focus()
-    page.keyboard.press("Enter")
-    page.wait_for_function(
-        "(id) => window.jupyterapp.shell.currentWidget.content.activeCell.model.id === id", arg=target_id
-    )
     # Badges and the status item are reachable from the keyboard and labelled for screen readers.
     assert page.get_attribute(".jp-TokenCount-status", "tabindex") == "0"
     badge = page.locator(".jp-TokenCount-badge:not([hidden])").first
     assert badge.get_attribute("tabindex") == "0"
     assert "tokens" in (badge.get_attribute("aria-label") or "")
+    # Enter on a badge opens the panel.
+    assert not page.is_visible("#jp-token-count-sidebar")
+    badge.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#jp-token-count-sidebar:visible")
+    page.wait_for_selector("[data-token-count-sidebar-total]")
+    # Enter on a row goes to its cell.
+    last = page.locator(".jp-TokenCount-rowButton").last
+    target_id = last.get_attribute("data-cell-id")
+    assert target_id != page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.activeCell.model.id"
+    )
+    last.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "(id) => window.jupyterapp.shell.currentWidget.content.activeCell.model.id === id", arg=target_id
+    )
     page.shots("row-jump")
 
 
@@ -268,6 +277,9 @@ def test_cleanup_when_cells_and_notebooks_close(server: Any, page: Any) -> None:
     open_notebook(page, server, DEMO)
     state = wait_all_badges(page)
     n_badges = sum(1 for c in state if c["badge"])
+    rows_js = "(n) => document.querySelectorAll('.jp-TokenCount-rowButton').length === n"
+    execute(page, "token-count:open-sidebar")
+    page.wait_for_function(rows_js, arg=n_badges)
     page.evaluate(
         "() => { const nb = window.jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 0; }"
     )
@@ -276,19 +288,17 @@ def test_cleanup_when_cells_and_notebooks_close(server: Any, page: Any) -> None:
         "(n) => document.querySelectorAll('.jp-Notebook .jp-TokenCount-badge:not([hidden])').length === n",
         arg=n_badges - 1,
     )
-    page.wait_for_function(
-        "(n) => document.querySelectorAll('.jp-TokenCount-rowButton').length === n || !document.querySelector('#jp-token-count-sidebar:not(.lm-mod-hidden)')",
-        arg=n_badges - 1,
-    )
+    page.wait_for_function(rows_js, arg=n_badges - 1)
     page.shots("cell-deleted")
-    # Close without saving: the badges go with the notebook and the status item disappears. (Wait
-    # for the kernel first: closing mid-start-up makes JupyterLab's debugger log an error of its own.)
+    # Close without saving: the badges, the sidebar's rows and the status item go with the notebook.
+    # (Wait for the kernel first: closing mid-start-up makes JupyterLab's debugger log an error of its own.)
     wait_kernel_idle(page)
     page.evaluate(
         "async () => { const w = window.jupyterapp.shell.currentWidget; w.context.model.dirty = false; w.close(); }"
     )
     page.wait_for_function("() => document.querySelectorAll('.jp-TokenCount-badge').length === 0")
     page.wait_for_selector(".jp-TokenCount-status", state="hidden")
+    page.wait_for_function(rows_js, arg=0)
     page.shots("closed")
 
 
