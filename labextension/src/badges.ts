@@ -61,17 +61,8 @@ export class BadgeManager implements IDisposable {
     }
     this._disposed = true;
     cancelAnimationFrame(this._frame);
-    this._counter.changed.disconnect(this._scheduleUpdate, this);
-    this._catalog.changed.disconnect(this._scheduleUpdate, this);
-    this._settings.changed.disconnect(this._onSettings, this);
-    if (!this._panel.isDisposed) {
-      for (const cell of this._panel.content.widgets) {
-        const badge = this._badges.get(cell);
-        badge?.remove();
-        badge?.parentElement?.classList.remove(HOST_CLASS);
-      }
-      this._panel.content.node.classList.remove(HIDE_BADGES_CLASS);
-    }
+    // Disposed with its notebook panel, whose DOM (badges included) goes too; this disconnects
+    // every signal it listens to.
     Signal.clearData(this);
   }
 

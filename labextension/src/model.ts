@@ -283,8 +283,7 @@ export class NotebookCounter implements IDisposable {
     }
     this._disposed = true;
     window.clearTimeout(this._timer);
-    this._settings.changed.disconnect(this._onSettings, this);
-    Signal.clearData(this);
+    Signal.clearData(this); // disconnects its settings, model and cell connections too
   }
 
   private _connectModel(model: INotebookModel | null): void {
