@@ -159,7 +159,7 @@ def run_session(page: Any, cells: list[int], keys: int, key_delay: float, *, bad
     return latencies
 
 
-def save_close_reopen(page: Any, server: JupyterServer, badges: bool) -> None:
+def save_close_reopen(page: Any, badges: bool) -> None:
     page.evaluate(
         "async () => { const w = window.jupyterapp.shell.currentWidget; await w.context.save(); w.close(); }"
     )
@@ -182,6 +182,24 @@ def wait_naive_idle(page: Any) -> None:
     page.wait_for_function("() => window.__naive && window.__naive.done === window.__naive.sent")
 
 
+class InFlight:
+    """The page's requests to the server extension that have not been answered yet."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.open: set[Any] = set()
+        page.on("request", lambda r: self.open.add(r) if "/jupyter-token-count/" in r.url else None)
+        page.on("requestfinished", lambda r: self.open.discard(r))
+        page.on("requestfailed", lambda r: self.open.discard(r))
+
+    def wait(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.open:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.open)} token-count requests unanswered after {timeout}s")
+            self.page.wait_for_timeout(20)  # lets Playwright deliver the pending events
+
+
 class Phases:
     """Upstream requests (what the stand-in received) per phase."""
 
@@ -193,16 +211,10 @@ class Phases:
     def start(self) -> None:
         self.mark = len(self.standin.count_requests())
 
-    def end(self, name: str, settle: float = 1.0) -> int:
-        # The stand-in answers synchronously; a short quiet period catches anything still in flight.
-        deadline = time.monotonic() + 30
-        last = -1
-        while time.monotonic() < deadline:
-            n = len(self.standin.count_requests())
-            if n == last:
-                break
-            last = n
-            time.sleep(settle)
+    def end(self, name: str, inflight: InFlight) -> int:
+        # The server extension answers a request once its upstream counts are done, so when the page
+        # has no request in flight the stand-in has received everything this phase caused.
+        inflight.wait()
         self.counts[name] = len(self.standin.count_requests()) - self.mark
         return self.counts[name]
 
@@ -287,6 +299,7 @@ def main() -> int:
             smart = server("smart", env=api_env, args=rpm)
             phases = Phases(standin)
             page = new_page()
+            inflight = InFlight(page)
             posts: list[int] = []
             page.on(
                 "request",
@@ -299,19 +312,19 @@ def main() -> int:
             phases.start()
             open_notebook(page, smart, NOTEBOOK)
             wait_ready(page, True)
-            phases.end("open (cold cache)")
+            phases.end("open (cold cache)", inflight)
             opened_posts = len(posts)
             phases.start()
             lat_api = run_session(page, cells, opts.keys, opts.key_delay, badges=True)
-            phases.end("edit session")
+            phases.end("edit session", inflight)
             session_posts = posts[opened_posts:]
             phases.start()
-            save_close_reopen(page, smart, True)
-            phases.end("save, close and reopen")
+            save_close_reopen(page, True)
+            phases.end("save, close and reopen", inflight)
             phases.start()
             page.reload()
             wait_ready(page, True)
-            phases.end("reload the page")
+            phases.end("reload the page", inflight)
             page.context.close()
             results["api_latency_ms"] = quantiles(lat_api)
             results["smart_upstream"] = phases.counts
@@ -325,25 +338,22 @@ def main() -> int:
             naive = server("naive", env=api_env, args=rpm, disabled_extensions=["jupyter-token-count"])
             phases = Phases(standin)
             page = new_page()
+            inflight = InFlight(page)
             phases.start()
             open_notebook(page, naive, NOTEBOOK)
             wait_ready(page, False)
             page.evaluate(NAIVE_JS, [naive.token])
             wait_naive_idle(page)
-            phases.end("open (cold cache)")
+            phases.end("open (cold cache)", inflight)
             phases.start()
             run_session(page, cells, opts.keys, opts.key_delay, badges=False)
             wait_naive_idle(page)
-            phases.end("edit session")
+            phases.end("edit session", inflight)
             phases.start()
-            page.evaluate(
-                "async () => { const w = window.jupyterapp.shell.currentWidget; await w.context.save(); w.close(); }"
-            )
-            page.evaluate("(p) => window.jupyterapp.commands.execute('docmanager:open', {path: p})", NOTEBOOK)
-            wait_ready(page, False)
+            save_close_reopen(page, False)
             page.evaluate(NAIVE_JS, [naive.token])
             wait_naive_idle(page)
-            phases.end("save, close and reopen")
+            phases.end("save, close and reopen", inflight)
             results["naive_upstream"] = phases.counts
             page.context.close()
             browser.close()
