@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..counter import Counter
+    from ..result import TokenCount
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,33 @@ TEXT_WAIT = 0.5
 def count_wait(settings: Settings) -> float:
     """How long ``wait()`` blocks by default: every try one count may make, and a margin."""
     return settings.timeout * (settings.max_retries + 1) + 5
+
+
+class _BackgroundCount:
+    """What the panel and ``Watch`` share: a count kept current by a ``_Debouncer``, its counter (the one
+    passed in, else the process-wide one) and a way to wait for the count to catch up."""
+
+    _sched: _Debouncer
+    _counter: Counter | None
+    _result: TokenCount | None
+
+    def _active_counter(self) -> Counter:
+        from ..api import get_counter
+
+        return self._counter or get_counter()
+
+    @property
+    def result(self) -> TokenCount | None:
+        """The ``TokenCount`` for the current content (waits for a pending recount); None if nothing to count."""
+        self.wait()
+        return self._result
+
+    def wait(self, timeout: float | None = None) -> TokenCount | None:
+        """Block until the count matches the current content (or ``timeout`` seconds pass)."""
+        if timeout is None:
+            timeout = count_wait(self._active_counter().settings)
+        self._sched.wait_idle(timeout)
+        return self._result
 
 
 class _Debouncer:

@@ -17,11 +17,10 @@ import ipywidgets as w
 from traitlets import Bool, Int, Unicode, link, observe, validate
 
 from .. import registry
-from ..api import get_counter
 from ..counter import Counter
 from ..errors import ApiError, InputError, TokenCountError
 from ..result import TokenCount
-from .debounce import DEBOUNCE, TEXT_WAIT, _Debouncer, count_wait
+from .debounce import DEBOUNCE, TEXT_WAIT, _BackgroundCount, _Debouncer
 from .files import UPLOAD_ACCEPT, _File, _load_file
 from .parts import _CONTENT, _estimate_parts, _part_group, _Parts
 from .plan import _make_plan, _parse_tools, _Plan
@@ -50,7 +49,7 @@ def _label(text: str, hint: str = "") -> w.HTML:
 
 
 
-class TokenCounter(w.VBox):
+class TokenCounter(_BackgroundCount, w.VBox):
     """A live token-counter panel for a Claude prompt.
 
     >>> from jupyter_token_count import TokenCounter
@@ -111,7 +110,7 @@ class TokenCounter(w.VBox):
 
     # -- construction ----------------------------------------------------------------------------
     def _settings_model(self) -> str:
-        return (self._counter or get_counter()).settings.model
+        return (self._active_counter()).settings.model
 
     def _build_ui(self, tools: Any) -> None:
         full = w.Layout(width="100%")
@@ -206,7 +205,7 @@ class TokenCounter(w.VBox):
     def add_file(self, path: str | Path | bytes, name: str | None = None) -> str:
         """Attach a PDF or image (a path, or bytes with a ``name``). A file that cannot be used is listed with
         its own error and left out of the request; nothing is sent for it. Returns the name it is listed under."""
-        counter = self._counter or get_counter()
+        counter = self._active_counter()
         entry = _load_file(path, name, self.model or counter.settings.model, counter.settings.max_request_bytes)
         with self._sched.lock:
             entry.name = self._unique(entry.name)
@@ -254,21 +253,8 @@ class TokenCounter(w.VBox):
     def request(self) -> dict[str, Any] | None:
         """The body being counted, now: usable as ``client.messages.create(**panel.request, max_tokens=...)``.
         None when there is nothing to count. Files and tools with errors are left out, as in the count."""
-        plan = _make_plan(self._snapshot()[1], self._counter or get_counter())
+        plan = _make_plan(self._snapshot()[1], self._active_counter())
         return copy.deepcopy(plan.request.body) if plan.request is not None else None
-
-    @property
-    def result(self) -> TokenCount | None:
-        """The ``TokenCount`` for the current content (waits for a pending recount); None if nothing to count."""
-        self.wait()
-        return self._result
-
-    def wait(self, timeout: float | None = None) -> TokenCount | None:
-        """Block until the count matches the current content (or ``timeout`` seconds pass)."""
-        if timeout is None:
-            timeout = count_wait((self._counter or get_counter()).settings)
-        self._sched.wait_idle(timeout)
-        return self._result
 
     def summary(self) -> str:
         """One plain line: what a text-only front end shows."""
@@ -292,7 +278,7 @@ class TokenCounter(w.VBox):
         if self._result is None and self.status == "pending":
             # a front end without widgets only ever sees this text: give it a number. An estimate is what
             # the worker computes anyway when no exact count can be had; an API count gets a short grace.
-            counter = self._counter or get_counter()
+            counter = self._active_counter()
             exact_possible = self._could_be_exact(counter)
             self._sched.wait_idle(TEXT_WAIT if exact_possible else 10 * TEXT_WAIT)
             plan = self._plan_or_none() if self._result is None and exact_possible else None
@@ -395,13 +381,13 @@ class TokenCounter(w.VBox):
 
     def _plan_or_none(self) -> _Plan | None:
         try:
-            return _make_plan(self._snapshot()[1], self._counter or get_counter())
+            return _make_plan(self._snapshot()[1], self._active_counter())
         except Exception:
             return None
 
     def _recount(self, gen: int) -> None:
         """Worker thread: build, count, and apply — unless an edit made the answer stale."""
-        counter = self._counter or get_counter()
+        counter = self._active_counter()
         try:
             snap_gen, snap = self._snapshot()
             if snap_gen != gen:

@@ -9,18 +9,17 @@ from typing import Any
 import ipywidgets as w
 from traitlets import Bool, Int
 
-from ..api import get_counter
 from ..counter import Counter
 from ..errors import ApiError, InputError, TokenCountError
 from ..request import CountRequest, build_request
 from ..result import TokenCount
-from .debounce import DEBOUNCE, TEXT_WAIT, _Debouncer, count_wait
+from .debounce import DEBOUNCE, TEXT_WAIT, _BackgroundCount, _Debouncer
 from .render import render_total
 
 log = logging.getLogger(__name__)
 
 
-class Watch(w.HTML):
+class Watch(_BackgroundCount, w.HTML):
     """A small display bound to a Python object (typically a message list you keep appending to).
     Call ``.refresh()`` after changing the object; counting happens off the main thread."""
 
@@ -49,20 +48,9 @@ class Watch(w.HTML):
             self._install_hook()
         self.refresh(delay=0.0)
 
-    @property
-    def result(self) -> TokenCount | None:
-        self.wait()
-        return self._result
-
-    def wait(self, timeout: float | None = None) -> TokenCount | None:
-        if timeout is None:
-            timeout = count_wait((self._counter or get_counter()).settings)
-        self._sched.wait_idle(timeout)
-        return self._result
-
     def refresh(self, delay: float | None = None) -> Watch:
         """Recount the object as it is now (the snapshot is taken here, the count runs in the background)."""
-        counter = self._counter or get_counter()
+        counter = self._active_counter()
         with self._sched.lock:
             try:
                 self._pending = build_request(self.obj, model=self._model, system=self._system, tools=self._tools,
@@ -108,7 +96,7 @@ class Watch(w.HTML):
         res: TokenCount | None = None
         try:
             if req is not None:
-                res = (self._counter or get_counter()).count(req, self._mode)
+                res = (self._active_counter()).count(req, self._mode)
         except ApiError as exc:
             error = f"the API refused the request: {exc}"
         except TokenCountError as exc:
