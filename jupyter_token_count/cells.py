@@ -30,6 +30,10 @@ from .errors import InputError
 from .request import Cell, CountRequest, build_request, cell_blocks, notebook_request
 from .result import TokenCount
 
+#: an empty notebook's total: exact (nothing is sent), with this said instead of an API count
+EMPTY_NOTEBOOK = "every cell is empty: there is nothing to send"
+#: why a total is an estimate while its notebook is being edited
+TYPING = "estimate while you type; the exact count follows when typing pauses"
 #: the reason shown for a share from the offline tokenizer
 OFFLINE_SHARE = "offline tokenizer (a cell's share is attributed, not counted by the API)"
 
@@ -177,15 +181,25 @@ async def acount_cells(
     include_outputs: bool = False,
     mode: str | None = None,
     deadline: float | None = None,
+    cell_counts: bool = True,
+    exact_total: bool = True,
 ) -> CellsResult:
-    """The notebook's total (one request; ``deadline`` as in ``Counter.acount``) and every cell's share."""
+    """The notebook's total (one request; ``deadline`` as in ``Counter.acount``) and every cell's share.
+    ``exact_total=False`` does not ask the API for the total (while typing): the cached exact total or the
+    estimate, ``pending`` when asking could make it exact. ``cell_counts=False`` queues no exact per-cell
+    counts (e.g. a comparison across models)."""
     mode = check_mode(mode or counter.settings.mode)
     info = registry.resolve(model)
     loop = asyncio.get_running_loop()
     # building validates (images are decoded): off whichever loop this runs on
     total_req, cell_reqs = await loop.run_in_executor(
         None, _requests, cells, model, include_outputs, counter.settings.max_request_bytes)
-    total_task = asyncio.ensure_future(counter.acount(total_req, mode, deadline)) if total_req else None
+    if total_req is None:
+        total_task = None
+    elif exact_total:
+        total_task = asyncio.ensure_future(counter.acount(total_req, mode, deadline))
+    else:
+        total_task = asyncio.ensure_future(counter.apeek(total_req, mode, TYPING))
     try:
         shares = await loop.run_in_executor(None, _shares, counter, cells, cell_reqs, model, mode != "offline")
     except BaseException:
@@ -203,7 +217,7 @@ async def acount_cells(
         by_type[c.cell_type] = by_type.get(c.cell_type, 0) + c.tokens
     queued = 0
     s = counter.settings
-    if total is not None and total.exact and s.cell_counts and mode != "offline":
+    if total is not None and total.exact and s.cell_counts and cell_counts and mode != "offline":
         wanted = [r for r, c in zip(cell_reqs, shares, strict=True) if r is not None and not c.exact]
         if wanted:
             probe = Counter.frame_probe(total.model)
@@ -213,7 +227,7 @@ async def acount_cells(
         total=n,
         # an empty notebook sends nothing: zero is exact
         exact=total.exact if total is not None else True,
-        reason=total.reason if total is not None else None,
+        reason=total.reason if total is not None else EMPTY_NOTEBOOK,
         cells=shares,
         context_window=info.context_window,
         cost_usd=total.cost_usd if total is not None else info.cost_usd(0),

@@ -15,9 +15,11 @@ Policy (``mode``):
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import math
 import random
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Coroutine
@@ -216,10 +218,16 @@ class Counter:
             self._backend_for = ident
         return self._backend
 
+    async def _aapi(self) -> ApiBackend:
+        """``_api()`` without blocking the loop on the SDK's first import (seconds): deadlines keep running."""
+        if "jupyter_token_count.backends.api" not in sys.modules:
+            await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "jupyter_token_count.backends.api")
+        return self._api()
+
     async def _count(self, req: CountRequest, mode: str | None, deadline: float | None = None) -> TokenCount:
         mode = check_mode(mode or self.settings.mode)
         if mode == "offline":
-            return await self._estimate(req, "offline mode")
+            return await self._estimate(req, self._why_offline(mode))
         key = req.cache_key()
         hit = self.cache.get(key)
         if hit is not None:
@@ -227,7 +235,7 @@ class Counter:
         if not self.settings.key_configured:
             if mode == "api":
                 raise ConfigError(f"mode 'api' needs an API key: set {self.settings.api_key_env} or configure one")
-            return await self._estimate(req, f"no API key (set {self.settings.api_key_env} for exact counts)")
+            return await self._estimate(req, self._why_offline(mode))
         fetch = self._fetch(req, key, max_wait=self._slot_wait(mode))
         try:
             if mode == "auto" and deadline is not None:
@@ -252,6 +260,20 @@ class Counter:
         """How long a request may wait for this process's own rate limiter before it gives up."""
         s = self.settings
         return max(s.max_retry_wait, 60.0) if mode == "api" else s.max_retry_wait
+
+    async def apeek(self, req: CountRequest, mode: str | None = None, reason: str = "estimate") -> TokenCount:
+        """The count without asking the API: the cached exact count, else the estimate, marked ``pending`` when
+        asking (``acount``) could give the exact count."""
+        mode = check_mode(mode or self.settings.mode)
+        if mode != "offline":
+            hit = self.cache.get(req.cache_key())
+            if hit is not None:
+                return self._result(req, hit, exact=True, source="cache")
+        can_ask = mode != "offline" and self.settings.key_configured
+        return await self.arun(self._estimate(req, reason if can_ask else self._why_offline(mode), pending=can_ask))
+
+    def _why_offline(self, mode: str) -> str:
+        return "offline mode" if mode == "offline" else f"no API key (set {self.settings.api_key_env} for exact counts)"
 
     def in_flight(self, req: CountRequest) -> bool:
         """Whether an exact count of this request is on its way (its answer will be in the cache)."""
@@ -316,9 +338,10 @@ class Counter:
             if left <= 0:
                 raise ApiTimeout("the count_tokens request timed out")
             try:
+                backend = await self._aapi()
                 async with self._sem:
                     self.upstream_requests += 1
-                    n = await self._api().acount(req.body, timeout=left)
+                    n = await backend.acount(req.body, timeout=left)
             except ApiError as exc:
                 pause = None
                 if isinstance(exc, ApiRateLimited):

@@ -219,6 +219,8 @@ class BodyHandler(BaseHandler):
     """POST endpoints: the body is streamed in and limited before it is buffered."""
 
     _chunks: list[bytes]
+    #: the parsed body (set by json_body)
+    parsed: dict[str, Any]
     _received: int
     _too_large: bool
     body_size = 0
@@ -264,8 +266,10 @@ class BodyHandler(BaseHandler):
         self._chunks = []
         self.body_size = len(raw)
         if len(raw) > INLINE_BYTES:
-            return await asyncio.get_running_loop().run_in_executor(None, parse_json, raw)
-        return parse_json(raw)
+            self.parsed = await asyncio.get_running_loop().run_in_executor(None, parse_json, raw)
+        else:
+            self.parsed = parse_json(raw)
+        return self.parsed
 
     async def build(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Build a request (``fn``: ``build_request`` or ``notebook_request``) with strings taken literally; a
@@ -347,12 +351,17 @@ class CellsHandler(BodyHandler):
     @answers
     async def post(self) -> None:
         model, mode, include_outputs, raw_cells, deadline = await self.cells_body()
+        flags = {}
+        for name in ("cell_counts", "exact_total"):
+            flags[name] = self.parsed.get(name, True)
+            if not isinstance(flags[name], bool):
+                raise ApiFailure(400, f"{name}: expected a boolean, got {_json_type(flags[name])}")
         cells = cells_from_json(raw_cells)
         counter = self.service.counter
         # run on the counter's own loop: building a hundred cell requests is CPU work the server's
         # event loop (kernels, websockets) should not wait for
         result = await counter.arun(acount_cells(counter, cells, model, include_outputs=include_outputs, mode=mode,
-                                                 deadline=deadline))
+                                                 deadline=deadline, **flags))
         self.reply(result.to_dict())
 
 
