@@ -33,7 +33,9 @@ from .result import TokenCount
 #: an empty notebook's total: exact (nothing is sent), with this said instead of an API count
 EMPTY_NOTEBOOK = "every cell is empty: there is nothing to send"
 #: why a total is an estimate while its notebook is being edited
-TYPING = "estimate while you type; the exact count follows when typing pauses"
+TYPING = "estimate while you type; the count of the whole notebook follows when typing pauses"
+#: tokens of the blank line joining two cells in the notebook's rendering, in every Claude tokenizer
+JOIN_TOKENS = 1
 #: the reason shown for a share from the offline tokenizer
 OFFLINE_SHARE = "offline tokenizer (a cell's share is attributed, not counted by the API)"
 
@@ -185,8 +187,8 @@ async def acount_cells(
     exact_total: bool = True,
 ) -> CellsResult:
     """The notebook's total (one request; ``deadline`` as in ``Counter.acount``) and every cell's share.
-    ``exact_total=False`` does not ask the API for the total (while typing): the cached exact total or the
-    estimate, ``pending`` when asking could make it exact. ``cell_counts=False`` queues no exact per-cell
+    ``exact_total=False`` (while typing) gives the cached exact total, else a quick estimate from the shares,
+    ``pending`` (ask again with ``exact_total`` for the whole notebook's count). ``cell_counts=False`` queues no exact per-cell
     counts (e.g. a comparison across models)."""
     mode = check_mode(mode or counter.settings.mode)
     info = registry.resolve(model)
@@ -194,12 +196,11 @@ async def acount_cells(
     # building validates (images are decoded): off whichever loop this runs on
     total_req, cell_reqs = await loop.run_in_executor(
         None, _requests, cells, model, include_outputs, counter.settings.max_request_bytes)
-    if total_req is None:
-        total_task = None
-    elif exact_total:
+    cached = counter.cache.get(total_req.cache_key()) if total_req is not None and mode != "offline" else None
+    typing = total_req is not None and not exact_total and cached is None
+    total_task = None
+    if total_req is not None and not typing:
         total_task = asyncio.ensure_future(counter.acount(total_req, mode, deadline))
-    else:
-        total_task = asyncio.ensure_future(counter.apeek(total_req, mode, TYPING))
     try:
         shares = await loop.run_in_executor(None, _shares, counter, cells, cell_reqs, model, mode != "offline")
     except BaseException:
@@ -207,6 +208,10 @@ async def acount_cells(
             total_task.cancel()
         raise
     total: TokenCount | None = await total_task if total_task is not None else None
+    if typing:
+        assert total_req is not None
+        total = counter.result_of(total_req, _typing_total(shares, info), exact=False, source="offline", reason=TYPING,
+                                  pending=True)
     n = total.input_tokens if total is not None else 0
     rate = info.prices.input_rate(n)
     if rate is not None:
@@ -237,6 +242,16 @@ async def acount_cells(
         pending=bool(total and total.pending),
         cells_pending=queued,
     )
+
+
+def _typing_total(shares: list[CellCount], info: registry.ModelInfo) -> int:
+    """The total while typing, without tokenizing the whole notebook again (the share of the edited cell is new,
+    the others are memoised): the shares, the frame and one token per join between cells. Marked ≈; the
+    request after a pause counts (or estimates) the whole."""
+    from .backends import offline
+
+    joined = sum(1 for c in shares if c.tokens) - 1
+    return sum(c.tokens for c in shares) + offline.frame_tokens(info) + max(0, joined) * JOIN_TOKENS
 
 
 def count_cells(counter: Counter, cells: Sequence[Cell], model: str, **kwargs: Any) -> CellsResult:

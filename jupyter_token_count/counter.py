@@ -171,6 +171,10 @@ class Counter:
             "rate_limit": self.limiter.state(),
         }
 
+    def result_of(self, req: CountRequest, n: int, **kwargs: Any) -> TokenCount:
+        """A result for ``req`` with ``n`` tokens (cost and window from the registry); ``kwargs`` as TokenCount."""
+        return self._result(req, n, **kwargs)
+
     # -- internals ---------------------------------------------------------------------------------
     def _result(self, req: CountRequest, n: int, *, exact: bool, source: str, reason: str | None = None,
                 retry_after: float | None = None, detail: dict[str, Any] | None = None,
@@ -260,17 +264,6 @@ class Counter:
         """How long a request may wait for this process's own rate limiter before it gives up."""
         s = self.settings
         return max(s.max_retry_wait, 60.0) if mode == "api" else s.max_retry_wait
-
-    async def apeek(self, req: CountRequest, mode: str | None = None, reason: str = "estimate") -> TokenCount:
-        """The count without asking the API: the cached exact count, else the estimate, marked ``pending`` when
-        asking (``acount``) could give the exact count."""
-        mode = check_mode(mode or self.settings.mode)
-        if mode != "offline":
-            hit = self.cache.get(req.cache_key())
-            if hit is not None:
-                return self._result(req, hit, exact=True, source="cache")
-        can_ask = mode != "offline" and self.settings.key_configured
-        return await self.arun(self._estimate(req, reason if can_ask else self._why_offline(mode), pending=can_ask))
 
     def _why_offline(self, mode: str) -> str:
         return "offline mode" if mode == "offline" else f"no API key (set {self.settings.api_key_env} for exact counts)"

@@ -567,6 +567,36 @@ async def test_notebook_total_equals_the_cli_and_count_tokens(client: Client, ke
     assert sent[0].raw in [r.raw for r in sent[1:]]  # (background per-cell counts may have gone out too)
 
 
+@pytest.mark.parametrize("tc_config", [{"cell_counts": False}])
+async def test_while_typing_the_api_is_not_asked(client: Client, key: str, standin: StandIn):
+    nb = cells(40)
+    opened = await client.post("cells", {"model": M, "cells": nb, "deadline_ms": SLOW_OK})
+    assert opened["exact"] and len(standin.count_requests()) == 1
+    # the notebook unchanged: its exact total is cached, typing mode or not
+    same = await client.post("cells", {"model": M, "cells": nb, "exact_total": False})
+    assert same["exact"] and same["total"] == opened["total"]
+    edited = [dict(c) for c in nb]
+    edited[7]["source"] += "\nmore = [i * i for i in range(10)]"
+    typing = await client.post("cells", {"model": M, "cells": edited, "exact_total": False})
+    assert len(standin.count_requests()) == 1  # no upstream request while typing
+    assert typing["exact"] is False and typing["pending"] is True and "while you type" in typing["reason"]
+    assert typing["cells"][7]["tokens"] > opened["cells"][7]["tokens"]
+    assert typing["total"] == typing["joins_and_frame"] + sum(c["tokens"] for c in typing["cells"])
+    paused = await client.post("cells", {"model": M, "cells": edited, "deadline_ms": SLOW_OK})
+    assert paused["exact"] and paused["total"] == standin_count(_notebook_body(edited))
+    assert len(standin.count_requests()) == 2
+
+
+async def test_while_typing_offline_the_whole_notebook_follows(client: Client, standin: StandIn):
+    nb = cells(12)
+    typing = await client.post("cells", {"model": M, "cells": nb, "exact_total": False})
+    whole = await client.post("cells", {"model": M, "cells": nb})
+    # while typing, a quick estimate from the shares; after the pause the estimate of the whole request
+    assert typing["pending"] is True and whole["pending"] is False and not whole["exact"]
+    assert abs(typing["total"] - whole["total"]) <= 3
+    assert standin.requests == []
+
+
 @pytest.mark.parametrize("tc_config", [{"rpm": 1000}])
 async def test_background_cell_counts_come_after_the_total(client: Client, key: str, standin: StandIn):
     nb = cells(20)
