@@ -10,15 +10,17 @@ from typing import Any
 from .. import registry
 from ..config import MAX_REQUEST_BYTES
 from ..errors import InputError
-from .body import COUNT_FIELDS, DROPPED_FIELDS, CountRequest, canonical_json
+from .body import COUNT_FIELDS, DROPPED_FIELDS, EMPTY_PROBE, EMPTY_PROBE_TOKENS, CountRequest, canonical_json
 from .files import looks_like_path
-from .messages import from_input, plain_deep
+from .messages import EMPTY, from_input, plain_deep
 from .notebook import Cell, cell_blocks, cells_from_json, load_notebook, notebook_blocks
 from .validate import validate_body
 
 __all__ = [
     "COUNT_FIELDS",
     "DROPPED_FIELDS",
+    "EMPTY_PROBE",
+    "EMPTY_PROBE_TOKENS",
     "Cell",
     "CountRequest",
     "build_request",
@@ -28,7 +30,6 @@ __all__ = [
     "load_notebook",
     "notebook_blocks",
 ]
-
 
 
 def build_request(
@@ -47,8 +48,14 @@ def build_request(
 
     Explicit keyword arguments win over fields of a request dict. ``model`` falls back to the request
     dict's model, then ``default_model``, then the registry's default.
+
+    A notebook or file with nothing in it (no cells, only empty cells, a blank text file) is not an error:
+    it gives a request marked ``empty`` that is counted as the request frame alone (see ``EMPTY_PROBE``).
     """
     messages, extras = from_input(obj, include_outputs=include_outputs)
+    empty = bool(extras.pop(EMPTY, False))
+    if empty:
+        messages = [{"role": "user", "content": EMPTY_PROBE}]
     body: dict[str, Any] = {"model": model or extras.pop("model", None) or default_model or registry.default_model()}
     extras.pop("model", None)
     body["messages"] = messages
@@ -65,7 +72,7 @@ def build_request(
     if isinstance(body.get("tools"), dict):  # one tool passed on its own
         body["tools"] = [body["tools"]]
     info = registry.resolve(body["model"])
-    req = CountRequest(body)
+    req = CountRequest(body, empty=empty)
     try:
         validate_body(body, max_bytes=max_bytes, context_window=info.context_window, size=req.size_bytes if max_bytes else None)
     except InputError as exc:
