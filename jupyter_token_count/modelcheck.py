@@ -19,7 +19,7 @@ from . import registry
 from .config import Settings, check_mode
 from .errors import ApiError, UnknownModel
 
-__all__ = ["api_model_ids", "check_model", "closest", "is_listed", "unknown_message"]
+__all__ = ["api_model_ids", "check_listed", "check_model", "closest", "is_listed", "unknown_message"]
 
 _lock = threading.Lock()
 #: (sha256 of the key, base URL) → the ids the API listed; the key itself is never kept here
@@ -83,14 +83,12 @@ def is_listed(model: str, ids: Iterable[str]) -> bool:
     return any(key in (mid, registry._DATE_SUFFIX.sub("", mid)) for mid in ids)
 
 
-def check_model(model: str, settings: Settings, mode: str | None = None, *, strict: bool = False) -> str | None:
-    """None when ``model`` is known. Otherwise a warning to show with the estimate, or ``UnknownModel``
-    when the API's list was consulted (or ``strict``: the CLI's rule)."""
+def check_listed(model: str, api_ids: Iterable[str] | None, *, strict: bool = False) -> str | None:
+    """``check_model`` for a caller that holds the API's list already (None: no list to trust)."""
     if registry.resolve(model).known:
         return None
-    mode = check_mode(mode or settings.mode)
-    ids = api_model_ids(settings) if mode != "offline" else None
-    if ids is not None:
+    if api_ids is not None:
+        ids = list(api_ids)
         if is_listed(model, ids):
             return None
         suggestions = closest(model, ids)
@@ -100,3 +98,12 @@ def check_model(model: str, settings: Settings, mode: str | None = None, *, stri
     if strict:
         raise UnknownModel(message, model, suggestions)
     return f"{message} Estimated with a guessed tokenizer; the cost is unknown."
+
+
+def check_model(model: str, settings: Settings, mode: str | None = None, *, strict: bool = False) -> str | None:
+    """None when ``model`` is known. Otherwise a warning to show with the estimate, or ``UnknownModel``
+    when the API's list was consulted (or ``strict``: the CLI's rule)."""
+    if registry.resolve(model).known:
+        return None
+    mode = check_mode(mode or settings.mode)
+    return check_listed(model, api_model_ids(settings) if mode != "offline" else None, strict=strict)

@@ -37,6 +37,7 @@ from ..errors import (
     InvalidRequest,
     TokenCountError,
 )
+from ..modelcheck import check_listed
 from ..request import CountRequest, build_request, cells_from_json, notebook_blocks
 from ..request.files import strings_may_be_paths
 from .service import TokenCountService
@@ -207,7 +208,11 @@ class BaseHandler(APIHandler):
             return
         super().log_exception(typ, value, tb)
 
+    model_warning: str | None = None
+
     def reply(self, obj: dict[str, Any]) -> None:
+        if self.model_warning:
+            obj = {**obj, "warnings": [*obj.get("warnings", []), self.model_warning]}
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(obj))
 
@@ -282,6 +287,8 @@ class BodyHandler(BaseHandler):
         mode = body.get("mode")
         if mode is not None and mode not in MODES:
             raise ApiFailure(400, f"mode: expected one of {', '.join(MODES)}, got {json.dumps(mode)}")
+        # an id nobody knows: 400 when the API's model list (refreshed for GET models) lacks it too, else a warning
+        self.model_warning = check_listed(model.strip(), self.service.api_model_ids())
         return model.strip(), mode
 
     async def cells_body(self) -> tuple[str, str | None, bool, list[Any]]:
