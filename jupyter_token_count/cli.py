@@ -53,6 +53,11 @@ newer than this release: --allow-unknown-model estimates it with a guessed token
 exit status: 0 all counted and within budget, 1 an input is over a budget (--max-tokens,
              --max-context-fraction, --total-budget), 2 an input is bad (unreadable, corrupt, not a
              notebook, unknown model), 3 could not count (API or configuration error); the highest wins
+configuration: defaults for --max-tokens, --max-context-fraction, --total-budget, -m, --include, --exclude
+             and --include-outputs from [tool.jupyter-token-count] in the nearest pyproject.toml, e.g.
+               [tool.jupyter-token-count]
+               max-tokens = 50000
+               exclude = ["drafts/*"]
 environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, JUPYTER_TOKEN_COUNT_MODEL (default model),
              JUPYTER_TOKEN_COUNT_MODE (auto, api or offline),
              JUPYTER_TOKEN_COUNT_DATA_DIR (where exact counts are cached)
@@ -214,8 +219,66 @@ def _tools(args: argparse.Namespace) -> list[Any] | None:
     return tools
 
 
+#: [tool.jupyter-token-count] keys in pyproject.toml → the option they set a default for
+CONFIG_KEYS = {"max-tokens": ("budget", int), "max-context-fraction": ("max_context_fraction", float),
+               "total-budget": ("total_budget", int), "model": ("model", list), "exclude": ("exclude", list),
+               "include": ("include", list), "include-outputs": ("include_outputs", bool)}
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.jupyter-token-count] table, up to the repository's root."""
+    for d in (start, *start.parents):
+        candidate = d / "pyproject.toml"
+        if candidate.is_file() and "jupyter-token-count" in candidate.read_text(encoding="utf-8", errors="replace"):
+            return candidate
+        if (d / ".git").exists():
+            break
+    return None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Option defaults from ``[tool.jupyter-token-count]``, so pre-commit, CI and people share one budget."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("jupyter-token-count", {})
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise _Fail(f"{path}: cannot be read as TOML ({exc})", 2) from None
+    defaults: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in CONFIG_KEYS:
+            raise _Fail(f"{path}: [tool.jupyter-token-count] has an unknown key {key!r} "
+                        f"(known: {', '.join(CONFIG_KEYS)})", 2)
+        dest, kind = CONFIG_KEYS[key]
+        if kind is list and isinstance(value, str):
+            value = [value]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok or (kind is list and not all(isinstance(v, str) for v in value)):
+            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be "
+                        f"{ {int: 'a whole number', float: 'a number', list: 'a string or a list of strings', bool: 'true or false'}[kind]}", 2)
+        if kind is float and not 0 < value <= 1:
+            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be above 0 and at most 1", 2)
+        defaults[dest] = value
+    return defaults
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        config = find_config(Path.cwd())
+        defaults = read_config(config) if config else {}
+    except _Fail as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.code
+    model_default = defaults.pop("model", None)  # -m replaces the configured models rather than adding to them
+    parser.set_defaults(**defaults)
+    args = parser.parse_args(argv)
+    if args.model is None and model_default:
+        args.model = model_default
     try:
         return _main(args)
     except _Fail as exc:
