@@ -44,6 +44,8 @@ class Options:
     per_cell: bool = False
     #: model ids the caller already checked (the -m ones); others (a request file's own) are checked here
     checked_models: frozenset[str] = frozenset()
+    #: the warnings those checks gave (an unknown id allowed with --allow-unknown-model)
+    model_warnings: dict[str, str] = field(default_factory=dict)
     allow_unknown_model: bool = False
 
 
@@ -130,7 +132,7 @@ async def acount_input(counter: Any, inp: Input, opts: Options) -> list[Row]:
                                 default_model=counter.settings.model, include_outputs=opts.include_outputs,
                                 max_bytes=counter.settings.max_request_bytes)
             shown_model = req.model
-            warning = None
+            warning = opts.model_warnings.get(req.model)
             if req.model not in opts.checked_models:
                 warning = check_model(req.model, counter.settings, opts.mode, strict=not opts.allow_unknown_model)
             res = with_warning(await acount_request(counter, req, opts.mode), warning)

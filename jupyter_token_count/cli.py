@@ -300,7 +300,7 @@ def _main(args: argparse.Namespace) -> int:
     fmt = args.format or ("json" if args.json else "table")
     counter = get_counter()
     mode = "offline" if args.offline else "api" if args.api else None
-    warnings: list[str] = []
+    model_warnings: dict[str, str] = {}
     # the -m ids are checked once here, not once per file; a request file's own model is checked with it
     for model in dict.fromkeys(args.model or []):
         try:
@@ -308,11 +308,12 @@ def _main(args: argparse.Namespace) -> int:
         except UnknownModel as exc:
             raise _Fail(str(exc), 2) from None
         if warning:
-            warnings.append(warning)
+            model_warnings[model] = warning
     inputs = gather_inputs(args)
     opts = Options(models=args.model or [None], system=args.system, tools=_tools(args),
                    include_outputs=args.include_outputs, mode=mode, per_cell=args.per_cell,
-                   checked_models=frozenset(args.model or ()), allow_unknown_model=args.allow_unknown_model)
+                   checked_models=frozenset(args.model or ()), model_warnings=model_warnings,
+                   allow_unknown_model=args.allow_unknown_model)
     jobs = args.jobs or os.cpu_count() or 1
 
     total = len(inputs)
@@ -330,7 +331,7 @@ def _main(args: argparse.Namespace) -> int:
     for row in rows:
         if row.error:
             print(f"{PROG}: {row.error}", file=sys.stderr)
-    for warning in dict.fromkeys(warnings + [w for r in rows for w in r.warnings]):
+    for warning in dict.fromkeys([*model_warnings.values(), *(w for r in rows for w in r.warnings)]):
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     for line in budget_lines:
         print(f"{PROG}: {line}", file=sys.stderr)
@@ -363,9 +364,9 @@ def _apply_budgets(rows: list[Row], args: argparse.Namespace) -> list[str]:
             lines.append(f"{r.input}: {res.label} tokens on {r.model} is over the budget of {args.budget:,}")
         frac = res.context_fraction
         if args.max_context_fraction is not None and frac is not None and frac > args.max_context_fraction:
-            r.over.append(f"over {args.max_context_fraction:.0%} of the window")
+            r.over.append(f"over {_pct(args.max_context_fraction)} of the window")
             lines.append(f"{r.input}: {res.label} tokens take {frac:.1%} of {r.model}'s {res.context_window:,}-token "
-                         f"window, over the {args.max_context_fraction:.0%} allowed")
+                         f"window, over the {_pct(args.max_context_fraction)} allowed")
         elif args.max_context_fraction is not None and frac is None:
             lines.append(f"{r.input}: the context window of {r.model} is unknown; --max-context-fraction cannot be checked")
     if args.total_budget is not None:
@@ -377,6 +378,10 @@ def _apply_budgets(rows: list[Row], args: argparse.Namespace) -> list[str]:
                 lines.append(f"all inputs together: {approx}{total:,} tokens on {model}, over the total budget of "
                              f"{args.total_budget:,}")
     return lines
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction * 100:.4g}%"
 
 
 def _status(r: Row) -> str:

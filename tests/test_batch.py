@@ -117,11 +117,14 @@ def test_jobs_2_gives_the_same_rows_in_the_same_order_as_jobs_1(tmp_path: Path):
 
 def test_formats_parse_and_render(tmp_path: Path):
     folder = _mixed_folder(tmp_path)
-    args = (str(folder), "--offline", "--max-tokens", "1000")
+    counts = [r["input_tokens"] for r in json.loads(cli(str(folder), "--offline", "--json").stdout) if "input_tokens" in r]
+    budget = max(counts) - 1  # the biggest notebook is over it, the empty ones are not
+    args = (str(folder), "--offline", "--max-tokens", str(budget))
     rows = json.loads(cli(*args, "--format", "json").stdout)
     assert len(rows) == 7
     over = {r["input"] for r in rows if r["status"] == "over_budget"}
-    assert over and all(r["input_tokens"] > 1000 for r in rows if r["input"] in over)
+    assert over and all(r["input_tokens"] > budget for r in rows if r["input"] in over)
+    assert all(r["input_tokens"] <= budget for r in rows if r["status"] == "ok")
 
     table = list(csv.DictReader(io.StringIO(cli(*args, "--format", "csv").stdout)))
     assert [r["input"] for r in table] == [r["input"] for r in rows]
@@ -137,7 +140,7 @@ def test_formats_parse_and_render(tmp_path: Path):
     html = MarkdownIt("commonmark").enable("table").render(md.stdout)
     assert html.count("<tr>") == 1 + len(rows)  # the header and one row per file
     assert html.count("❌") >= 1 + len(over) + 2  # the verdict, each over-budget row, each failed one
-    assert "≈ estimate: no API key" in md.stdout and "`--max-tokens 1,000`" in md.stdout
+    assert "≈ estimate: offline mode" in md.stdout and f"`--max-tokens {budget:,}`" in md.stdout
 
 
 def test_budgets(tmp_path: Path):
@@ -145,7 +148,7 @@ def test_budgets(tmp_path: Path):
     f.write_text("word " * 2000, encoding="utf-8")
     assert cli(str(f), "--offline", "--max-context-fraction", "0.5").returncode == 0
     over = cli(str(f), "--offline", "-m", "claude-haiku-4-5", "--max-context-fraction", "0.001")
-    assert over.returncode == 1 and "window, over the 0% allowed" not in over.stderr and "of claude-haiku-4-5" in over.stderr
+    assert over.returncode == 1 and "window, over the 0.1% allowed" in over.stderr and "of claude-haiku-4-5" in over.stderr
     total = cli(str(f), str(f), "--offline", "--total-budget", "3000")
     assert total.returncode == 1 and "over the total budget of 3,000" in total.stderr
     bad = cli(str(f), "--max-context-fraction", "2")
