@@ -704,3 +704,22 @@ async def test_key_absent_from_bodies_and_debug_logs(client: Client, key: str, s
     assert "jupyter-token-count" in logged  # the server's own lines were captured
     assert key not in logged
     assert all(key not in b for b in client.bodies) and len(client.bodies) == 9
+
+
+# -- unknown models --------------------------------------------------------------------------------------
+async def test_unknown_model_offline_is_counted_with_a_warning(client: Client, standin: StandIn):
+    res = await client.post("count", {"model": "claude-sonet-4-5", "messages": [{"role": "user", "content": "hi"}]})
+    assert res["exact"] is False and "did you mean 'claude-sonnet-4-5'" in res["warnings"][0]
+    cells = await client.post("cells", {"model": "claude-sonet-4-5", "cells": [{"id": "a", "cell_type": "code", "source": "x"}]})
+    assert "unknown model 'claude-sonet-4-5'" in cells["warnings"][0]
+    known = await client.post("count", {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]})
+    assert known["warnings"] == []
+
+
+async def test_unknown_model_is_refused_once_the_api_list_is_known(client: Client, key: str, standin: StandIn):
+    await client.get("models")  # the front end asks for the model list first; it refreshes from the API
+    err = await client.post("count", {"model": "claude-sonet-6", "messages": [{"role": "user", "content": "hi"}]}, status=400)
+    assert "unknown model 'claude-sonet-6'" in err["error"]["message"]
+    assert "did you mean 'claude-sonnet-6'" in err["error"]["message"] and not standin.count_requests()
+    ok = await client.post("count", {"model": "claude-sonnet-6", "messages": [{"role": "user", "content": "hi"}]})
+    assert ok["exact"] and ok["warnings"] == []
