@@ -11,8 +11,9 @@ import fnmatch
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -174,39 +175,48 @@ def _context() -> Any:
     return None
 
 
-def count_all(inputs: Sequence[Input], opts: Options, jobs: int, on_done: Callable[[], None] | None = None) -> list[Row]:
-    """Rows for every input, in input order, whatever ``jobs`` is."""
+ProgressFactory = Callable[[int], AbstractContextManager[Callable[[], None]]]
+
+
+@contextmanager
+def _no_progress(total: int) -> Iterator[Callable[[], None]]:
+    yield lambda: None
+
+
+def count_all(inputs: Sequence[Input], opts: Options, jobs: int, progress: ProgressFactory | None = None) -> list[Row]:
+    """Rows for every input, in input order, whatever ``jobs`` is. ``progress(total)`` is entered once the
+    work is under way and yields a callable ticked once per input."""
     from .api import get_counter
 
+    progress = progress or _no_progress
     counter = get_counter()
     jobs = max(1, min(jobs, len(inputs)))
     if jobs == 1:
-        async def one(inp: Input) -> list[Row]:
-            try:
-                return await acount_input(counter, inp, opts)
-            finally:
-                if on_done:
-                    on_done()
+        with progress(len(inputs)) as tick:
+            async def one(inp: Input) -> list[Row]:
+                try:
+                    return await acount_input(counter, inp, opts)
+                finally:
+                    tick()
 
-        async def every() -> list[list[Row]]:
-            return list(await asyncio.gather(*(one(i) for i in inputs)))
+            async def every() -> list[list[Row]]:
+                return list(await asyncio.gather(*(one(i) for i in inputs)))
 
-        per_input = counter.run(every())
-    else:
-        rpm = max(1, counter.settings.rpm // jobs)
-        per_input_or_none: list[list[Row] | None] = [None] * len(inputs)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_init_worker,
-                                 initargs=(rpm,)) as pool:
-            futures = {pool.submit(_work, inp, opts): i for i, inp in enumerate(inputs)}
+            per_input = counter.run(every())
+        return [row for rows in per_input for row in rows]
+
+    rpm = max(1, counter.settings.rpm // jobs)
+    done: list[list[Row] | None] = [None] * len(inputs)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_init_worker, initargs=(rpm,)) as pool:
+        # submitting starts the workers: before the progress bar's thread exists, so they fork a single thread
+        futures = {pool.submit(_work, inp, opts): i for i, inp in enumerate(inputs)}
+        with progress(len(inputs)) as tick:
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
-                    per_input_or_none[i] = fut.result()
+                    done[i] = fut.result()
                 except Exception as exc:  # a worker died (e.g. out of memory): the input still gets its row
                     message, code = _failure(inputs[i].name, exc)
-                    per_input_or_none[i] = [Row(inputs[i].name, opts.models[0] or counter.settings.model,
-                                                error=message, code=code)]
-                if on_done:
-                    on_done()
-        per_input = [rows or [] for rows in per_input_or_none]
-    return [row for rows in per_input for row in rows]
+                    done[i] = [Row(inputs[i].name, opts.models[0] or counter.settings.model, error=message, code=code)]
+                tick()
+    return [row for rows in done for row in rows or []]

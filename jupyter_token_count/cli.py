@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -316,16 +318,8 @@ def _main(args: argparse.Namespace) -> int:
                    allow_unknown_model=args.allow_unknown_model)
     jobs = args.jobs or os.cpu_count() or 1
 
-    total = len(inputs)
-    if sys.stderr.isatty() and total > 2:  # a progress bar only where someone watches many files
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(TextColumn("counting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      transient=True, console=_console(stderr=True)) as progress:
-            task = progress.add_task("count", total=total)
-            rows = count_all(inputs, opts, jobs, on_done=lambda: progress.advance(task))
-    else:
-        rows = count_all(inputs, opts, jobs)
+    # a progress bar only where someone watches many files
+    rows = count_all(inputs, opts, jobs, _progress if sys.stderr.isatty() and len(inputs) > 2 else None)
 
     budget_lines = _apply_budgets(rows, args)
     for row in rows:
@@ -350,6 +344,16 @@ def _main(args: argparse.Namespace) -> int:
     if codes:
         return max(codes)
     return 1 if any(r.over for r in rows) or budget_lines else 0
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("counting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True, console=_console(stderr=True)) as progress:
+        task = progress.add_task("count", total=total)
+        yield lambda: progress.advance(task)
 
 
 def _apply_budgets(rows: list[Row], args: argparse.Namespace) -> list[str]:
