@@ -511,6 +511,14 @@ def _short(name: str) -> str:
         return name
 
 
+def _without_name(error: str, name: str) -> str:
+    """An error in a row that already names the input: its text without the name in front."""
+    for prefix in (f"file '{name}': ", f"file '{name}', ", f"{name}: "):
+        if error.startswith(prefix):
+            return error[len(prefix):]
+    return error
+
+
 def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -553,7 +561,7 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
             cells = [escape(_short(r.input)), escape(r.model), "[red]error[/red]", "", ""]
             if compare:
                 cells.append("")
-            cells.append(f"[red]{escape(r.error)}[/red]")
+            cells.append(f"[red]{escape(_without_name(r.error, r.input))}[/red]")
             t.add_row(*cells)
             continue
         res = r.result

@@ -23,7 +23,7 @@ from test_cli import cli
 from jupyter_token_count import count_tokens, registry
 from jupyter_token_count.api import UnknownModelWarning
 from jupyter_token_count.backends import offline
-from jupyter_token_count.errors import UnknownModel
+from jupyter_token_count.errors import InputError, UnknownModel
 from jupyter_token_count.request import build_request, cells_from_json, notebook_blocks
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -223,10 +223,21 @@ def test_a_bad_attachment_is_named(tmp_path: Path):
     assert "bad.ipynb" in p.stderr and "cell 1" in p.stderr and "attachment 'chart.png'" in p.stderr
 
 
-def test_empty_file_request_is_marked():
+def test_empty_notebook_and_file_in_the_python_api(tmp_path: Path):
     req = build_request({"cells": []}, model="claude-opus-4-8")
     assert req.empty and req.body["messages"] == [{"role": "user", "content": "."}]
     assert not build_request("Hello", model="claude-opus-4-8").empty
+    frame = offline.frame_tokens(registry.resolve("claude-opus-4-8"))
+    nb = tmp_path / "Untitled.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), nb)
+    blank = tmp_path / "prompt.md"
+    blank.write_text("  \n", encoding="utf-8")
+    for path in (nb, blank):
+        r = count_tokens(path, model="claude-opus-4-8", mode="offline")
+        assert r.input_tokens == frame and r.detail["empty"] and r.cost_usd == registry.resolve("claude-opus-4-8").cost_usd(frame)
+    # an explicit empty message is still the API's error, not an empty document
+    with pytest.raises(InputError):
+        build_request([{"role": "user", "content": []}], model="claude-opus-4-8")
 
 
 # -- pre-commit ------------------------------------------------------------------------------------------
