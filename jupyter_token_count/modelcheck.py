@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import threading
+import time
 from collections.abc import Iterable
 
 from . import registry
@@ -24,6 +25,9 @@ __all__ = ["api_model_ids", "check_listed", "check_model", "closest", "is_listed
 _lock = threading.Lock()
 #: (sha256 of the key, base URL) → the ids the API listed; the key itself is never kept here
 _listed: dict[tuple[str, str | None], frozenset[str]] = {}
+#: the same → when the list last could not be fetched: a live panel must not wait on it at every keystroke
+_failed: dict[tuple[str, str | None], float] = {}
+RETRY_FAILED_LIST = 60.0
 
 
 def _known_ids(extra: Iterable[str] = ()) -> list[str]:
@@ -44,11 +48,11 @@ def closest(model: str, extra: Iterable[str] = (), n: int = 3) -> list[str]:
     return found
 
 
-def unknown_message(model: str, suggestions: list[str], asked_api: bool) -> str:
-    where = "neither jupyter-token-count's model list nor the API's (GET /v1/models)" if asked_api \
-        else "jupyter-token-count's model list (no API key to ask the API's)"
+def unknown_message(model: str, suggestions: list[str], asked_api: bool, why_not_api: str = "no API key") -> str:
+    where = "neither jupyter-token-count's model list nor the API's (GET /v1/models) has it" if asked_api \
+        else f"not in jupyter-token-count's model list, and the API's could not be asked ({why_not_api})"
     hint = f"; did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-    return f"unknown model {model!r}: {where} has it{hint}"
+    return f"unknown model {model!r}: {where}{hint}"
 
 
 def api_model_ids(settings: Settings) -> frozenset[str] | None:
@@ -60,12 +64,16 @@ def api_model_ids(settings: Settings) -> frozenset[str] | None:
     with _lock:
         if ident in _listed:
             return _listed[ident]
+        if time.monotonic() - _failed.get(ident, -RETRY_FAILED_LIST) < RETRY_FAILED_LIST:
+            return None
     from .backends.api import ApiBackend
 
     backend = ApiBackend(key, settings.base_url, settings.timeout)
     try:
         listed = backend.list_models()
     except ApiError:
+        with _lock:
+            _failed[ident] = time.monotonic()
         return None  # unreachable or refused: the count itself will say what is wrong
     finally:
         if backend._sync is not None:
@@ -83,7 +91,8 @@ def is_listed(model: str, ids: Iterable[str]) -> bool:
     return any(key in (mid, registry._DATE_SUFFIX.sub("", mid)) for mid in ids)
 
 
-def check_listed(model: str, api_ids: Iterable[str] | None, *, strict: bool = False) -> str | None:
+def check_listed(model: str, api_ids: Iterable[str] | None, *, strict: bool = False,
+                 why_not_api: str = "no API key") -> str | None:
     """``check_model`` for a caller that holds the API's list already (None: no list to trust)."""
     if registry.resolve(model).known:
         return None
@@ -94,9 +103,10 @@ def check_listed(model: str, api_ids: Iterable[str] | None, *, strict: bool = Fa
         suggestions = closest(model, ids)
         raise UnknownModel(unknown_message(model, suggestions, True), model, suggestions)
     suggestions = closest(model)
-    message = unknown_message(model, suggestions, False)
-    if strict:
-        raise UnknownModel(message, model, suggestions)
+    message = unknown_message(model, suggestions, False, why_not_api)
+    if strict:  # the CLI: say how to count a model newer than this release anyway
+        raise UnknownModel(f"{message} (a model newer than this release? --allow-unknown-model estimates it)",
+                           model, suggestions)
     return f"{message} Estimated with a guessed tokenizer; the cost is unknown."
 
 
@@ -106,4 +116,9 @@ def check_model(model: str, settings: Settings, mode: str | None = None, *, stri
     if registry.resolve(model).known:
         return None
     mode = check_mode(mode or settings.mode)
-    return check_listed(model, api_model_ids(settings) if mode != "offline" else None, strict=strict)
+    if mode == "offline":
+        return check_listed(model, None, strict=strict, why_not_api="offline mode")
+    if not settings.key_configured:
+        return check_listed(model, None, strict=strict)
+    ids = api_model_ids(settings)
+    return check_listed(model, ids, strict=strict, why_not_api="GET /v1/models failed")
