@@ -42,10 +42,10 @@ class InputError(TokenCountError, ValueError):
 class UnknownModel(InputError):
     """A model id that neither the registry nor the API's model list knows; the message names the closest ids."""
 
-    def __init__(self, message: str, model: str, suggestions: list[str]) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, model: str = "", suggestions: list[str] | None = None) -> None:
+        super().__init__(message)  # defaults: an exception is re-created from its message when unpickled
         self.model = model
-        self.suggestions = suggestions
+        self.suggestions = suggestions or []
 
     def at(self, outer: str) -> InputError:
         located = UnknownModel(self.message, self.model, self.suggestions)

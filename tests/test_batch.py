@@ -115,6 +115,23 @@ def test_jobs_2_gives_the_same_rows_in_the_same_order_as_jobs_1(tmp_path: Path):
     assert json.loads(one.stdout) == json.loads(two.stdout) and one.stderr == two.stderr
 
 
+def test_jobs_2_with_a_key_counts_exactly_and_in_order(tmp_path: Path, key_env, standin: StandIn):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for i, nb in enumerate(sorted(FIXTURES.glob("*.ipynb"))[:3]):
+        shutil.copy(nb, folder / f"{i}_{nb.name}")
+    two = cli(str(folder), "--json", "--jobs", "2", env=key_env)
+    assert two.returncode == 0, two.stderr
+    sent = standin.count_requests()
+    assert len(sent) == 3 and not [r for r in standin.requests if r.path.startswith("/v1/models")]
+    one = cli(str(folder), "--json", "--jobs", "1", env=key_env)  # now from the shared on-disk cache
+    rows_two, rows_one = json.loads(two.stdout), json.loads(one.stdout)
+    assert [(r["input"], r["input_tokens"], r["exact"]) for r in rows_two] == \
+        [(r["input"], r["input_tokens"], r["exact"]) for r in rows_one]
+    assert all(r["exact"] for r in rows_two) and {r["source"] for r in rows_one} == {"cache"}
+    assert sorted(r["input_tokens"] for r in rows_two) == sorted(standin_count(s.json) for s in sent)
+
+
 def test_formats_parse_and_render(tmp_path: Path):
     folder = _mixed_folder(tmp_path)
     counts = [r["input_tokens"] for r in json.loads(cli(str(folder), "--offline", "--json").stdout) if "input_tokens" in r]
