@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-unknown-model", action="store_true",
                    help="estimate for a model id nobody can confirm (newer than this release) instead of failing")
 
-    found = p.add_argument_group("directories")
+    found = p.add_argument_group("many files")
     found.add_argument("--include", action="append", default=[], metavar="GLOB",
                        help="in directories, also count files named like GLOB, e.g. '*.md' (repeatable; notebooks always)")
     found.add_argument("--exclude", action="append", default=[], metavar="GLOB",
