@@ -458,7 +458,7 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
     out += ["| | File | Model | Tokens | Cost (input) | Context window | Note |", "|---|---|---|--:|--:|--:|---|"]
     for r in rows:
         if r.error:
-            out.append(f"| ❌ | `{_md(_short(r.input))}` | {_md(r.model)} | — | — | — | error: {_md(r.error)} |")
+            out.append(f"| ❌ | `{_md(_short(r.input))}` | {_md(r.model)} | — | — | — | error: {_md(_without_name(r.error, r.input))} |")
             continue
         res = r.result
         frac = res.context_fraction
