@@ -90,9 +90,14 @@ def _quiet_budget_tracebacks() -> None:
         return
 
     def handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None) -> list[str]:
-        import sys
+        stb = [f"BudgetExceeded: {value}"]
+        show = getattr(shell, "_showtraceback", None)
+        if show is not None:  # an error output with this one line as its traceback
+            show(etype, value, stb)
+        else:
+            import sys
 
-        print(f"BudgetExceeded: {value}", file=sys.stderr)
-        return [f"BudgetExceeded: {value}"]
+            print(stb[0], file=sys.stderr)
+        return stb
 
     ip.set_custom_exc((BudgetExceeded,), handler)

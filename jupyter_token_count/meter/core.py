@@ -126,6 +126,19 @@ class Meter:
     def predict(self, rec: CallRecord, body: dict[str, Any], counter: Any, *, batch: bool,
                 live: list[bool] | None = None) -> None:
         """Fill in the record's prediction. Never raises: a failure to count is a note on the line."""
+        try:
+            self._predict(rec, body, counter, batch=batch, live=live)
+        except Exception:  # a bug of ours must not fail the call either
+            log.debug("call meter: prediction failed", exc_info=True)
+            rec.count_note = rec.count_note or "count failed: internal error"
+        finally:
+            with rec._lock:
+                rec.predicting = False
+                if rec.status == "counting":
+                    rec.status = "sent"
+
+    def _predict(self, rec: CallRecord, body: dict[str, Any], counter: Any, *, batch: bool,
+                 live: list[bool] | None) -> None:
         req = CountRequest(count_body(body))
         try:
             res = counter.count(req)

@@ -43,6 +43,8 @@ class CallRecord:
     status: str = "counting"  # counting → sent → done | error | partial | submitted | blocked
     error: str | None = None
     batch_id: str | None = None
+    #: False once the prediction is in (or could not be had)
+    predicting: bool = True
     started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
