@@ -32,6 +32,7 @@ _LAZY = {
     "meter_calls": ("meter", "meter_calls"),
     "stop_metering": ("meter", "stop_metering"),
     "call_log": ("meter", "call_log"),
+    "call_report": ("meter", "call_report"),
     "BudgetExceeded": ("meter", "BudgetExceeded"),
 }
 

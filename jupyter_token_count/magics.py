@@ -246,7 +246,7 @@ class CallMeterMagics(Magics):
             %count_calls report                     # a table of this kernel's calls (r = %count_calls report)
             %count_calls off
 
-        Python: ``jupyter_token_count.meter_calls(...)``, ``stop_metering()``, ``call_log()``.
+        Python: ``jupyter_token_count.meter_calls(...)``, ``stop_metering()``, ``call_log()``, ``call_report()``.
         """
         try:
             args = parse_argstring(self.count_calls, line)
@@ -263,7 +263,7 @@ class CallMeterMagics(Magics):
         from . import meter
 
         if args.action == "report":
-            return meter.CallReport(meter.call_log())
+            return meter.call_report()
         if args.action == "off":
             if args.budget_tokens is not None or args.budget_usd is not None or args.per_call:
                 raise ValueError("budgets apply to `%count_calls on`")

@@ -303,3 +303,101 @@ def test_waiting_for_a_slow_count_never_delays_the_call(k: Kernel, standin: Stan
     assert time.monotonic() - t0 < 1.2
     [rec] = settled(k)
     assert rec["status"] == "done"
+
+
+def test_counts_with_the_calling_clients_key_and_url(k: Kernel, standin: StandIn):
+    # the process-wide counter has a wrong key and an unreachable URL; the client's own ones are used
+    k.execute("configure(api_key='sk-ant-wrong-wrong-wrong', base_url='http://127.0.0.1:9')")
+    k.execute("m = client.messages.create(model=M, max_tokens=8, messages=HELLO)")
+    [rec] = settled(k)
+    assert rec["exact"] and rec["count_note"] is None
+    [count] = standin.count_requests()
+    assert standin.api_key in (count.headers.get("x-api-key", "") + count.headers.get("authorization", ""))
+    k.execute("configure(data_dir=None)")
+
+
+# -- in-process: the pieces, and the text line outside a kernel -------------------------------------------
+def test_sse_usage_survives_any_chunking():
+    from jupyter_token_count.meter.usage import SSEUsage
+
+    events = [
+        {"type": "message_start", "message": {"usage": {"input_tokens": 9, "cache_read_input_tokens": 100,
+                                                         "cache_creation_input_tokens": 0, "output_tokens": 1}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "data: x\n\n"}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 42}},
+        {"type": "message_stop"},
+    ]
+    raw = "".join(f"event: {e['type']}\r\ndata: {json.dumps(e)}\r\n\r\n" for e in events).encode()
+    for size in (1, 7, 64, len(raw)):
+        s = SSEUsage()
+        for i in range(0, len(raw), size):
+            s.feed(raw[i:i + size])
+        assert s.usage == {"input_tokens": 9, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0,
+                           "output_tokens": 42} and s.finished
+
+
+def test_prices_are_cache_batch_and_band_aware():
+    from jupyter_token_count.meter import pricing
+    from jupyter_token_count.meter.core import actual_cost
+
+    # claude-sonnet-5-5: $2 in, $2.50 5m write, $4 1h write, cache read and $10 out (models.json)
+    cost = pricing.input_cost("claude-sonnet-5-5", uncached=1_000_000, write_5m=1_000_000, write_1h=1_000_000)
+    assert cost == pytest.approx(2 + 2.5 + 4)
+    assert pricing.input_cost("claude-sonnet-5-5", uncached=1_000_000, batch=True) == pytest.approx(1.0)
+    # Haiku 5.5: past 100K prompt tokens every rate is the band's, output too
+    small = actual_cost("claude-haiku-5-5", {"input_tokens": 100_000, "output_tokens": 1_000_000})
+    big = actual_cost("claude-haiku-5-5", {"input_tokens": 50_000, "cache_read_input_tokens": 60_000,
+                                           "output_tokens": 1_000_000})
+    assert small == pytest.approx(0.1 * 0.1 + 0.5)
+    assert big == pytest.approx(0.05 * 0.5 + 0.06 * 0.05 + 2.5)
+    assert pricing.input_cost("claude-unknown-model-9", uncached=10) is None  # no invented price
+
+
+def test_breakpoints_follow_the_cache_prefix_order():
+    from jupyter_token_count.meter.core import breakpoints
+
+    cc = {"type": "ephemeral"}
+    body = {"model": "m", "tools": [{"name": "t", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+            "system": [{"type": "text", "text": "s", "cache_control": cc}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "a", "cache_control": cc},
+                                                      {"type": "text", "text": "b"}]}]}
+    bps = breakpoints(body)
+    assert [bp.ttl for bp in bps] == ["1h", "5m", "5m"]
+    assert bps[0].prefix == {"tools": body["tools"]}
+    assert bps[2].prefix["messages"][0]["content"] == [body["messages"][0]["content"][0]]
+    assert len(breakpoints({**body, "cache_control": cc})) == 4  # automatic caching: the end of the last message
+
+
+def test_outside_a_kernel_the_line_is_text_and_estimates_are_marked(standin: StandIn, capsys):
+    import anthropic
+
+    import jupyter_token_count as jtc
+    from jupyter_token_count.api import configure
+
+    client = anthropic.Anthropic(api_key=standin.api_key, base_url=standin.url, max_retries=0)
+    configure(mode="offline", data_dir=None)
+    jtc.meter_calls()
+    try:
+        client.messages.create(model=M, max_tokens=8, messages=[{"role": "user", "content": "Hi"}])
+        t0 = time.monotonic()
+        while jtc.call_log()[-1].predicting and time.monotonic() - t0 < 10:
+            time.sleep(0.01)
+        time.sleep(0.05)
+    finally:
+        jtc.stop_metering()
+    rec = jtc.call_log()[-1]
+    # offline mode: the count is the estimate, ≈ everywhere
+    assert rec.exact is False and rec.status == "done" and "offline mode" in rec.count_note
+    err = capsys.readouterr().err
+    assert err.count("Claude call:") == 1 and "in ≈" in err and "actual in" in err
+    assert standin.api_key not in err
+    assert not standin.count_requests()
+    report = jtc.call_report()
+    assert report.totals()["calls"] >= 1 and "total:" in repr(report)
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install pandas"):
+            report.to_dataframe()
+    else:
+        assert list(report.to_dataframe()["model"])[-1] == M

@@ -20,8 +20,8 @@ from .core import BudgetExceeded, Meter
 from .record import CallLine, CallRecord
 from .report import CallReport
 
-__all__ = ["BudgetExceeded", "CallLine", "CallRecord", "CallReport", "call_log", "is_metering", "meter_calls",
-           "stop_metering"]
+__all__ = ["BudgetExceeded", "CallLine", "CallRecord", "CallReport", "call_log", "call_report", "is_metering",
+           "meter_calls", "stop_metering"]
 
 _lock = threading.Lock()
 _log: list[CallRecord] = []  # every record of this kernel, across on/off
@@ -77,6 +77,11 @@ def is_metering() -> bool:
 def call_log() -> list[CallRecord]:
     """This kernel's metered calls, oldest first (a copy)."""
     return list(_log)
+
+
+def call_report() -> CallReport:
+    """This kernel's metered calls as a table with totals (``.to_dict()``, ``.to_dataframe()``)."""
+    return CallReport(_log)
 
 
 def _quiet_budget_tracebacks() -> None:

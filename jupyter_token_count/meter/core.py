@@ -29,6 +29,8 @@ from .usage import usage_from_json
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
+#: where the SDK sends requests when no base URL is set
+DEFAULT_BASE_URL = "https://api.anthropic.com"
 
 
 class BudgetExceeded(TokenCountError):
@@ -105,11 +107,13 @@ class Meter:
 
         base = get_counter()
         key = getattr(client, "api_key", None)
-        url = str(getattr(client, "base_url", "") or "").rstrip("/") or None
+        url = str(getattr(client, "base_url", "") or "").rstrip("/") or DEFAULT_BASE_URL
         s = base.settings
-        if not key or (key == s.api_key and (url or None) == ((s.base_url or "").rstrip("/") or url)):
+        if not isinstance(key, str) or not key:  # e.g. an OAuth token client: count with the configured key
             return base
-        ident = (hashlib.sha256(key.encode()).hexdigest(), url or "")
+        if key == s.api_key and url == (s.base_url or DEFAULT_BASE_URL).rstrip("/"):
+            return base
+        ident = (hashlib.sha256(key.encode()).hexdigest(), url)
         with self._lock:
             c = self._counters.get(ident)
             if c is None or c.cache is not base.cache:

@@ -122,7 +122,10 @@ class CallLine:
                          f"{' at batch price' if self.batch else ''})")
             frac = r0.context_fraction
             if frac is not None and not self.batch:
-                parts.append("<0.1% of window" if 0 < frac < 0.001 else f"{frac:.1%} of window")
+                if frac > 1:
+                    parts.append(f"OVER the {r0.context_window:,}-token window")
+                else:
+                    parts.append("<0.1% of window" if 0 < frac < 0.001 else f"{frac:.1%} of window")
                 warn = frac >= WARN_FRACTION
             writes = sum(r.predicted_cache_write_5m + r.predicted_cache_write_1h for r in recs)
             reads = sum(r.predicted_cache_read for r in recs)
@@ -144,7 +147,11 @@ class CallLine:
             actual_in = sum(r.actual_input_total or 0 for r in done)
             out_tokens = sum(r.output_tokens or 0 for r in done)
             cost = _sum([r.cost_usd for r in done])
-            actual = f"→ actual in {actual_in:,}, out {out_tokens:,}, {format_cost(cost)}"
+            actual = f"→ actual in {actual_in:,}"
+            predicted = sum(r.predicted_input_tokens or 0 for r in done)
+            if all(r.predicted_input_tokens is not None for r in done) and predicted != actual_in:
+                actual += f" ({actual_in - predicted:+,} vs predicted)"
+            actual += f", out {out_tokens:,}, {format_cost(cost)}"
             created = sum(r.cache_creation_input_tokens or 0 for r in done)
             read = sum(r.cache_read_input_tokens or 0 for r in done)
             if created or read:
