@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..result import format_cost
+from ..result import format_cost, format_tokens
 from .record import CallRecord
 
 COLUMNS = ("execution_count", "model", "kind", "status", "predicted_input_tokens", "exact", "input_tokens",
@@ -27,6 +27,7 @@ class CallReport:
             "calls": len(sent),
             "blocked": len(self.records) - len(sent),
             "predicted_input_tokens": sum(r.predicted_input_tokens or 0 for r in sent),
+            "predicted_exact": all(r.exact for r in sent if r.predicted_input_tokens is not None),
             "input_tokens": sum(r.input_tokens or 0 for r in sent),
             "cache_creation_input_tokens": sum(r.cache_creation_input_tokens or 0 for r in sent),
             "cache_read_input_tokens": sum(r.cache_read_input_tokens or 0 for r in sent),
@@ -64,7 +65,8 @@ class CallReport:
         widths = [max(len(row[i]) for row in rows) for i in range(len(self.HEAD))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
         t = self.totals()
-        lines.append(f"total: {t['calls']} call(s), predicted in {t['predicted_input_tokens']:,}, input "
+        pred = format_tokens(t["predicted_input_tokens"], t["predicted_exact"])
+        lines.append(f"total: {t['calls']} call(s), predicted in {pred}, input "
                      f"{t['input_tokens']:,}, cache write {t['cache_creation_input_tokens']:,}, cache read "
                      f"{t['cache_read_input_tokens']:,}, output {t['output_tokens']:,}, cost {format_cost(t['cost_usd'])}"
                      + (f" ({t['blocked']} blocked by the budget)" if t["blocked"] else ""))
@@ -82,7 +84,7 @@ class CallReport:
         t = self.totals()
         blocked = f", {t['blocked']} blocked" if t["blocked"] else ""
         foot = (f'<tr style="font-weight:600"><td colspan="4">total: {t["calls"]} call(s){blocked}</td>'
-                f"<td>{t['predicted_input_tokens']:,}</td><td>{t['input_tokens']:,}</td>"
+                f"<td>{format_tokens(t['predicted_input_tokens'], t['predicted_exact'])}</td><td>{t['input_tokens']:,}</td>"
                 f"<td>{t['cache_creation_input_tokens']:,}</td><td>{t['cache_read_input_tokens']:,}</td>"
                 f"<td>{t['output_tokens']:,}</td><td>{esc(format_cost(t['cost_usd']))}</td></tr>")
         return f'<table class="jupyter-token-count-calls"><thead><tr>{head}</tr></thead><tbody>{body}{foot}</tbody></table>'
