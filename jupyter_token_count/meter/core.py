@@ -154,29 +154,23 @@ class Meter:
                 res = None
             rec.count_note = note
         info = registry.resolve(rec.model)
-        with rec._lock:
+        if res is None:
+            with rec._lock:
+                rec.context_window = info.context_window
+            return
+        total = res.input_tokens
+        live = live if live is not None else self.cache_live(rec.model, body)
+        w5, w1, read = self._cache_split(rec.model, body, total, live)
+        cost = pricing.input_cost(rec.model, uncached=max(0, total - w5 - w1 - read), write_5m=w5, write_1h=w1,
+                                  read=read, batch=batch)
+        out = pricing.output_cost(rec.model, rec.max_tokens, prompt_tokens=total, batch=batch) if rec.max_tokens else None
+        with rec._lock:  # all figures at once: a line never shows a count without its price
             rec.context_window = info.context_window
-            if res is None:
-                if rec.status == "counting":
-                    rec.status = "sent"
-                return
-            total = res.input_tokens
-            rec.predicted_input_tokens = total
-            rec.exact = res.exact
-            rec.count_source = res.source
+            rec.predicted_input_tokens, rec.exact, rec.count_source = total, res.exact, res.source
             if not res.exact and not rec.count_note:
                 rec.count_note = f"≈ estimate: {res.reason or 'offline'}"
-        split = self._cache_split(rec.model, body, total, live if live is not None else self.cache_live(rec.model, body))
-        w5, w1, read = split
-        uncached = max(0, total - w5 - w1 - read)
-        with rec._lock:
             rec.predicted_cache_write_5m, rec.predicted_cache_write_1h, rec.predicted_cache_read = w5, w1, read
-            rec.predicted_cost_usd = pricing.input_cost(rec.model, uncached=uncached, write_5m=w5, write_1h=w1,
-                                                         read=read, batch=batch)
-            if rec.max_tokens:
-                rec.max_output_cost_usd = pricing.output_cost(rec.model, rec.max_tokens, prompt_tokens=total, batch=batch)
-            if rec.status == "counting":
-                rec.status = "sent"
+            rec.predicted_cost_usd, rec.max_output_cost_usd = cost, out
 
     def _cache_split(self, model: str, body: dict[str, Any], total: int, live: list[bool]) -> tuple[int, int, int]:
         """(5-minute writes, 1-hour writes, reads) predicted for this request from the session's ledger of prefixes

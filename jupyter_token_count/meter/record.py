@@ -129,11 +129,12 @@ class CallLine:
                 warn = frac >= WARN_FRACTION
             writes = sum(r.predicted_cache_write_5m + r.predicted_cache_write_1h for r in recs)
             reads = sum(r.predicted_cache_read for r in recs)
+            cache = [f"≈{writes:,} written" if writes else "", f"≈{reads:,} read" if reads else ""]
             if writes or reads:
-                parts.append(f"cache ≈{writes:,} write / ≈{reads:,} read")
+                parts.append("cache " + " + ".join(c for c in cache if c))
             out = _sum([r.max_output_cost_usd for r in recs])
             if out is not None:
-                parts.append(f"≤{format_cost(out)} output")
+                parts.append(f"≤{format_cost(out)} out")
         note = next((r.count_note for r in recs if r.count_note), None)
         # after the response
         done = [r for r in recs if r.input_tokens is not None]
@@ -154,8 +155,9 @@ class CallLine:
             actual += f", out {out_tokens:,}, {format_cost(cost)}"
             created = sum(r.cache_creation_input_tokens or 0 for r in done)
             read = sum(r.cache_read_input_tokens or 0 for r in done)
+            cache = [f"{created:,} written" if created else "", f"{read:,} read" if read else ""]
             if created or read:
-                actual += f" (cache {created:,} write / {read:,} read)"
+                actual += " (cache " + " + ".join(c for c in cache if c) + ")"
             if r0.status == "partial":
                 actual += " (stream ended early)"
             parts.append(actual)
@@ -182,6 +184,6 @@ class CallLine:
         extra = f' <span style="color:var(--jp-ui-font-color2,#777)">({esc(note)})</span>' if note else ""
         return (
             '<div class="jupyter-token-count-call" style="font-family:var(--jp-code-font-family,monospace);'
-            f'font-size:0.85em;color:{colour};white-space:nowrap;overflow:hidden;text-overflow:ellipsis">'
+            f'font-size:0.85em;color:{colour};line-height:1.4">'
             f'<span style="font-weight:600">⚡ {esc(head)}</span> · {body}{extra}</div>'
         )
