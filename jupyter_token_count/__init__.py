@@ -33,6 +33,7 @@ _LAZY = {
     "stop_metering": ("meter", "stop_metering"),
     "call_log": ("meter", "call_log"),
     "call_report": ("meter", "call_report"),
+    "is_metering": ("meter", "is_metering"),
     "BudgetExceeded": ("meter", "BudgetExceeded"),
 }
 

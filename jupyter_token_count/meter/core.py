@@ -99,6 +99,15 @@ class Meter:
         # counting never delays a call without a budget: it runs here, beside the request
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jtc-meter")
 
+    def __repr__(self) -> str:
+        limits = [f"budget_tokens={self.budget_tokens:,}" if self.budget_tokens is not None else "",
+                  f"budget_usd={self.budget_usd:g}" if self.budget_usd is not None else "",
+                  "per_call" if self.per_call and self.has_budget else "", "" if self.show else "quiet"]
+        return f"<call meter: {', '.join(x for x in ['on', *limits] if x)}; {len(self.records)} call(s) logged>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self))
+
     # -- counting ----------------------------------------------------------------------------------
     def counter_for(self, client: Any) -> Any:
         """The process-wide counter, or one sharing its cache and rate limiter but using ``client``'s key and URL."""
@@ -427,6 +436,7 @@ class _Handle:
                 rec.cost_usd = actual_cost(rec.model, usage)
                 if not error:
                     rec.status = "done" if complete else "partial"
+                    rec.error = None  # an earlier attempt's failure, retried
             elif not error:
                 rec.status, rec.error = "error", "the answer carried no usage"
         if usage and not error:

@@ -257,8 +257,16 @@ class _AsyncTee(httpx2.AsyncByteStream):
 def install(meter: Any) -> None:
     """Make ``meter`` the active one (wrapping the SDK classes the first time)."""
     global _meter
+    import anthropic
     from anthropic import _base_client as bc
 
+    from ..errors import ConfigError
+
+    seams = (getattr(bc, "BaseClient", None), getattr(bc, "SyncAPIClient", None), getattr(bc, "AsyncAPIClient", None))
+    if not (seams[0] and hasattr(seams[0], "_build_request") and all(
+            c is not None and hasattr(c, "_attempt_request") for c in seams[1:])):
+        raise ConfigError(f"the call meter does not know this anthropic SDK ({anthropic.__version__}): it needs the "
+                          "request-building and sending methods of 2.14; try `pip install -U anthropic`")
     if not _originals:
         _originals["build"] = bc.BaseClient._build_request
         _originals["attempt_sync"] = bc.SyncAPIClient._attempt_request
