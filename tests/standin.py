@@ -186,6 +186,9 @@ class StandIn:
                 self._record(b"")
                 if not self._auth_ok():
                     return
+                if self.path.split("?")[0].startswith("/v1/messages/batches/"):  # the Messages section below
+                    batches_get(self, standin, self.path.split("?")[0])
+                    return
                 if self.path.split("?")[0] == "/v1/models":
                     data = [{"type": "model", "created_at": "2026-01-01T00:00:00Z", **m} for m in standin.models]
                     self._send(200, {"data": data, "has_more": False,
@@ -405,11 +408,9 @@ def messages_answer(handler: Any, standin: StandIn, path: str, raw: bytes) -> No
             if problem:
                 handler._error(problem[0], problem[1], f"requests.{i}.params.{problem[2]}")
                 return
-        handler._send(200, {
-            "id": "msgbatch_" + uuid.uuid4().hex[:24], "type": "message_batch", "processing_status": "in_progress",
-            "request_counts": {"processing": len(reqs), "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
-            "ended_at": None, "created_at": "2026-11-30T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z",
-            "archived_at": None, "cancel_initiated_at": None, "results_url": None})
+        batch_id = "msgbatch_" + uuid.uuid4().hex[:24]
+        standin.__dict__.setdefault("batches", {})[batch_id] = reqs
+        handler._send(200, _batch_object(standin, batch_id, ended=False))
         return
     problem = _validate_create(body)
     if problem:
@@ -422,3 +423,40 @@ def messages_answer(handler: Any, standin: StandIn, path: str, raw: bytes) -> No
         _sse(handler, body, usage)
     else:
         handler._send(200, _message(body, usage))
+
+
+def _batch_object(standin: StandIn, batch_id: str, *, ended: bool) -> dict[str, Any]:
+    """A batch as the API describes it. The stand-in's batches end at once: the first retrieve finds them ended."""
+    n = len(standin.__dict__.get("batches", {}).get(batch_id, []))
+    counts = {"processing": 0 if ended else n, "succeeded": n if ended else 0, "errored": 0, "canceled": 0,
+              "expired": 0}
+    return {"id": batch_id, "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
+            "request_counts": counts, "ended_at": "2026-11-30T00:01:00Z" if ended else None,
+            "created_at": "2026-11-30T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z", "archived_at": None,
+            "cancel_initiated_at": None,
+            "results_url": f"{standin.url}/v1/messages/batches/{batch_id}/results" if ended else None}
+
+
+def batches_get(handler: Any, standin: StandIn, path: str) -> None:
+    """``GET /v1/messages/batches/{id}`` and ``.../{id}/results`` (JSON Lines, one result per request)."""
+    parts = path.rstrip("/").split("/")  # ["", "v1", "messages", "batches", id, ("results")]
+    batches = standin.__dict__.get("batches", {})
+    batch_id = parts[4] if len(parts) > 4 else ""
+    if batch_id not in batches or len(parts) > 6 or (len(parts) == 6 and parts[5] != "results"):
+        handler._error(404, "not_found_error", f"Not found: {path}")
+        return
+    if len(parts) == 5:
+        handler._send(200, _batch_object(standin, batch_id, ended=True))
+        return
+    lines = []
+    for r in batches[batch_id]:
+        params = r["params"]
+        message = _message(params, messages_usage(standin, params))
+        lines.append(json.dumps({"custom_id": r["custom_id"], "result": {"type": "succeeded", "message": message}}))
+    raw = ("\n".join(lines) + "\n").encode()
+    handler.send_response(200)
+    handler.send_header("content-type", "application/binary")
+    handler.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+    handler.send_header("content-length", str(len(raw)))
+    handler.end_headers()
+    handler.wfile.write(raw)

@@ -401,3 +401,19 @@ def test_outside_a_kernel_the_line_is_text_and_estimates_are_marked(standin: Sta
             report.to_dataframe()
     else:
         assert list(report.to_dataframe()["model"])[-1] == M
+
+
+def test_a_batch_gets_its_usage_when_its_results_are_fetched(k: Kernel, standin: StandIn):
+    mid, _ = run(k, "reqs = [{'custom_id': f'r{i}', 'params': {'model': M, 'max_tokens': 100, "
+                    "'messages': [{'role': 'user', 'content': 'item ' * (5 * i + 1)}]}} for i in range(2)]\n"
+                    "b = client.messages.batches.create(requests=reqs)")
+    settled(k)
+    out = k.execute("print(sum(1 for _ in client.messages.batches.results(b.id)))")
+    assert out.strip() == "2"  # the SDK still reads every result: the meter only watched them go by
+    recs = settled(k)
+    for r in recs:
+        whole = r["input_tokens"] + r["cache_creation_input_tokens"] + r["cache_read_input_tokens"]
+        assert r["status"] == "done" and whole == r["predicted_input_tokens"] and r["output_tokens"] == 6
+        assert r["cost_usd"] == pytest.approx((whole * 2 + 6 * 10) / 1e6 / 2)  # batch: half the list prices
+    text = final_text(k, mid)  # the batch's own line, in the cell that created it, now carries the results
+    assert "→ results 2/2" in text and "at batch price" in text

@@ -24,7 +24,7 @@ from ..request import COUNT_FIELDS, CountRequest
 from ..result import format_cost, format_tokens
 from . import pricing
 from .record import CallLine, CallRecord
-from .usage import usage_from_json
+from .usage import merge_usage, usage_from_json
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ class Meter:
         self._by_idempotency: OrderedDict[str, list[CallRecord]] = OrderedDict()
         self._prefixes: dict[str, float] = {}  # prefix key → expiry (monotonic)
         self._counters: dict[tuple[str, str], Any] = {}
+        self._batches: dict[str, _Handle] = {}  # batch id → the handle of its create call
         # counting never delays a call without a budget: it runs here, beside the request
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jtc-meter")
 
@@ -321,6 +322,12 @@ class Meter:
                     self._by_idempotency.popitem(last=False)
         return handle
 
+    def results_handle(self, batch_id: str) -> _BatchResults | None:
+        """A batch's results are being fetched: the records of its requests get their usage, at batch prices."""
+        with self._lock:
+            handle = self._batches.get(batch_id)
+        return _BatchResults(handle) if handle is not None else None
+
     def close(self) -> None:
         self._pool.shutdown(wait=False)
 
@@ -418,6 +425,9 @@ class _Handle:
             for rec in self.records:
                 with rec._lock:
                     rec.status, rec.batch_id = "submitted", batch_id
+            if isinstance(batch_id, str):
+                with self.meter._lock:
+                    self.meter._batches[batch_id] = self
             self.refresh(done="answer")
             return
         self.answered(usage_from_json(raw), complete=True)
@@ -442,6 +452,50 @@ class _Handle:
         if usage and not error:
             self.meter.note_cached(rec.model, body)
         self.refresh(done="answer")
+
+
+class _BatchResults:
+    """Reads a batch's JSON Lines results as the SDK streams them, into the records of the batch's requests."""
+
+    jsonl = True
+
+    def __init__(self, batch: _Handle) -> None:
+        self.batch = batch
+        self.by_id = {r.custom_id: r for r in batch.records}
+
+    def result_line(self, line: bytes) -> None:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return
+        rec = self.by_id.get(obj.get("custom_id")) if isinstance(obj, dict) else None
+        if rec is None or not isinstance(obj.get("result"), dict):
+            return
+        result = obj["result"]
+        with rec._lock:
+            if result.get("type") == "succeeded":
+                usage: dict[str, Any] = {}
+                merge_usage(usage, (result.get("message") or {}).get("usage"))
+                rec.input_tokens = usage.get("input_tokens")
+                rec.output_tokens = usage.get("output_tokens")
+                rec.cache_creation_input_tokens = usage.get("cache_creation_input_tokens") or 0
+                rec.cache_read_input_tokens = usage.get("cache_read_input_tokens") or 0
+                rec.cost_usd = actual_cost(rec.model, usage, batch=True)
+                rec.status, rec.error = "done", None
+            else:
+                err = (result.get("error") or {}).get("error") or result.get("error") or {}
+                detail = err.get("message") if isinstance(err, dict) else None
+                rec.status = "error"
+                rec.error = str(result.get("type")) + (f": {detail}" if detail else "")
+
+    def results_done(self) -> None:
+        self.batch.refresh(done="results")
+
+    def failed(self, message: str) -> None:
+        pass  # fetching the results failed: the records stay as they were (submitted)
+
+    def failed_to_follow(self, why: str) -> None:
+        pass
 
 
 def actual_cost(model: str, usage: dict[str, Any], batch: bool = False) -> float | None:

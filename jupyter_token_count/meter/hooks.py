@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: POST paths metered (the base URL may add a prefix); count_tokens and everything else pass untouched
 METERED = ("/v1/messages", "/v1/messages/batches")
+
+_RESULTS = re.compile(r"/v1/messages/batches/([^/]+)/results/?$")
 
 _meter: Any = None  # the active Meter, or None
 _originals: dict[str, Any] = {}
@@ -42,9 +45,14 @@ def _metered_path(path: str) -> str | None:
 def _build_request(self: Any, options: Any, *, retries_taken: int = 0) -> Any:
     request = _originals["build"](self, options, retries_taken=retries_taken)
     meter = _meter
-    if meter is None or request.method != "POST":
+    if meter is None:
         return request
-    path = _metered_path(request.url.path)
+    if request.method == "GET":  # a batch's results: usage for the records of its requests
+        m = _RESULTS.search(request.url.path)
+        if m is not None:
+            _current.set(meter.results_handle(m.group(1)))
+        return request
+    path = _metered_path(request.url.path) if request.method == "POST" else None
     if path is None:
         return request
     from .core import BudgetExceeded
@@ -74,8 +82,10 @@ def _after(handle: Any, response: Any) -> None:
         if decoder is None:
             handle.failed_to_follow(f"cannot read a {response.headers.get('content-encoding')!r}-encoded answer")
             return
-        if "text/event-stream" in ctype:
-            tap: _Tap = _SSETap(handle, decoder)
+        if getattr(handle, "jsonl", False):
+            tap: _Tap = _JSONLTap(handle, decoder)
+        elif "text/event-stream" in ctype:
+            tap = _SSETap(handle, decoder)
         else:
             tap = _JSONTap(handle, decoder)
         response.stream = (_AsyncTee if hasattr(response.stream, "__aiter__") else _SyncTee)(response.stream, tap)
@@ -190,6 +200,26 @@ class _JSONTap(_Tap):
 
     def finish(self, complete: bool) -> None:
         self.handle.answered_json(b"".join(self.parts))
+
+
+class _JSONLTap(_Tap):
+    """JSON Lines, handed over one line at a time (a batch's results can be large)."""
+
+    def __init__(self, handle: Any, decoder: Any) -> None:
+        super().__init__(handle, decoder)
+        self.buf = b""
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+        *lines, self.buf = self.buf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                self.handle.result_line(line)
+
+    def finish(self, complete: bool) -> None:
+        if self.buf.strip():
+            self.handle.result_line(self.buf)
+        self.handle.results_done()
 
 
 class _SSETap(_Tap):

@@ -112,9 +112,9 @@ class CallLine:
         parts: list[str] = []
         warn = False
         preds = [r.predicted_input_tokens for r in recs]
-        if any(r.status == "counting" for r in recs) and all(p is None for p in preds):
-            parts.append("counting…")
-        elif all(p is not None for p in preds):
+        if all(p is None for p in preds):
+            parts.append("counting…" if any(r.predicting for r in recs) else "input not counted")
+        elif all(p is not None for p in preds):  # (a batch shows its figures once every request is counted)
             total = sum(p for p in preds if p is not None)
             exact = all(r.exact for r in recs)
             cost = _sum([r.predicted_cost_usd for r in recs])
@@ -138,7 +138,14 @@ class CallLine:
         note = next((r.count_note for r in recs if r.count_note), None)
         # after the response
         done = [r for r in recs if r.input_tokens is not None]
-        if r0.status == "blocked":
+        settled = [r for r in recs if r.status in ("done", "error")]
+        if self.batch and settled and r0.batch_id:  # the batch's results were fetched
+            cost = _sum([r.cost_usd for r in done])
+            failed = len(settled) - len(done)
+            parts.append(f"→ results {len(done)}/{len(recs)}: actual in {sum(r.actual_input_total or 0 for r in done):,}, "
+                         f"out {sum(r.output_tokens or 0 for r in done):,}, {format_cost(cost)} at batch price"
+                         + (f", {failed} failed" if failed else ""))
+        elif r0.status == "blocked":
             parts.append("NOT SENT (budget)")
         elif r0.status == "submitted":
             parts.append(f"batch {r0.batch_id or ''} submitted; usage comes with its results".replace("  ", " "))
