@@ -123,7 +123,9 @@ def test_sync_create_is_counted_before_and_priced_after(k: Kernel, standin: Stan
     assert count.json == {"model": M, "messages": body["messages"]}  # exactly the input fields of the wire body
     assert (rec["predicted_input_tokens"], rec["exact"], rec["status"]) == (whole, True, "done")
     assert rec["input_tokens"] + rec["cache_creation_input_tokens"] + rec["cache_read_input_tokens"] == whole
-    assert rec["output_tokens"] == 6 and rec["model"] == M and rec["execution_count"] is not None
+    assert rec["output_tokens"] == 6 and rec["model"] == M
+    [started] = [m for m in k.iopub if m["msg_type"] == "execute_input" and m["parent_header"]["msg_id"] == mid]
+    assert rec["execution_count"] == started["content"]["execution_count"]  # the cell's In [n]
     # list prices of claude-sonnet-5-5: $2 in, $10 out per MTok
     assert rec["predicted_cost_usd"] == pytest.approx(whole * 2 / 1e6)
     assert rec["cost_usd"] == pytest.approx(whole * 2 / 1e6 + 6 * 10 / 1e6)

@@ -338,7 +338,9 @@ def _execution_count() -> int | None:
     except ImportError:
         return None
     ip = get_ipython()
-    return getattr(ip, "execution_count", None) if ip is not None else None
+    n = getattr(ip, "execution_count", None) if ip is not None else None
+    # IPython numbers the next cell as soon as one starts: the running cell is the one before
+    return n - 1 if isinstance(n, int) and n > 1 else None
 
 
 def _in_kernel() -> bool:
