@@ -1,22 +1,43 @@
-"""Per-cell accounting: what a badge shows and how the notebook total is made.
+"""A notebook's total and each cell's share: what the status bar, the sidebar and the badges show.
 
-A cell's tokens are its marginal cost: ``count(a message holding only this cell) − frame(model)``. The
-notebook total is ``frame + Σ cells``. Because each cell is its own request, an edited cell costs one
-request and every unchanged cell is a cache hit. Tokens that merge across a cell boundary make this
-total differ slightly from counting the whole notebook as one request (see ``bench/cells_vs_whole.py``).
+- **The total** is the notebook rendered exactly as ``count_tokens(Path(nb))`` and the CLI render it (one
+  user message, ``notebook_request``), counted as ONE request and cached by content: one upstream request
+  per distinct notebook state, and the same number on every surface.
+- **A cell's share** is what the cell costs on its own: ``count(a message holding only this cell) − frame``.
+  It comes from the offline tokenizer at once (no network wait), marked ≈, unless its exact count is
+  already in the cache and the model's exact frame is known.
+- **Joins and frame** is the rest, ``total − Σ shares``: the request frame every message pays, the blank
+  line between cells, and tokens that merge across a cell boundary. It is shown as its own row so the
+  parts visibly add up to the total.
+- Exact per-cell counts are background work (``Counter.enqueue_background``): queued only once the total
+  is exact, at the lowest priority and within a share of the rate budget; ``Settings.cell_counts`` turns
+  them off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import registry
+from .config import check_mode
 from .counter import Counter
 from .errors import InputError
-from .request import Cell, CountRequest, build_request, cell_blocks
+from .request import Cell, CountRequest, build_request, cell_blocks, notebook_request
+from .result import TokenCount
+
+#: an empty notebook's total: exact (nothing is sent), with this said instead of an API count
+EMPTY_NOTEBOOK = "every cell is empty: there is nothing to send"
+#: why a total is an estimate while its notebook is being edited
+TYPING = "estimate while you type; the count of the whole notebook follows when typing pauses"
+#: tokens of the blank line joining two cells in the notebook's rendering, in every Claude tokenizer
+JOIN_TOKENS = 1
+#: the reason shown for a share from the offline tokenizer
+OFFLINE_SHARE = "offline tokenizer (a cell's share is attributed, not counted by the API)"
 
 
 @dataclass(frozen=True)
@@ -27,27 +48,38 @@ class CellCount:
     cell_type: str
     index: int
     reason: str | None = None
+    cost_usd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "tokens": self.tokens, "exact": self.exact, "cell_type": self.cell_type}
+        d: dict[str, Any] = {"id": self.id, "tokens": self.tokens, "exact": self.exact, "cell_type": self.cell_type,
+                             "cost_usd": self.cost_usd}
+        if self.reason:
+            d["reason"] = self.reason
+        return d
 
 
 @dataclass(frozen=True)
 class CellsResult:
     model: str
-    frame: int
-    cells: list[CellCount]
+    #: the notebook counted as one request (exact, or the estimate of that request with its reason)
+    total: int
     exact: bool
     reason: str | None
+    cells: list[CellCount]
     context_window: int | None
     cost_usd: float | None
     display_name: str | None = None
     retry_after: float | None = None
     by_type: dict[str, int] = field(default_factory=dict)
+    #: the exact total has been asked for and is not in yet: ask again shortly
+    pending: bool = False
+    #: exact per-cell counts of this notebook still queued as background work
+    cells_pending: int = 0
 
     @property
-    def total(self) -> int:
-        return self.frame + sum(c.tokens for c in self.cells)
+    def joins_and_frame(self) -> int:
+        """What no single cell accounts for: the request frame, the joins between cells, merged tokens."""
+        return self.total - sum(c.tokens for c in self.cells)
 
     @property
     def context_fraction(self) -> float | None:
@@ -59,12 +91,14 @@ class CellsResult:
             "display_name": self.display_name,
             "total": self.total,
             "exact": self.exact,
-            "frame": self.frame,
+            "pending": self.pending,
+            "joins_and_frame": self.joins_and_frame,
             "reason": self.reason,
             "context_window": self.context_window,
             "context_fraction": self.context_fraction,
             "cost_usd": self.cost_usd,
             "by_type": self.by_type,
+            "cells_pending": self.cells_pending,
             "cells": [c.to_dict() for c in self.cells],
         }
         if self.retry_after is not None:
@@ -83,58 +117,141 @@ def cell_request(cell: Cell, model: str, include_outputs: bool) -> CountRequest 
         raise exc.at(cell.where) from None
 
 
-async def acount_cells(
-    counter: Counter, cells: Sequence[Cell], model: str, *, include_outputs: bool = False, mode: str | None = None
-) -> CellsResult:
-    info = registry.resolve(model)
-    requests = [cell_request(c, model, include_outputs) for c in cells]
-    (api_frame, frame_exact) = await counter.aframe(model, mode)
+class _EstimateMemo:
+    """Offline estimates of cell requests by cache key: a recount after an edit re-tokenizes only the edited
+    cell. Bounded (a key and an int are about 200 bytes: 50,000 entries stay near 10 MB)."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._data: OrderedDict[str, int] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, req: CountRequest, info: registry.ModelInfo) -> int:
+        from .backends import offline
+
+        key = req.cache_key()
+        with self._lock:
+            n = self._data.get(key)
+            if n is not None:
+                self._data.move_to_end(key)
+                return n
+        n = offline.estimate(req.body, info).input_tokens
+        with self._lock:
+            self._data[key] = n
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+        return n
+
+
+_memo = _EstimateMemo()
+
+
+def _requests(cells: Sequence[Cell], model: str, include_outputs: bool,
+              max_bytes: int | None) -> tuple[CountRequest | None, list[CountRequest | None]]:
+    # cells first: a bad block is then reported with its cell (validation's decodes are memoised)
+    per_cell = [cell_request(c, model, include_outputs) for c in cells]
+    return notebook_request(cells, include_outputs, model=model, max_bytes=max_bytes), per_cell
+
+
+def _shares(counter: Counter, cells: Sequence[Cell], requests: Sequence[CountRequest | None],
+            model: str, use_cache: bool) -> list[CellCount]:
     from .backends import offline
 
+    info = registry.resolve(model)
     offline_frame = offline.frame_tokens(info)
-    results = await asyncio.gather(*(counter.acount(r, mode) for r in requests if r is not None))
-    it = iter(results)
-    counts: list[CellCount] = []
-    reasons: list[str] = []
-    retry: list[float] = []
+    # an exact share needs the exact frame (offline mode shows estimates only)
+    exact_frame = counter.known_frame(model) if use_cache else None
+    out: list[CellCount] = []
     for cell, req in zip(cells, requests, strict=True):
         if req is None:
-            counts.append(CellCount(cell.id, 0, True, cell.cell_type, cell.index))
+            out.append(CellCount(cell.id, 0, True, cell.cell_type, cell.index))
             continue
-        res = next(it)
-        # subtract the frame measured the same way as this count, so exact and estimated cells add up; an
-        # exact count less an estimated frame is an estimate
-        cell_exact = res.exact and frame_exact
-        frame = api_frame if cell_exact else offline_frame
-        why = res.reason if not res.exact else (None if cell_exact else "the request frame is an offline estimate")
-        counts.append(CellCount(cell.id, max(0, res.input_tokens - frame), cell_exact, cell.cell_type, cell.index, why))
-        if why:
-            reasons.append(why)
-        if res.retry_after:
-            retry.append(res.retry_after)
-    exact = frame_exact and all(c.exact for c in counts)
-    frame = api_frame if frame_exact else offline_frame
+        n = counter.cache.get(req.cache_key()) if exact_frame is not None else None
+        if n is not None and exact_frame is not None:
+            out.append(CellCount(cell.id, max(0, n - exact_frame), True, cell.cell_type, cell.index))
+        else:
+            est = _memo.get(req, info)
+            out.append(CellCount(cell.id, max(0, est - offline_frame), False, cell.cell_type, cell.index, OFFLINE_SHARE))
+    return out
+
+
+async def acount_cells(
+    counter: Counter,
+    cells: Sequence[Cell],
+    model: str,
+    *,
+    include_outputs: bool = False,
+    mode: str | None = None,
+    deadline: float | None = None,
+    cell_counts: bool = True,
+    exact_total: bool = True,
+) -> CellsResult:
+    """The notebook's total (one request; ``deadline`` as in ``Counter.acount``) and every cell's share.
+    ``exact_total=False`` (while typing) gives the cached exact total, else a quick estimate from the shares,
+    ``pending`` (ask again with ``exact_total`` for the whole notebook's count). ``cell_counts=False`` queues no exact per-cell
+    counts (e.g. a comparison across models)."""
+    mode = check_mode(mode or counter.settings.mode)
+    info = registry.resolve(model)
+    loop = asyncio.get_running_loop()
+    # building validates (images are decoded): off whichever loop this runs on
+    total_req, cell_reqs = await loop.run_in_executor(
+        None, _requests, cells, model, include_outputs, counter.settings.max_request_bytes)
+    cached = counter.cache.get(total_req.cache_key()) if total_req is not None and mode != "offline" else None
+    typing = total_req is not None and not exact_total and cached is None
+    total_task = None
+    if total_req is not None and not typing:
+        total_task = asyncio.ensure_future(counter.acount(total_req, mode, deadline))
+    try:
+        shares = await loop.run_in_executor(None, _shares, counter, cells, cell_reqs, model, mode != "offline")
+    except BaseException:
+        if total_task is not None:
+            total_task.cancel()
+        raise
+    total: TokenCount | None = await total_task if total_task is not None else None
+    if typing:
+        assert total_req is not None
+        total = counter.result_of(total_req, _typing_total(shares, info), exact=False, source="offline", reason=TYPING,
+                                  pending=True)
+    n = total.input_tokens if total is not None else 0
+    rate = info.prices.input_rate(n)
+    if rate is not None:
+        # each share at the rate the whole request pays (price bands depend on the request's size)
+        shares = [replace(c, cost_usd=c.tokens * rate / 1e6) for c in shares]
     by_type: dict[str, int] = {}
-    for c in counts:
+    for c in shares:
         by_type[c.cell_type] = by_type.get(c.cell_type, 0) + c.tokens
-    total = frame + sum(c.tokens for c in counts)
-    reason = None
-    if not exact:
-        reason = reasons[0] if reasons else ("offline mode" if mode == "offline" else "estimate")
-        if len(set(reasons)) > 1:
-            reason = f"{reason} (and {len(set(reasons)) - 1} other reason(s))"
+    queued = 0
+    s = counter.settings
+    if total is not None and total.exact and s.cell_counts and cell_counts and mode != "offline":
+        wanted = [r for r, c in zip(cell_reqs, shares, strict=True) if r is not None and not c.exact]
+        if wanted:
+            probe = Counter.frame_probe(total.model)
+            queued = counter.enqueue_background([probe, *wanted])
     return CellsResult(
         model=model,
-        frame=frame,
-        cells=counts,
-        exact=exact,
-        reason=reason,
+        total=n,
+        # an empty notebook sends nothing: zero is exact
+        exact=total.exact if total is not None else True,
+        reason=total.reason if total is not None else EMPTY_NOTEBOOK,
+        cells=shares,
         context_window=info.context_window,
-        cost_usd=info.cost_usd(total),
+        cost_usd=total.cost_usd if total is not None else info.cost_usd(0),
         display_name=info.display_name,
-        retry_after=max(retry) if retry else None,
+        retry_after=total.retry_after if total is not None else None,
         by_type=by_type,
+        pending=bool(total and total.pending),
+        cells_pending=queued,
     )
+
+
+def _typing_total(shares: list[CellCount], info: registry.ModelInfo) -> int:
+    """The total while typing, without tokenizing the whole notebook again (the share of the edited cell is new,
+    the others are memoised): the shares, the frame and one token per join between cells. Marked ≈; the
+    request after a pause counts (or estimates) the whole."""
+    from .backends import offline
+
+    joined = sum(1 for c in shares if c.tokens) - 1
+    return sum(c.tokens for c in shares) + offline.frame_tokens(info) + max(0, joined) * JOIN_TOKENS
 
 
 def count_cells(counter: Counter, cells: Sequence[Cell], model: str, **kwargs: Any) -> CellsResult:

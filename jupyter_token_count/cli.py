@@ -299,8 +299,9 @@ def _print_table(rows: list[Any], per_cell: dict[Any, Any], compare: bool) -> No
         for c in cells.cells:
             if c.tokens:
                 t.add_row(str(c.index + 1), c.cell_type, f"{'' if c.exact else '≈'}{c.tokens:,}", first_lines.get(c.id, ""))
-        t.add_row("", "frame", f"{prefix}{cells.frame:,}", "")
-        t.add_row("", "total", f"{prefix}{cells.total:,}", "frame + Σ cells")
+        # the rest is the request frame and the joins between cells: the rows add up to the one-request total
+        t.add_row("", "joins+frame", f"{prefix if cells.exact else '≈'}{cells.joins_and_frame:,}", "")
+        t.add_row("", "total", f"{prefix}{cells.total:,}", "the notebook counted as one request")
         console.print(t)
 
     t = Table(show_edge=False, header_style="bold")

@@ -47,8 +47,10 @@ class Settings:
     base_url: str | None = None
     model: str = field(default_factory=registry.default_model)
     mode: str = "auto"
-    #: requests per minute to the count endpoint (its lowest published tier allows 100)
-    rpm: int = 50
+    #: requests per minute to the count endpoint from this process. The endpoint's limit is per organisation
+    #: (2,000/min on the lowest published tier, 2026); a server keeps to a quarter of that, and halves its
+    #: rate on a 429 before growing back
+    rpm: int = 500
     data_dir: Path | None = None  # None: no persistent cache
     max_request_bytes: int = MAX_REQUEST_BYTES
     timeout: float = 15.0
@@ -58,6 +60,13 @@ class Settings:
     max_retry_wait: float = 10.0
     #: identical requests in flight at once share one call; this bounds distinct ones
     max_concurrency: int = 8
+    #: auto mode, the server's answers: seconds a count may wait for the API before the estimate answers
+    #: (the exact count goes on in the background and lands in the cache)
+    deadline: float = 2.0
+    #: exact per-cell counts as background work (after every notebook total, within ``background_share``)
+    cell_counts: bool = True
+    #: the share of the rate budget background work may use
+    background_share: float = 0.25
     _api_key: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod

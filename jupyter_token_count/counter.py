@@ -15,9 +15,13 @@ Policy (``mode``):
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import math
 import random
+import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Coroutine
 from concurrent.futures import Future as ConcurrentFuture
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,7 +38,7 @@ from .errors import (
     ApiTimeout,
     ConfigError,
 )
-from .limiter import RateLimiter
+from .limiter import MAX_PAUSE, RateLimiter
 from .request import CountRequest
 from .result import TokenCount
 
@@ -46,6 +50,8 @@ T = TypeVar("T")
 
 #: the one-character message whose API count, minus its one content token, measures a model's frame
 FRAME_PROBE = "."
+#: exact counts waiting for a background slot, at most (the oldest are dropped: their notebook moved on)
+BACKGROUND_QUEUE = 2000
 
 
 def describe(exc: ApiError, settings: Settings) -> str:
@@ -54,6 +60,8 @@ def describe(exc: ApiError, settings: Settings) -> str:
         return f"API key rejected ({exc.status}: {exc.message}); check {settings.api_key_env}"
     if isinstance(exc, ApiRateLimited):
         wait = f"; exact count in {exc.retry_after:.0f}s" if exc.retry_after else ""
+        if exc.request_id is None and exc.error_type is None:  # our own cap, not an answer from the API
+            return f"rate limited ({settings.rpm} requests/min cap){wait}"
         return f"rate limited by the API (429){wait}"
     if isinstance(exc, ApiOverloaded):
         return "the API is overloaded (529)"
@@ -95,13 +103,16 @@ class Counter:
         self._loop = loop
         self._loop_thread: _LoopThread | None = None
         self._thread_lock = threading.Lock()
-        #: (cache key, mode) → the answer in flight; the mode is part of it because an estimate is an answer in
-        #: auto mode only, and an error is one in api mode only
-        self._inflight: dict[tuple[str, str], asyncio.Future[TokenCount]] = {}
+        #: cache key → the upstream count in flight (single-flight), whoever started it
+        self._inflight: dict[str, asyncio.Task[int]] = {}
         self._sem: asyncio.Semaphore | None = None
         self._backend: ApiBackend | None = None
         self._backend_for: tuple[str, str | None] | None = None
-        self._frames: dict[str, int] = {}
+        #: foreground upstream requests under way; background work waits for none
+        self._foreground = 0
+        self._idle: asyncio.Event | None = None
+        self._queue: OrderedDict[str, CountRequest] = OrderedDict()
+        self._worker: asyncio.Task[None] | None = None
         self.upstream_requests = 0
         self.fallbacks = 0
 
@@ -135,21 +146,17 @@ class Counter:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
     # -- public API --------------------------------------------------------------------------------
-    def count(self, request: CountRequest, mode: str | None = None) -> TokenCount:
-        return self.run(self._count(request, mode))
+    def count(self, request: CountRequest, mode: str | None = None, deadline: float | None = None) -> TokenCount:
+        return self.run(self._count(request, mode, deadline))
 
-    async def acount(self, request: CountRequest, mode: str | None = None) -> TokenCount:
-        return await self.arun(self._count(request, mode))
+    async def acount(self, request: CountRequest, mode: str | None = None, deadline: float | None = None) -> TokenCount:
+        """Count ``request``. In auto mode, ``deadline`` (seconds) bounds the wait: past it the estimate answers,
+        marked ``pending``, and the exact count goes on and lands in the cache."""
+        return await self.arun(self._count(request, mode, deadline))
 
     def estimate(self, request: CountRequest, reason: str = "offline mode") -> TokenCount:
         """The offline estimate, computed in the calling thread (no loop, no I/O)."""
         return self._estimate_sync(request, reason)
-
-    def frame(self, model: str, mode: str | None = None) -> tuple[int, bool]:
-        return self.run(self._frame(model, mode))
-
-    async def aframe(self, model: str, mode: str | None = None) -> tuple[int, bool]:
-        return await self.arun(self._frame(model, mode))
 
     @property
     def backend_name(self) -> str:
@@ -164,9 +171,14 @@ class Counter:
             "rate_limit": self.limiter.state(),
         }
 
+    def result_of(self, req: CountRequest, n: int, **kwargs: Any) -> TokenCount:
+        """A result for ``req`` with ``n`` tokens (cost and window from the registry); ``kwargs`` as TokenCount."""
+        return self._result(req, n, **kwargs)
+
     # -- internals ---------------------------------------------------------------------------------
     def _result(self, req: CountRequest, n: int, *, exact: bool, source: str, reason: str | None = None,
-                retry_after: float | None = None, detail: dict[str, Any] | None = None) -> TokenCount:
+                retry_after: float | None = None, detail: dict[str, Any] | None = None,
+                pending: bool = False) -> TokenCount:
         info = registry.resolve(req.model)
         return TokenCount(
             input_tokens=n,
@@ -178,22 +190,25 @@ class Counter:
             context_window=info.context_window,
             display_name=info.display_name,
             retry_after=retry_after,
+            pending=pending,
             detail=detail or {},
         )
 
-    def _estimate_sync(self, req: CountRequest, reason: str, retry_after: float | None = None) -> TokenCount:
+    def _estimate_sync(self, req: CountRequest, reason: str, retry_after: float | None = None,
+                       pending: bool = False) -> TokenCount:
         from .backends import offline
 
         info = registry.resolve(req.model)
         est = offline.estimate(req.body, info)
         detail = {"parts": est.parts, "notes": list(est.notes), "estimator": offline.estimator_name()}
         return self._result(req, est.input_tokens, exact=False, source="offline", reason=reason,
-                            retry_after=retry_after, detail=detail)
+                            retry_after=retry_after, detail=detail, pending=pending)
 
-    async def _estimate(self, req: CountRequest, reason: str, retry_after: float | None = None) -> TokenCount:
+    async def _estimate(self, req: CountRequest, reason: str, retry_after: float | None = None,
+                        pending: bool = False) -> TokenCount:
         # CPU-bound: keep the loop (a server's, possibly) responsive
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._estimate_sync, req, reason, retry_after)
+        return await loop.run_in_executor(None, self._estimate_sync, req, reason, retry_after, pending)
 
     def _api(self) -> ApiBackend:
         # imported here: the SDK takes seconds to import, and offline use never needs it
@@ -207,10 +222,16 @@ class Counter:
             self._backend_for = ident
         return self._backend
 
-    async def _count(self, req: CountRequest, mode: str | None) -> TokenCount:
+    async def _aapi(self) -> ApiBackend:
+        """``_api()`` without blocking the loop on the SDK's first import (seconds): deadlines keep running."""
+        if "jupyter_token_count.backends.api" not in sys.modules:
+            await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "jupyter_token_count.backends.api")
+        return self._api()
+
+    async def _count(self, req: CountRequest, mode: str | None, deadline: float | None = None) -> TokenCount:
         mode = check_mode(mode or self.settings.mode)
         if mode == "offline":
-            return await self._estimate(req, "offline mode")
+            return await self._estimate(req, self._why_offline(mode))
         key = req.cache_key()
         hit = self.cache.get(key)
         if hit is not None:
@@ -218,85 +239,176 @@ class Counter:
         if not self.settings.key_configured:
             if mode == "api":
                 raise ConfigError(f"mode 'api' needs an API key: set {self.settings.api_key_env} or configure one")
-            return await self._estimate(req, f"no API key (set {self.settings.api_key_env} for exact counts)")
-        flight = (key, mode)
-        shared = self._inflight.get(flight)
-        if shared is not None:  # an identical request is already on its way: share its answer
-            return await asyncio.shield(shared)
-        fut: asyncio.Future[TokenCount] = asyncio.get_running_loop().create_future()
-        self._inflight[flight] = fut
+            return await self._estimate(req, self._why_offline(mode))
+        fetch = self._fetch(req, key, max_wait=self._slot_wait(mode))
         try:
-            result = await self._upstream(req, mode, key)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved: with no followers it must not be reported as lost
+            if mode == "auto" and deadline is not None:
+                # the answer is due by the deadline; the request goes on and caches its count when it lands
+                n = await asyncio.wait_for(asyncio.shield(fetch), max(0.0, deadline))
+            else:
+                n = await asyncio.shield(fetch)
+        except asyncio.TimeoutError:
+            self.fallbacks += 1
+            wait = "" if deadline == 0 else f"not answered within {deadline:g}s; "
+            return await self._estimate(req, f"exact count in progress ({wait}the API is being asked)", pending=True)
+        except ApiError as exc:
+            if exc.transient and mode == "auto":
+                self.fallbacks += 1
+                if isinstance(exc, ApiRateLimited) and exc.request_id is None and exc.error_type is None:
+                    self.limiter.note_throttled()
+                return await self._estimate(req, describe(exc, self.settings), retry_after=exc.retry_after)
             raise
-        else:
-            fut.set_result(result)
-            return result
-        finally:
-            self._inflight.pop(flight, None)
+        return self._result(req, n, exact=True, source="api")
 
-    async def _upstream(self, req: CountRequest, mode: str, key: str) -> TokenCount:
+    def _slot_wait(self, mode: str) -> float:
+        """How long a request may wait for this process's own rate limiter before it gives up."""
+        s = self.settings
+        return max(s.max_retry_wait, 60.0) if mode == "api" else s.max_retry_wait
+
+    def _why_offline(self, mode: str) -> str:
+        return "offline mode" if mode == "offline" else f"no API key (set {self.settings.api_key_env} for exact counts)"
+
+    def in_flight(self, req: CountRequest) -> bool:
+        """Whether an exact count of this request is on its way (its answer will be in the cache)."""
+        task = self._inflight.get(req.cache_key())
+        return task is not None and not task.done()
+
+    def _fetch(self, req: CountRequest, key: str, *, max_wait: float, background: bool = False) -> asyncio.Task[int]:
+        """The one upstream count of ``req`` in flight (single-flight): identical requests share it, whatever
+        their mode; each caller then applies its own policy to the outcome (auto: an error becomes the
+        estimate; api: it is raised)."""
+        task = self._inflight.get(key)
+        if task is not None:
+            return task
+        task = asyncio.get_running_loop().create_task(self._upstream(req, key, max_wait, background))
+        self._inflight[key] = task
+
+        def done(t: asyncio.Task[int]) -> None:
+            self._inflight.pop(key, None)
+            if not t.cancelled():
+                t.exception()  # retrieved: a count nobody waits for any more must not be logged as lost
+
+        task.add_done_callback(done)
+        return task
+
+    async def _upstream(self, req: CountRequest, key: str, max_wait: float, background: bool) -> int:
+        """Send ``req`` (waiting for a rate-limit slot, retrying transient failures) within one time budget:
+        ``settings.timeout`` bounds the upstream attempts together, so retries never multiply the wait."""
         s = self.settings
         if self._sem is None:
             self._sem = asyncio.Semaphore(s.max_concurrency)
-        attempt = 0
+        loop = asyncio.get_running_loop()
+        reserve = 1.0 - s.background_share if background else 0.0
         waited = 0.0
         while True:
-            wait = self.limiter.try_acquire()
-            if wait > 0:
-                if mode == "auto":
-                    self.limiter.note_throttled()
-                    self.fallbacks += 1
-                    reason = f"rate limited ({s.rpm} requests/min cap); exact count in {wait:.0f}s"
-                    return await self._estimate(req, reason, retry_after=wait)
-                if waited + wait > max(s.max_retry_wait, 60.0):
-                    raise ApiRateLimited(f"rate limit: next request slot in {wait:.0f}s", retry_after=wait)
-                waited += wait
-                await asyncio.sleep(wait)
-                continue
+            if background:
+                await self._foreground_idle()
+            wait = self.limiter.try_acquire(reserve)
+            if wait == 0:
+                break
+            if not background and waited + wait > max_wait:
+                raise ApiRateLimited(f"rate limit: next request slot in {wait:.0f}s", retry_after=wait)
+            wait = min(wait, 1.0) if background else wait  # background re-checks often: the foreground goes first
+            waited += wait
+            await asyncio.sleep(wait)
+        if not background:
+            self._foreground += 1
+        try:
+            return await self._attempts(req, key, loop.time() + s.timeout)
+        finally:
+            if not background:
+                self._foreground -= 1
+                if self._foreground == 0 and self._idle is not None:
+                    self._idle.set()
+
+    async def _attempts(self, req: CountRequest, key: str, until: float) -> int:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        assert self._sem is not None
+        attempt = 0
+        while True:
+            left = until - loop.time()
+            if left <= 0:
+                raise ApiTimeout("the count_tokens request timed out")
             try:
+                backend = await self._aapi()
                 async with self._sem:
                     self.upstream_requests += 1
-                    n = await self._api().acount(req.body)
+                    n = await backend.acount(req.body, timeout=left)
             except ApiError as exc:
                 pause = None
                 if isinstance(exc, ApiRateLimited):
                     pause = exc.retry_after if exc.retry_after is not None else 2.0 ** attempt
-                    self.limiter.pause(pause)
+                    self.limiter.on_rate_limited(pause)
+                    pause = min(pause, MAX_PAUSE)
+                    exc.retry_after = pause
                 retryable = exc.transient and not isinstance(exc, ApiAuthError) and attempt < s.max_retries
                 if retryable and pause is not None and pause > s.max_retry_wait:
                     retryable = False  # too long to keep a user waiting
                 if retryable:
                     attempt += 1
                     delay = pause if pause is not None else min(4.0, 0.5 * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+                    if loop.time() + delay >= until:
+                        raise  # no time left for another try: the caller answers now
                     log.info("count_tokens %s; retrying in %.1fs (attempt %d)", type(exc).__name__, delay, attempt)
                     await asyncio.sleep(delay)
                     continue
-                if exc.transient and mode == "auto":
-                    self.fallbacks += 1
-                    return await self._estimate(req, describe(exc, s), retry_after=pause)
                 raise
             self.cache.put(key, req.model, n)
-            return self._result(req, n, exact=True, source="api")
+            return n
 
-    async def _frame(self, model: str, mode: str | None) -> tuple[int, bool]:
-        """Tokens every one-message request pays before its content, and whether that is exact. With the
-        API: count(".") − 1 (a lone full stop is one token in every Claude tokenizer), measured once per model."""
+    # -- background: exact per-cell counts ----------------------------------------------------------
+    async def _foreground_idle(self) -> None:
+        while self._foreground > 0:
+            if self._idle is None:
+                self._idle = asyncio.Event()
+            self._idle.clear()
+            await self._idle.wait()
+
+    def enqueue_background(self, requests: list[CountRequest]) -> int:
+        """Queue exact counts that nobody waits for (lowest priority: after every foreground request, within
+        ``background_share`` of the rate budget). Newest first: the notebook being edited now goes first.
+        Returns how many are queued or in flight. Call on the counter's loop."""
+        if not self.settings.key_configured:
+            return 0
+        for req in requests:
+            key = req.cache_key()
+            if key in self._queue:
+                self._queue.move_to_end(key)
+            elif key not in self._inflight:
+                self._queue[key] = req
+        while len(self._queue) > BACKGROUND_QUEUE:
+            self._queue.popitem(last=False)
+        if self._queue and (self._worker is None or self._worker.done()):
+            self._worker = asyncio.get_running_loop().create_task(self._drain())
+        return len(self._queue) + sum(1 for r in requests if self.in_flight(r))
+
+    async def _drain(self) -> None:
+        while self._queue:
+            key, req = self._queue.popitem(last=True)
+            if self.cache.get(key) is not None:
+                continue
+            try:
+                await self._fetch(req, key, max_wait=math.inf, background=True)
+            except ApiError as exc:
+                if not exc.transient:
+                    continue  # a request the API rejects keeps its estimate
+                log.info("background count stopped: %s", exc)
+                self._queue.clear()  # the API is unhappy: the next recount queues again
+                return
+
+    # -- the request frame ----------------------------------------------------------------------------
+    @staticmethod
+    def frame_probe(model: str) -> CountRequest:
+        """The request whose exact count, less its one content token, is the model's one-message frame."""
+        return CountRequest({"model": model, "messages": [{"role": "user", "content": FRAME_PROBE}]})
+
+    def known_frame(self, model: str) -> int | None:
+        """The model's exact frame if its probe was ever counted (memory or disk cache), else None. Never
+        asks the API: measuring it is background work (``enqueue_background``)."""
         from .backends import offline
 
-        info = registry.resolve(model)
-        mode = check_mode(mode or self.settings.mode)
-        offline_frame = offline.frame_tokens(info)
-        if mode == "offline" or (mode == "auto" and not self.settings.key_configured):
-            return offline_frame, False
-        if model in self._frames:
-            return self._frames[model], True
-        probe = CountRequest({"model": model, "messages": [{"role": "user", "content": FRAME_PROBE}]})
-        res = await self._count(probe, mode)
-        if not res.exact:
-            return offline_frame, False
-        frame = max(0, res.input_tokens - offline.text_tokens(FRAME_PROBE, info))
-        self._frames[model] = frame
-        return frame, True
+        n = self.cache.get(self.frame_probe(model).cache_key())
+        if n is None:
+            return None
+        return max(0, n - offline.text_tokens(FRAME_PROBE, registry.resolve(model)))

@@ -41,6 +41,8 @@ class TokenCount:
     display_name: str | None = None
     #: seconds until an exact count can be tried again (set while rate limited)
     retry_after: float | None = None
+    #: an estimate whose exact count is on its way (asked for, not answered yet): ask again shortly
+    pending: bool = False
     #: estimator details (parts, notes) for estimates; empty for API counts
     detail: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -67,6 +69,8 @@ class TokenCount:
         d["context_fraction"] = self.context_fraction
         if d["retry_after"] is None:
             del d["retry_after"]
+        if not d["pending"]:
+            del d["pending"]
         return d
 
     def summary(self) -> str:

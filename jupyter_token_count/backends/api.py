@@ -133,8 +133,11 @@ class ApiBackend:
             raise map_error(exc, self._key) from None
         return int(res.input_tokens)
 
-    async def acount(self, body: dict[str, Any]) -> int:
+    async def acount(self, body: dict[str, Any], timeout: float | None = None) -> int:
+        """``timeout``: this attempt's share of the caller's time budget (default: the client's timeout)."""
         kwargs, extra = _split(body)
+        if timeout is not None:
+            kwargs["timeout"] = min(timeout, self._timeout)
         try:
             res = await self.async_client.messages.count_tokens(**kwargs, extra_body=extra or None)
         except anthropic.AnthropicError as exc:

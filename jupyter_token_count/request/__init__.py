@@ -27,6 +27,7 @@ __all__ = [
     "cells_from_json",
     "load_notebook",
     "notebook_blocks",
+    "notebook_request",
 ]
 
 
@@ -72,6 +73,15 @@ def build_request(
         origin = _origin(obj)
         raise (exc.at(origin) if origin else exc) from None
     return req
+
+
+def notebook_request(cells: list[Cell] | Any, include_outputs: bool = False, **kwargs: Any) -> CountRequest | None:
+    """A notebook's cells as the one request ``count_tokens(Path(nb))`` and the CLI count (one user message);
+    None when every cell is empty (there is nothing to send). ``kwargs`` go to ``build_request``."""
+    blocks = notebook_blocks(cells, include_outputs)
+    if not blocks:
+        return None
+    return build_request([{"role": "user", "content": blocks}], **kwargs)
 
 
 def _origin(obj: Any) -> str | None:

@@ -44,6 +44,9 @@ def _warm_up(service: TokenCountService) -> None:
     try:
         offline.estimate({"model": service.settings.model, "messages": [{"role": "user", "content": "warm up"}]},
                          registry.resolve(service.settings.model))
+        if service.settings.mode != "offline":
+            # the SDK takes seconds to import: not in the first count's deadline
+            from ..backends import api  # noqa: F401
     except Exception as exc:  # never let a warm-up failure touch the server; counting will report it
         service.log.debug("jupyter-token-count: warm-up failed: %s", exc)
         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Enum, Float, Integer, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Integer, Unicode, default, validate
 from traitlets.config import Configurable
 
 from .. import registry
@@ -48,10 +48,12 @@ class TokenCountConfig(Configurable):
         f"errors are returned; offline: never call the API. Default: ${ENV_MODE}, else auto.",
     )
     rpm = Integer(
-        50,
+        Settings.rpm,
         config=True,
-        help="Cap on count_tokens requests per minute for the whole server (the endpoint's lowest "
-        "published tier allows 100). Above it, auto mode answers with the offline estimate.",
+        help="Cap on count_tokens requests per minute for the whole server. The API's limit is per "
+        "organisation (2,000/min on the lowest published tier): on a hub, divide it among the servers. A 429 "
+        "halves the rate, which then grows back over two minutes. Above it, auto mode answers with the "
+        "offline estimate.",
     )
     cache_dir = Unicode(
         config=True,
@@ -70,6 +72,24 @@ class TokenCountConfig(Configurable):
         10.0, config=True, help="Longest 429 retry-after waited out; longer pauses answer with the estimate (auto mode)."
     )
     max_concurrency = Integer(8, config=True, help="Distinct count_tokens requests in flight at once.")
+    deadline = Float(
+        Settings.deadline,
+        config=True,
+        help="Auto mode: seconds a count may wait for the API before the offline estimate answers (marked "
+        "pending); the exact count goes on in the background and lands in the cache. A request's deadline_ms "
+        "overrides it. Api mode waits up to `timeout` and answers 504 past it.",
+    )
+    cell_counts = Bool(
+        Settings.cell_counts,
+        config=True,
+        help="Count each cell exactly as background work, so badges lose their ≈ (the notebook total never "
+        "waits for these). False: cell shares always come from the offline tokenizer.",
+    )
+    background_share = Float(
+        Settings.background_share,
+        config=True,
+        help="Share of the rate cap (rpm) that background per-cell counts may use, from 0 to 1.",
+    )
     models_refresh_minutes = Float(
         60.0,
         config=True,
@@ -104,6 +124,18 @@ class TokenCountConfig(Configurable):
             raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be positive")
         return proposal["value"]
 
+    @validate("deadline")
+    def _deadline(self, proposal: dict) -> float:
+        if not 0 <= proposal["value"] <= 60:
+            raise ValueError("TokenCountConfig.deadline must be from 0 to 60 seconds")
+        return proposal["value"]
+
+    @validate("background_share")
+    def _share(self, proposal: dict) -> float:
+        if not 0 <= proposal["value"] <= 1:
+            raise ValueError("TokenCountConfig.background_share must be from 0 to 1")
+        return proposal["value"]
+
     @validate("max_retries")
     def _non_negative(self, proposal: dict) -> int:
         if proposal["value"] < 0:
@@ -131,4 +163,7 @@ class TokenCountConfig(Configurable):
             max_retries=self.max_retries,
             max_retry_wait=self.max_retry_wait,
             max_concurrency=self.max_concurrency,
+            deadline=self.deadline,
+            cell_counts=self.cell_counts,
+            background_share=self.background_share,
         )

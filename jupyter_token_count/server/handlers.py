@@ -37,7 +37,7 @@ from ..errors import (
     InvalidRequest,
     TokenCountError,
 )
-from ..request import CountRequest, build_request, cells_from_json, notebook_blocks
+from ..request import CountRequest, build_request, cells_from_json, notebook_request
 from ..request.files import strings_may_be_paths
 from .service import TokenCountService
 
@@ -48,6 +48,8 @@ AUTH_REQUIRED = "authentication required: send the Jupyter token, or the session
 SERVICE_KEY = "jupyter_token_count"
 #: bodies larger than this are parsed and built off the server's event loop
 INLINE_BYTES = 256 * 1024
+#: the longest ``deadline_ms`` a request may ask for
+MAX_DEADLINE_MS = 60_000
 
 #: error ``type`` for statuses we raise without a more specific one
 _TYPES = {
@@ -217,6 +219,8 @@ class BodyHandler(BaseHandler):
     """POST endpoints: the body is streamed in and limited before it is buffered."""
 
     _chunks: list[bytes]
+    #: the parsed body (set by json_body)
+    parsed: dict[str, Any]
     _received: int
     _too_large: bool
     body_size = 0
@@ -262,8 +266,10 @@ class BodyHandler(BaseHandler):
         self._chunks = []
         self.body_size = len(raw)
         if len(raw) > INLINE_BYTES:
-            return await asyncio.get_running_loop().run_in_executor(None, parse_json, raw)
-        return parse_json(raw)
+            self.parsed = await asyncio.get_running_loop().run_in_executor(None, parse_json, raw)
+        else:
+            self.parsed = parse_json(raw)
+        return self.parsed
 
     async def build(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Build a request (``fn``: ``build_request`` or ``notebook_request``) with strings taken literally; a
@@ -284,7 +290,16 @@ class BodyHandler(BaseHandler):
             raise ApiFailure(400, f"mode: expected one of {', '.join(MODES)}, got {json.dumps(mode)}")
         return model.strip(), mode
 
-    async def cells_body(self) -> tuple[str, str | None, bool, list[Any]]:
+    def deadline(self, body: dict[str, Any]) -> float:
+        """Seconds an auto-mode answer may wait for the API (``deadline_ms``; default TokenCountConfig.deadline)."""
+        ms = body.get("deadline_ms")
+        if ms is None:
+            return self.service.settings.deadline
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 <= ms <= MAX_DEADLINE_MS:
+            raise ApiFailure(400, f"deadline_ms: expected milliseconds from 0 to {MAX_DEADLINE_MS}, got {json.dumps(ms)}")
+        return ms / 1000
+
+    async def cells_body(self) -> tuple[str, str | None, bool, list[Any], float]:
         body = await self.json_body()
         model, mode = self.model_and_mode(body)
         raw_cells = body.get("cells")
@@ -295,7 +310,7 @@ class BodyHandler(BaseHandler):
         include_outputs = body.get("include_outputs", False)
         if not isinstance(include_outputs, bool):
             raise ApiFailure(400, f"include_outputs: expected a boolean, got {_json_type(include_outputs)}")
-        return model, mode, include_outputs, raw_cells
+        return model, mode, include_outputs, raw_cells, self.deadline(body)
 
 
 def _too_large_message(n: int, limit: int) -> str:
@@ -323,10 +338,11 @@ class CountHandler(BodyHandler):
         model, mode = self.model_and_mode(body)
         if "messages" not in body:
             raise ApiFailure(400, "messages: required (the body is a count_tokens request: {model?, messages, system?, tools?, ...})")
-        request_body = {k: v for k, v in body.items() if k != "mode"}
+        request_body = {k: v for k, v in body.items() if k not in ("mode", "deadline_ms")}
         s = self.service.settings
+        deadline = self.deadline(body)
         req = await self.build(build_request, request_body, model=model, max_bytes=s.max_request_bytes)
-        result = await self.service.counter.acount(req, mode)
+        result = await self.service.counter.acount(req, mode, deadline)
         self.reply(result.to_dict())
 
 
@@ -334,12 +350,18 @@ class CellsHandler(BodyHandler):
     @tornado.web.authenticated
     @answers
     async def post(self) -> None:
-        model, mode, include_outputs, raw_cells = await self.cells_body()
+        model, mode, include_outputs, raw_cells, deadline = await self.cells_body()
+        flags = {}
+        for name in ("cell_counts", "exact_total"):
+            flags[name] = self.parsed.get(name, True)
+            if not isinstance(flags[name], bool):
+                raise ApiFailure(400, f"{name}: expected a boolean, got {_json_type(flags[name])}")
         cells = cells_from_json(raw_cells)
         counter = self.service.counter
         # run on the counter's own loop: building a hundred cell requests is CPU work the server's
         # event loop (kernels, websockets) should not wait for
-        result = await counter.arun(acount_cells(counter, cells, model, include_outputs=include_outputs, mode=mode))
+        result = await counter.arun(acount_cells(counter, cells, model, include_outputs=include_outputs, mode=mode,
+                                                 deadline=deadline, **flags))
         self.reply(result.to_dict())
 
 
@@ -347,18 +369,18 @@ class MessagesHandler(BodyHandler):
     @tornado.web.authenticated
     @answers
     async def post(self) -> None:
-        model, _mode, include_outputs, raw_cells = await self.cells_body()
-        req = await self.build(notebook_request, raw_cells, include_outputs, model=model,
+        model, _mode, include_outputs, raw_cells, _deadline = await self.cells_body()
+        req = await self.build(_notebook_request, raw_cells, include_outputs, model=model,
                                max_bytes=self.service.settings.max_request_bytes)
         self.reply({"request": req.body})
 
 
-def notebook_request(raw_cells: list[Any], include_outputs: bool, **kwargs: Any) -> CountRequest:
+def _notebook_request(raw_cells: list[Any], include_outputs: bool, **kwargs: Any) -> CountRequest:
     """The notebook as one user message (POST messages); image outputs are decoded to validate them."""
-    blocks = notebook_blocks(cells_from_json(raw_cells), include_outputs)
-    if not blocks:
+    req = notebook_request(cells_from_json(raw_cells), include_outputs, **kwargs)
+    if req is None:
         raise ApiFailure(400, "cells: every cell is empty; there is nothing to copy")
-    return build_request([{"role": "user", "content": blocks}], **kwargs)
+    return req
 
 
 class ModelsHandler(BaseHandler):

@@ -21,24 +21,45 @@ export interface ICellsRequest {
   cells: ICellPayload[];
   include_outputs: boolean;
   mode: Mode;
+  /** Auto mode: the longest wait for the API before the estimate answers (pending); 0 answers at once. */
+  deadline_ms?: number;
+  /** Queue exact per-cell counts as background work (default true; the server's setting decides too). */
+  cell_counts?: boolean;
+  /** False: do not ask the API for the total (while typing); the cached total or the estimate. */
+  exact_total?: boolean;
 }
 
+/** A cell's share of the notebook total (see openapi.yaml). */
 export interface ICellCount {
   id: string;
   tokens: number;
   exact: boolean;
-  cell_type?: string;
+  cell_type: string;
+  /** The share at the input rate the whole request pays (computed by the server). */
+  cost_usd: number | null;
+  /** Why the share is not exact (absent when exact). */
+  reason?: string;
 }
 
 export interface ICellsResult {
   model: string;
+  display_name?: string | null;
+  /** The notebook counted as one request: what the CLI and count_tokens(Path) give. */
   total: number;
   exact: boolean;
-  frame: number;
+  /** The exact total has been asked for and is not in yet. */
+  pending: boolean;
+  /** total − Σ cells[].tokens: the request frame, the joins between cells, merged tokens. */
+  joins_and_frame: number;
   reason: string | null;
   context_window: number | null;
   context_fraction?: number | null;
   cost_usd: number | null;
+  retry_after?: number;
+  /** Sum of the shares per cell type. */
+  by_type: Record<string, number>;
+  /** Exact per-cell counts still queued as background work on the server. */
+  cells_pending: number;
   cells: ICellCount[];
 }
 

@@ -13,13 +13,7 @@ import { CommandRegistry } from '@lumino/commands';
 import { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 
-import {
-  describeExactness,
-  formatCost,
-  formatCount,
-  ModelCatalog,
-  NotebookCounter
-} from './model';
+import { formatCost, formatCount, ModelCatalog, NotebookCounter } from './model';
 import { TokenCountSettings } from './settings';
 
 const BADGE_CLASS = 'jp-TokenCount-badge';
@@ -40,6 +34,14 @@ export class BadgeManager implements IDisposable {
     this._settings.changed.connect(this._onSettings, this);
     const notebook = this._panel.content;
     notebook.cellInViewportChanged.connect(this._scheduleUpdate, this);
+    // the active cell shows JupyterLab's cell toolbar, which the badge must not sit under; the toolbar is
+    // attached a moment after the cell becomes active, so look again shortly after
+    notebook.activeCellChanged.connect(() => {
+      this._scheduleUpdate();
+      for (const ms of [150, 500]) {
+        window.setTimeout(() => this._scheduleUpdate(), ms);
+      }
+    }, this);
     notebook.modelChanged.connect(this._scheduleUpdate, this);
     void this._panel.context.ready.then(() => {
       if (!this._disposed) {
@@ -163,7 +165,8 @@ export class BadgeManager implements IDisposable {
     const result = this._counter.result;
     const model = result?.model;
     const text = formatCount(count.tokens, count.exact);
-    const key = `${text}|${pending}|${model}|${result?.reason}|${this._catalog.models ? 1 : 0}`;
+    this._avoidToolbar(cell, badge);
+    const key = `${text}|${pending}|${model}|${count.reason}|${count.cost_usd}|${this._catalog.models ? 1 : 0}`;
     if (this._rendered.get(badge) === key && !badge.hidden) {
       return;
     }
@@ -174,12 +177,13 @@ export class BadgeManager implements IDisposable {
     badge.dataset.tokenExact = String(count.exact);
     badge.classList.toggle('jp-mod-estimate', !count.exact);
     badge.classList.toggle('jp-mod-pending', pending);
-    const cost = this._catalog.cellCost(model, count.tokens);
     const lines = [
-      `${text} input tokens`,
+      `${text} input tokens: this cell's share of the notebook`,
       `Model: ${this._catalog.displayName(model)}`,
-      describeExactness(count.exact, result?.reason, this._catalog.status),
-      `Cost: ${formatCost(cost)} at input list price`
+      count.exact
+        ? 'Exact: this cell counted alone by the Anthropic count_tokens API, less the request frame'
+        : `≈ Estimate: ${count.reason ?? 'offline tokenizer'}`,
+      `Cost: ${formatCost(count.cost_usd)} at the notebook's input list price`
     ];
     if (pending) {
       lines.push('Edited since this count; recounting when typing pauses');
@@ -189,6 +193,24 @@ export class BadgeManager implements IDisposable {
       'aria-label',
       `${lines.join('. ')}. Press Enter to open the Token Count panel.`
     );
+  }
+
+  /** Keep clear of the cell toolbar (shown on the active cell, top right): on a one-line cell the toolbar
+   * covers the input area's right end, so the badge moves left of it while it is shown. */
+  private _avoidToolbar(cell: Cell, badge: HTMLElement): void {
+    const toolbar = cell.node.querySelector<HTMLElement>('.jp-cell-toolbar');
+    let right = '';
+    if (toolbar && toolbar.offsetParent !== null && toolbar.childElementCount > 0) {
+      const bar = toolbar.getBoundingClientRect();
+      const host = badge.parentElement?.getBoundingClientRect();
+      // only when they would overlap vertically (a taller input keeps the badge below the toolbar)
+      if (host && bar.width > 0 && bar.bottom > host.bottom - badge.offsetHeight - 4) {
+        right = `${Math.max(4, host.right - bar.left + 6)}px`;
+      }
+    }
+    if (badge.style.right !== right) {
+      badge.style.right = right;
+    }
   }
 
   private _panel: NotebookPanel;

@@ -70,7 +70,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     shell.add(sidebar, 'right', { rank: 650 });
     restorer?.add(sidebar, 'jupyter-token-count-sidebar');
 
-    // Per-notebook counting and badges.
+    // Per-notebook counting and badges; without a status bar (Notebook 7) the total goes in the
+    // notebook's own toolbar, where its users look.
     const track = (panel: NotebookPanel) => {
       const counter = counters.get(panel);
       new BadgeManager({
@@ -81,6 +82,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
         commands,
         openCommand: CommandIDs.openSidebar
       });
+      if (!statusBar) {
+        const item = new TokenStatusItem({
+          catalog,
+          commands,
+          openCommand: CommandIDs.openSidebar
+        });
+        item.addClass('jp-TokenCount-toolbarTotal');
+        item.counter = counter;
+        if (!panel.toolbar.insertAfter('spacer', 'token-count-total', item)) {
+          panel.toolbar.addItem('token-count-total', item);
+        }
+      }
     };
     tracker.forEach(track);
     tracker.widgetAdded.connect((_, panel) => track(panel));

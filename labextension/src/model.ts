@@ -2,11 +2,15 @@
  * Per-notebook counting state, shared by the badges, the status bar and the sidebar.
  *
  * Strategy: every edit restarts a debounce timer; when typing pauses the whole notebook is posted
- * to `/cells`. The server caches each cell by content, so only the edited cell costs an upstream
- * count. On top of that the client fingerprints every cell and skips the request entirely when
- * nothing that affects the count changed (re-executions, metadata edits, focus changes), and it
- * keeps at most one request in flight per notebook: edits made meanwhile are folded into one
- * trailing request instead of queueing one request per pause.
+ * to `/cells` twice at most. The first post asks for an answer at once (`deadline_ms: 0`): every
+ * cell's share from the server's offline tokenizer, and the total if it is cached. If the exact
+ * total is still on its way (`pending`), the second post waits for it: the server counts the
+ * notebook as one request, once per distinct content, whoever asks. The client fingerprints every
+ * cell and skips the request entirely when nothing that affects the count changed (re-executions,
+ * metadata edits, focus changes), and it keeps at most one request in flight per notebook: edits
+ * made meanwhile are folded into one trailing request instead of queueing one request per pause.
+ * An answer that is not final (rate limited, exact cell counts still queued) is refreshed later
+ * by a follow-up, which costs the server cache lookups, not upstream requests.
  */
 import { ICellModel } from '@jupyterlab/cells';
 import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
@@ -92,9 +96,12 @@ export function describeExactness(
   status: IStatus | null
 ): string {
   if (exact) {
-    return 'Exact: counted by the Anthropic count_tokens API';
+    return reason ? `Exact: ${reason}` : 'Exact: counted by the Anthropic count_tokens API';
   }
   let why = reason?.trim();
+  if (!why && status && status.mode !== 'offline' && status.key_configured) {
+    why = 'the exact count is on its way';
+  }
   if (!why && status) {
     if (status.mode === 'offline') {
       why = 'offline mode';
@@ -176,12 +183,6 @@ export class ModelCatalog {
 
   displayName(id: string | null | undefined): string {
     return this.find(id)?.display_name ?? id ?? 'default model';
-  }
-
-  /** Input cost of `tokens` for a model at its base list price (bands ignored: per-cell hint). */
-  cellCost(modelId: string | null | undefined, tokens: number): number | null {
-    const price = this.find(modelId)?.input_price_per_mtok;
-    return price === null || price === undefined ? null : (tokens * price) / 1e6;
   }
 
   private _api: TokenCountAPI;
@@ -272,9 +273,10 @@ export class NotebookCounter implements IDisposable {
     return this._snapshot().request;
   }
 
-  /** Count the current content with another model without touching this counter's state. */
+  /** Count the current content with another model without touching this counter's state (the total
+   * only matters there: no exact per-cell counts are queued for it). */
   countWith(model: string): Promise<ICellsResult> {
-    return this._api.cells(this._snapshot(model).request);
+    return this._api.cells({ ...this._snapshot(model).request, cell_counts: false });
   }
 
   dispose(): void {
@@ -283,6 +285,7 @@ export class NotebookCounter implements IDisposable {
     }
     this._disposed = true;
     window.clearTimeout(this._timer);
+    window.clearTimeout(this._followTimer);
     Signal.clearData(this); // disconnects its settings, model and cell connections too
   }
 
@@ -310,6 +313,7 @@ export class NotebookCounter implements IDisposable {
         return;
       }
       change.newValues.forEach(watch);
+      this._edited = true;
       this.schedule();
     }, this);
   }
@@ -334,6 +338,7 @@ export class NotebookCounter implements IDisposable {
       this._pending.add(cell.id);
       this._changed.emit();
     }
+    this._edited = true;
     this.schedule();
   }
 
@@ -424,11 +429,32 @@ export class NotebookCounter implements IDisposable {
         }
         return;
       }
-      const result = await this._api.cells(snap.request);
+      if (snap.signature !== this._lastSignature) {
+        this._followUps = 0;
+      }
+      window.clearTimeout(this._followTimer);
+      const typing = this._edited && !this._exactDue;
+      this._edited = this._exactDue = false;
+      // At once: the shares (and the total when it is known), so badges follow typing. While typing the
+      // API is not asked for the total: that waits for a longer pause (one request per pause, not per burst).
+      let result = await this._api.cells({
+        ...snap.request,
+        deadline_ms: 0,
+        exact_total: !typing
+      });
       if (this._disposed) {
         return;
       }
       this._apply(result, snap);
+      if (result.pending && !typing) {
+        // The exact total was asked for by the first post: this one waits for it (no new upstream count).
+        result = await this._api.cells(snap.request);
+        if (this._disposed) {
+          return;
+        }
+        this._apply(result, snap);
+      }
+      this._followUp(result, snap.signature, typing);
     } catch (err) {
       if (this._disposed) {
         return;
@@ -446,6 +472,39 @@ export class NotebookCounter implements IDisposable {
         this.schedule(0);
       }
     }
+  }
+
+  /** Ask again later when the answer is not final: an exact total still on its way or paused by a rate
+   * limit, or exact per-cell counts still queued on the server (backing off: 1 s, 2 s, … 30 s). */
+  private _followUp(result: ICellsResult, signature: number, typing: boolean): void {
+    let delay: number | null = null;
+    if (!result.exact && result.pending) {
+      // after an edit: the exact total once typing has paused long enough; else the API is answering
+      delay = typing ? this._settings.config.exactTotalDelay : 2000;
+      if (typing) {
+        this._followTimer = window.setTimeout(() => {
+          if (this._lastSignature === signature) {
+            this._lastSignature = null;
+            this._exactDue = true;
+            this.schedule(0);
+          }
+        }, delay);
+        return;
+      }
+    } else if (!result.exact && result.retry_after) {
+      delay = Math.min(60, result.retry_after) * 1000 + 250;
+    } else if (result.cells_pending > 0) {
+      delay = Math.min(30000, 1000 * 2 ** this._followUps++);
+    }
+    if (delay === null) {
+      return;
+    }
+    this._followTimer = window.setTimeout(() => {
+      if (this._lastSignature === signature) {
+        this._lastSignature = null; // same content: count it again anyway
+        this.schedule(0);
+      }
+    }, delay);
   }
 
   private _apply(result: ICellsResult, snap: ISnapshot): void {
@@ -497,6 +556,12 @@ export class NotebookCounter implements IDisposable {
   private _result: ICellsResult | null = null;
   private _error: TokenCountError | null = null;
   private _timer = 0;
+  private _followTimer = 0;
+  /** Content edited since the last count (the API is not asked for the total while typing). */
+  private _edited = false;
+  /** The follow-up after typing paused: ask for the exact total even if edits happened meanwhile. */
+  private _exactDue = false;
+  private _followUps = 0;
   private _inFlight = false;
   private _rerun = false;
   private _lastSignature: number | null = null;

@@ -9,6 +9,7 @@ import { Mode } from './api';
 export interface ITokenCountConfig {
   model: string;
   debounce: number;
+  exactTotalDelay: number;
   includeOutputs: boolean;
   showBadges: boolean;
   mode: Mode;
@@ -17,7 +18,8 @@ export interface ITokenCountConfig {
 
 const DEFAULT_CONFIG: ITokenCountConfig = {
   model: '',
-  debounce: 400,
+  debounce: 150,
+  exactTotalDelay: 2000,
   includeOutputs: false,
   showBadges: true,
   mode: 'auto',
@@ -65,12 +67,17 @@ export class TokenCountSettings {
   private _read(): void {
     const c = this._settings!.composite as Partial<ITokenCountConfig>;
     const debounce = Number(c.debounce);
+    const exactTotalDelay = Number(c.exactTotalDelay);
     this._config = {
       model: typeof c.model === 'string' ? c.model.trim() : '',
       debounce:
         Number.isFinite(debounce) && debounce >= 0
           ? debounce
           : DEFAULT_CONFIG.debounce,
+      exactTotalDelay:
+        Number.isFinite(exactTotalDelay) && exactTotalDelay >= 0
+          ? exactTotalDelay
+          : DEFAULT_CONFIG.exactTotalDelay,
       includeOutputs: c.includeOutputs === true,
       showBadges: c.showBadges !== false,
       mode: MODES.includes(c.mode as Mode) ? (c.mode as Mode) : 'auto',

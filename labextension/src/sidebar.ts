@@ -171,7 +171,8 @@ export class TokenCountSidebar extends Widget {
     const types = el('section', 'jp-TokenCount-types');
     types.appendChild(el('h3', '', 'By cell type'));
     this._typesTable = el('table', 'jp-TokenCount-typesTable');
-    types.appendChild(this._typesTable);
+    this._typesNote = el('p', 'jp-TokenCount-note');
+    types.append(this._typesTable, this._typesNote);
     root.appendChild(types);
 
     // Ranked cells
@@ -288,39 +289,57 @@ export class TokenCountSidebar extends Widget {
     if (!counter || !r) {
       return;
     }
-    const sums = new Map<string, { tokens: number; cells: number }>();
-    const model = counter.panel.content.model;
-    const types = new Map<string, string>();
-    if (model) {
-      for (let i = 0; i < model.cells.length; i++) {
-        const c = model.cells.get(i);
-        types.set(c.id, c.type);
+    // The server sums the shares by type; the rows then add up to the total.
+    const cellsOfType = new Map<string, number>();
+    for (const c of r.cells) {
+      if (c.tokens) {
+        cellsOfType.set(c.cell_type, (cellsOfType.get(c.cell_type) ?? 0) + 1);
       }
     }
-    for (const c of r.cells) {
-      const type = c.cell_type ?? types.get(c.id) ?? 'code';
-      const s = sums.get(type) ?? { tokens: 0, cells: 0 };
-      s.tokens += c.tokens;
-      s.cells += 1;
-      sums.set(type, s);
-    }
-    const row = (label: string, tokens: number, detail: string) => {
+    const sharesExact = r.cells.every(c => c.exact);
+    const row = (label: string, tokens: number, exact: boolean, detail: string, title?: string) => {
       const tr = el('tr');
       tr.append(
         el('th', '', label),
-        el('td', 'jp-TokenCount-num', formatCount(tokens, r.exact)),
+        el('td', 'jp-TokenCount-num', formatCount(tokens, exact)),
         el('td', 'jp-TokenCount-detail', detail)
       );
       tr.dataset.tokenCount = String(tokens);
+      if (title) {
+        tr.title = title;
+      }
       table.appendChild(tr);
+      return tr;
     };
     for (const type of ['code', 'markdown', 'raw']) {
-      const s = sums.get(type);
-      if (s) {
-        row(type, s.tokens, `${s.cells} cell${s.cells === 1 ? '' : 's'}`);
+      const tokens = r.by_type[type];
+      if (tokens !== undefined) {
+        const n = cellsOfType.get(type) ?? 0;
+        row(type, tokens, sharesExact, `${n} cell${n === 1 ? '' : 's'}`);
       }
     }
-    row('request frame', r.frame, 'message wrapper');
+    row(
+      'joins + frame',
+      r.joins_and_frame,
+      r.exact && sharesExact,
+      '',
+      'The request frame every message pays, the blank lines joining cells and tokens merged across ' +
+        'a cell boundary: the notebook total less the cells’ shares.'
+    ).classList.add('jp-TokenCount-joins');
+    const total = row(
+      'total',
+      r.total,
+      r.exact,
+      '',
+      'The notebook counted as one request, as the CLI and count_tokens() count it.'
+    );
+    total.classList.add('jp-TokenCount-typesTotal');
+    this._typesNote.textContent =
+      (sharesExact
+        ? 'A cell’s share is its own exact count less the request frame. '
+        : 'A cell’s share comes from the offline tokenizer (≈) until its exact count is in. ') +
+      '“Joins + frame” is the rest of the total: the request frame, the blank lines between cells and ' +
+      'tokens merged across them.';
   }
 
   private _renderRows(): void {
@@ -566,6 +585,7 @@ export class TokenCountSidebar extends Widget {
   private _modeSelect!: HTMLSelectElement;
   private _outputs!: HTMLInputElement;
   private _typesTable!: HTMLTableElement;
+  private _typesNote!: HTMLElement;
   private _rows!: HTMLOListElement;
   private _compareDetails!: HTMLDetailsElement;
   private _comparePicker!: HTMLFieldSetElement;

@@ -90,7 +90,7 @@ export class TokenStatusItem extends Widget {
       ? `${formatTokens(r.context_window)}-token context window`
       : 'unknown context window';
     const lines = [
-      `${this._catalog.displayName(r.model)}: ${formatCount(r.total, r.exact)} input tokens (${formatCount(r.frame, r.exact)} request frame + cells)`,
+      `${this._catalog.displayName(r.model)}: ${formatCount(r.total, r.exact)} input tokens (the notebook as one request)`,
       `${pct || '?'} of the ${window}${warn ? ` (over ${formatPercent(WARNING_FRACTION)})` : ''}`,
       `Input cost ${formatCost(r.cost_usd)} at list price`,
       describeExactness(r.exact, r.reason, this._catalog.status)

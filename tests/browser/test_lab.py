@@ -94,8 +94,9 @@ def test_typing_changes_the_badge(server: Any, page: Any) -> None:
         "(old) => Number(document.querySelector('.jp-TokenCount-status').dataset.tokenCountTotal) !== old",
         arg=total_before,
     )
-    # Other cells keep their counts.
-    assert status_total(page) - total_before == after - before
+    # Other cells keep their counts; the total (the notebook as one request) moves by the cell's change, give
+    # or take a token merged at the cell's boundary.
+    assert abs((status_total(page) - total_before) - (after - before)) <= 2
 
 
 def test_status_total_equals_sidebar_total(server: Any, page: Any) -> None:
@@ -105,13 +106,13 @@ def test_status_total_equals_sidebar_total(server: Any, page: Any) -> None:
     open_sidebar_from_status(page)
     page.shots("sidebar")
     assert sidebar_total(page) == total
-    # total = frame + sum of cells: the "by type" rows (incl. the request frame) add up to it.
+    # The "by type" rows and the "joins and frame" row add up to the total row, which is the total.
     by_type = page.eval_on_selector_all(
         ".jp-TokenCount-typesTable tr", "rows => rows.map(r => Number(r.dataset.tokenCount))"
     )
-    assert sum(by_type) == total
-    frame = by_type[-1]
-    assert frame + sum(c["badge"]["tokens"] for c in state if c["badge"]) == total
+    assert by_type[-1] == total and sum(by_type[:-1]) == total
+    joins = by_type[-2]
+    assert joins + sum(c["badge"]["tokens"] for c in state if c["badge"]) == total
     # Cells are ranked by tokens, one row per non-empty cell.
     ranked = page.eval_on_selector_all(
         ".jp-TokenCount-rowButton", "els => els.map(e => Number(e.dataset.tokenCount))"

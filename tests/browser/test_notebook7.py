@@ -8,7 +8,6 @@ import pytest
 
 from .helpers import (
     badge_tokens,
-    execute,
     open_notebook,
     sidebar_total,
     type_into_cell,
@@ -37,16 +36,24 @@ def test_notebook7_shows_badges(nb7: Any, page: Any) -> None:
     assert wait_badge_change(page, 1, before) > before
     page.shots("notebook7-typed")
 
-    # No status bar in Notebook 7; the sidebar opens from its command and agrees with the badges.
-    execute(page, "token-count:open-sidebar")
+    # No status bar in Notebook 7: the total sits in the notebook's toolbar, and the sidebar opens from it.
+    toolbar_total = page.locator(".jp-NotebookPanel-toolbar .jp-TokenCount-status")
+    toolbar_total.wait_for()
+    assert toolbar_total.inner_text().startswith("≈") and "tokens" in toolbar_total.inner_text()
+    page.wait_for_function(
+        "() => { const s = document.querySelector('.jp-NotebookPanel-toolbar .jp-TokenCount-status');"
+        " return s && !!s.dataset.tokenCountTotal; }"
+    )
+    toolbar_total.click()
     total = sidebar_total(page)
     page.wait_for_selector("#jp-token-count-sidebar:visible")
     page.shots("notebook7-sidebar")
-    frame = page.eval_on_selector_all(
-        ".jp-TokenCount-typesTable tr", "rows => Number(rows[rows.length - 1].dataset.tokenCount)"
+    assert int(toolbar_total.get_attribute("data-token-count-total") or -1) == total
+    joins = page.eval_on_selector_all(
+        ".jp-TokenCount-typesTable tr.jp-TokenCount-joins", "rows => Number(rows[0].dataset.tokenCount)"
     )
     badges = sum(c["badge"]["tokens"] for c in wait_all_badges(page) if c["badge"])
-    assert frame + badges == total
+    assert joins + badges == total
 
 
 def test_notebook7_file_browser_page_loads_cleanly(nb7: Any, page: Any) -> None:
