@@ -419,3 +419,13 @@ def test_a_batch_gets_its_usage_when_its_results_are_fetched(k: Kernel, standin:
         assert r["cost_usd"] == pytest.approx((whole * 2 + 6 * 10) / 1e6 / 2)  # batch: half the list prices
     text = final_text(k, mid)  # the batch's own line, in the cell that created it, now carries the results
     assert "→ results 2/2" in text and "at batch price" in text
+
+
+def test_a_budget_check_waits_for_a_slow_count_only_so_long(k: Kernel, standin: StandIn):
+    k.execute("jtc.meter_calls(budget_tokens=10**6)")
+    standin.hang_next(8)  # the count answers after the budget's wait: the estimate decides, marked ≈
+    t0 = time.monotonic()
+    k.execute("m = client.messages.create(model=M, max_tokens=8, messages=HELLO)", timeout=30)
+    assert 4 < time.monotonic() - t0 < 7.5
+    [rec] = settled(k)
+    assert rec["status"] == "done" and rec["exact"] is False and "5s" in rec["count_note"]

@@ -29,6 +29,8 @@ from .usage import merge_usage, usage_from_json
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
+#: the longest a budget check waits for an exact count before deciding on the estimate (≈)
+BUDGET_WAIT = 5.0
 #: where the SDK sends requests when no base URL is set
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -138,10 +140,10 @@ class Meter:
             return [self._prefixes.get(_prefix_key(model, bp.prefix), 0.0) > now for bp in breakpoints(body)]
 
     def predict(self, rec: CallRecord, body: dict[str, Any], counter: Any, *, batch: bool,
-                live: list[bool] | None = None) -> None:
+                live: list[bool] | None = None, deadline: float | None = None) -> None:
         """Fill in the record's prediction. Never raises: a failure to count is a note on the line."""
         try:
-            self._predict(rec, body, counter, batch=batch, live=live)
+            self._predict(rec, body, counter, batch=batch, live=live, deadline=deadline)
         except Exception:  # a bug of ours must not fail the call either
             log.debug("call meter: prediction failed", exc_info=True)
             rec.count_note = rec.count_note or "count failed: internal error"
@@ -152,10 +154,10 @@ class Meter:
                     rec.status = "sent"
 
     def _predict(self, rec: CallRecord, body: dict[str, Any], counter: Any, *, batch: bool,
-                 live: list[bool] | None) -> None:
+                 live: list[bool] | None, deadline: float | None) -> None:
         req = CountRequest(count_body(body))
         try:
-            res = counter.count(req)
+            res = counter.count(req, deadline=deadline)
         except Exception as exc:  # never let counting fail the call; say why and fall back to the estimate
             note = f"count failed: {exc}" if isinstance(exc, TokenCountError) else f"count failed: {type(exc).__name__}"
             try:
@@ -297,7 +299,7 @@ class Meter:
         handle.live = [self.cache_live(p["model"], p) for p, _ in items]
         if self.has_budget:  # the budget needs the number first: count now, in the calling thread
             for rec, params, live in zip(recs, handle.bodies, handle.live, strict=True):
-                self.predict(rec, params, counter, batch=batch, live=live)
+                self.predict(rec, params, counter, batch=batch, live=live, deadline=BUDGET_WAIT)
             try:
                 self.check_budget(recs)
             except BudgetExceeded:
