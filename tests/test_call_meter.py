@@ -259,6 +259,10 @@ def test_usd_budget_counts_what_earlier_calls_cost(k: Kernel, standin: StandIn):
     out = k.execute("try:\n    client.messages.create(model=M, max_tokens=8, messages=HELLO)\n"
                     "except jtc.BudgetExceeded as e:\n    print('stopped:', e)")
     assert "stopped: not sent" in out and "already spent by 1 earlier call" in out
+    out = k.execute("try:\n    await aclient.messages.create(model=M, max_tokens=8, messages=HELLO)\n"
+                    "except jtc.BudgetExceeded as e:\n    print('stopped:', e)")
+    assert "stopped: not sent" in out  # the async client is held back the same way
+    assert len(message_requests(standin)) == 1
 
 
 def test_magics_and_report(k: Kernel, standin: StandIn):
@@ -271,6 +275,10 @@ def test_magics_and_report(k: Kernel, standin: StandIn):
     assert "<table" in html and M in html and "total: 1 call(s)" in html
     totals = k.json("print(json.dumps(r.to_dict()['totals']))")
     assert totals["calls"] == 1 and totals["output_tokens"] == 6 and totals["cost_usd"] > 0
+    assert totals["predicted_exact"] is True
+    mid, _ = run(k, "%count_calls on -q\nm = client.messages.create(model=M, max_tokens=8, messages=HELLO)")
+    assert lines_of(k, mid) == ([], [])  # quiet: recorded, not shown
+    assert len(settled(k)) == 2
     assert "off" in k.execute("%count_calls off")
     assert k.execute("print(jtc.meter.is_metering())").strip() == "False"
     before = len(k.iopub)
