@@ -368,11 +368,18 @@ class _Handle:
         self._display: Any = None
         self._lock = threading.Lock()
         self._pending = {"prediction", "answer"}  # a text line is printed once both are in
+        self._answered = False
 
     def predict_all(self, counter: Any) -> None:
         for rec, body, live in zip(self.records, self.bodies, self.live, strict=True):
             self.meter.predict(rec, body, counter, batch=self.batch, live=live)
         self.refresh(done="prediction")
+        self._release()
+
+    def _release(self) -> None:
+        """Once predicted and answered, the request bodies are not needed: a batch's can be large."""
+        if self._answered and not any(r.predicting for r in self.records):
+            self.bodies = []
 
     # -- display ------------------------------------------------------------------------------------
     def show(self) -> None:
@@ -432,7 +439,9 @@ class _Handle:
             if isinstance(batch_id, str):
                 with self.meter._lock:
                     self.meter._batches[batch_id] = self
+            self._answered = True
             self.refresh(done="answer")
+            self._release()
             return
         self.answered(usage_from_json(raw), complete=True)
 
@@ -455,7 +464,9 @@ class _Handle:
                 rec.status, rec.error = "error", "the answer carried no usage"
         if usage and not error:
             self.meter.note_cached(rec.model, body)
+            self._answered = True
         self.refresh(done="answer")
+        self._release()
 
 
 class _BatchResults:
