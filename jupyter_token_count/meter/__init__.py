@@ -50,8 +50,8 @@ def meter_calls(budget_tokens: int | None = None, budget_usd: float | None = Non
     with _lock:
         old = hooks.active()
         hooks.install(meter)
-    if old is not None:
-        meter._prefixes = old._prefixes  # the prompt cache does not forget because the budget changed
+    if old is not None:  # what the session knows outlives a change of budget
+        meter._prefixes, meter._batches, meter._counters = old._prefixes, old._batches, old._counters
         old.close()
     _quiet_budget_tracebacks()
     return meter

@@ -95,7 +95,7 @@ class Meter:
         self.show = show
         self.records: list[CallRecord] = []
         self._lock = threading.Lock()
-        self._by_idempotency: OrderedDict[str, list[CallRecord]] = OrderedDict()
+        self._by_idempotency: OrderedDict[str, _Handle] = OrderedDict()
         self._prefixes: dict[str, float] = {}  # prefix key → expiry (monotonic)
         self._counters: dict[tuple[str, str], Any] = {}
         self._batches: dict[str, _Handle] = {}  # batch id → the handle of its create call
@@ -297,6 +297,9 @@ class Meter:
         counter = self.counter_for(client)
         handle = _Handle(self, recs, [p for p, _ in items], batch)
         handle.live = [self.cache_live(p["model"], p) for p, _ in items]
+        with self._lock:
+            self.records.extend(recs)
+        handle.show()  # "counting…" at once, in the calling cell
         if self.has_budget:  # the budget needs the number first: count now, in the calling thread
             for rec, params, live in zip(recs, handle.bodies, handle.live, strict=True):
                 self.predict(rec, params, counter, batch=batch, live=live, deadline=BUDGET_WAIT)
@@ -304,18 +307,12 @@ class Meter:
                 self.check_budget(recs)
             except BudgetExceeded:
                 for rec in recs:
-                    rec.status = "blocked"
-                with self._lock:
-                    self.records.extend(recs)
-                handle.show()
+                    with rec._lock:
+                        rec.status = "blocked"
+                handle.refresh(done="prediction")
                 raise
-            with self._lock:
-                self.records.extend(recs)
-            handle.show()
+            handle.refresh(done="prediction")
         else:
-            with self._lock:
-                self.records.extend(recs)
-            handle.show()
             handle.future = self._pool.submit(handle.predict_all, counter)
         if idempotency_key:
             with self._lock:
@@ -439,6 +436,8 @@ class _Handle:
             if isinstance(batch_id, str):
                 with self.meter._lock:
                     self.meter._batches[batch_id] = self
+                    while len(self.meter._batches) > 1000:  # the oldest batches' results are no longer followed
+                        self.meter._batches.pop(next(iter(self.meter._batches)))
             self._answered = True
             self.refresh(done="answer")
             self._release()
