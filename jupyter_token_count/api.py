@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import threading
+import warnings
+from dataclasses import replace
 from typing import Any
 
 from .config import Settings
 from .counter import Counter
-from .request import build_request
+from .request import CountRequest, build_request
 from .result import TokenCount
+
+
+class UnknownModelWarning(UserWarning):
+    """Counted for a model id nobody could confirm (offline): the estimate uses a guessed tokenizer."""
 
 _lock = threading.Lock()
 _default: Counter | None = None
@@ -67,4 +73,27 @@ def count_tokens(
         max_bytes=counter.settings.max_request_bytes,
         default_model=counter.settings.model,
     )
+    warning = _model_warning(req.model, counter, mode)
+    return with_warning(count_request(counter, req, mode), warning)
+
+
+def _model_warning(model: str, counter: Counter, mode: str | None) -> str | None:
+    from .modelcheck import check_model
+
+    warning = check_model(model, counter.settings, mode)
+    if warning:
+        warnings.warn(warning, UnknownModelWarning, stacklevel=3)
+    return warning
+
+
+def with_warning(result: TokenCount, warning: str | None) -> TokenCount:
+    return replace(result, warnings=(*result.warnings, warning)) if warning else result
+
+
+async def acount_request(counter: Counter, req: CountRequest, mode: str | None = None) -> TokenCount:
+    """``counter.acount`` for any request this package builds, empty documents included."""
+    return await counter.acount(req, mode)
+
+
+def count_request(counter: Counter, req: CountRequest, mode: str | None = None) -> TokenCount:
     return counter.count(req, mode)

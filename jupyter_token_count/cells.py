@@ -28,10 +28,7 @@ from .config import check_mode
 from .counter import Counter
 from .errors import InputError
 from .request import Cell, CountRequest, build_request, cell_blocks, notebook_request
-from .result import TokenCount
 
-#: an empty notebook's total: exact (nothing is sent), with this said instead of an API count
-EMPTY_NOTEBOOK = "every cell is empty: there is nothing to send"
 #: why a total is an estimate while its notebook is being edited
 TYPING = "estimate while you type; the count of the whole notebook follows when typing pauses"
 #: tokens of the blank line joining two cells in the notebook's rendering, in every Claude tokenizer
@@ -147,7 +144,7 @@ _memo = _EstimateMemo()
 
 
 def _requests(cells: Sequence[Cell], model: str, include_outputs: bool,
-              max_bytes: int | None) -> tuple[CountRequest | None, list[CountRequest | None]]:
+              max_bytes: int | None) -> tuple[CountRequest, list[CountRequest | None]]:
     # cells first: a bad block is then reported with its cell (validation's decodes are memoised)
     per_cell = [cell_request(c, model, include_outputs) for c in cells]
     return notebook_request(cells, include_outputs, model=model, max_bytes=max_bytes), per_cell
@@ -196,23 +193,21 @@ async def acount_cells(
     # building validates (images are decoded): off whichever loop this runs on
     total_req, cell_reqs = await loop.run_in_executor(
         None, _requests, cells, model, include_outputs, counter.settings.max_request_bytes)
-    cached = counter.cache.get(total_req.cache_key()) if total_req is not None and mode != "offline" else None
-    typing = total_req is not None and not exact_total and cached is None
-    total_task = None
-    if total_req is not None and not typing:
-        total_task = asyncio.ensure_future(counter.acount(total_req, mode, deadline))
+    cached = counter.cache.get(total_req.cache_key()) if mode != "offline" else None
+    typing = not exact_total and cached is None
+    total_task = None if typing else asyncio.ensure_future(counter.acount(total_req, mode, deadline))
     try:
         shares = await loop.run_in_executor(None, _shares, counter, cells, cell_reqs, model, mode != "offline")
     except BaseException:
         if total_task is not None:
             total_task.cancel()
         raise
-    total: TokenCount | None = await total_task if total_task is not None else None
-    if typing:
-        assert total_req is not None
+    if total_task is not None:
+        total = await total_task
+    else:
         total = counter.result_of(total_req, _typing_total(shares, info), exact=False, source="offline", reason=TYPING,
                                   pending=True)
-    n = total.input_tokens if total is not None else 0
+    n = total.input_tokens
     rate = info.prices.input_rate(n)
     if rate is not None:
         # each share at the rate the whole request pays (price bands depend on the request's size)
@@ -222,7 +217,7 @@ async def acount_cells(
         by_type[c.cell_type] = by_type.get(c.cell_type, 0) + c.tokens
     queued = 0
     s = counter.settings
-    if total is not None and total.exact and s.cell_counts and cell_counts and mode != "offline":
+    if total.exact and s.cell_counts and cell_counts and mode != "offline":
         wanted = [r for r, c in zip(cell_reqs, shares, strict=True) if r is not None and not c.exact]
         if wanted:
             probe = Counter.frame_probe(total.model)
@@ -230,16 +225,15 @@ async def acount_cells(
     return CellsResult(
         model=model,
         total=n,
-        # an empty notebook sends nothing: zero is exact
-        exact=total.exact if total is not None else True,
-        reason=total.reason if total is not None else EMPTY_NOTEBOOK,
+        exact=total.exact,
+        reason=total.reason,
         cells=shares,
         context_window=info.context_window,
-        cost_usd=total.cost_usd if total is not None else info.cost_usd(0),
+        cost_usd=total.cost_usd,
         display_name=info.display_name,
-        retry_after=total.retry_after if total is not None else None,
+        retry_after=total.retry_after,
         by_type=by_type,
-        pending=bool(total and total.pending),
+        pending=total.pending,
         cells_pending=queued,
     )
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ApiRequestTooLarge, InputError, InvalidRequest, TokenCountError
+from .batch import Input, Row
+from .errors import TokenCountError, UnknownModel
 
 PROG = "jupyter-token-count"
 
@@ -23,6 +25,12 @@ examples:
       count what arrives on stdin (plain text, or JSON: a message list or a request body)
   jupyter-token-count analysis.ipynb --per-cell
       a notebook as one user message, with each cell's share
+  jupyter-token-count notebooks/ --exclude 'drafts/*' --max-tokens 50000
+      every notebook under a folder, one row each; exit 1 if one is over 50,000 tokens
+  jupyter-token-count . --include '*.md' --max-context-fraction 0.25
+      notebooks and markdown files; exit 1 if one takes over a quarter of its model's context window
+  jupyter-token-count notebooks/ --format markdown >> "$GITHUB_STEP_SUMMARY"
+      a report for a CI job summary or a pull-request comment (also: --format json, --format csv)
   jupyter-token-count chat.json -m claude-opus-4-8 -m claude-sonnet-4-6
       the same conversation under two tokenizers, side by side with costs
   jupyter-token-count --message '{"role": "user", "content": "Hi"}' --system "Be brief"
@@ -31,17 +39,63 @@ examples:
       add a tool definition (repeatable)
   jupyter-token-count notebooks/*.ipynb --json | jq '.[].input_tokens'
       machine-readable output: one object per input and model
-  jupyter-token-count prompt.md --budget 4000 || echo "over budget"
-      exit 1 when any input is over N tokens
 
 counts are exact when ANTHROPIC_API_KEY is set (through Anthropic's free count_tokens endpoint),
 otherwise offline estimates, always marked with ≈ and the reason.
 
-exit status: 0 counted, 1 an input is over --budget, 2 bad input, 3 could not count (API or configuration error)
+batches: every input gets its row, counted or with its error; one bad file never stops the others.
+An empty notebook (no cells, or only empty ones) or an empty file counts as the request frame alone:
+what any one-message request costs before its content (a few tokens), the same total JupyterLab shows.
+With -j/--jobs N, files are read and counted in N processes; the rows and their order are the same.
+
+unknown models: an id that neither this package's model list nor, with a key, the API's own list
+(GET /v1/models) knows is an error naming the closest ids. Without a key nothing can confirm a model
+newer than this release: --allow-unknown-model estimates it with a guessed tokenizer (with a warning).
+
+exit status: 0 all counted and within budget, 1 an input is over a budget (--max-tokens,
+             --max-context-fraction, --total-budget), 2 an input is bad (unreadable, corrupt, not a
+             notebook, unknown model), 3 could not count (API or configuration error); the highest wins
+configuration: defaults for --max-tokens, --max-context-fraction, --total-budget, -m, --include, --exclude
+             and --include-outputs from [tool.jupyter-token-count] in the nearest pyproject.toml, e.g.
+               [tool.jupyter-token-count]
+               max-tokens = 50000
+               exclude = ["drafts/*"]
 environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, JUPYTER_TOKEN_COUNT_MODEL (default model),
              JUPYTER_TOKEN_COUNT_MODE (auto, api or offline),
              JUPYTER_TOKEN_COUNT_DATA_DIR (where exact counts are cached)
 """
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {n}")
+    return n
+
+
+def _token_budget(text: str) -> int:
+    try:
+        n = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of tokens, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more tokens, got {n}")
+    return n
+
+
+def _fraction(text: str) -> float:
+    try:
+        f = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.5 (or 50%), got {text!r}") from None
+    if not 0 < f <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction above 0 and at most 1 (or 100%), got {text!r}")
+    return f
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("files", nargs="*", metavar="FILE",
-                   help="inputs: .ipynb notebooks, .json (message list or request body), text files, images, PDFs; - for stdin")
+    p.add_argument("files", nargs="*", metavar="PATH",
+                   help="inputs: .ipynb notebooks, .json (message list or request body), text files, images, PDFs; "
+                   "a directory is searched for notebooks (see --include); - for stdin")
     p.add_argument("-m", "--model", action="append", default=None,
                    help="Claude model id; repeat to compare models (default: $JUPYTER_TOKEN_COUNT_MODEL or the newest Sonnet)")
     p.add_argument("--message", action="append", default=[], metavar="JSON",
@@ -62,13 +117,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-cell", action="store_true", help="for notebooks: a table of each cell's tokens")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--include-outputs", dest="include_outputs", action="store_true", default=False,
-                     help="for notebooks: count cell outputs too (text, PNG/JPEG images)")
-    out.add_argument("--no-outputs", dest="include_outputs", action="store_false", help="for notebooks: sources only (default)")
+                     help="for notebooks: count cell outputs (text, PNG/JPEG images) and images attached to markdown cells")
+    out.add_argument("--no-outputs", dest="include_outputs", action="store_false",
+                     help="for notebooks: the cells' text only (default)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--offline", action="store_true", help="estimate offline; never call the API")
     mode.add_argument("--api", action="store_true", help="require exact counts from the API")
-    p.add_argument("--json", action="store_true", help="print JSON: one object for one input, an array for several")
-    p.add_argument("--budget", type=int, default=None, metavar="N", help="exit 1 if any input is over N tokens")
+    p.add_argument("--allow-unknown-model", action="store_true",
+                   help="estimate for a model id nobody can confirm (newer than this release) instead of failing")
+
+    found = p.add_argument_group("many files")
+    found.add_argument("--include", action="append", default=[], metavar="GLOB",
+                       help="in directories, also count files named like GLOB, e.g. '*.md' (repeatable; notebooks always)")
+    found.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                       help="skip paths matching GLOB, e.g. 'drafts/*' or 'scratch*.ipynb' (repeatable); "
+                       "hidden folders, node_modules and site-packages are never searched")
+    found.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
+                       help=f"count in N processes (default: the number of CPUs, {os.cpu_count() or 1} here)")
+
+    budgets = p.add_argument_group("budgets (exit 1 when one is broken)")
+    budgets.add_argument("--max-tokens", "--budget", dest="budget", type=_token_budget, default=None, metavar="N",
+                         help="an input over N tokens")
+    budgets.add_argument("--max-context-fraction", type=_fraction, default=None, metavar="F",
+                         help="an input taking more than F (e.g. 0.5 or 50%%) of its model's context window")
+    budgets.add_argument("--total-budget", type=_token_budget, default=None, metavar="N",
+                         help="all inputs together over N tokens (per model)")
+
+    report = p.add_argument_group("output")
+    report.add_argument("-f", "--format", choices=FORMATS, default=None,
+                        help="table (default), json, csv, or markdown (for a CI job summary or a pull-request comment)")
+    report.add_argument("--json", action="store_true", help="the same as --format json")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -77,13 +155,6 @@ class _Fail(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass
-class Input:
-    name: str
-    obj: Any
-    notebook: Path | None = None
 
 
 def _read_stdin() -> Any:
@@ -107,21 +178,35 @@ def _json_arg(value: str, what: str) -> Any:
 
 
 def gather_inputs(args: argparse.Namespace) -> list[Input]:
+    """Files as given, directories walked; a path that does not exist still gets its (error) row."""
+    from .batch import DEFAULT_INCLUDE, excluded, walk
+    from .errors import InputError
+
     inputs: list[Input] = []
+    include = (*DEFAULT_INCLUDE, *args.include)
     for f in args.files:
         if f == "-":
             inputs.append(Input("stdin", _read_stdin()))
             continue
         path = Path(f)
-        if not path.exists():
-            raise _Fail(f"file '{f}': no such file", 2)
-        inputs.append(Input(f, path, path if path.suffix.lower() == ".ipynb" else None))
+        if path.is_dir():
+            found = walk(path, include, args.exclude)
+            if not found:
+                inputs.append(Input(f, InputError(f"no files named {' or '.join(include)} in this directory"
+                                                  + (" (after --exclude)" if args.exclude else ""), f"directory '{f}'")))
+            inputs.extend(Input(str(p), p, p if p.suffix.lower() == ".ipynb" else None) for p in found)
+        elif excluded(path, args.exclude):
+            continue
+        elif not path.exists():
+            inputs.append(Input(f, InputError("no such file", f"file '{f}'")))
+        else:
+            inputs.append(Input(f, path, path if path.suffix.lower() == ".ipynb" else None))
     if args.message:
         msgs = [_json_arg(m, f"--message {i + 1}") for i, m in enumerate(args.message)]
         inputs.append(Input("--message", msgs))
-    if not inputs:
+    if not inputs and not args.files:
         if sys.stdin.isatty():
-            raise _Fail("nothing to count: give a FILE, --message, or pipe text in (see --help)", 2)
+            raise _Fail("nothing to count: give a FILE or a directory, --message, or pipe text in (see --help)", 2)
         inputs.append(Input("stdin", _read_stdin()))
     return inputs
 
@@ -136,13 +221,66 @@ def _tools(args: argparse.Namespace) -> list[Any] | None:
     return tools
 
 
-def _where(name: str, exc: InputError) -> str:
-    text = str(exc)
-    return text if name in text else f"{name}: {text}"
+#: [tool.jupyter-token-count] keys in pyproject.toml → the option they set a default for
+CONFIG_KEYS = {"max-tokens": ("budget", int), "max-context-fraction": ("max_context_fraction", float),
+               "total-budget": ("total_budget", int), "model": ("model", list), "exclude": ("exclude", list),
+               "include": ("include", list), "include-outputs": ("include_outputs", bool)}
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.jupyter-token-count] table, up to the repository's root."""
+    for d in (start, *start.parents):
+        candidate = d / "pyproject.toml"
+        if candidate.is_file() and "jupyter-token-count" in candidate.read_text(encoding="utf-8", errors="replace"):
+            return candidate
+        if (d / ".git").exists():
+            break
+    return None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Option defaults from ``[tool.jupyter-token-count]``, so pre-commit, CI and people share one budget."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("jupyter-token-count", {})
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise _Fail(f"{path}: cannot be read as TOML ({exc})", 2) from None
+    defaults: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in CONFIG_KEYS:
+            raise _Fail(f"{path}: [tool.jupyter-token-count] has an unknown key {key!r} "
+                        f"(known: {', '.join(CONFIG_KEYS)})", 2)
+        dest, kind = CONFIG_KEYS[key]
+        if kind is list and isinstance(value, str):
+            value = [value]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok or (kind is list and not all(isinstance(v, str) for v in value)):
+            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be "
+                        f"{ {int: 'a whole number', float: 'a number', list: 'a string or a list of strings', bool: 'true or false'}[kind]}", 2)
+        if kind is float and not 0 < value <= 1:
+            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be above 0 and at most 1", 2)
+        defaults[dest] = value
+    return defaults
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        config = find_config(Path.cwd())
+        defaults = read_config(config) if config else {}
+    except _Fail as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.code
+    model_default = defaults.pop("model", None)  # -m replaces the configured models rather than adding to them
+    parser.set_defaults(**defaults)
+    args = parser.parse_args(argv)
+    if args.model is None and model_default:
+        args.model = model_default
     try:
         return _main(args)
     except _Fail as exc:
@@ -158,101 +296,202 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     from .api import get_counter
-    from .request import build_request, load_notebook
+    from .batch import Options, count_all
+    from .modelcheck import check_model
 
+    fmt = args.format or ("json" if args.json else "table")
     counter = get_counter()
-    # None: a request file's own model, else the default
-    models: list[str | None] = args.model or [None]
     mode = "offline" if args.offline else "api" if args.api else None
+    model_warnings: dict[str, str] = {}
+    # the -m ids are checked once here, not once per file; a request file's own model is checked with it
+    for model in dict.fromkeys(args.model or []):
+        try:
+            warning = check_model(model, counter.settings, mode, strict=not args.allow_unknown_model)
+        except UnknownModel as exc:
+            raise _Fail(str(exc), 2) from None
+        if warning:
+            model_warnings[model] = warning
     inputs = gather_inputs(args)
-    tools = _tools(args)
+    opts = Options(models=args.model or [None], system=args.system, tools=_tools(args),
+                   include_outputs=args.include_outputs, mode=mode, per_cell=args.per_cell,
+                   checked_models=frozenset(args.model or ()), model_warnings=model_warnings,
+                   allow_unknown_model=args.allow_unknown_model)
+    jobs = args.jobs or os.cpu_count() or 1
 
-    # Build every request first: bad input is reported before anything is counted.
-    jobs: list[tuple[Input, str, Any]] = []
-    problems: list[str] = []
-    for inp in inputs:
-        for model in models:
-            try:
-                req = build_request(inp.obj, model=model, system=args.system, tools=tools, default_model=counter.settings.model,
-                                    include_outputs=args.include_outputs, max_bytes=counter.settings.max_request_bytes)
-            except InputError as exc:
-                problems.append(_where(inp.name, exc))
-                break
-            jobs.append((inp, req.model, req))
-    if problems:
-        for line in problems:
-            print(f"{PROG}: {line}", file=sys.stderr)
-        return 2
+    # a progress bar only where someone watches many files
+    rows = count_all(inputs, opts, jobs, _progress if sys.stderr.isatty() and len(inputs) > 2 else None)
 
-    cell_jobs: list[tuple[Input, str, Any]] = []
-    if args.per_cell:
-        for inp in inputs:
-            if inp.notebook is not None:
-                try:
-                    cells = load_notebook(inp.notebook.read_text(encoding="utf-8"))
-                except (InputError, OSError, UnicodeDecodeError) as exc:
-                    raise _Fail(f"{inp.name}: {exc}", 2) from None
-                cell_jobs.extend((inp, m or counter.settings.model, cells) for m in models)
+    budget_lines = _apply_budgets(rows, args)
+    for row in rows:
+        if row.error:
+            print(f"{PROG}: {row.error}", file=sys.stderr)
+    for warning in dict.fromkeys([*model_warnings.values(), *(w for r in rows for w in r.warnings)]):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    for line in budget_lines:
+        print(f"{PROG}: {line}", file=sys.stderr)
 
-    results, cell_results = counter.run(_count_all(counter, jobs, cell_jobs, mode, args.include_outputs))
+    single = len(rows) == 1 and not any(Path(f).is_dir() for f in args.files)
+    if fmt == "json":
+        print(json.dumps(_json_rows(rows, single), indent=2, ensure_ascii=False))
+    elif fmt == "csv":
+        _print_csv(rows)
+    elif fmt == "markdown":
+        print(render_markdown(rows, args, budget_lines))
+    elif any(r.ok for r in rows):
+        _print_table(rows, len(opts.models) > 1, args)
 
-    failures = [(inp, r) for (inp, _, _), r in zip(jobs, results, strict=True) if isinstance(r, BaseException)]
-    failures += [(inp, r) for (inp, _, _), r in zip(cell_jobs, cell_results, strict=True) if isinstance(r, BaseException)]
-    if failures:
-        code = 3
-        for inp, exc in failures:
-            if isinstance(exc, (InvalidRequest, ApiRequestTooLarge, InputError)):
-                code = 2
-            elif not isinstance(exc, TokenCountError):
-                exc = TokenCountError(f"internal error ({type(exc).__name__}: {exc})")
-            print(f"{PROG}: {inp.name}: {exc}", file=sys.stderr)
-        return code
-
-    per_cell = {(inp.name, m): (cells, r) for (inp, m, cells), r in zip(cell_jobs, cell_results, strict=True)}
-    rows = [(inp, m, r) for (inp, m, _), r in zip(jobs, results, strict=True)]
-    if args.json:
-        _print_json(rows, per_cell)
-    else:
-        _print_table(rows, per_cell, len(models) > 1)
-
-    if args.budget is not None:
-        over = [(inp, m, r) for inp, m, r in rows if r.input_tokens > args.budget]
-        for inp, m, r in over:
-            print(f"{PROG}: {inp.name}: {r.label} tokens on {m} is over the budget of {args.budget:,}", file=sys.stderr)
-        if over:
-            return 1
-    return 0
+    codes = [r.code for r in rows if r.error]
+    if codes:
+        return max(codes)
+    return 1 if any(r.over for r in rows) or budget_lines else 0
 
 
-async def _count_all(counter: Any, jobs: list[Any], cell_jobs: list[Any], mode: str | None,
-                     include_outputs: bool) -> tuple[list[Any], list[Any]]:
-    from .cells import acount_cells
-
-    coros = [counter.acount(req, mode) for _, _, req in jobs]
-    cell_coros = [acount_cells(counter, cells, m, include_outputs=include_outputs, mode=mode) for _, m, cells in cell_jobs]
-    total = len(coros) + len(cell_coros)
-    show = sys.stderr.isatty() and total > 2  # a progress bar only where someone watches many files
-    if not show:
-        results = await asyncio.gather(*coros, return_exceptions=True)
-        cell_results = await asyncio.gather(*cell_coros, return_exceptions=True)
-        return list(results), list(cell_results)
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("counting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   transient=True, console=_console(stderr=True)) as progress:
         task = progress.add_task("count", total=total)
+        yield lambda: progress.advance(task)
 
-        async def tick(coro: Any) -> Any:
-            try:
-                return await coro
-            except Exception as exc:
-                return exc
-            finally:
-                progress.advance(task)
 
-        results = await asyncio.gather(*(tick(c) for c in coros))
-        cell_results = await asyncio.gather(*(tick(c) for c in cell_coros))
-    return list(results), list(cell_results)
+def _apply_budgets(rows: list[Row], args: argparse.Namespace) -> list[str]:
+    """Mark the rows over a budget; return the lines saying which budgets are broken."""
+    lines: list[str] = []
+    for r in rows:
+        if not r.ok:
+            continue
+        res = r.result
+        if args.budget is not None and res.input_tokens > args.budget:
+            r.over.append(f"over --max-tokens {args.budget:,}")
+            lines.append(f"{r.input}: {res.label} tokens on {r.model} is over the budget of {args.budget:,}")
+        frac = res.context_fraction
+        if args.max_context_fraction is not None and frac is not None and frac > args.max_context_fraction:
+            r.over.append(f"over {_pct(args.max_context_fraction)} of the window")
+            lines.append(f"{r.input}: {res.label} tokens take {frac:.1%} of {r.model}'s {res.context_window:,}-token "
+                         f"window, over the {_pct(args.max_context_fraction)} allowed")
+        elif args.max_context_fraction is not None and frac is None:
+            lines.append(f"{r.input}: the context window of {r.model} is unknown; --max-context-fraction cannot be checked")
+    if args.total_budget is not None:
+        for model in dict.fromkeys(r.model for r in rows if r.ok):
+            counted = [r.result for r in rows if r.ok and r.model == model]
+            total = sum(c.input_tokens for c in counted)
+            if total > args.total_budget:
+                approx = "" if all(c.exact for c in counted) else "≈"
+                lines.append(f"all inputs together: {approx}{total:,} tokens on {model}, over the total budget of "
+                             f"{args.total_budget:,}")
+    return lines
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction * 100:.4g}%"
+
+
+def _status(r: Row) -> str:
+    if r.error:
+        return "error"
+    return "over_budget" if r.over else "ok"
+
+
+def _json_rows(rows: list[Row], single: bool) -> Any:
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        if r.error:
+            d: dict[str, Any] = {"input": r.input, "model": r.model, "status": "error", "error": r.error,
+                                 "exit_code": r.code}
+        else:
+            d = {"input": r.input, **r.result.to_dict(), "status": _status(r), "over_budget": r.over}
+            if r.result.detail.get("empty"):
+                d["empty"] = True
+            if r.cells is not None:
+                d["per_cell"] = r.cells.to_dict()
+        out.append(d)
+    return out[0] if single and len(out) == 1 else out
+
+
+CSV_FIELDS = ("input", "model", "status", "input_tokens", "label", "exact", "source", "cost_usd", "context_window",
+              "context_fraction", "reason", "note")
+
+
+def _print_csv(rows: list[Row]) -> None:
+    import csv
+
+    w = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        if r.error:
+            w.writerow({"input": r.input, "model": r.model, "status": "error", "note": r.error})
+            continue
+        res = r.result
+        w.writerow({"input": r.input, "model": r.model, "status": _status(r), "input_tokens": res.input_tokens,
+                    "label": res.label, "exact": str(res.exact).lower(), "source": res.source,
+                    "cost_usd": "" if res.cost_usd is None else f"{res.cost_usd:.8f}".rstrip("0").rstrip("."),
+                    "context_window": res.context_window or "",
+                    "context_fraction": "" if res.context_fraction is None else f"{res.context_fraction:.6f}",
+                    "reason": res.reason or "", "note": "; ".join(_notes(r))})
+
+
+def _notes(r: Row) -> list[str]:
+    notes = list(r.over)
+    if r.ok and r.result.detail.get("empty"):
+        notes.append("empty: the request frame alone")
+    if r.warnings:
+        notes.append("unknown model (guessed tokenizer)")
+    return notes
+
+
+def _md(text: str) -> str:
+    """A table cell: pipes and line breaks would end it."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: list[str]) -> str:
+    """A GitHub-flavoured markdown report: fits a job summary ($GITHUB_STEP_SUMMARY) or a PR comment."""
+    from .result import format_cost
+
+    failed = [r for r in rows if r.error]
+    over = [r for r in rows if r.over]
+    counted = [r for r in rows if r.ok]
+    verdict = "❌" if failed or over or budget_lines else "✅"
+    out = [f"### {verdict} Claude input tokens", ""]
+    out += ["| | File | Model | Tokens | Cost (input) | Context window | Note |", "|---|---|---|--:|--:|--:|---|"]
+    for r in rows:
+        if r.error:
+            out.append(f"| ❌ | `{_md(_short(r.input))}` | {_md(r.model)} | — | — | — | error: {_md(_without_name(r.error, r.input))} |")
+            continue
+        res = r.result
+        frac = res.context_fraction
+        window = f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown"
+        mark = "❌" if r.over else "⚠️" if r.warnings else "✅"
+        out.append(f"| {mark} | `{_md(_short(r.input))}` | {_md(res.display_name or r.model)} | {res.label} | "
+                   f"{format_cost(res.cost_usd)} | {window} | {_md('; '.join(_notes(r)))} |")
+    out.append("")
+    summary = [f"{len(counted)} of {len(rows)} counted"]
+    if counted:
+        models = list(dict.fromkeys(r.model for r in counted))
+        for model in models:
+            these = [r.result for r in counted if r.model == model]
+            approx = "" if all(c.exact for c in these) else "≈"
+            summary.append(f"{approx}{sum(c.input_tokens for c in these):,} tokens in all on {model}")
+    if over:
+        summary.append(f"**{len(over)} over budget**")
+    if failed:
+        summary.append(f"**{len(failed)} failed**")
+    out.append(" · ".join(summary))
+    budgets = [f"--max-tokens {args.budget:,}" if args.budget is not None else "",
+               f"--max-context-fraction {args.max_context_fraction:g}" if args.max_context_fraction is not None else "",
+               f"--total-budget {args.total_budget:,}" if args.total_budget is not None else ""]
+    budgets = [b for b in budgets if b]
+    if budgets:
+        out += ["", "Budgets: " + ", ".join(f"`{b}`" for b in budgets)]
+    for line in budget_lines:
+        out.append(f"- {_md(line)}")
+    reasons = sorted({r.result.reason for r in counted if not r.result.exact and r.result.reason})
+    if reasons:
+        out.append("")
+        out += [f"≈ estimate: {_md(reason)}" for reason in reasons]
+    return "\n".join(out)
 
 
 def _console(stderr: bool = False) -> Any:
@@ -272,25 +511,26 @@ def _short(name: str) -> str:
         return name
 
 
-def _print_json(rows: list[Any], per_cell: dict[Any, Any]) -> None:
-    out = []
-    for inp, m, r in rows:
-        d = {"input": inp.name, **r.to_dict()}
-        if (inp.name, m) in per_cell:
-            d["per_cell"] = per_cell[inp.name, m][1].to_dict()
-        out.append(d)
-    print(json.dumps(out[0] if len(out) == 1 else out, indent=2, ensure_ascii=False))
+def _without_name(error: str, name: str) -> str:
+    """An error in a row that already names the input: its text without the name in front."""
+    for prefix in (f"file '{name}': ", f"file '{name}', ", f"{name}: "):
+        if error.startswith(prefix):
+            return error[len(prefix):]
+    return error
 
 
-def _print_table(rows: list[Any], per_cell: dict[Any, Any], compare: bool) -> None:
+def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from .result import format_cost
 
     console = _console()
-    for (name, m), (sources, cells) in per_cell.items():
-        first_lines = {c.id: next((ln for ln in c.source.splitlines() if ln.strip()), "") for c in sources}
-        t = Table(title=f"{_short(name)} · {cells.display_name or m}", title_justify="left", show_edge=False)
+    for r in rows:
+        if r.cells is None:
+            continue
+        cells = r.cells
+        t = Table(title=escape(f"{_short(r.input)} · {cells.display_name or r.model}"), title_justify="left", show_edge=False)
         t.add_column("cell", justify="right", no_wrap=True, min_width=4)
         t.add_column("type", no_wrap=True, min_width=8)
         t.add_column("tokens", justify="right", no_wrap=True, min_width=7)
@@ -298,12 +538,15 @@ def _print_table(rows: list[Any], per_cell: dict[Any, Any], compare: bool) -> No
         prefix = "" if cells.exact else "≈"
         for c in cells.cells:
             if c.tokens:
-                t.add_row(str(c.index + 1), c.cell_type, f"{'' if c.exact else '≈'}{c.tokens:,}", first_lines.get(c.id, ""))
+                t.add_row(str(c.index + 1), c.cell_type, f"{'' if c.exact else '≈'}{c.tokens:,}",
+                          escape(r.first_lines.get(c.id, "")))
         # the rest is the request frame and the joins between cells: the rows add up to the one-request total
-        t.add_row("", "joins+frame", f"{prefix if cells.exact else '≈'}{cells.joins_and_frame:,}", "")
+        joins_exact = cells.exact and all(c.exact for c in cells.cells)
+        t.add_row("", "joins+frame", f"{'' if joins_exact else '≈'}{cells.joins_and_frame:,}", "")
         t.add_row("", "total", f"{prefix}{cells.total:,}", "the notebook counted as one request")
         console.print(t)
 
+    notes = any(r.error or _notes(r) for r in rows)
     t = Table(show_edge=False, header_style="bold")
     t.add_column("input", overflow="fold")
     t.add_column("model", no_wrap=True)
@@ -312,26 +555,46 @@ def _print_table(rows: list[Any], per_cell: dict[Any, Any], compare: bool) -> No
     t.add_column("context window", justify="right", no_wrap=True)
     if compare:
         t.add_column("vs first", justify="right")
+    if notes:
+        t.add_column("note", overflow="fold")
     first: dict[str, int] = {}  # each input's count under the first model, for the comparison column
-    for inp, m, r in rows:
-        frac = r.context_fraction
-        cells = [_short(inp.name), r.display_name or m, r.label, format_cost(r.cost_usd),
-                 f"{frac:.2%} of {r.context_window:,}" if frac is not None else "unknown"]
+    for r in rows:
+        if r.error:
+            cells = [escape(_short(r.input)), escape(r.model), "[red]error[/red]", "", ""]
+            if compare:
+                cells.append("")
+            cells.append(f"[red]{escape(_without_name(r.error, r.input))}[/red]")
+            t.add_row(*cells)
+            continue
+        res = r.result
+        frac = res.context_fraction
+        cells = [escape(_short(r.input)), escape(res.display_name or r.model),
+                 f"[red]{res.label}[/red]" if r.over else res.label, format_cost(res.cost_usd),
+                 f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown"]
         if compare:
-            if inp.name not in first:
-                first[inp.name] = r.input_tokens
+            if r.input not in first:
+                first[r.input] = res.input_tokens
                 cells.append("—")
             else:
-                base = first[inp.name]
-                cells.append(f"{(r.input_tokens - base) / base:+.1%}" if base else "")
+                base = first[r.input]
+                cells.append(f"{(res.input_tokens - base) / base:+.1%}" if base else "")
+        if notes:
+            cells.append(escape("; ".join(_notes(r))))
         t.add_row(*cells)
     console.print(t)
-    reasons = sorted({r.reason for _, _, r in rows if not r.exact and r.reason})
+    counted = [r for r in rows if r.ok]
+    if len(rows) > 1:
+        for model in dict.fromkeys(r.model for r in counted):
+            these = [r.result for r in counted if r.model == model]
+            approx = "" if all(c.exact for c in these) else "≈"
+            console.print(f"total on {escape(model)}: {approx}{sum(c.input_tokens for c in these):,} tokens "
+                          f"in {len(these)} input{'s' if len(these) != 1 else ''}", style="dim")
+    reasons = sorted({r.result.reason for r in counted if not r.result.exact and r.result.reason})
     for reason in reasons:
-        console.print(f"≈ estimate: {reason}", style="dim")
-    exact = sum(1 for _, _, r in rows if r.exact)
+        console.print(f"≈ estimate: {escape(reason)}", style="dim")
+    exact = sum(1 for r in counted if r.result.exact)
     if exact and reasons:
-        console.print(f"{exact} of {len(rows)} counts are exact (from the API)", style="dim")
+        console.print(f"{exact} of {len(counted)} counts are exact (from the API)", style="dim")
 
 
 if __name__ == "__main__":  # pragma: no cover

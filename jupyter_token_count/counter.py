@@ -39,7 +39,7 @@ from .errors import (
     ConfigError,
 )
 from .limiter import MAX_PAUSE, RateLimiter
-from .request import CountRequest
+from .request import EMPTY_PROBE_TOKENS, CountRequest
 from .result import TokenCount
 
 if TYPE_CHECKING:
@@ -180,6 +180,11 @@ class Counter:
                 retry_after: float | None = None, detail: dict[str, Any] | None = None,
                 pending: bool = False) -> TokenCount:
         info = registry.resolve(req.model)
+        if req.empty:
+            # an empty notebook or file is sent as a one-token probe (the API refuses an empty message): what
+            # it stands for is the request frame alone
+            n = max(0, n - EMPTY_PROBE_TOKENS)
+            detail = {**(detail or {}), "empty": True}
         return TokenCount(
             input_tokens=n,
             exact=exact,

@@ -16,6 +16,7 @@ __all__ = [
     "InputError",
     "InvalidRequest",
     "TokenCountError",
+    "UnknownModel",
 ]
 
 
@@ -36,6 +37,21 @@ class InputError(TokenCountError, ValueError):
         """The same error, located inside ``outer`` (a file, a cell, a CLI input)."""
         where = f"{outer}, {self.where}" if self.where else outer
         return InputError(self.message, where)
+
+
+class UnknownModel(InputError):
+    """A model id that neither the registry nor the API's model list knows; the message names the closest ids."""
+
+    def __init__(self, message: str, model: str = "", suggestions: list[str] | None = None) -> None:
+        super().__init__(message)  # defaults: an exception is re-created from its message when unpickled
+        self.model = model
+        self.suggestions = suggestions or []
+
+    def at(self, outer: str) -> InputError:
+        located = UnknownModel(self.message, self.model, self.suggestions)
+        located.where = outer
+        located.args = (f"{outer}: {self.message}",)
+        return located
 
 
 class ConfigError(TokenCountError):

@@ -85,7 +85,8 @@ class TokenCountMagics(Magics):
         return "offline" if args.offline else "api" if args.api else self.mode
 
     def _count(self, obj: Any, args: Any) -> Any:
-        from .api import get_counter
+        from .api import count_request, get_counter, with_warning
+        from .modelcheck import check_model
         from .request import build_request
 
         counter = get_counter()
@@ -98,7 +99,11 @@ class TokenCountMagics(Magics):
             include_outputs=args.include_outputs or self.include_outputs,
             max_bytes=counter.settings.max_request_bytes,
         )
-        return counter.count(req, self._mode(args))
+        # an id nobody knows: an error when the API's list was asked, else a warning shown with the estimate
+        warning = check_model(req.model, counter.settings, self._mode(args))
+        if warning and args.quiet:
+            self._fail(f"warning: {warning}")
+        return with_warning(count_request(counter, req, self._mode(args)), warning)
 
     def _finish(self, result: Any, args: Any, *, show: bool) -> Any:
         if args.output:

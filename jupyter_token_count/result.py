@@ -45,6 +45,8 @@ class TokenCount:
     pending: bool = False
     #: estimator details (parts, notes) for estimates; empty for API counts
     detail: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: things the user must know about this count (e.g. an unknown model id estimated with a guessed tokenizer)
+    warnings: tuple[str, ...] = ()
 
     @property
     def context_fraction(self) -> float | None:
@@ -71,6 +73,7 @@ class TokenCount:
             del d["retry_after"]
         if not d["pending"]:
             del d["pending"]
+        d["warnings"] = list(self.warnings)
         return d
 
     def summary(self) -> str:
@@ -82,6 +85,8 @@ class TokenCount:
         line = " · ".join(parts)
         if not self.exact:
             line += f"  (estimate: {self.reason})" if self.reason else "  (estimate)"
+        for warning in self.warnings:
+            line += f"\n⚠ {warning}"
         return line
 
     def __repr__(self) -> str:
@@ -127,6 +132,8 @@ def render_html(r: TokenCount) -> str:
     why = ""
     if not r.exact:
         why = f'<div style="font-size:0.85em;color:var(--jp-ui-font-color2,#666)">≈ estimate: {esc(r.reason or "offline")}</div>'
+    why += "".join(f'<div style="font-size:0.85em;color:var(--jp-warn-color0,#e65100)">⚠ {esc(w)}</div>'
+                   for w in r.warnings)
     return (
         f'<div class="jupyter-token-count" data-token-count="{r.input_tokens}" style="{_CSS}">'
         f'<div><span style="font-size:1.6em;font-weight:600">{esc(r.label)}</span> input tokens {badge}</div>'

@@ -137,9 +137,10 @@ def test_bad_image_file_is_named(tmp_path: Path):
 
 
 def test_api_errors_exit_3_and_never_show_the_key(key_env, standin: StandIn, tmp_path: Path):
-    standin.fail_next(404, message="model: claude-nope")
-    p = cli("--api", "-m", "claude-nope", stdin="hi", env=key_env)
-    assert p.returncode == 3 and "model: claude-nope" in p.stderr
+    # (an id nobody knows never reaches count_tokens: see test_batch's unknown-model tests)
+    standin.fail_next(404, message="model: claude-opus-4-8 is not available to this organization")
+    p = cli("--api", "-m", "claude-opus-4-8", stdin="hi", env=key_env)
+    assert p.returncode == 3 and "model: claude-opus-4-8 is not available" in p.stderr
     assert standin.api_key not in p.stderr + p.stdout
     p = cli("--api", stdin="hi", cwd=tmp_path)  # no key at all
     assert p.returncode == 3 and "needs an API key" in p.stderr

@@ -129,3 +129,14 @@ def test_default_model_from_config(ip):
     run(ip, "%config TokenCountMagics.model = 'claude-opus-4-7'")
     run(ip, "x = %count_tokens 'hi' --offline")
     assert ip.user_ns["x"].model == "claude-opus-4-7"
+
+
+def test_unknown_model_offline_warns_and_with_a_key_is_an_error(ip, capsys, api_env: StandIn):
+    capsys.readouterr()
+    run(ip, "%count_tokens 'Hello' -m claude-sonet-4-5 --offline -o r -q")
+    assert ip.user_ns["r"].warnings and "did you mean 'claude-sonnet-4-5'" in capsys.readouterr().err
+    ip.user_ns.pop("r", None)
+    run(ip, "%count_tokens 'Hello' -m claude-sonet-4-5 -o r -q")  # the key's model list is asked: an error
+    err = capsys.readouterr().err
+    assert "r" not in ip.user_ns and "unknown model 'claude-sonet-4-5'" in err and "GET /v1/models" in err
+    assert "Traceback" not in err and not api_env.count_requests()

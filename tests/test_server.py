@@ -634,6 +634,7 @@ async def _tokenizer_loaded(client: Client) -> None:
     await client.post("count", {**body("warm up"), "mode": "offline"})
 
 
+@pytest.mark.parametrize("tc_config", [{"cell_counts": False}])
 async def test_a_slow_api_does_not_hold_the_answer(client: Client, key: str, standin: StandIn):
     await _tokenizer_loaded(client)
     standin.hang_next(1.2)
@@ -649,7 +650,7 @@ async def test_a_slow_api_does_not_hold_the_answer(client: Client, key: str, sta
     assert res["exact"] is True and len(standin.count_requests()) == 1
 
 
-@pytest.mark.parametrize("tc_config", [{"timeout": 4.0}])
+@pytest.mark.parametrize("tc_config", [{"timeout": 4.0, "cell_counts": False}])
 async def test_a_hanging_api_answers_auto_mode_within_the_deadline(client: Client, key: str, standin: StandIn):
     await _tokenizer_loaded(client)
     standin.hang_next(6, times=3)
@@ -682,7 +683,8 @@ async def test_cells_offline_and_edge_cases(client: Client, standin: StandIn):
     assert by_id["empty"]["tokens"] == 0 and by_id["lines"]["tokens"] > 0
     assert res["total"] == res["joins_and_frame"] + sum(c["tokens"] for c in res["cells"])
     empty = await client.post("cells", {"cells": []})
-    assert empty["cells"] == [] and (empty["total"], empty["exact"]) == (0, True)  # nothing to send
+    # an empty notebook is the request frame alone, as the CLI counts it
+    assert empty["cells"] == [] and empty["total"] == empty["joins_and_frame"] > 0 and not empty["exact"]
     assert standin.requests == []
 
 
@@ -842,3 +844,22 @@ async def test_key_absent_from_bodies_and_debug_logs(client: Client, key: str, s
     assert "jupyter-token-count" in logged  # the server's own lines were captured
     assert key not in logged
     assert all(key not in b for b in client.bodies) and len(client.bodies) == 9
+
+
+# -- unknown models --------------------------------------------------------------------------------------
+async def test_unknown_model_offline_is_counted_with_a_warning(client: Client, standin: StandIn):
+    res = await client.post("count", {"model": "claude-sonet-4-5", "messages": [{"role": "user", "content": "hi"}]})
+    assert res["exact"] is False and "did you mean 'claude-sonnet-4-5'" in res["warnings"][0]
+    cells = await client.post("cells", {"model": "claude-sonet-4-5", "cells": [{"id": "a", "cell_type": "code", "source": "x"}]})
+    assert "unknown model 'claude-sonet-4-5'" in cells["warnings"][0]
+    known = await client.post("count", {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]})
+    assert known["warnings"] == []
+
+
+async def test_unknown_model_is_refused_once_the_api_list_is_known(client: Client, key: str, standin: StandIn):
+    await client.get("models")  # the front end asks for the model list first; it refreshes from the API
+    err = await client.post("count", {"model": "claude-sonet-6", "messages": [{"role": "user", "content": "hi"}]}, status=400)
+    assert "unknown model 'claude-sonet-6'" in err["error"]["message"]
+    assert "did you mean 'claude-sonnet-6'" in err["error"]["message"] and not standin.count_requests()
+    ok = await client.post("count", {"model": "claude-sonnet-6", "messages": [{"role": "user", "content": "hi"}]})
+    assert ok["exact"] and ok["warnings"] == []

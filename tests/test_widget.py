@@ -322,9 +322,13 @@ def test_clear_resets_everything_but_the_model(k: Kernel, standin: StandIn, tmp_
 
 
 def test_api_refusal_is_shown_in_the_panel(k: Kernel, standin: StandIn):
+    # an id the API's model list lacks is refused before any count, with the closest ids
     s = k.json("w = TokenCounter(model='gpt-4o', prompt='hello'); show(w)")
-    assert s["status"] == "error" and "404" in s["error"] and s["input_tokens"] == 0
-    assert "Cannot count" in s["total_html"]
+    assert s["status"] == "error" and "unknown model 'gpt-4o'" in s["error"] and s["input_tokens"] == 0
+    assert "did you mean" in s["error"] and "Cannot count" in s["total_html"]
+    standin.fail_next(404, message="model: claude-opus-4-8 is not available")
+    s = k.json("w.model = 'claude-opus-4-8'; show(w)")
+    assert s["status"] == "error" and "404" in s["error"]
     s = k.json("w.model = M; show(w)")
     assert s["status"] == "done" and sent_bodies(standin)[-1]["model"] == M
 
@@ -341,6 +345,8 @@ def test_estimates_are_labelled_and_the_text_fallback_is_the_summary(k: Kernel, 
     assert "≈" in s["total_html"] and "≈ estimate: offline mode" in s["total_html"]
     assert "Estimated offline" in s["bars_html"]
     assert standin.count_requests() == []
+    s = k.json("w.model = 'claude-sonet-4-5'; w.wait(20); show(w)")  # unknown, offline: a warning with the estimate
+    assert s["status"] == "done" and "did you mean" in s["total_html"] and "claude-sonnet-4-5" in s["total_html"]
 
 
 def test_magic_widget_option_shows_a_live_panel(k: Kernel, standin: StandIn):

@@ -144,6 +144,13 @@ class ApiBackend:
             raise map_error(exc, self._key) from None
         return int(res.input_tokens)
 
+    def list_models(self) -> list[dict[str, Any]]:
+        """``GET /v1/models``, every page (for sync callers: the CLI, the magics)."""
+        try:
+            return [m.model_dump(mode="json", exclude_none=True) for m in self.sync_client.models.list(limit=1000)]
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, self._key) from None
+
     async def alist_models(self) -> list[dict[str, Any]]:
         """``GET /v1/models``, every page."""
         out: list[dict[str, Any]] = []

@@ -10,15 +10,17 @@ from typing import Any
 from .. import registry
 from ..config import MAX_REQUEST_BYTES
 from ..errors import InputError
-from .body import COUNT_FIELDS, DROPPED_FIELDS, CountRequest, canonical_json
+from .body import COUNT_FIELDS, DROPPED_FIELDS, EMPTY_PROBE, EMPTY_PROBE_TOKENS, CountRequest, canonical_json
 from .files import looks_like_path
-from .messages import from_input, plain_deep
+from .messages import EMPTY, from_input, plain_deep
 from .notebook import Cell, cell_blocks, cells_from_json, load_notebook, notebook_blocks
 from .validate import validate_body
 
 __all__ = [
     "COUNT_FIELDS",
     "DROPPED_FIELDS",
+    "EMPTY_PROBE",
+    "EMPTY_PROBE_TOKENS",
     "Cell",
     "CountRequest",
     "build_request",
@@ -29,7 +31,6 @@ __all__ = [
     "notebook_blocks",
     "notebook_request",
 ]
-
 
 
 def build_request(
@@ -48,8 +49,14 @@ def build_request(
 
     Explicit keyword arguments win over fields of a request dict. ``model`` falls back to the request
     dict's model, then ``default_model``, then the registry's default.
+
+    A notebook or file with nothing in it (no cells, only empty cells, a blank text file) is not an error:
+    it gives a request marked ``empty`` that is counted as the request frame alone (see ``EMPTY_PROBE``).
     """
     messages, extras = from_input(obj, include_outputs=include_outputs)
+    empty = bool(extras.pop(EMPTY, False))
+    if empty:
+        messages = [{"role": "user", "content": EMPTY_PROBE}]
     body: dict[str, Any] = {"model": model or extras.pop("model", None) or default_model or registry.default_model()}
     extras.pop("model", None)
     body["messages"] = messages
@@ -66,7 +73,7 @@ def build_request(
     if isinstance(body.get("tools"), dict):  # one tool passed on its own
         body["tools"] = [body["tools"]]
     info = registry.resolve(body["model"])
-    req = CountRequest(body)
+    req = CountRequest(body, empty=empty)
     try:
         validate_body(body, max_bytes=max_bytes, context_window=info.context_window, size=req.size_bytes if max_bytes else None)
     except InputError as exc:
@@ -75,12 +82,13 @@ def build_request(
     return req
 
 
-def notebook_request(cells: list[Cell] | Any, include_outputs: bool = False, **kwargs: Any) -> CountRequest | None:
+def notebook_request(cells: list[Cell] | Any, include_outputs: bool = False, **kwargs: Any) -> CountRequest:
     """A notebook's cells as the one request ``count_tokens(Path(nb))`` and the CLI count (one user message);
-    None when every cell is empty (there is nothing to send). ``kwargs`` go to ``build_request``."""
+    when every cell is empty, the request marked ``empty`` that stands for the frame alone, as theirs does.
+    ``kwargs`` go to ``build_request``."""
     blocks = notebook_blocks(cells, include_outputs)
     if not blocks:
-        return None
+        return build_request({"cells": []}, **kwargs)
     return build_request([{"role": "user", "content": blocks}], **kwargs)
 
 

@@ -52,6 +52,14 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+#: What a notebook or file that renders to nothing is counted as: this one-character user message, less
+#: its one token (a lone full stop is one token in every Claude tokenizer). So an empty notebook costs the
+#: request frame alone, the same figure as ``frame + Σ cells`` with no cells, and it stays countable by
+#: the API (which refuses an empty message) and cacheable like any other request.
+EMPTY_PROBE = "."
+EMPTY_PROBE_TOKENS = 1
+
+
 @dataclass(frozen=True)
 class CountRequest:
     """A validated count_tokens body. ``body`` is plain JSON data, safe to send or store; it is not changed
@@ -59,6 +67,9 @@ class CountRequest:
     it, and a widget keys on it again: a notebook recount does this for every cell)."""
 
     body: dict[str, Any]
+    #: True for an empty notebook or file: ``body`` carries ``EMPTY_PROBE`` as its user message, and the
+    #: count is that body's less ``EMPTY_PROBE_TOKENS`` (``api.settle`` does it)
+    empty: bool = False
 
     @property
     def model(self) -> str:

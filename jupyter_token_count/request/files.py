@@ -116,7 +116,7 @@ def looks_like_path(text: str) -> bool:
 
 
 def read_path(path: Path) -> tuple[str, Any]:
-    """Read a file and say what it holds: ("image"|"pdf"|"notebook"|"json"|"text", payload)."""
+    """Read a file and say what it holds: ("image"|"pdf"|"notebook"|"json"|"text"|"empty", payload)."""
     path = Path(path).expanduser()
     where = f"file '{path}'"
     try:
@@ -141,6 +141,8 @@ def read_path(path: Path) -> tuple[str, Any]:
         text = _decode_text(data)
     except InputError as exc:
         raise exc.at(where) from None
+    if not text.strip():  # an empty file (whatever its kind) holds nothing to count, which is not an error
+        return "empty", ""
     if suffix == ".ipynb":
         return "notebook", text
     if suffix == ".json":

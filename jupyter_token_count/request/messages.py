@@ -22,6 +22,9 @@ ROLES = ("user", "assistant")
 #: Keys a response object carries that a request must not (SDK "parsed" helpers add these).
 _RESPONSE_ONLY = frozenset({"parsed_output"})
 
+#: set in ``from_input``'s extras when a notebook or file renders to nothing (see ``build_request``)
+EMPTY = "_empty_document"
+
 
 def _is_pil(obj: Any) -> bool:
     return type(obj).__module__.startswith("PIL.") and hasattr(obj, "save") and hasattr(obj, "size")
@@ -59,6 +62,8 @@ def _file_blocks(path: Path, include_outputs: bool) -> list[dict[str, Any]]:
     kind, payload = files.read_path(path)
     where = f"file '{path}'"
     try:
+        if kind == "empty":
+            return []
         if kind == "image":
             return [files.image_block(payload)]
         if kind == "pdf":
@@ -156,6 +161,11 @@ def plain_deep(v: Any) -> Any:
     return v
 
 
+def _document(blocks: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A file or notebook as one user message; one that renders to nothing is marked, not refused."""
+    return [{"role": "user", "content": blocks}], ({} if blocks else {EMPTY: True})
+
+
 def from_input(obj: Any, include_outputs: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Any supported input → (messages, other request fields such as system/tools from a request dict)."""
     obj = _plain(obj)
@@ -166,18 +176,20 @@ def from_input(obj: Any, include_outputs: bool = False) -> tuple[list[dict[str, 
     if isinstance(obj, (str, os.PathLike)):
         path = Path(obj)
         if path.suffix.lower() == ".json":
-            _, payload = files.read_path(path)
+            kind, payload = files.read_path(path)
+            if kind == "empty":
+                return _document([])
             try:
                 return from_input(payload, include_outputs)
             except InputError as exc:
                 raise exc.at(f"file '{path}'") from None
-        return [{"role": "user", "content": _file_blocks(path, include_outputs)}], {}
+        return _document(_file_blocks(path, include_outputs))
     if isinstance(obj, dict):
         if "messages" in obj:
             return _from_request_dict(obj, include_outputs)
         if "cells" in obj:
             cells = notebook.load_notebook(obj)
-            return [{"role": "user", "content": notebook.notebook_blocks(cells, include_outputs)}], {}
+            return _document(notebook.notebook_blocks(cells, include_outputs))
         if "role" in obj:
             return [to_message(obj, "messages[0]", include_outputs)], {}
         if "type" in obj:

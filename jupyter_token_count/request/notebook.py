@@ -3,8 +3,13 @@
 A notebook becomes ONE user message. Each non-empty cell is rendered as text with a header line in the
 "percent" style many tools read (``# %%`` for code, ``# %% [markdown]``, ``# %% [raw]``), and cells are
 joined by a blank line. With outputs included, a cell's text outputs follow it under ``# Out:`` (errors
-under ``# Error:``), and PNG/JPEG outputs become image blocks in place. This rendering is stable: the same
+under ``# Error:``), PNG/JPEG outputs become image blocks in place, and so do the images attached to a
+markdown or raw cell (its ``attachments``, pasted or dragged into the cell): both are media the notebook
+carries besides the text typed into it, so one switch brings both in. This rendering is stable: the same
 notebook always gives the same request, so counts are cached across sessions.
+
+A notebook with no cells, or only empty ones, renders to no blocks at all; ``build_request`` turns that
+into the request frame alone (see ``EMPTY_PROBE`` there).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
+from .files import IMAGE_TYPES
 from .validate import decode_base64
 
 HEADERS = {"code": "# %%", "markdown": "# %% [markdown]", "raw": "# %% [raw]"}
@@ -32,6 +38,8 @@ class Cell:
     source: str
     outputs: tuple[dict[str, Any], ...] = field(default=(), compare=False)
     index: int = 0
+    #: nbformat ``attachments`` of a markdown/raw cell: (file name, {media type: base64})
+    attachments: tuple[tuple[str, dict[str, Any]], ...] = field(default=(), compare=False)
 
     @property
     def where(self) -> str:
@@ -71,7 +79,10 @@ def cells_from_json(raw_cells: Sequence[Any], where: str = "") -> list[Cell]:
         outputs = raw.get("outputs") or ()
         if not isinstance(outputs, (list, tuple)):
             raise InputError("outputs must be a list", loc)
-        out.append(Cell(cid, cell_type, source, tuple(outputs), i))
+        attachments = raw.get("attachments") or {}
+        if not isinstance(attachments, dict):
+            raise InputError("attachments must be an object mapping file names to {media type: data}", loc)
+        out.append(Cell(cid, cell_type, source, tuple(outputs), i, tuple(attachments.items())))
     return out
 
 
@@ -108,12 +119,7 @@ def _output_parts(cell: Cell) -> list[dict[str, Any] | str]:
             data = out.get("data") or {}
             image_type = next((t for t in IMAGE_OUTPUT_TYPES if t in data), None)
             if image_type:
-                payload = _text(data[image_type], loc, image_type).replace("\n", "")
-                try:
-                    decode_base64(payload)  # the same cached decode validation does next
-                except (binascii.Error, ValueError):
-                    raise InputError(f"{image_type} output is not valid base64", loc) from None
-                parts.append({"type": "image", "source": {"type": "base64", "media_type": image_type, "data": payload}})
+                parts.append(_image(data[image_type], image_type, loc, "output"))
             elif "text/plain" in data:
                 text = _text(data["text/plain"], loc, "text/plain")
                 if text.strip():
@@ -121,13 +127,37 @@ def _output_parts(cell: Cell) -> list[dict[str, Any] | str]:
     return parts
 
 
+def _image(payload: Any, media_type: str, loc: str, what: str) -> dict[str, Any]:
+    data = _text(payload, loc, media_type).replace("\n", "")
+    try:
+        decode_base64(data)  # the same cached decode validation does next
+    except (binascii.Error, ValueError):
+        raise InputError(f"{media_type} {what} is not valid base64", loc) from None
+    return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+
+
+def _attachment_parts(cell: Cell) -> list[dict[str, Any] | str]:
+    """A markdown/raw cell's attached images, in the notebook's order. Attachments of other kinds (SVG,
+    PDF) are not images the API takes and are left out, as non-image outputs are."""
+    parts: list[dict[str, Any] | str] = []
+    for name, bundle in cell.attachments:
+        loc = f"{cell.where}, attachment {name!r}"
+        if not isinstance(bundle, dict):
+            raise InputError("expected an object mapping a media type to base64 data", loc)
+        media_type = next((t for t in IMAGE_TYPES if t in bundle), None)
+        if media_type:
+            parts.append(_image(bundle[media_type], media_type, loc, "attachment"))
+    return parts
+
+
 def cell_parts(cell: Cell, include_outputs: bool = False) -> list[dict[str, Any] | str]:
-    """One cell → its text (header + source) and, optionally, its outputs. Empty cells give nothing."""
+    """One cell → its text (header + source) and, optionally, its outputs (code cells) or attached images
+    (markdown and raw cells). Empty cells give nothing."""
     if cell.empty:
         return []
     parts: list[dict[str, Any] | str] = [f"{HEADERS[cell.cell_type]}\n{cell.source.rstrip()}"]
-    if include_outputs and cell.cell_type == "code":
-        parts.extend(_output_parts(cell))
+    if include_outputs:
+        parts.extend(_output_parts(cell) if cell.cell_type == "code" else _attachment_parts(cell))
     return parts
 
 

@@ -37,6 +37,7 @@ from ..errors import (
     InvalidRequest,
     TokenCountError,
 )
+from ..modelcheck import check_listed
 from ..request import CountRequest, build_request, cells_from_json, notebook_request
 from ..request.files import strings_may_be_paths
 from .service import TokenCountService
@@ -209,7 +210,11 @@ class BaseHandler(APIHandler):
             return
         super().log_exception(typ, value, tb)
 
+    model_warning: str | None = None
+
     def reply(self, obj: dict[str, Any]) -> None:
+        if self.model_warning:
+            obj = {**obj, "warnings": [*obj.get("warnings", []), self.model_warning]}
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(obj))
 
@@ -288,6 +293,8 @@ class BodyHandler(BaseHandler):
         mode = body.get("mode")
         if mode is not None and mode not in MODES:
             raise ApiFailure(400, f"mode: expected one of {', '.join(MODES)}, got {json.dumps(mode)}")
+        # an id nobody knows: 400 when the API's model list (refreshed for GET models) lacks it too, else a warning
+        self.model_warning = check_listed(model.strip(), self.service.api_model_ids())
         return model.strip(), mode
 
     def deadline(self, body: dict[str, Any]) -> float:
@@ -378,7 +385,7 @@ class MessagesHandler(BodyHandler):
 def _notebook_request(raw_cells: list[Any], include_outputs: bool, **kwargs: Any) -> CountRequest:
     """The notebook as one user message (POST messages); image outputs are decoded to validate them."""
     req = notebook_request(cells_from_json(raw_cells), include_outputs, **kwargs)
-    if req is None:
+    if req.empty:
         raise ApiFailure(400, "cells: every cell is empty; there is nothing to copy")
     return req
 

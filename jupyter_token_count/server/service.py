@@ -72,6 +72,10 @@ class TokenCountService:
             self._next_refresh = time.monotonic() + self.config.models_refresh_minutes * 60
             self.log.debug("jupyter-token-count: %d models from the API, %d registry records updated", len(listed), changed)
 
+    def api_model_ids(self) -> list[str] | None:
+        """The ids the API listed at the last refresh, or None when there is no fresh list to trust."""
+        return list(self._api_models) if self._refreshed_at is not None and self._refresh_wanted() else None
+
     def models(self) -> dict[str, Any]:
         entries = [m.to_dict() for m in registry.all_models()]
         listed_here = {e["id"] for e in entries} | {a for e in entries for a in e["aliases"]}

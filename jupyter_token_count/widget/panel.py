@@ -17,8 +17,10 @@ import ipywidgets as w
 from traitlets import Bool, Int, Unicode, link, observe, validate
 
 from .. import registry
+from ..api import with_warning
 from ..counter import Counter
 from ..errors import ApiError, InputError, TokenCountError
+from ..modelcheck import check_model
 from ..result import TokenCount
 from .debounce import DEBOUNCE, TEXT_WAIT, _BackgroundCount, _Debouncer
 from .files import UPLOAD_ACCEPT, _File, _load_file
@@ -401,7 +403,9 @@ class TokenCounter(_BackgroundCount, w.VBox):
             if key == self._shown_key and shown is not None and (shown.exact or not self._could_be_exact(counter)):
                 res = shown  # unchanged content: nothing to ask anyone
             else:
-                res = counter.count(plan.request, self._mode)
+                # an unknown id: UnknownModel (shown as the error) when the API's list says so, else a warning
+                warning = check_model(plan.request.model, counter.settings, self._mode)
+                res = with_warning(counter.count(plan.request, self._mode), warning)
             # an exact total is shown at once; its split needs the estimator, which may take a moment
             if res.exact and not self._apply(gen, plan, res, key=key):
                 return
@@ -462,6 +466,8 @@ class TokenCounter(_BackgroundCount, w.VBox):
                     notes.append("tools left out (see the error under Tools)")
                 if res is None and error is None and plan.empty_note:
                     notes.append(plan.empty_note)
+            if res is not None:
+                notes.extend(f"⚠ {w}" for w in res.warnings)
             self._total.value = render_total(res, error=error, notes=notes)
             if res is None:
                 self._bars.value = ""

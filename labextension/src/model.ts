@@ -217,6 +217,17 @@ export class NotebookCounter implements IDisposable {
         () => this._connectModel(this.panel.content.model),
         this
       );
+      // Saving is a pause too: count the exact total now (before a close that often follows), so the
+      // saved notebook's total is cached when it is opened again.
+      this.panel.context.saveState.connect((_, state) => {
+        if (state === 'completed' && this._result && !this._result.exact) {
+          window.clearTimeout(this._timer);
+          window.clearTimeout(this._followTimer);
+          this._lastSignature = null;
+          this._exactDue = true;
+          void this._run();
+        }
+      }, this);
       this.schedule(0);
     });
     this.panel.disposed.connect(() => this.dispose());

@@ -133,7 +133,7 @@ def test_sidebar_fits_its_default_width(server: Any, page: Any) -> None:
     assert all(h < 2 * line for h in heights), (heights, line)
 
 
-def test_a_new_empty_notebook_is_zero_and_says_why(server: Any, page: Any) -> None:
+def test_a_new_empty_notebook_is_the_frame_and_says_why(server: Any, page: Any) -> None:
     open_notebook(page, server, DEMO)
     wait_all_badges(page)
     execute(page, "notebook:create-new", {"kernelName": "python3"})
@@ -141,8 +141,11 @@ def test_a_new_empty_notebook_is_zero_and_says_why(server: Any, page: Any) -> No
         "() => { const w = window.jupyterapp.shell.currentWidget;"
         " return !!(w && w.context && w.context.isReady && w.context.path.startsWith('Untitled')); }"
     )
-    page.wait_for_function("() => document.querySelector('.jp-TokenCount-status').dataset.tokenCountTotal === '0'")
+    # the frame alone, as the CLI counts an empty notebook: exact with the key, and never "estimate: estimate"
+    page.wait_for_function(EXACT_JS)
     text = page.inner_text(".jp-TokenCount-status")
     title = page.get_attribute(".jp-TokenCount-status", "title") or ""
     page.shots("new-empty-notebook")
-    assert text.startswith("0 tokens") and "Estimate: estimate" not in title, (text, title)
+    frame = standin_count({"model": "x", "messages": [{"role": "user", "content": "."}]}) - 1
+    assert status_total(page) == frame and text.startswith(f"{frame} tokens"), (text, title)
+    assert "Estimate: estimate" not in title and "Exact" in title
