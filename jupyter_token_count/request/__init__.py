@@ -12,6 +12,7 @@ from ..config import MAX_REQUEST_BYTES
 from ..errors import InputError
 from .body import COUNT_FIELDS, DROPPED_FIELDS, CountRequest, canonical_json
 from .files import looks_like_path
+from .guard import MAX_DEPTH, check_tree
 from .messages import from_input, plain_deep
 from .notebook import Cell, cell_blocks, cells_from_json, load_notebook, notebook_blocks
 from .validate import validate_body
@@ -19,17 +20,17 @@ from .validate import validate_body
 __all__ = [
     "COUNT_FIELDS",
     "DROPPED_FIELDS",
+    "MAX_DEPTH",
     "Cell",
     "CountRequest",
     "build_request",
     "canonical_json",
     "cell_blocks",
     "cells_from_json",
+    "check_tree",
     "load_notebook",
     "notebook_blocks",
 ]
-
-
 
 def build_request(
     obj: Any,
@@ -48,6 +49,13 @@ def build_request(
     Explicit keyword arguments win over fields of a request dict. ``model`` falls back to the request
     dict's model, then ``default_model``, then the registry's default.
     """
+    # the structural boundary first: nothing below (adapters, validation, encoding) may recurse into or
+    # trip over a too-deep tree, a lone surrogate or a NaN
+    top = "messages" if isinstance(obj, (list, tuple)) else ""
+    for value, where in ((obj, top), (model, "model"), (system, "system"), (tools, "tools"),
+                         (tool_choice, "tool_choice"), (thinking, "thinking")):
+        if value is not None:
+            check_tree(value, where)
     messages, extras = from_input(obj, include_outputs=include_outputs)
     body: dict[str, Any] = {"model": model or extras.pop("model", None) or default_model or registry.default_model()}
     extras.pop("model", None)
@@ -64,8 +72,15 @@ def build_request(
             body[key] = extras[key]
     if isinstance(body.get("tools"), dict):  # one tool passed on its own
         body["tools"] = [body["tools"]]
+    if not isinstance(body["model"], str) or not body["model"].strip():
+        raise InputError("model must be a non-empty string such as 'claude-sonnet-5-5'", "model")
     info = registry.resolve(body["model"])
     req = CountRequest(body)
+    try:
+        req.size_bytes  # noqa: B018 -- encodes once (cached): data from SDK objects or files was not walked yet
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        check_tree(body)  # names the place
+        raise InputError("the request cannot be encoded as JSON") from None
     try:
         validate_body(body, max_bytes=max_bytes, context_window=info.context_window, size=req.size_bytes if max_bytes else None)
     except InputError as exc:

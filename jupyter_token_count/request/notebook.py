@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
+from .guard import check_tree
 from .validate import decode_base64
 
 HEADERS = {"code": "# %%", "markdown": "# %% [markdown]", "raw": "# %% [raw]"}
@@ -23,6 +24,9 @@ CELL_SEPARATOR = "\n\n"
 OUTPUT_HEADER = "# Out:"
 ERROR_HEADER = "# Error:"
 IMAGE_OUTPUT_TYPES = ("image/png", "image/jpeg")
+#: where a cell's content sits in the request it becomes (body → messages → message → content → block):
+#: the nesting limit then means the same for a cell as for a request
+_CELL_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -48,31 +52,60 @@ def _text(value: Any, where: str, what: str) -> str:
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "".join(value)
-    raise InputError(f"{what}: expected a string or a list of strings, got {type(value).__name__}", where)
+    raise InputError(f"{what}: expected a string or a list of strings, got {_json_name(value)}", where)
 
 
-def cells_from_json(raw_cells: Sequence[Any], where: str = "") -> list[Cell]:
-    """Cells as nbformat (or the JupyterLab front end) gives them → ``Cell`` objects, validated."""
+def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool = False) -> list[Cell]:
+    """Cells as nbformat (or the JupyterLab front end) gives them → ``Cell`` objects, validated.
+
+    ``strict`` (the REST API, whose contract requires them): every cell has ``id``, ``cell_type`` and
+    ``source``. Otherwise (notebook files, older nbformat) a missing id becomes ``index-N``, a missing
+    cell_type ``code`` and a missing source empty; a present field always has to have its right type."""
     out: list[Cell] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_cells):
         loc = f"{where}cell {i + 1}"
         if not isinstance(raw, dict):
             raise InputError(f"expected an object, got {type(raw).__name__}", loc)
+        check_tree(raw, loc, base_depth=_CELL_DEPTH)
+        if strict:
+            missing = [k for k in ("id", "cell_type", "source") if k not in raw]
+            if missing:
+                raise InputError(f"missing {', '.join(missing)} (each cell needs id, cell_type and source)", loc)
         cell_type = raw.get("cell_type", "code")
-        if cell_type not in HEADERS:
-            raise InputError(f"unknown cell_type {cell_type!r} (expected code, markdown or raw)", loc)
+        if not isinstance(cell_type, str) or cell_type not in HEADERS:
+            shown = repr(cell_type) if isinstance(cell_type, str) else f"of type {_json_name(cell_type)}"
+            raise InputError(f"cell_type {shown} is not one of code, markdown, raw", loc)
         source = _text(raw.get("source", ""), loc, "source")
         cid = raw.get("id")
-        cid = str(cid) if cid not in (None, "") else f"index-{i}"
+        if "id" in raw and not isinstance(cid, str):
+            raise InputError(f"id must be a string, got {_json_name(cid)}", loc)
+        cid = cid or f"index-{i}"
         if cid in seen:  # ids must address one cell each, or per-cell results would be ambiguous
             cid = f"{cid}#{i}"
         seen.add(cid)
-        outputs = raw.get("outputs") or ()
+        outputs = raw.get("outputs", ())
         if not isinstance(outputs, (list, tuple)):
-            raise InputError("outputs must be a list", loc)
+            raise InputError(f"outputs must be a list, got {_json_name(outputs)}", loc)
         out.append(Cell(cid, cell_type, source, tuple(outputs), i))
     return out
+
+
+def _json_name(value: Any) -> str:
+    """The JSON type of a value, as a user who sent JSON knows it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
 
 
 def load_notebook(obj: Any, where: str = "notebook") -> list[Cell]:
@@ -103,9 +136,14 @@ def _output_parts(cell: Cell) -> list[dict[str, Any] | str]:
             if text.strip():
                 parts.append(f"{OUTPUT_HEADER}\n{text.rstrip()}")
         elif kind == "error":
-            parts.append(f"{ERROR_HEADER}\n{out.get('ename', 'Error')}: {out.get('evalue', '')}".rstrip())
+            ename, evalue = out.get("ename", "Error"), out.get("evalue", "")
+            if not isinstance(ename, str) or not isinstance(evalue, str):
+                raise InputError("error outputs need 'ename' and 'evalue' as strings", loc)
+            parts.append(f"{ERROR_HEADER}\n{ename}: {evalue}".rstrip())
         elif kind in ("execute_result", "display_data"):
-            data = out.get("data") or {}
+            data = out.get("data", {})
+            if not isinstance(data, dict):
+                raise InputError(f"{kind} 'data' must be an object (a MIME bundle), got {_json_name(data)}", loc)
             image_type = next((t for t in IMAGE_OUTPUT_TYPES if t in data), None)
             if image_type:
                 payload = _text(data[image_type], loc, image_type).replace("\n", "")
