@@ -98,9 +98,13 @@ class CountCache:
         elif conn is None:
             # one connection per thread: sqlite3 objects must not cross threads
             conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(_SCHEMA)
+            except sqlite3.Error:
+                conn.close()  # a half-open connection would keep its lock until collected
+                raise
             self._local.conn = conn
         return conn
 
@@ -128,6 +132,13 @@ class CountCache:
                 self.hits += 1
                 self._remember(key, value)
         return value
+
+    def close(self) -> None:
+        """Close this thread's connection (the last one to close checkpoints the WAL into the file)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def _reject(self, conn: sqlite3.Connection, key: str, value: object) -> None:
         with self._lock:

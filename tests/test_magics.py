@@ -129,3 +129,20 @@ def test_default_model_from_config(ip):
     run(ip, "%config TokenCountMagics.model = 'claude-opus-4-7'")
     run(ip, "x = %count_tokens 'hi' --offline")
     assert ip.user_ns["x"].model == "claude-opus-4-7"
+
+
+def test_notebook_path_is_taken_literally(ip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``--notebook PATH`` as the help says: ``demo.ipynb`` is a file name, not Python (``demo.ipynb`` would
+    be an attribute lookup on a variable ``demo``)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# A prompt about demos")]
+    nbformat.write(nb, tmp_path / "demo.ipynb")
+    (tmp_path / "my notes.ipynb").write_text((tmp_path / "demo.ipynb").read_text())
+    monkeypatch.chdir(tmp_path)
+    run(ip, "x = %count_tokens --notebook demo.ipynb --offline")
+    first = ip.user_ns["x"].input_tokens
+    assert first > 0
+    run(ip, "x = %count_tokens --notebook 'my notes.ipynb' --offline")
+    assert ip.user_ns["x"].input_tokens == first
+    res = ip.run_cell("%count_tokens --notebook missing.ipynb --offline")
+    assert res.error_in_exec is None  # a clear message, not a traceback

@@ -23,7 +23,7 @@ from traitlets.config import Config
 from jupyter_token_count import registry
 from jupyter_token_count.request import build_request
 from jupyter_token_count.server import TokenCountConfig
-from jupyter_token_count.server.handlers import INLINE_BYTES, SERVICE_KEY
+from jupyter_token_count.server.handlers import SERVICE_KEY
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -239,12 +239,12 @@ async def test_count_exact_then_cached(client: Client, key: str, standin: StandI
 
 
 async def test_big_bodies_with_media(client: Client, key: str, standin: StandIn):
-    # over INLINE_BYTES: parsed and validated off the event loop, same answer
+    # a big body with media: parsed and validated off the event loop, same answer
     png = base64.b64encode(image_bytes("PNG", (400, 300))).decode()
     b = {"model": M, "messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
         {"type": "text", "text": "describe this " * 30_000}]}]}
-    assert len(json.dumps(b)) > INLINE_BYTES
+    assert len(json.dumps(b)) > 256 * 1024
     res = await client.post("count", b)
     [sent] = standin.count_requests()
     assert sent.json == b and res["input_tokens"] == standin_count(b) and res["exact"] is True
@@ -606,8 +606,9 @@ async def test_status_and_big_notebooks_are_built_off_the_event_loop(client: Cli
     res = await client.post("messages", {"model": M, "cells": big})
     assert res["request"]["messages"][0]["content"][0]["text"].startswith("# %%\nprint('hello')")
     assert seen["status"] is not loop_thread and seen["blocks"] is not loop_thread
-    await client.post("messages", {"model": M, "cells": cells(2)})  # a small body is built inline
-    assert seen["blocks"] is loop_thread
+    seen.clear()
+    await client.post("messages", {"model": M, "cells": cells(2)})  # a small body too: nothing is built inline
+    assert seen["blocks"] is not loop_thread
 
 
 def _fixture_cells() -> list[dict[str, Any]]:

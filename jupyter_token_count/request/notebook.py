@@ -73,9 +73,10 @@ def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool =
             if missing:
                 raise InputError(f"missing {', '.join(missing)} (each cell needs id, cell_type and source)", loc)
         cell_type = raw.get("cell_type", "code")
-        if not isinstance(cell_type, str) or cell_type not in HEADERS:
-            shown = repr(cell_type) if isinstance(cell_type, str) else f"of type {_json_name(cell_type)}"
-            raise InputError(f"cell_type {shown} is not one of code, markdown, raw", loc)
+        if not isinstance(cell_type, str):
+            raise InputError(f"cell_type must be a string (code, markdown or raw), got {_json_name(cell_type)}", loc)
+        if cell_type not in HEADERS:
+            raise InputError(f"unknown cell_type {cell_type!r} (expected code, markdown or raw)", loc)
         source = _text(raw.get("source", ""), loc, "source")
         cid = raw.get("id")
         if "id" in raw and not isinstance(cid, str):
@@ -87,6 +88,9 @@ def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool =
         outputs = raw.get("outputs", ())
         if not isinstance(outputs, (list, tuple)):
             raise InputError(f"outputs must be a list, got {_json_name(outputs)}", loc)
+        for j, output in enumerate(outputs):
+            if not isinstance(output, dict):
+                raise InputError(f"output must be an object, got {_json_name(output)}", f"{loc}, output {j + 1}")
         out.append(Cell(cid, cell_type, source, tuple(outputs), i))
     return out
 
