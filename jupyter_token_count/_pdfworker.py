@@ -10,12 +10,15 @@ from __future__ import annotations
 import io
 import json
 import logging
-import resource
 import sys
 from typing import Any
 
 
 def _limits(memory: int) -> None:
+    try:
+        import resource
+    except ImportError:  # not on this platform: the parent's time limit still holds
+        return
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))

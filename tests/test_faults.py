@@ -133,3 +133,22 @@ def test_server_faults_keep_json_finite_and_answers_bounded(tmp_path: Any, stand
                 standin.script.clear()
         status, st_body = server.call("GET", "status")
         assert status == 200 and st_body["rate_limit"]["paused_for"] <= MAX_RETRY_AFTER
+
+
+def test_models_list_with_absurd_limits_is_not_believed(standin: StandIn, api_settings: Settings):
+    from jupyter_token_count import registry
+
+    saved = dict(registry._overrides)
+    try:
+        before = registry.resolve("claude-sonnet-5-5")
+        registry.update_from_api([{"id": "claude-sonnet-5-5", "max_input_tokens": -5, "max_tokens": 1e30, "display_name": 7},
+                                  {"id": "claude-new-x", "max_input_tokens": "big", "max_tokens": True}])
+        after = registry.resolve("claude-sonnet-5-5")
+        assert (after.context_window, after.max_output, after.display_name) == (
+            before.context_window, before.max_output, before.display_name)
+        new = registry.resolve("claude-new-x")
+        assert new.context_window is None or isinstance(new.context_window, int)
+        json.dumps(new.to_dict(), allow_nan=False)
+    finally:
+        registry._overrides.clear()
+        registry._overrides.update(saved)

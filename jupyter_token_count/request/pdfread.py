@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,10 @@ PDF_TIME_LIMIT = 10.0
 PDF_MEMORY_LIMIT = 1024 * 2**20
 #: most bytes one PDF stream may inflate to (pypdf's own default is 75 MB)
 PDF_MAX_INFLATE = 64 * 2**20
+#: PDFs read at the same time by one process (more wait their turn: a burst must not fork dozens of workers)
+PDF_WORKERS = 2
+
+_workers = threading.BoundedSemaphore(PDF_WORKERS)
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,8 @@ def read_pdf(raw: bytes, *, text: bool) -> tuple[PdfPage, ...]:
     cmd = [sys.executable, "-m", "jupyter_token_count._pdfworker", "text" if text else "pages",
            str(PDF_MEMORY_LIMIT), str(PDF_MAX_INFLATE)]
     try:
-        done = subprocess.run(cmd, input=raw, capture_output=True, timeout=PDF_TIME_LIMIT, check=False)
+        with _workers:
+            done = subprocess.run(cmd, input=raw, capture_output=True, timeout=PDF_TIME_LIMIT, check=False)
     except subprocess.TimeoutExpired:
         raise InputError(f"reading the PDF took longer than {PDF_TIME_LIMIT:g} s (the limit per document); "
                          "it may be a decompression bomb or extremely complex") from None
