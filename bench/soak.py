@@ -4,8 +4,9 @@ stand-in of count_tokens, for a configurable time.
 Several client threads, each on its own keep-alive connection (loopback only), draw operations from a
 fixed mix: ``POST count`` over a pool of distinct prompts (so most are cache hits after the first),
 ``POST cells`` for notebooks with one cell edited now and then, ``POST messages``, ``GET status`` and
-``GET models``, offline-mode counts, counts with an image, and bad inputs that must be refused (a lone
-surrogate, nesting 200 levels deep, a cell whose ``cell_type`` is a list, an oversized body: 400/413).
+``GET models``, offline-mode counts, counts with an image or a small PDF, and bad inputs that must be
+refused (a lone surrogate, nesting 200 levels deep, a cell whose ``cell_type`` is a list, a 70 KB PDF
+whose object stream inflates to 70 MB, an oversized body: 400/413).
 An answer is an error when its status is not the expected one or the request fails. Every loop is
 bounded by the deadline and every socket has a timeout.
 
@@ -37,9 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from hostile import nested  # noqa: E402
+from hostile import nested, pdf_bomb  # noqa: E402
 from live_server import NS, LiveServer  # noqa: E402
-from media import image_bytes  # noqa: E402
+from media import image_bytes, pdf_bytes  # noqa: E402
 from standin import StandIn  # noqa: E402
 
 MODEL = "claude-sonnet-4-5"
@@ -65,12 +66,17 @@ class Mix:
                             "source": f"# cell {i} of notebook {n}\n" + " ".join(rng.choice(words) for _ in range(40))}
                            for i in range(20)] for n in range(5)]
         self.png = base64.b64encode(image_bytes("PNG", (300, 200))).decode()
+        self.pdfs = [base64.b64encode(pdf_bytes(pages=1 + i % 3, text=f"Report {i}: quarterly figures")).decode()
+                     for i in range(10)]
+        self.bomb = base64.b64encode(pdf_bomb(70 * 2**20)).decode()
         self.ops: list[tuple[str, int, str, str, Any, int]] = [
             ("count", 40, "POST", "count", self.count, 200),
             ("cells", 15, "POST", "cells", self.cells, 200),
             ("messages", 5, "POST", "messages", lambda: {"cells": self.rng.choice(self.notebooks)}, 200),
             ("count_offline", 8, "POST", "count", lambda: {**self.count(), "mode": "offline"}, 200),
             ("count_image", 4, "POST", "count", self.image, 200),
+            ("count_pdf", 2, "POST", "count", lambda: self.document(self.rng.choice(self.pdfs)), 200),
+            ("bad_pdf_bomb", 1, "POST", "count", lambda: self.document(self.bomb), 400),
             ("status", 8, "GET", "status", None, 200),
             ("models", 3, "GET", "models", None, 200),
             ("bad_surrogate", 3, "POST", "count", lambda: '{"messages": [{"role": "user", "content": "a\\ud800"}]}', 400),
@@ -95,6 +101,11 @@ class Mix:
         return {"model": MODEL, "messages": [{"role": "user", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": self.png}},
             {"type": "text", "text": self.rng.choice(self.prompts)}]}]}
+
+    def document(self, data: str) -> dict[str, Any]:
+        return {"model": MODEL, "messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}},
+            {"type": "text", "text": "Summarise."}]}]}
 
     def draw(self) -> tuple[str, str, str, Any, int]:
         name, _, method, path, make, expect = self.rng.choices(self.ops, self.weights)[0]
