@@ -453,3 +453,13 @@ async def test_pdf_bomb_does_not_stall_the_server(client: Client, key: str, stan
     assert polls >= 10 and worst < 0.2, (polls, worst)
     assert _rss_kb() - rss_before < 50_000
     assert standin.count_requests() == []
+
+
+def test_cell_metadata_is_not_our_concern():
+    """Only the fields that are read are checked: deep metadata from some extension does not make a
+    notebook uncountable."""
+    cells = cells_from_json([{"id": "a", "cell_type": "code", "source": "x", "metadata": nested(500)}], strict=True)
+    assert notebook_blocks(cells) == [{"type": "text", "text": "# %%\nx"}]
+    with pytest.raises(InputError, match="cell 1 outputs"):
+        cells_from_json([{"id": "a", "cell_type": "code", "source": "x",
+                          "outputs": [{"output_type": "display_data", "data": nested(200)}]}])

@@ -27,6 +27,8 @@ IMAGE_OUTPUT_TYPES = ("image/png", "image/jpeg")
 #: where a cell's content sits in the request it becomes (body → messages → message → content → block):
 #: the nesting limit then means the same for a cell as for a request
 _CELL_DEPTH = 3
+#: the fields of a cell that are read (and so checked)
+_USED_FIELDS = ("id", "cell_type", "source", "outputs")
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool =
         loc = f"{where}cell {i + 1}"
         if not isinstance(raw, dict):
             raise InputError(f"expected an object, got {type(raw).__name__}", loc)
-        check_tree(raw, loc, base_depth=_CELL_DEPTH)
+        for key in _USED_FIELDS:  # metadata is never read: however it nests, it is not our concern
+            if key in raw:
+                check_tree(raw[key], f"{loc} {key}", base_depth=_CELL_DEPTH + 1)
         if strict:
             missing = [k for k in ("id", "cell_type", "source") if k not in raw]
             if missing:
