@@ -27,6 +27,7 @@ from ..config import MODES
 from ..counter import describe
 from ..errors import (
     ApiAuthError,
+    ApiBadResponse,
     ApiConnectionError,
     ApiError,
     ApiNotFound,
@@ -164,6 +165,8 @@ def map_exception(exc: BaseException, service: TokenCountService | None) -> ApiF
         return ApiFailure(404, f"the API answered 404: {exc.message}", exc.error_type or "not_found_error")
     if isinstance(exc, ApiRequestTooLarge):
         return ApiFailure(413, f"the API says the request is too large: {exc.message}", "request_too_large")
+    if isinstance(exc, ApiBadResponse):
+        return ApiFailure(502, f"the API's answer could not be used: {exc.message}", "upstream_error")
     if isinstance(exc, ApiError):
         # only reached in mode 'api' (auto mode answers these with the estimate): say what went wrong upstream
         why = describe(exc, service.settings) if service is not None else exc.message
@@ -301,10 +304,10 @@ class BodyHandler(BaseHandler):
     async def json_body(self) -> dict[str, Any]:
         if self._finished:
             raise tornado.web.Finish()  # answered from data_received already
-        raw = b"".join(self._chunks)
-        self._chunks = []
-        self.body_size = len(raw)
-        return await asyncio.get_running_loop().run_in_executor(None, parse_json, raw)
+        chunks, self._chunks = self._chunks, []
+        self.body_size = self._received
+        # joining 32 MB is copying work too: all of it happens in the executor
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: parse_json(b"".join(chunks)))
 
     async def build(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Build a request (``fn``: ``build_request`` or ``notebook_request``) with strings taken literally, off
