@@ -463,3 +463,16 @@ def test_cell_metadata_is_not_our_concern():
     with pytest.raises(InputError, match="cell 1 outputs"):
         cells_from_json([{"id": "a", "cell_type": "code", "source": "x",
                           "outputs": [{"output_type": "display_data", "data": nested(200)}]}])
+
+
+def test_a_refused_pdf_is_remembered_not_reparsed():
+    from jupyter_token_count.request import pdfread
+
+    bomb = pdf_bomb(70 * 2**20 + 17)
+    with pytest.raises(InputError, match="inflates"):
+        pdfread.read_pdf(bomb, text=False)
+    t0 = time.monotonic()
+    for _ in range(20):
+        with pytest.raises(InputError, match="inflates"):
+            pdfread.read_pdf(bomb, text=True)
+    assert time.monotonic() - t0 < 0.5  # no worker started

@@ -12,10 +12,12 @@ is never re-imported and no fork of a threaded server or kernel ever happens.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,22 @@ PDF_WORKERS = 2
 
 _workers = threading.BoundedSemaphore(PDF_WORKERS)
 
+#: why recently seen PDFs could not be read, by sha256: a broken attachment in a live panel is re-checked on
+#: every keystroke and must not cost a worker each time. Only answers that depend on the bytes alone are
+#: kept (encrypted, unreadable, over the inflate limit), never a time-out or a killed worker, which may
+#: depend on the machine's load.
+_refusals: OrderedDict[str, str] = OrderedDict()
+_REFUSALS_KEPT = 256
+_refusals_lock = threading.Lock()
+
+
+def _refuse(digest: str, message: str) -> InputError:
+    with _refusals_lock:
+        _refusals[digest] = message
+        while len(_refusals) > _REFUSALS_KEPT:
+            _refusals.popitem(last=False)
+    return InputError(message)
+
 
 @dataclass(frozen=True)
 class PdfPage:
@@ -43,6 +61,11 @@ class PdfPage:
 def read_pdf(raw: bytes, *, text: bool) -> tuple[PdfPage, ...]:
     """The pages of a readable, unencrypted PDF (with their text when ``text``); ``InputError`` saying why
     otherwise, including when it exceeds the time or memory limit."""
+    digest = hashlib.sha256(raw).hexdigest()
+    with _refusals_lock:
+        known = _refusals.get(digest)
+    if known is not None:
+        raise InputError(known)
     cmd = [sys.executable, "-m", "jupyter_token_count._pdfworker", "text" if text else "pages",
            str(PDF_MEMORY_LIMIT), str(PDF_MAX_INFLATE)]
     try:
@@ -61,9 +84,9 @@ def read_pdf(raw: bytes, *, text: bool) -> tuple[PdfPage, ...]:
     if status == "ok":
         return tuple(PdfPage(t, w, h) for t, w, h in answer["pages"])
     if status == "encrypted":
-        raise InputError("the PDF is encrypted or password-protected; the API only reads plain PDFs")
+        raise _refuse(digest, "the PDF is encrypted or password-protected; the API only reads plain PDFs")
     if status == "error":
-        raise InputError(f"unreadable PDF ({answer.get('message')})")
+        raise _refuse(digest, f"unreadable PDF ({answer.get('message')})")
     # killed (memory limit hit outside Python's reach) or crashed
     raise InputError(f"the PDF could not be read within the limits ({PDF_TIME_LIMIT:g} s, "
                      f"{PDF_MEMORY_LIMIT // 2**20} MB of memory; worker exit status {done.returncode})")
