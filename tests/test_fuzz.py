@@ -51,7 +51,7 @@ CELL = st.fixed_dictionaries({}, optional={
                         max_size=2) | JSON})
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(body=BODY)
 def test_any_json_body_is_a_request_or_an_input_error(body: dict[str, Any]):
     try:
@@ -62,7 +62,7 @@ def test_any_json_body_is_a_request_or_an_input_error(body: dict[str, Any]):
         req.canonical().encode("utf-8")  # what was accepted can be sent
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(cells=st.lists(CELL | JSON, max_size=4), include_outputs=st.booleans())
 def test_any_json_cells_are_cells_or_an_input_error(cells: list[Any], include_outputs: bool):
     try:
@@ -88,7 +88,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @SCHEMA.parametrize()
-@settings(max_examples=40, deadline=None, database=None,
+@settings(max_examples=30, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much])
 def test_openapi_contract_holds_against_the_running_server(case: Any, live: LiveServer):
     """Schema-valid and schema-invalid bodies alike: never a 5xx from us, every status documented, every
