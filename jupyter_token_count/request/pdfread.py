@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
@@ -58,6 +60,14 @@ class PdfPage:
     height_pt: float
 
 
+def _worker_env() -> dict[str, str]:
+    """The worker imports this very package, wherever it was imported from here (a kernel may have added
+    a directory to ``sys.path`` at run time)."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+
 def read_pdf(raw: bytes, *, text: bool) -> tuple[PdfPage, ...]:
     """The pages of a readable, unencrypted PDF (with their text when ``text``); ``InputError`` saying why
     otherwise, including when it exceeds the time or memory limit."""
@@ -70,7 +80,7 @@ def read_pdf(raw: bytes, *, text: bool) -> tuple[PdfPage, ...]:
            str(PDF_MEMORY_LIMIT), str(PDF_MAX_INFLATE)]
     try:
         with _workers:
-            done = subprocess.run(cmd, input=raw, capture_output=True, timeout=PDF_TIME_LIMIT, check=False)
+            done = subprocess.run(cmd, input=raw, capture_output=True, timeout=PDF_TIME_LIMIT, check=False, env=_worker_env())
     except subprocess.TimeoutExpired:
         raise InputError(f"reading the PDF took longer than {PDF_TIME_LIMIT:g} s (the limit per document); "
                          "it may be a decompression bomb or extremely complex") from None
