@@ -438,19 +438,21 @@ async def test_pdf_bomb_does_not_stall_the_server(client: Client, key: str, stan
     rss_before = _rss_kb()
     task = asyncio.ensure_future(client._fetch(NS, "count", method="POST", body=json.dumps(req([doc])), raise_error=False))
     await asyncio.sleep(0.3)  # the worker is running
-    worst = 0.0
-    polls = 0
+    times: list[float] = []
     while not task.done():
         t0 = time.perf_counter()
         resp = await client._fetch("api", "status", raise_error=False)
-        worst = max(worst, time.perf_counter() - t0)
-        polls += 1
+        times.append(time.perf_counter() - t0)
         assert resp.code == 200
         await asyncio.sleep(0.05)
     resp = await task
     assert resp.code == 400 and "longer than 3 s" in json.loads(resp.body)["error"]["message"]
-    print(f"/api/status while the PDF bomb was read: {polls} polls, worst {worst * 1000:.1f} ms")
-    assert polls >= 10 and worst < 0.2, (polls, worst)
+    times.sort()
+    p90, worst = times[int(len(times) * 0.9)], times[-1]
+    print(f"/api/status while the PDF bomb was read: {len(times)} polls, p90 {p90 * 1000:.1f} ms, worst {worst * 1000:.1f} ms")
+    # a stalled loop would hold every poll for seconds; the worst single poll is allowed a scheduling hiccup
+    # on a loaded two-core machine, the 90th percentile is not
+    assert len(times) >= 10 and p90 < 0.2 and worst < 1.0, times
     assert _rss_kb() - rss_before < 50_000
     assert standin.count_requests() == []
 
