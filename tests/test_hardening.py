@@ -131,7 +131,7 @@ def test_decompression_bomb_pdf_is_refused_quickly():
     t0 = time.monotonic()
     with pytest.raises(InputError, match="inflates to more than 64 MB"):
         build_request(req([doc]))
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 9  # refused by the inflate limit, well before the 10 s time limit
 
 
 def test_pdf_time_limit_kills_the_worker(monkeypatch: pytest.MonkeyPatch):
@@ -141,7 +141,7 @@ def test_pdf_time_limit_kills_the_worker(monkeypatch: pytest.MonkeyPatch):
     t0 = time.monotonic()
     with pytest.raises(InputError, match="longer than 1 s"):
         pdfread.read_pdf(pdf_bomb(60 * 2**20), text=False)
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 5
 
 
 # -- upstream answers -------------------------------------------------------------------------------------
