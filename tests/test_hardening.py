@@ -478,3 +478,11 @@ def test_a_refused_pdf_is_remembered_not_reparsed():
         with pytest.raises(InputError, match="inflates"):
             pdfread.read_pdf(bomb, text=True)
     assert time.monotonic() - t0 < 0.5  # no worker started
+
+
+def test_count_request_schema_lists_exactly_the_fields_the_server_takes():
+    from jupyter_token_count.request import COUNT_FIELDS, DROPPED_FIELDS
+
+    props = set(OPENAPI["components"]["schemas"]["CountRequest"]["properties"])
+    assert props == set(COUNT_FIELDS) | set(DROPPED_FIELDS) | {"mode"}
+    assert OPENAPI["components"]["schemas"]["CountRequest"]["additionalProperties"] is False
