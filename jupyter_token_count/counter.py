@@ -31,6 +31,7 @@ from .cache import CountCache
 from .config import Settings, check_mode
 from .errors import (
     ApiAuthError,
+    ApiBadResponse,
     ApiConnectionError,
     ApiError,
     ApiOverloaded,
@@ -50,6 +51,8 @@ T = TypeVar("T")
 
 #: the one-character message whose API count, minus its one content token, measures a model's frame
 FRAME_PROBE = "."
+#: why a count is an estimate while its document is being edited
+TYPING = "estimate while you type; the exact count follows when typing pauses"
 #: exact counts waiting for a background slot, at most (the oldest are dropped: their notebook moved on)
 BACKGROUND_QUEUE = 2000
 
@@ -69,6 +72,8 @@ def describe(exc: ApiError, settings: Settings) -> str:
         return f"the API did not answer within {settings.timeout:g}s"
     if isinstance(exc, ApiConnectionError):
         return f"API unreachable: {exc.message}"
+    if isinstance(exc, ApiBadResponse):
+        return f"the API's answer could not be used: {exc.message}"
     return f"API error {exc.status}: {exc.message}"
 
 
@@ -264,6 +269,18 @@ class Counter:
                 return await self._estimate(req, describe(exc, self.settings), retry_after=exc.retry_after)
             raise
         return self._result(req, n, exact=True, source="api")
+
+    async def atyping(self, req: CountRequest, mode: str | None = None) -> TokenCount:
+        """The count while its document is being typed, without asking the API: the cached exact count, else
+        the estimate, marked ``pending`` when asking (``acount``) would give the exact count."""
+        mode = check_mode(mode or self.settings.mode)
+        if mode != "offline":
+            hit = self.cache.get(req.cache_key())
+            if hit is not None:
+                return self._result(req, hit, exact=True, source="cache")
+        if mode == "offline" or not self.settings.key_configured:
+            return await self.arun(self._estimate(req, self._why_offline(mode)))
+        return await self.arun(self._estimate(req, TYPING, pending=True))
 
     def _slot_wait(self, mode: str) -> float:
         """How long a request may wait for this process's own rate limiter before it gives up."""

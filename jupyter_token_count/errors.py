@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ApiAuthError",
+    "ApiBadResponse",
     "ApiConnectionError",
     "ApiError",
     "ApiNotFound",
@@ -127,4 +128,12 @@ class ApiTimeout(ApiError):
 
 
 class ApiConnectionError(ApiError):
+    transient = True
+
+
+class ApiBadResponse(ApiError):
+    """A 2xx whose body is not a believable answer (not JSON, no ``input_tokens``, not a non-negative
+    integer of sane size). Transient: it is never believed or cached; auto mode answers with the estimate."""
+
+    status = 200
     transient = True

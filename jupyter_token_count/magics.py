@@ -69,6 +69,18 @@ class TokenCountMagics(Magics):
         except Exception as exc:
             raise _MagicError(f"{what}: evaluating {expr!r} raised {type(exc).__name__}: {exc}") from None
 
+    def _notebook_path(self, text: str) -> Path:
+        """``--notebook PATH`` takes PATH literally (it is never run as Python: ``demo.ipynb`` is a file name,
+        not an attribute lookup). For scripts written when it was an expression, a bare variable name that
+        is not a file is still looked up in the user's namespace."""
+        path = Path(_unquote(text)).expanduser()
+        if path.exists() or not text.isidentifier():
+            return path
+        value = self.shell.user_ns.get(text)
+        if isinstance(value, (str, os.PathLike)):
+            return Path(value).expanduser()
+        return path
+
     def _system(self, value: str | None) -> Any:
         if value is None:
             return None
@@ -147,8 +159,8 @@ class TokenCountMagics(Magics):
     @argument("--tools", default=None, metavar="EXPR", help="Python expression giving the tool definitions (a list of dicts).")
     @argument("--json", action="store_true", help="Cell magic: the cell body is JSON, a message list or a request body.")
     @argument("--widget", action="store_true", help="Cell magic: show a live counter panel seeded with the cell.")
-    @argument("--notebook", action="store_true", help="Line magic: count a notebook; EXPR is its path "
-              "(default: this notebook's saved file).")
+    @argument("--notebook", action="store_true", help="Line magic: count a notebook; the rest of the line is its "
+              "path, taken literally (quotes optional; $var expands a variable; default: this notebook's saved file).")
     @argument("--include-outputs", action="store_true", help="With a notebook: include outputs (text, PNG/JPEG images).")
     @argument("--offline", action="store_true", help="Estimate offline; never call the API.")
     @argument("--api", action="store_true", help="Require an exact count from the API (an error if it cannot be had).")
@@ -175,6 +187,7 @@ class TokenCountMagics(Magics):
             %count_tokens request                  # a dict you would pass to messages.create
             %count_tokens Path("report.pdf")
             %count_tokens --notebook               # this notebook (its saved file)
+            %count_tokens --notebook demo.ipynb    # another notebook, by its path
             r = %count_tokens messages --offline   # keep the result: r.input_tokens, r.exact
 
         Default model: ``%config TokenCountMagics.model = "claude-opus-4-8"`` or env JUPYTER_TOKEN_COUNT_MODEL.
@@ -188,7 +201,7 @@ class TokenCountMagics(Magics):
             if args.json or args.widget:
                 raise _MagicError("--json and --widget apply to the cell magic %%count_tokens")
             if args.notebook:
-                target: Any = Path(self._eval(expr, "path")) if expr else self._current_notebook()
+                target: Any = self._notebook_path(expr) if expr else self._current_notebook()
             elif not expr:
                 raise _MagicError("nothing to count: give an expression, e.g. %count_tokens messages")
             else:

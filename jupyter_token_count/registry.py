@@ -227,6 +227,14 @@ def resolve(model: str) -> ModelInfo:
     )
 
 
+def _sane_tokens(value: Any) -> int | None:
+    """A token limit from the API, if believable (a positive whole number below a billion): what the
+    models list says is checked like any other upstream answer before it is used."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 1_000_000_000:
+        return value
+    return None
+
+
 def update_from_api(models: list[dict[str, Any]]) -> int:
     """Apply what ``GET /v1/models`` says (context window, output cap, display name) over the data
     file. Returns how many registry records changed. Unknown ids are added with guessed fields."""
@@ -236,12 +244,13 @@ def update_from_api(models: list[dict[str, Any]]) -> int:
         if not isinstance(mid, str):
             continue
         base = resolve(mid)
+        name = m.get("display_name")
         new = replace(
             base,
             id=mid,
-            display_name=m.get("display_name") or base.display_name,
-            context_window=m.get("max_input_tokens") or base.context_window,
-            max_output=m.get("max_tokens") or base.max_output,
+            display_name=name if isinstance(name, str) and name.strip() else base.display_name,
+            context_window=_sane_tokens(m.get("max_input_tokens")) or base.context_window,
+            max_output=_sane_tokens(m.get("max_tokens")) or base.max_output,
             lifecycle=base.lifecycle if base.known else "active",
         )
         if new != base:

@@ -75,6 +75,8 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False  # close the connection without answering
+    raw: bytes | None = None  # fault injection: exactly these body bytes (see "Fault injection" below)
+    content_type: str = "application/json"
 
 
 class StandIn:
@@ -121,6 +123,19 @@ class StandIn:
         """The next answers come only after ``seconds`` (longer than a client timeout = a timeout)."""
         for _ in range(times):
             self.script.append(Scripted(200, None, {}, seconds))
+
+    # -- fault injection (see the section at the end of this file) -------------------------------------
+    def answer_next(self, raw: bytes | str, *, status: int = 200, content_type: str = "application/json",
+                    headers: dict[str, str] | None = None, times: int = 1) -> None:
+        """The next answers are exactly ``raw`` (malformed 200s: HTML, a string count, a negative one...)."""
+        data = raw.encode() if isinstance(raw, str) else raw
+        for _ in range(times):
+            self.script.append(Scripted(status, None, dict(headers or {}), raw=data, content_type=content_type))
+
+    def reset_next(self, times: int = 1) -> None:
+        """The next requests are read, then the connection is reset without an answer."""
+        for _ in range(times):
+            self.script.append(Scripted(0, None, drop=True))
 
     def count_requests(self) -> list[Recorded]:
         with self._lock:
@@ -218,6 +233,8 @@ class StandIn:
                 if scripted is not None:
                     if scripted.delay:
                         time.sleep(scripted.delay)
+                    if inject_fault(self, scripted):
+                        return
                     if scripted.body is not None:
                         self._send(scripted.status, scripted.body, scripted.headers)
                         return
@@ -460,3 +477,30 @@ def batches_get(handler: Any, standin: StandIn, path: str) -> None:
     handler.send_header("content-length", str(len(raw)))
     handler.end_headers()
     handler.wfile.write(raw)
+
+
+# -- fault injection ----------------------------------------------------------------------------------
+# Kept apart from the protocol above: a scripted answer with ``raw`` bytes or ``drop`` is sent as is, with
+# no validation, so tests can feed the real SDK what a broken proxy or a misbehaving upstream might.
+def inject_fault(handler: BaseHTTPRequestHandler, scripted: Scripted) -> bool:
+    """Send ``scripted`` if it is a fault (True), or leave it to the normal path (False)."""
+    import socket
+    import struct
+
+    if scripted.drop:
+        # RST instead of FIN: SO_LINGER with a zero timeout, then close
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.close_connection = True
+        handler.connection.close()
+        return True
+    if scripted.raw is None:
+        return False
+    handler.send_response(scripted.status)
+    handler.send_header("content-type", scripted.content_type)
+    handler.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+    for k, v in scripted.headers.items():
+        handler.send_header(k, v)
+    handler.send_header("content-length", str(len(scripted.raw)))
+    handler.end_headers()
+    handler.wfile.write(scripted.raw)
+    return True

@@ -2,6 +2,7 @@
  * Status bar item: the current notebook's total, its share of the context window and its cost.
  */
 import { CommandRegistry } from '@lumino/commands';
+import { selectionPrefix, SelectionCounter } from './documents';
 import { Widget } from '@lumino/widgets';
 
 import {
@@ -34,6 +35,14 @@ export class TokenStatusItem extends Widget {
       }
     });
     this._catalog.changed.connect(this.update, this);
+  }
+
+  /** The count of the text selected in the notebook's active cell, shown before the total. */
+  set selection(selection: SelectionCounter | null) {
+    this._selection?.changed.disconnect(this.update, this);
+    this._selection = selection;
+    selection?.changed.connect(this.update, this);
+    this.update();
   }
 
   /** Follow another notebook's counter (or none). */
@@ -75,7 +84,13 @@ export class TokenStatusItem extends Widget {
     const r = result!;
     const fraction = contextFraction(r);
     const pct = formatPercent(fraction);
-    const parts = [`${formatCount(r.total, r.exact)} tokens`];
+    const sel = this._selection?.result ?? null;
+    if (sel) {
+      node.dataset.tokenCountSelection = String(sel.input_tokens);
+    } else {
+      delete node.dataset.tokenCountSelection;
+    }
+    const parts = [`${selectionPrefix(sel)}${formatCount(r.total, r.exact)} tokens`];
     if (pct) {
       parts.push(`${pct} of context`);
     }
@@ -111,6 +126,7 @@ export class TokenStatusItem extends Widget {
   private _commands: CommandRegistry;
   private _openCommand: string;
   private _counter: NotebookCounter | null = null;
+  private _selection: SelectionCounter | null = null;
 }
 
 export namespace TokenStatusItem {

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...request.validate import bounded_by_size, quiet_pypdf
+from ...request.validate import bounded_by_size
 from .images import image_tokens
 
 #: assumed rasterisation of a page (the docs do not give one); 72 points per inch in PDF user space
@@ -54,27 +53,11 @@ def _read_pages(data_b64: str) -> tuple[tuple[str, int, int], ...] | None:
     except (binascii.Error, ValueError):
         return None
     scale = RENDER_DPI / _POINTS_PER_INCH
-    try:
-        from pypdf import PdfReader
+    from ...errors import InputError
+    from ...request.pdfread import read_pdf
 
-        with quiet_pypdf():  # pypdf logs every malformed object it recovers from; an estimate need not hear it
-            reader = PdfReader(io.BytesIO(raw))
-            if reader.is_encrypted:
-                return None
-            pages = []
-            for page in reader.pages:
-                try:
-                    text = page.extract_text() or ""
-                except Exception:
-                    text = ""
-                try:
-                    box = page.mediabox
-                    width_pt, height_pt = float(box.width), float(box.height)
-                    if page.get("/Rotate", 0) in (90, 270):
-                        width_pt, height_pt = height_pt, width_pt
-                except Exception:
-                    width_pt, height_pt = 612.0, 792.0  # US letter
-                pages.append((text, round(width_pt * scale), round(height_pt * scale)))
-            return tuple(pages)
-    except Exception:
+    try:  # in a worker process bounded in time and memory: an estimate must not hang on a hostile PDF
+        pages = read_pdf(raw, text=True)
+    except InputError:
         return None
+    return tuple((p.text or "", round(p.width_pt * scale), round(p.height_pt * scale)) for p in pages)

@@ -1,0 +1,148 @@
+"""Prompt files in JupyterLab's file editor: the file's count and the selection's, live while typing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from .helpers import execute, open_notebook, type_into_cell, wait_all_badges
+from .notebooks import DEMO
+
+pytestmark = pytest.mark.browser
+
+DOC = ".jp-TokenCount-docStatus"
+PROMPT = (
+    "# System prompt\n\nYou are a careful analyst. Answer in short bullet points and cite the rows you use.\n\n"
+    "Flag any figure that looks inconsistent, and say how sure you are.\n\n"
+    "## Style\n\nPlain words, no jargon, at most five bullets.\n"
+)
+
+
+@pytest.fixture
+def server(lab: Any) -> Any:
+    lab.reset()
+    return lab
+
+
+def open_file(page: Any, server: Any, name: str) -> None:
+    """Open ``name`` in the file editor (a .json file would open in the JSON viewer by default)."""
+    if not page.evaluate("() => !!window.jupyterapp"):
+        page.goto(server.url("lab") + "&reset")
+        page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.commands.hasCommand('docmanager:open'))")
+    execute(page, "docmanager:open", {"path": name, "factory": "Editor"})
+    page.wait_for_function(
+        "(n) => { const w = window.jupyterapp.shell.currentWidget;"
+        " return !!(w && w.context && w.context.path === n && w.context.isReady && w.content.editor); }",
+        arg=name,
+    )
+    page.wait_for_selector(".jp-FileEditor .cm-content")
+    page.wait_for_function(f"() => {{ const s = document.querySelector('{DOC}'); return s && s.dataset.tokenCountTotal; }}")
+
+
+def doc_total(page: Any) -> int:
+    return int(page.get_attribute(DOC, "data-token-count-total") or -1)
+
+
+def cli_tokens(path: Any) -> int:
+    run = subprocess.run([sys.executable, "-m", "jupyter_token_count.cli", "--offline", str(path), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)["input_tokens"]
+
+
+def test_a_markdown_file_counts_as_the_cli_counts_it(server: Any, page: Any) -> None:
+    (server.root / "system.md").write_text(PROMPT)
+    open_file(page, server, "system.md")
+    page.shots("markdown-file")
+    assert doc_total(page) == cli_tokens(server.root / "system.md")
+    text = page.inner_text(DOC)
+    assert text.startswith("≈") and "tokens" in text  # offline: an estimate, marked
+    assert "text, as one user message" in (page.get_attribute(DOC, "title") or "")
+    # selecting a paragraph shows its count too
+    page.locator(".jp-FileEditor .cm-content").click()
+    page.keyboard.press("Control+Home")
+    for _ in range(3):
+        page.keyboard.press("Shift+ArrowDown")
+    page.wait_for_function(f"() => !!document.querySelector('{DOC}').dataset.tokenCountSelection")
+    selected = int(page.get_attribute(DOC, "data-token-count-selection") or -1)
+    page.shots("markdown-selection")
+    assert 0 < selected < doc_total(page)
+    assert " selected · " in page.inner_text(DOC)
+    # typing updates the count
+    before = doc_total(page)
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\nAlways end with a one-line summary of the risks you found.", delay=10)
+    page.wait_for_function(f"(old) => Number(document.querySelector('{DOC}').dataset.tokenCountTotal) > old", arg=before)
+    page.wait_for_function(f"() => !document.querySelector('{DOC}').classList.contains('jp-mod-pending')")
+    execute(page, "docmanager:save")
+    page.wait_for_timeout(500)
+    assert doc_total(page) == cli_tokens(server.root / "system.md")
+
+
+def test_a_messages_json_file_is_counted_as_messages(server: Any, page: Any) -> None:
+    messages = [{"role": "user", "content": "Summarise the quarterly report."},
+                {"role": "assistant", "content": "Revenue grew 8 %; the south dipped."},
+                {"role": "user", "content": "Why did the south dip?"}]
+    (server.root / "messages.json").write_text(json.dumps(messages, indent=2))
+    open_file(page, server, "messages.json")
+    assert "a list of 3 messages" in (page.get_attribute(DOC, "title") or "")
+    assert doc_total(page) == cli_tokens(server.root / "messages.json")
+    (server.root / "settings.json").write_text(json.dumps({"temperature": 0.2}))
+    open_file(page, server, "settings.json")
+    assert "neither a message list nor a request body" in (page.get_attribute(DOC, "title") or "")
+
+
+def test_selection_in_a_notebook_cell(server: Any, page: Any) -> None:
+    open_notebook(page, server, DEMO)
+    wait_all_badges(page)
+    type_into_cell(page, 0, "")
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("Shift+End")
+    page.wait_for_function("() => !!document.querySelector('.jp-TokenCount-status').dataset.tokenCountSelection")
+    assert " selected · " in page.inner_text(".jp-TokenCount-status")
+
+
+ECHO_JS = """
+() => new Promise(resolve => {
+  const editor = window.jupyterapp.shell.currentWidget.content.editor;
+  let down = 0;
+  const onKey = () => { down = performance.now(); };
+  document.addEventListener('keydown', onKey, true);
+  const onChange = () => {
+    requestAnimationFrame(() => {
+      editor.model.sharedModel.changed.disconnect(onChange);
+      document.removeEventListener('keydown', onKey, true);
+      resolve(performance.now() - down);
+    });
+  };
+  editor.model.sharedModel.changed.connect(onChange);
+})
+"""
+
+
+def test_a_1mb_file_stays_editable_while_it_is_counted(server: Any, page: Any) -> None:
+    line = "The quick brown analyst reads every row of the regional sales table twice.\n"
+    (server.root / "transcript.txt").write_text(line * (1_000_000 // len(line)))
+    in_flight: set[Any] = set()
+    page.on("request", lambda r: in_flight.add(r) if r.url.split("?")[0].endswith("/document") else None)
+    page.on("requestfinished", lambda r: in_flight.discard(r))
+    open_file(page, server, "transcript.txt")
+    page.locator(".jp-FileEditor .cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("x")  # starts a count of the 1 MB document
+    page.wait_for_function(f"() => document.querySelector('{DOC}').classList.contains('jp-mod-pending')")
+    deadline = 200
+    while not in_flight and deadline:
+        page.wait_for_timeout(25)
+        deadline -= 1
+    assert in_flight, "no count of the document was running"
+    echo = page.evaluate_handle(ECHO_JS)
+    page.keyboard.type("y")
+    ms = echo.json_value()
+    page.shots("one-megabyte")
+    assert ms < 100, f"keystroke echoed after {ms:.0f} ms while the document was being counted"
+    assert (page.get_attribute(DOC, "data-token-exact") or "") == "false"  # stale: ≈ until the count lands
