@@ -17,7 +17,8 @@ import { Signal } from '@lumino/signaling';
 import { TokenCountAPI } from './api';
 import { BadgeManager } from './badges';
 import { tokenCountIcon } from './icon';
-import { CounterRegistry, ModelCatalog } from './model';
+import { ModelCatalog } from './catalog';
+import { CounterRegistry } from './counter';
 import { TokenCountSettings } from './settings';
 import { SIDEBAR_ID, TokenCountSidebar } from './sidebar';
 import { TokenStatusItem } from './status';
@@ -33,10 +34,17 @@ export namespace CommandIDs {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Live Claude token counts for notebook cells, in the status bar and a sidebar.',
+  description:
+    'Live Claude token counts for notebook cells, in the status bar and a sidebar.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ISettingRegistry, ICommandPalette, IStatusBar, ILabShell, ILayoutRestorer],
+  optional: [
+    ISettingRegistry,
+    ICommandPalette,
+    IStatusBar,
+    ILabShell,
+    ILayoutRestorer
+  ],
   activate: async (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
@@ -52,7 +60,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       try {
         loaded = await registry.load(PLUGIN_ID);
       } catch (err) {
-        console.warn('jupyter-token-count: settings unavailable, using defaults', err);
+        console.warn(
+          'jupyter-token-count: settings unavailable, using defaults',
+          err
+        );
       }
     }
     const settings = new TokenCountSettings(loaded);
@@ -169,17 +180,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
         try {
           const { request } = await api.messages(counter.buildRequest());
           Clipboard.copyToSystem(JSON.stringify(request, null, 2));
-          Notification.success('Copied the notebook as a Claude Messages request (JSON).', {
-            autoClose: 3000
-          });
+          Notification.success(
+            'Copied the notebook as a Claude Messages request (JSON).',
+            {
+              autoClose: 3000
+            }
+          );
         } catch (err) {
-          Notification.error(`Could not build the messages: ${(err as Error).message}`, {
-            autoClose: 5000
-          });
+          Notification.error(
+            `Could not build the messages: ${(err as Error).message}`,
+            {
+              autoClose: 5000
+            }
+          );
         }
       }
     });
-    settings.changed.connect(() => commands.notifyCommandChanged(CommandIDs.toggleBadges));
+    settings.changed.connect(() =>
+      commands.notifyCommandChanged(CommandIDs.toggleBadges)
+    );
 
     if (palette) {
       const category = 'Token Count';

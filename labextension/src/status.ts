@@ -4,6 +4,8 @@
 import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
+import { ModelCatalog } from './catalog';
+import { NotebookCounter } from './counter';
 import {
   contextFraction,
   describeExactness,
@@ -12,10 +14,8 @@ import {
   formatPercent,
   formatTokens,
   isOverWarning,
-  ModelCatalog,
-  NotebookCounter,
-  WARNING_FRACTION
-} from './model';
+  WARN_FRACTION
+} from './formatters';
 
 export class TokenStatusItem extends Widget {
   constructor(options: TokenStatusItem.IOptions) {
@@ -90,8 +90,8 @@ export class TokenStatusItem extends Widget {
       ? `${formatTokens(r.context_window)}-token context window`
       : 'unknown context window';
     const lines = [
-      `${this._catalog.displayName(r.model)}: ${formatCount(r.total, r.exact)} input tokens (the notebook as one request)`,
-      `${pct || '?'} of the ${window}${warn ? ` (over ${formatPercent(WARNING_FRACTION)})` : ''}`,
+      `${r.display_name ?? this._catalog.displayName(r.model)}: ${formatCount(r.total, r.exact)} input tokens (the notebook as one request)`,
+      `${pct || '?'} of the ${window}${warn ? ` (over ${formatPercent(WARN_FRACTION)})` : ''}`,
       `Input cost ${formatCost(r.cost_usd)} at list price`,
       describeExactness(r.exact, r.reason, this._catalog.status)
     ];
