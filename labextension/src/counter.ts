@@ -310,9 +310,7 @@ export class NotebookCounter implements IDisposable {
         }
         return;
       }
-      if (snap.signature !== this._lastSignature) {
-        this._followUps = 0;
-      }
+      this._followUps = 0;
       window.clearTimeout(this._followTimer);
       const typing = this._edited && !this._exactDue;
       this._edited = this._exactDue = false;

@@ -291,6 +291,9 @@ export class TokenCountSidebar extends Widget {
       }
       lines.push(parts.join(' · '));
     }
+    for (const warning of r.warnings ?? []) {
+      lines.push(`⚠ ${warning}`);
+    }
     if (error) {
       lines.push(`Last recount failed: ${error.message}`);
     }

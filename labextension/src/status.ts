@@ -93,7 +93,8 @@ export class TokenStatusItem extends Widget {
       `${r.display_name ?? this._catalog.displayName(r.model)}: ${formatCount(r.total, r.exact)} input tokens (the notebook as one request)`,
       `${pct || '?'} of the ${window}${warn ? ` (over ${formatPercent(WARN_FRACTION)})` : ''}`,
       `Input cost ${formatCost(r.cost_usd)} at list price`,
-      describeExactness(r.exact, r.reason, this._catalog.status)
+      describeExactness(r.exact, r.reason, this._catalog.status),
+      ...(r.warnings ?? []).map(w => `⚠ ${w}`)
     ];
     if (error) {
       lines.push(`Last recount failed: ${error.message}`);
