@@ -94,6 +94,18 @@ export function describeExactness(
   return `≈ Estimate${why ? `: ${why}` : ''}`;
 }
 
+/** A cell as its ranking row names it: its first non-blank line, cut to 60 characters. */
+export function snippet(source: string): string {
+  const line = source
+    .split('\n')
+    .map(l => l.trim())
+    .find(l => l.length > 0);
+  if (!line) {
+    return '(empty)';
+  }
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
+}
+
 /**
  * `x.toFixed(digits)` with ties rounded to even, as Python's float formatting does. `toFixed` works on
  * the exact binary value too but rounds ties up, so only exact ties (e.g. 0.03125 to 4 digits) differ.

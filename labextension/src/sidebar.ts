@@ -19,7 +19,8 @@ import {
   formatCount,
   formatPercent,
   formatTokens,
-  isOverWarning
+  isOverWarning,
+  snippet
 } from './formatters';
 import { tokenCountIcon } from './icon';
 import { TokenCountSettings } from './settings';
@@ -45,17 +46,6 @@ function el<K extends keyof HTMLElementTagNameMap>(
     node.textContent = text;
   }
   return node;
-}
-
-function snippet(source: string): string {
-  const line = source
-    .split('\n')
-    .map(l => l.trim())
-    .find(l => l.length > 0);
-  if (!line) {
-    return '(empty)';
-  }
-  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
 }
 
 export class TokenCountSidebar extends Widget {

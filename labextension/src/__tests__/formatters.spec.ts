@@ -6,6 +6,7 @@ import {
   formatCount,
   formatPercent,
   isOverWarning,
+  snippet,
   toFixedHalfEven,
   WARN_FRACTION
 } from '../formatters';
@@ -117,5 +118,15 @@ describe('describeExactness', () => {
     expect(describeExactness(false, null, status('auto', true))).toBe(
       '≈ Estimate: the exact count is on its way'
     );
+  });
+});
+
+describe('snippet', () => {
+  it('names a cell by its first non-blank line, cut to 60 characters', () => {
+    expect(snippet('\n   \n  # Title  \nbody')).toBe('# Title');
+    expect(snippet(' \n\t')).toBe('(empty)');
+    const long = 'x'.repeat(61);
+    expect(snippet(long)).toBe(`${'x'.repeat(59)}…`);
+    expect(snippet(long.slice(1))).toBe(long.slice(1));
   });
 });
