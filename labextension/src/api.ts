@@ -60,6 +60,8 @@ export interface ICellsResult {
   by_type: Record<string, number>;
   /** Exact per-cell counts still queued as background work on the server. */
   cells_pending: number;
+  /** What the user must know about this count (e.g. an unknown model id estimated with a guessed tokenizer). */
+  warnings?: string[];
   cells: ICellCount[];
 }
 
@@ -109,6 +111,7 @@ export interface IModelEntry {
   max_output?: number | null;
   input_price_per_mtok?: number | null;
   output_price_per_mtok?: number | null;
+  image_tier?: string;
   known?: boolean;
   uncertain?: string[];
 }
@@ -116,6 +119,10 @@ export interface IModelEntry {
 export interface IModels {
   default_model: string;
   refreshed_from_api?: boolean;
+  /** Unix time of the last successful refresh from the API. */
+  refreshed_at?: number;
+  /** Why the last refresh from the API failed (the list is then the bundled registry). */
+  refresh_error?: string;
   models: IModelEntry[];
 }
 

@@ -15,16 +15,21 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { IDocumentResult, ITokenCount, TokenCountAPI, TokenCountError } from './api';
+import {
+  IDocumentResult,
+  ITokenCount,
+  TokenCountAPI,
+  TokenCountError
+} from './api';
+import { ModelCatalog } from './catalog';
 import {
   describeExactness,
   formatCost,
   formatCount,
   formatPercent,
   formatTokens,
-  isOverWarning,
-  ModelCatalog
-} from './model';
+  isOverWarning
+} from './formatters';
 import { TokenCountSettings } from './settings';
 
 /** The text editor of a document widget (the file editor), or null for any other widget. */
@@ -59,7 +64,11 @@ export function documentDelay(debounce: number, length: number): number {
  * The count of the text selected in one editor at a time (a file editor's, or a notebook cell's).
  */
 export class SelectionCounter implements IDisposable {
-  constructor(options: { api: TokenCountAPI; settings: TokenCountSettings; catalog: ModelCatalog }) {
+  constructor(options: {
+    api: TokenCountAPI;
+    settings: TokenCountSettings;
+    catalog: ModelCatalog;
+  }) {
     this._api = options.api;
     this._settings = options.settings;
     this._catalog = options.catalog;
@@ -107,7 +116,10 @@ export class SelectionCounter implements IDisposable {
 
   private _schedule(): void {
     window.clearTimeout(this._timer);
-    this._timer = window.setTimeout(() => void this._run(), this._settings.config.debounce);
+    this._timer = window.setTimeout(
+      () => void this._run(),
+      this._settings.config.debounce
+    );
   }
 
   private async _run(): Promise<void> {
@@ -221,7 +233,10 @@ export class DocumentCounter implements IDisposable {
       this._changed.emit();
     }
     const length = this.editor.model.sharedModel.getSource().length;
-    this._schedule(documentDelay(this._settings.config.debounce, length), false);
+    this._schedule(
+      documentDelay(this._settings.config.debounce, length),
+      false
+    );
   }
 
   private _onSettings(_: TokenCountSettings, keys: string[]): void {
@@ -254,7 +269,8 @@ export class DocumentCounter implements IDisposable {
     const config = this._settings.config;
     try {
       const result = await this._api.document({
-        name: this.widget.context.path.split('/').pop() ?? this.widget.context.path,
+        name:
+          this.widget.context.path.split('/').pop() ?? this.widget.context.path,
         text,
         model: this._catalog.effectiveModel(config.model),
         mode: config.mode,
@@ -275,14 +291,21 @@ export class DocumentCounter implements IDisposable {
           config.exactTotalDelay
         );
       } else if (exact && result.total.pending) {
-        this._exactTimer = window.setTimeout(() => this._schedule(0, true), 2000);
+        this._exactTimer = window.setTimeout(
+          () => this._schedule(0, true),
+          2000
+        );
       }
     } catch (err) {
       if (!this._disposed) {
         this._error =
           err instanceof TokenCountError
             ? err
-            : new TokenCountError(String((err as Error)?.message ?? err), 'client', 0);
+            : new TokenCountError(
+                String((err as Error)?.message ?? err),
+                'client',
+                0
+              );
         this._text = null;
         this._changed.emit();
       }
@@ -323,7 +346,9 @@ export namespace DocumentCounter {
 
 /** "412 selected · " before a status text, or '' without a selection. */
 export function selectionPrefix(selection: ITokenCount | null): string {
-  return selection ? `${formatCount(selection.input_tokens, selection.exact)} selected · ` : '';
+  return selection
+    ? `${formatCount(selection.input_tokens, selection.exact)} selected · `
+    : '';
 }
 
 /**
@@ -363,7 +388,12 @@ export class DocumentStatusItem extends Widget {
     const counter = this._counter;
     const r = counter?.result ?? null;
     const sel = this._selection.result;
-    node.classList.remove('jp-mod-warning', 'jp-mod-error', 'jp-mod-estimate', 'jp-mod-pending');
+    node.classList.remove(
+      'jp-mod-warning',
+      'jp-mod-error',
+      'jp-mod-estimate',
+      'jp-mod-pending'
+    );
     if (sel) {
       node.dataset.tokenCountSelection = String(sel.input_tokens);
     } else {
@@ -371,7 +401,9 @@ export class DocumentStatusItem extends Widget {
     }
     if (!counter || !r) {
       node.textContent = counter?.error ? 'Tokens: unavailable' : 'Tokens: …';
-      node.title = counter?.error ? `Token count failed: ${counter.error.message}` : 'Counting tokens…';
+      node.title = counter?.error
+        ? `Token count failed: ${counter.error.message}`
+        : 'Counting tokens…';
       node.classList.toggle('jp-mod-error', !!counter?.error);
       delete node.dataset.tokenCountTotal;
       delete node.dataset.tokenExact;
@@ -381,7 +413,9 @@ export class DocumentStatusItem extends Widget {
     const exact = t.exact && !counter.stale;
     const fraction = t.context_fraction ?? null;
     const pct = formatPercent(fraction);
-    const parts = [`${selectionPrefix(sel)}${formatCount(t.input_tokens, exact)} tokens`];
+    const parts = [
+      `${selectionPrefix(sel)}${formatCount(t.input_tokens, exact)} tokens`
+    ];
     if (pct) {
       parts.push(`${pct} of context`);
     }

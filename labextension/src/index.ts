@@ -24,7 +24,8 @@ import {
   SelectionCounter
 } from './documents';
 import { tokenCountIcon } from './icon';
-import { CounterRegistry, ModelCatalog } from './model';
+import { ModelCatalog } from './catalog';
+import { CounterRegistry } from './counter';
 import { TokenCountSettings } from './settings';
 import { SIDEBAR_ID, TokenCountSidebar } from './sidebar';
 import { TokenStatusItem } from './status';
@@ -40,10 +41,17 @@ export namespace CommandIDs {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Live Claude token counts for notebook cells, in the status bar and a sidebar.',
+  description:
+    'Live Claude token counts for notebook cells, in the status bar and a sidebar.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ISettingRegistry, ICommandPalette, IStatusBar, ILabShell, ILayoutRestorer],
+  optional: [
+    ISettingRegistry,
+    ICommandPalette,
+    IStatusBar,
+    ILabShell,
+    ILayoutRestorer
+  ],
   activate: async (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
@@ -59,7 +67,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       try {
         loaded = await registry.load(PLUGIN_ID);
       } catch (err) {
-        console.warn('jupyter-token-count: settings unavailable, using defaults', err);
+        console.warn(
+          'jupyter-token-count: settings unavailable, using defaults',
+          err
+        );
       }
     }
     const settings = new TokenCountSettings(loaded);
@@ -138,7 +149,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
       let counter = documents.get(widget);
       if (!counter) {
-        counter = new DocumentCounter({ widget, editor, api, settings, catalog });
+        counter = new DocumentCounter({
+          widget,
+          editor,
+          api,
+          settings,
+          catalog
+        });
         documents.set(widget, counter);
         widget.disposed.connect(() => documents.delete(widget));
         if (!statusBar) {
@@ -182,9 +199,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     tracker.activeCellChanged.connect(follow);
     counters.counterAdded.connect(follow);
     const shellChanged = (labShell?.currentChanged ??
-      (shell as { currentChanged?: ISignal<unknown, unknown> }).currentChanged) as
-      | ISignal<unknown, unknown>
-      | undefined;
+      (shell as { currentChanged?: ISignal<unknown, unknown> })
+        .currentChanged) as ISignal<unknown, unknown> | undefined;
     shellChanged?.connect(follow);
     follow();
 
@@ -225,17 +241,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
         try {
           const { request } = await api.messages(counter.buildRequest());
           Clipboard.copyToSystem(JSON.stringify(request, null, 2));
-          Notification.success('Copied the notebook as a Claude Messages request (JSON).', {
-            autoClose: 3000
-          });
+          Notification.success(
+            'Copied the notebook as a Claude Messages request (JSON).',
+            {
+              autoClose: 3000
+            }
+          );
         } catch (err) {
-          Notification.error(`Could not build the messages: ${(err as Error).message}`, {
-            autoClose: 5000
-          });
+          Notification.error(
+            `Could not build the messages: ${(err as Error).message}`,
+            {
+              autoClose: 5000
+            }
+          );
         }
       }
     });
-    settings.changed.connect(() => commands.notifyCommandChanged(CommandIDs.toggleBadges));
+    settings.changed.connect(() =>
+      commands.notifyCommandChanged(CommandIDs.toggleBadges)
+    );
 
     if (palette) {
       const category = 'Token Count';

@@ -5,6 +5,8 @@ import { CommandRegistry } from '@lumino/commands';
 import { selectionPrefix, SelectionCounter } from './documents';
 import { Widget } from '@lumino/widgets';
 
+import { ModelCatalog } from './catalog';
+import { NotebookCounter } from './counter';
 import {
   contextFraction,
   describeExactness,
@@ -13,10 +15,8 @@ import {
   formatPercent,
   formatTokens,
   isOverWarning,
-  ModelCatalog,
-  NotebookCounter,
-  WARNING_FRACTION
-} from './model';
+  WARN_FRACTION
+} from './formatters';
 
 export class TokenStatusItem extends Widget {
   constructor(options: TokenStatusItem.IOptions) {
@@ -90,7 +90,9 @@ export class TokenStatusItem extends Widget {
     } else {
       delete node.dataset.tokenCountSelection;
     }
-    const parts = [`${selectionPrefix(sel)}${formatCount(r.total, r.exact)} tokens`];
+    const parts = [
+      `${selectionPrefix(sel)}${formatCount(r.total, r.exact)} tokens`
+    ];
     if (pct) {
       parts.push(`${pct} of context`);
     }
@@ -105,10 +107,11 @@ export class TokenStatusItem extends Widget {
       ? `${formatTokens(r.context_window)}-token context window`
       : 'unknown context window';
     const lines = [
-      `${this._catalog.displayName(r.model)}: ${formatCount(r.total, r.exact)} input tokens (the notebook as one request)`,
-      `${pct || '?'} of the ${window}${warn ? ` (over ${formatPercent(WARNING_FRACTION)})` : ''}`,
+      `${r.display_name ?? this._catalog.displayName(r.model)}: ${formatCount(r.total, r.exact)} input tokens (the notebook as one request)`,
+      `${pct || '?'} of the ${window}${warn ? ` (over ${formatPercent(WARN_FRACTION)})` : ''}`,
       `Input cost ${formatCost(r.cost_usd)} at list price`,
-      describeExactness(r.exact, r.reason, this._catalog.status)
+      describeExactness(r.exact, r.reason, this._catalog.status),
+      ...(r.warnings ?? []).map(w => `⚠ ${w}`)
     ];
     if (error) {
       lines.push(`Last recount failed: ${error.message}`);
