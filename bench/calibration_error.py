@@ -26,7 +26,6 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -222,7 +221,7 @@ FITTED = (
     "deferred_tools",
 )  # fmt: skip
 TOOL_PROMPTS = ("auto", "any", "tool")
-PRIOR_WEIGHT = 3.0  # conversations' worth of weight given to a published figure in a fit  # per model: ``tool_overhead`` in the model's record
+PRIOR_WEIGHT = 1.0  # one conversation's worth of weight given to a published figure in a fit  # per model: ``tool_overhead`` in the model's record
 
 Key = tuple[str, str]  # (scope: a tokenizer family or a model id, dotted path)
 
@@ -340,15 +339,18 @@ def prior(key: Key, fitted: dict[Key, int]) -> int:
     return 0
 
 
-@dataclass
 class Design:
     """Per labelled record: the estimate at the shipped figures and how it moves with each figure."""
 
-    records: list[dict[str, Any]]
-    base: list[int]
-    mult: list[dict[Key, int]]
-    start: dict[Key, int]
-    convo: list[str]
+    def __init__(
+        self,
+        records: list[dict[str, Any]],
+        base: list[int],
+        mult: list[dict[Key, int]],
+        start: dict[Key, int],
+    ) -> None:
+        self.records, self.base, self.mult, self.start = records, base, mult, start
+        self.convo = [conversation(r) for r in records]
 
 
 def design(records: list[dict[str, Any]]) -> Design:
@@ -371,7 +373,7 @@ def design(records: list[dict[str, Any]]) -> Design:
                 m[key] = n
         base.append(est)
         mult.append(m)
-    return Design(records, base, mult, start, [conversation(r) for r in records])
+    return Design(records, base, mult, start)
 
 
 def _predict(d: Design, i: int, params: dict[Key, int]) -> int:
@@ -430,7 +432,7 @@ def leave_one_source_out(d: Design) -> list[tuple[dict[str, Any], int, float]]:
     for i, rec in enumerate(d.records):
         sources[source(rec)].append(i)
     rows: list[tuple[dict[str, Any], int, float]] = [None] * len(d.records)  # type: ignore[list-item]
-    for src, held in sources.items():
+    for held in sources.values():
         held_set = set(held)
         params = fit(d, [i for i in range(len(d.records)) if i not in held_set])
         for i in held:
