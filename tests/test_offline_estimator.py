@@ -414,6 +414,26 @@ def test_forced_tool_uses_the_models_own_figure_where_it_differs():
         "get_weather", info
     )
 
+
+def test_multi_sentence_cited_document_and_rejected_forced_tool_are_noted():
+    def doc(text: str, cited: bool) -> dict:
+        block = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
+        if cited:
+            block["citations"] = {"enabled": True}
+        return {"messages": [{"role": "user", "content": [block, {"type": "text", "text": "Cite it."}]}]}
+
+    two = "Returns take thirty days. Refunds take five."
+    assert any("chunked into sentences" in n for n in est(doc(two, True)).notes)
+    assert not any("chunked" in n for n in est(doc(two, False)).notes)
+    assert not any("chunked" in n for n in est(doc("Returns take thirty days.", True)).notes)
+    forced = {
+        "tools": [GET_WEATHER],
+        "tool_choice": {"type": "any"},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    assert any("rejects a forced tool_choice" in n for n in est(forced, resolve("claude-sonnet-5-5")).notes)
+    assert not any("rejects" in n for n in est(forced, resolve("claude-sonnet-5")).notes)
+
 def test_unpublished_tool_prompt_is_noted():
     info = resolve("claude-sonnet-5-5")
     e = offline.estimate({"tools": [GET_WEATHER], "messages": [{"role": "user", "content": "hi"}]}, info)

@@ -69,6 +69,8 @@ def overhead(
         )
     elif "tool_overhead" in info.uncertain:
         notes.append(f"tool-use prompt size for {info.id} is inferred (no published figure)")
+    if forced and info.notes.get("forced_tool_choice_error"):
+        notes.append(f"{info.id} rejects a forced tool_choice ({kind!r}): the request would fail as sent")
     total = int(value)
     if kind == "tool":
         tc = body.get("tool_choice") or {}
