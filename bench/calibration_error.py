@@ -214,14 +214,18 @@ def report(rows: list[tuple[dict[str, Any], int, float]], worst: int) -> None:
 FITTED = (
     "tools.base", "tools.join", "tool_choice_tool",
     "tool_use.base", "tool_use.param", "tool_use.parallel_base", "tool_use.parallel_call",
-    "tool_result.base", "tool_result.error", "tool_result.block", "tool_result.image",
+    "tool_result.base", "tool_result.error", "tool_result.block", "tool_result.image", "tool_result.adjust",
     "thinking", "thinking_config.enabled", "thinking_config.adaptive", "image",
     "document", "document_field.title", "document_field.context", "search_result", "citations",
     "structured_output.base", "input_examples.base", "input_examples.per_example", "task_budget",
     "deferred_tools",
 )  # fmt: skip
 TOOL_PROMPTS = ("auto", "any", "tool")
-PRIOR_WEIGHT = 1.0  # one conversation's worth of weight given to a published figure in a fit  # per model: ``tool_overhead`` in the model's record
+FAMILIES = ("v3", "v4.7", "v4.8")
+# per-model corrections, fitted for every model (0 for the family by definition), so that which models
+# have one is decided by each fold's data, not by the shipped file
+FAMILY_FIXED = ("tool_result.adjust",)
+PRIOR_WEIGHT = 1.0  # one conversation's worth of weight given to a published figure in a fit
 
 Key = tuple[str, str]  # (scope: a tokenizer family or a model id, dotted path)
 
@@ -269,7 +273,7 @@ def _model_record(model_id: str) -> dict[str, Any]:
 def _scope(info: Any, path: str) -> str:
     """A model's own framing override makes a figure per model; otherwise it belongs to the family."""
     own = _model_record(info.id).get("framing") or {}
-    return info.id if _get(own, path) is not None else info.tokenizer
+    return info.id if path in FAMILY_FIXED or _get(own, path) is not None else info.tokenizer
 
 
 def _estimate_with(body: dict[str, Any], info: Any, params: dict[Key, int]) -> tuple[int, set[str]]:
@@ -330,7 +334,7 @@ def prior(key: Key, fitted: dict[Key, int]) -> int:
         if which == "tool":  # no published figure of its own: the "any" prompt
             return fitted.get((scope, "tool_overhead.any"), published.get("any", rec.get("any", 0)))
         return int(published.get(which, rec.get(which, 0)) or 0)
-    if scope not in ("v3", "v4.7", "v4.8"):  # a model's own override: its family's figure
+    if scope not in FAMILIES:  # a model's own override: its family's figure
         return fitted.get((resolve(scope).tokenizer, path), 0)
     from jupyter_token_count.registry import tokenizer_data
 
@@ -403,7 +407,7 @@ def conversation(rec: dict[str, Any]) -> str:
 def fit(d: Design, train: list[int], sweeps: int = 6) -> dict[Key, int]:
     """L1 fit of every figure some training record uses; the others take their prior. Each recorded
     conversation weighs as one, however many of its growing prefixes were recorded."""
-    used = {k for i in train for k in d.mult[i]}
+    used = {k for i in train for k in d.mult[i] if k[1] not in FAMILY_FIXED or k[0] not in FAMILIES}
     size: dict[str, int] = defaultdict(int)
     for i in train:
         size[d.convo[i]] += 1
@@ -417,8 +421,8 @@ def fit(d: Design, train: list[int], sweeps: int = 6) -> dict[Key, int]:
                 if n:
                     resid = d.records[i]["input_tokens"] - _predict(d, i, params)
                     pairs.append((params[key] + resid / n, abs(n) / size[d.convo[i]]))
-            if key[1].startswith("tool_overhead."):
-                # a published tool prompt is evidence too: it weighs as a few conversations
+            if key[1].startswith("tool_overhead.") or key[0] not in FAMILIES:
+                # a published tool prompt, or the family's figure for one model's own, is evidence too
                 pairs.append((float(prior(key, params)), PRIOR_WEIGHT))
             params[key] = round(_weighted_median(pairs))
     for key in sorted(set(d.start) - used, key=lambda k: k[0] in ("v4.7", "v4.8")):

@@ -171,7 +171,10 @@ def estimator_figures(info: ModelInfo) -> dict[str, Any]:
     for key in (info.id, _DATE_SUFFIX.sub("", info.id)):
         rec = next((r for r in _data()["models"] if r["id"] == key or key in r.get("aliases", ())), None)
         if rec is not None:
-            figures.update(rec.get("framing", {}))
+            for name, value in rec.get("framing", {}).items():
+                # a model overrides single figures of a group (one wrapper of "tool_result"), not the group
+                base = figures.get(name)
+                figures[name] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
             break
     return figures
 

@@ -434,6 +434,27 @@ def test_multi_sentence_cited_document_and_rejected_forced_tool_are_noted():
     assert any("rejects a forced tool_choice" in n for n in est(forced, resolve("claude-sonnet-5-5")).notes)
     assert not any("rejects" in n for n in est(forced, resolve("claude-sonnet-5")).notes)
 
+
+def test_a_models_own_figure_overrides_one_wrapper_and_keeps_the_rest():
+    from jupyter_token_count.registry import estimator_figures
+
+    haiku, sonnet = resolve("claude-haiku-4-5"), resolve("claude-sonnet-4-5")
+    fh, fs = estimator_figures(haiku), estimator_figures(sonnet)
+    assert fh["tool_result"]["adjust"] == -1 and fs["tool_result"]["adjust"] == 0
+    assert {k: v for k, v in fh["tool_result"].items() if k != "adjust"} == {
+        k: v for k, v in fs["tool_result"].items() if k != "adjust"
+    }
+    body = {
+        "tools": [GET_WEATHER],
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "get_weather", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "Sunny"}]},
+        ],
+    }
+    path = "/messages/2/content/0"
+    assert est(body, sonnet).parts[path] - est(body, haiku).parts[path] == 1
+
 def test_unpublished_tool_prompt_is_noted():
     info = resolve("claude-sonnet-5-5")
     e = offline.estimate({"tools": [GET_WEATHER], "messages": [{"role": "user", "content": "hi"}]}, info)

@@ -156,7 +156,8 @@ def _document(ctx: Ctx, block: dict[str, Any]) -> int:
 
 
 def _tool_result(ctx: Ctx, block: dict[str, Any]) -> int:
-    total = ctx.figure("tool_result", "base")
+    # ``adjust``: a model whose tool loops run a token off its family's (0 unless measured)
+    total = ctx.figure("tool_result", "base") + ctx.figure("tool_result", "adjust")
     if block.get("is_error"):
         total += ctx.figure("tool_result", "error")
     content = block.get("content")
