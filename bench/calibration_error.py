@@ -4,12 +4,14 @@ Reads ``../shared/calibration/`` relative to the project root (real ``input_toke
 API, see that folder's README) when it is present, estimates every labelled request with the real
 estimator, and prints the absolute error in percent (median, p90), the share exact to ±1 token and the
 share within 2%, sliced by feature group, tokenizer family and tag, once with ctok and once with the
-fallback heuristic. It also estimates every unlabelled request and reports any that raise.
+fallback heuristic. It also estimates every unlabelled request and reports any that raise, and (ctok only)
+refits the calibrated figures leave-one-source-out: for each source, fit on all the others and measure it,
+printed next to the figures fitted on everything (``--no-loso`` skips that).
 
 Calibration images carry only their size (``_image``); a synthetic image of that size and type stands
 in for the bytes. Prints figures, not pass/fail.
 
-    python bench/calibration_error.py [--calibration DIR] [--estimator ctok|fallback|both] [--worst N]
+    python bench/calibration_error.py [--calibration DIR] [--estimator ctok|fallback|both] [--worst N] [--no-loso]
 """
 
 from __future__ import annotations
