@@ -255,3 +255,13 @@ def update_from_api(models: list[dict[str, Any]]) -> int:
         with _lock:
             _overrides[mid] = new
     return changed
+
+
+def price_bands(model: str) -> list[dict[str, float]]:
+    """The full ``price_bands`` records of a model (every rate of the higher band, not only input), or []."""
+    info = resolve(model)
+    for key in (info.id, _DATE_SUFFIX.sub("", info.id)):
+        rec = next((r for r in _data()["models"] if r["id"] == key or key in r.get("aliases", ())), None)
+        if rec is not None:
+            return [dict(b) for b in rec.get("price_bands", ())]
+    return []

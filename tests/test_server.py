@@ -822,7 +822,7 @@ async def test_status_never_shows_the_key(client: Client, key: str):
 
 
 # -- the key never leaves the server ------------------------------------------------------------------
-@pytest.mark.parametrize("tc_config", [{"max_retries": 0}])
+@pytest.mark.parametrize("tc_config", [{"max_retries": 0, "cell_counts": False}])  # the scripted errors are for counts
 async def test_key_absent_from_bodies_and_debug_logs(client: Client, key: str, standin: StandIn,
                                                       caplog: pytest.LogCaptureFixture, jp_serverapp: Any):
     caplog.set_level(logging.DEBUG)
@@ -863,3 +863,68 @@ async def test_unknown_model_is_refused_once_the_api_list_is_known(client: Clien
     assert "did you mean 'claude-sonnet-6'" in err["error"]["message"] and not standin.count_requests()
     ok = await client.post("count", {"model": "claude-sonnet-6", "messages": [{"role": "user", "content": "hi"}]})
     assert ok["exact"] and ok["warnings"] == []
+
+
+# -- POST document (the file editor) ----------------------------------------------------------------------
+def _cli_json(path: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "jupyter_token_count.cli", str(path), "--json", *args],
+                         env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+async def test_document_text_counts_as_the_cli_counts_the_file(client: Client, tmp_path: Path, standin: StandIn):
+    text = "# System prompt\n\nYou are a careful analyst. Cite the rows you use.\n\n" * 20
+    path = tmp_path / "system.md"
+    path.write_text(text)
+    res = await client.post("document", {"name": "system.md", "text": text, "model": M,
+                                         "selection": "You are a careful analyst."})
+    assert res["kind"] == "text" and not res["total"]["exact"]
+    assert res["total"]["input_tokens"] == _cli_json(path, "--offline", "-m", M)["input_tokens"]
+    assert 0 < res["selection"]["input_tokens"] < res["total"]["input_tokens"]
+    assert standin.requests == []
+
+
+async def test_document_json_is_counted_as_what_it_holds(client: Client, key: str, standin: StandIn, tmp_path: Path):
+    messages = [{"role": "user", "content": "Summarise the report."}, {"role": "assistant", "content": "Sure."},
+                {"role": "user", "content": "Now in French."}]
+    request = {"model": M, "max_tokens": 100, "system": "Be brief.", "messages": messages,
+               "tools": [{"name": "calc", "description": "math", "input_schema": {"type": "object"}}]}
+    for name, value, kind in (("messages.json", messages, "messages"), ("request.json", request, "request")):
+        path = tmp_path / name
+        path.write_text(json.dumps(value, indent=2))
+        res = await client.post("document", {"name": name, "text": path.read_text(), "model": M,
+                                             "deadline_ms": SLOW_OK})
+        assert res["kind"] == kind and res["total"]["exact"], res
+        env = {"ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url,
+               "JUPYTER_TOKEN_COUNT_DATA_DIR": str(tmp_path / "cli")}
+        assert res["total"]["input_tokens"] == _cli_json(path, "--api", env=env)["input_tokens"]
+    sent = standin.count_requests()[-1].json
+    assert sent["system"] == "Be brief." and sent["tools"][0]["name"] == "calc" and "max_tokens" not in sent
+    lines = "\n".join(json.dumps(m) for m in messages)
+    jsonl = await client.post("document", {"name": "chat.jsonl", "text": lines, "model": M})
+    assert jsonl["kind"] == "messages"
+
+
+async def test_document_json_that_is_neither_is_text_and_says_so(client: Client):
+    for text, words in (('{"temperature": 0.2, "notes": "no messages here"}', "neither"),
+                        ('{"messages": [', "not valid JSON")):
+        res = await client.post("document", {"name": "settings.json", "text": text, "model": M})
+        assert res["kind"] == "text" and words in res["note"] and res["total"]["input_tokens"] > 0
+    empty = await client.post("document", {"name": "blank.txt", "text": "  \n", "model": M})
+    assert empty["note"].startswith("empty") and empty["total"]["input_tokens"] > 0  # the frame alone
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({"text": "x"}, "name: expected the document's file name"),
+    ({"name": "a.md", "text": 5}, "text: expected the document's text (a string), got a number"),
+    ({"name": "a.md", "text": "x", "selection": ["x"]}, "selection: expected a string or null, got an array"),
+    ({"name": "m.json", "text": '[{"role": "user", "content": []}]'}, "document 'm.json'"),
+])
+async def test_document_bad_input_is_400(client: Client, payload: dict[str, Any], message: str):
+    err = await client.post("document", raw=json.dumps(payload).encode(), status=400)
+    assert message in err["error"]["message"]

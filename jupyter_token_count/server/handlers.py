@@ -39,6 +39,7 @@ from ..errors import (
 )
 from ..modelcheck import check_listed
 from ..request import CountRequest, build_request, cells_from_json, notebook_request
+from ..request.document import document_request
 from ..request.files import strings_may_be_paths
 from .service import TokenCountService
 
@@ -372,6 +373,34 @@ class CellsHandler(BodyHandler):
         self.reply(result.to_dict())
 
 
+class DocumentHandler(BodyHandler):
+    """A text document open in the file editor (and the selection in it, or in a notebook cell)."""
+
+    @tornado.web.authenticated
+    @answers
+    async def post(self) -> None:
+        body = await self.json_body()
+        model, mode = self.model_and_mode(body)
+        deadline = self.deadline(body)
+        name, text, selection = body.get("name"), body.get("text"), body.get("selection")
+        if not isinstance(name, str):
+            raise ApiFailure(400, f"name: expected the document's file name (a string), got {_json_type(name)}")
+        if not isinstance(text, str):
+            raise ApiFailure(400, f"text: expected the document's text (a string), got {_json_type(text)}")
+        if selection is not None and not isinstance(selection, str):
+            raise ApiFailure(400, f"selection: expected a string or null, got {_json_type(selection)}")
+        limit = self.service.settings.max_request_bytes
+        doc = await self.build(document_request, name, text, model=model, max_bytes=limit)
+        counter = self.service.counter
+        total = await counter.acount(doc.request, mode, deadline)
+        out: dict[str, Any] = {"kind": doc.kind, "note": doc.note, "total": total.to_dict(), "selection": None}
+        if selection and selection.strip():
+            sel = await self.build(build_request, [{"role": "user", "content": [{"type": "text", "text": selection}]}],
+                                   model=model, max_bytes=limit)
+            out["selection"] = (await counter.acount(sel, mode, deadline)).to_dict()
+        self.reply(out)
+
+
 class MessagesHandler(BodyHandler):
     @tornado.web.authenticated
     @answers
@@ -410,6 +439,7 @@ ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("count", CountHandler),
     ("cells", CellsHandler),
     ("messages", MessagesHandler),
+    ("document", DocumentHandler),
     ("models", ModelsHandler),
     ("status", StatusHandler),
 ]
