@@ -57,7 +57,9 @@ class ModelInfo:
     prices: Prices
     tool_overhead_auto: int | None
     tool_overhead_any: int | None
-    image_tier: str  # "high" | "standard" | "legacy"
+    image_tier: str
+    #: the forced-tool prompt (``tool_choice: {"type": "tool"}``) where it differs from ``any``
+    tool_overhead_tool: int | None = None  # "high" | "standard" | "legacy"
     lifecycle: str = "unknown"
     aliases: tuple[str, ...] = ()
     uncertain: tuple[str, ...] = ()
@@ -119,6 +121,7 @@ def _to_info(rec: dict[str, Any]) -> ModelInfo:
         ),
         tool_overhead_auto=tools.get("auto"),
         tool_overhead_any=tools.get("any"),
+        tool_overhead_tool=tools.get("tool"),
         image_tier=rec["image_tier"],
         lifecycle=rec.get("lifecycle", "unknown"),
         aliases=tuple(rec.get("aliases", ())),
@@ -168,7 +171,10 @@ def estimator_figures(info: ModelInfo) -> dict[str, Any]:
     for key in (info.id, _DATE_SUFFIX.sub("", info.id)):
         rec = next((r for r in _data()["models"] if r["id"] == key or key in r.get("aliases", ())), None)
         if rec is not None:
-            figures.update(rec.get("framing", {}))
+            for name, value in rec.get("framing", {}).items():
+                # a model overrides single figures of a group (one wrapper of "tool_result"), not the group
+                base = figures.get(name)
+                figures[name] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
             break
     return figures
 
