@@ -1,0 +1,324 @@
+"""ctok's exact count, computed piecewise with memoised pieces.
+
+``ctok.engine.tile`` turns the whole text into one marked stream (NFC, word-boundary and case markers)
+and runs a min-cost tiling over all of it, every time. Two facts let us cut that work into small
+pieces that repeat (words, indentation, identifiers) and so can be cached:
+
+* **The stream is local.** Whitespace (``SPACE_CHARS``) only ever forms runs of its own; what a
+  non-space stretch ("word") writes into the stream depends on the word and on two bits of context:
+  does the whitespace on its left end in a space, and is the whitespace on its right a lone space (or
+  a space followed by something other than a space). The text's head (frame edge) and its trailing
+  newlines are the only other context, and are handled once per text. A lone space between a word
+  ending in ⟨eow⟩ and one starting with ⟨bow⟩ vanishes (ctok's seam law).
+* **The tiling is separable where the vocabulary says so.** A piece that spans the junction of two
+  adjacent stream characters ``a b`` contains the pair ``ab``. If no piece of the vocabulary contains
+  that pair (``Tiler.pairs``), every tiling cuts there, so the minimum cost is the sum of the minimum
+  costs on either side. The pairs are read from the vocabulary itself, never assumed; the test suite
+  checks the claim against ctok on every family.
+
+Words are streamed by our own code when they are printable ASCII (ctok's rules restricted to ASCII
+letters, digits and punctuation, where they reduce to a few cases) and by ctok's own ``stream_norm``
+on a padded copy otherwise. Both caches are bounded by the bytes of their keys, so a long-lived
+server stays bounded whatever it is asked to count.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+import threading
+from typing import Any
+
+from ctok import engine as _engine
+from ctok import main as _main
+from ctok.constants import BOW_G, CAPS_G, CONTRACTION_SUFFIXES, EOW_G, LITERAL_MARKER_ESCAPE_TABLE, MARKER_GLYPHS, SHIFT_G
+
+_normalize = sys.modules["ctok.normalize"]  # ``ctok.normalize`` the attribute is the public function
+
+#: every character ctok classifies as whitespace that can survive its normalisation (NFC strips
+#: \r \v \f and folds the other Unicode spaces to U+0020); checked over all code points by the tests
+SPACE_CHARS = " \t\n\u3000"
+_SPLIT = re.compile(f"([{SPACE_CHARS}]+)")
+_ASCII_RUNS = re.compile(r"[A-Za-z]+|[0-9]+|[^A-Za-z0-9]+")
+_CASE = SHIFT_G + CAPS_G
+
+# context of a word: whether the whitespace before it ends in " " (1) and whether the whitespace after
+# it starts with a lone " " (2); the text's first word is streamed with the head instead
+_LEFT_SPACE, _RIGHT_SEAM = 1, 2
+
+
+class ByteBoundedCache:
+    """A str → value memo holding at most about ``max_bytes`` of keys: two generations of dicts, the
+    newer one filled until it holds half the budget, then the older one dropped. Lookups promote, so
+    what keeps being used survives a turnover; no per-hit bookkeeping beyond a dict lookup."""
+
+    __slots__ = ("_new", "_new_bytes", "_old", "half")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.half = max(1, max_bytes // 2)
+        self._new: dict[str, Any] = {}
+        self._old: dict[str, Any] = {}
+        self._new_bytes = 0
+
+    def get(self, key: str) -> Any:
+        hit = self._new.get(key)
+        if hit is None:
+            hit = self._old.get(key)
+            if hit is not None:
+                self.put(key, hit)
+        return hit
+
+    def put(self, key: str, value: Any) -> None:
+        self._new[key] = value
+        # a str costs its characters (1–4 bytes each) plus ~50 bytes of object; the value is shared or small
+        self._new_bytes += len(key) + 100
+        if self._new_bytes > self.half:
+            self._old, self._new, self._new_bytes = self._new, {}, 0
+
+    def clear(self) -> None:
+        self._new, self._old, self._new_bytes = {}, {}, 0
+
+    def __len__(self) -> int:
+        return len(self._new) + len(self._old)
+
+
+def _pairs(vocab: frozenset[str]) -> frozenset[str]:
+    """Every two-character string that occurs inside some piece: the only junctions a piece can span."""
+    out: set[str] = set()
+    for piece in vocab:
+        out.update(piece[i : i + 2] for i in range(len(piece) - 1))
+    return frozenset(out)
+
+
+class Tiler:
+    """``count(text)`` == ``ctok.engine.tile(text, model)[0]`` for one ctok tokenizer model."""
+
+    def __init__(self, model: Any, pairs: frozenset[str], cache_bytes: int) -> None:
+        self.model = model
+        self.vocab: frozenset[str] = model.vocab
+        self.root: dict = model.trie.root
+        self.end = type(model.trie)._END
+        self.pairs = pairs
+        self.fold_quotes: bool = model.fold_quotes
+        self.caps: int | None = model.allcaps_min
+        # padded words must not pick up the frame's ⟨bow⟩: stream them with a model whose frame has none
+        self._plain = model if not model.frame_bow else copy.copy(model)
+        self._plain.frame_bow = False
+        self._floor: dict[str, int] = dict.fromkeys(MARKER_GLYPHS, 1)
+        self._tails: dict[int, int] = {}
+        self._words = [ByteBoundedCache(cache_bytes // 8) for _ in range(4)]
+        self._costs = ByteBoundedCache(cache_bytes // 2)
+        self._heads = ByteBoundedCache(cache_bytes // 8)
+        self._lock = threading.Lock()  # the caches are shared by the server's threads
+
+    def clear(self) -> None:
+        with self._lock:
+            for cache in (*self._words, self._costs, self._heads):
+                cache.clear()
+
+    # ---- the marked stream, word by word ---------------------------------------------------------------
+
+    def _ascii_word(self, word: str, ctx: int) -> str:
+        """ctok's stream of a printable-ASCII word, not at the text's head. ASCII letters are WORDY,
+        digits DIGIT (no border markers), everything else PUNCT, so the rules reduce to: letters get
+        ⟨bow⟩…⟨eow⟩ and case markers; a lone apostrophe before a contraction suffix replaces the
+        suffix's ⟨bow⟩; punctuation takes ⟨bow⟩/⟨eow⟩ only where the word touches a space."""
+        runs = _ASCII_RUNS.findall(word)
+        last = len(runs) - 1
+        out = []
+        for i, run in enumerate(runs):
+            head = run[0]
+            if head.isalpha():
+                if run.islower():
+                    body = run
+                elif self.caps is not None and len(run) >= self.caps and run.isupper():
+                    body = CAPS_G + run.lower()
+                elif head.isupper() and (len(run) == 1 or not any(c.isupper() for c in run[1:])):
+                    body = SHIFT_G + run.lower()
+                else:
+                    body = run
+                glued = i > 0 and run in CONTRACTION_SUFFIXES and runs[i - 1] == "'"
+                if body[0] in _CASE:
+                    out.append(body[0] + ("" if glued else BOW_G) + body[1:] + EOW_G)
+                else:
+                    out.append(("" if glued else BOW_G) + body + EOW_G)
+            elif head.isdigit():
+                out.append(run)
+            else:
+                bow = (
+                    i == 0
+                    and ctx & _LEFT_SPACE
+                    and not (run == "'" and i < last and runs[i + 1][0].isalpha())
+                )
+                eow = i == last and ctx & _RIGHT_SEAM
+                out.append((BOW_G if bow else "") + run + (EOW_G if eow else ""))
+        return "".join(out)
+
+    def _padded_word(self, word: str, ctx: int) -> str:
+        """ctok's own stream of a word, in context: the word between whitespace that gives it the same
+        neighbours, streamed by ctok, the padding's (verbatim) output cut off again."""
+        left = "\n " if ctx & _LEFT_SPACE else "\n"
+        right = " " if ctx & _RIGHT_SEAM else ""
+        s = _normalize.stream_norm(left + word + right, self._plain, raw_head_space=False)
+        if not s.startswith(left) or not s.endswith(right):  # ctok's rules changed under us
+            raise RuntimeError(f"ctok streamed the padding of {word!r} unexpectedly")
+        return s[len(left) : len(s) - len(right)]
+
+    def _head(self, head: str, right_seam: bool, raw_head_space: bool) -> str:
+        """The stream of the text's first word (with any whitespace before it), frame edge included."""
+        right = " " if right_seam else ""
+        s = _normalize.stream_norm(head + right, self.model, raw_head_space=raw_head_space)
+        if not s.endswith(right):
+            raise RuntimeError(f"ctok streamed the padding of {head!r} unexpectedly")
+        return s[: len(s) - len(right)]
+
+    # ---- tiling ----------------------------------------------------------------------------------------
+
+    def _char_floor(self, ch: str) -> int:
+        cost = self._floor.get(ch)
+        if cost is None:
+            cost = self._floor[ch] = _engine.char_cost(self.model, ch)
+        return cost
+
+    def tile_cost(self, s: str) -> int:
+        """Minimum number of tiles of a stream fragment: vocabulary pieces, or one character at its
+        floor price (the same recurrence as ctok's, walking its reverse trie from each end)."""
+        if s in self.vocab:
+            return 1
+        root, end_key, floor = self.root, self.end, self._floor
+        best = [0] * (len(s) + 1)
+        for end in range(1, len(s) + 1):
+            ch = s[end - 1]
+            node = root.get(ch)
+            if node is not None and end_key in node:
+                cost = best[end - 1] + 1
+            else:
+                unit = floor.get(ch)
+                cost = best[end - 1] + (unit if unit is not None else self._char_floor(ch))
+            if node is not None:
+                start = end - 2
+                while start >= 0:
+                    node = node.get(s[start])
+                    if node is None:
+                        break
+                    if end_key in node and best[start] + 1 < cost:
+                        cost = best[start] + 1
+                    start -= 1
+            best[end] = cost
+        return best[-1]
+
+    def _tail(self, n: int) -> int:
+        cost = self._tails.get(n)
+        if cost is None:
+            cost = self._tails[n] = len(_engine.frame_tail(n, self.model))
+        return cost
+
+    # ---- the count -------------------------------------------------------------------------------------
+
+    def count(self, text: str) -> int:
+        """Content tokens of ``text`` as ctok's ``tile`` counts them (message frame excluded)."""
+        norm = _normalize.nfc(text, fold_quotes=self.fold_quotes)
+        core = norm.rstrip("\n")
+        tail = self._tail(len(norm) - len(core))
+        parts = _SPLIT.split(core.translate(LITERAL_MARKER_ESCAPE_TABLE))
+        first = 0 if parts[0] else 2
+        if first >= len(parts) or not parts[first]:  # nothing but whitespace: let ctok do it
+            return int(_engine.tile(text, self.model)[0])
+        with self._lock:
+            return self._count(parts, first, text.startswith(" ")) + tail
+
+    def _count(self, parts: list[str], first: int, raw_head_space: bool) -> int:
+        n_parts = len(parts)
+        head = "".join(parts[: first + 1])
+        after = parts[first + 1] if first + 1 < n_parts else ""
+        seam_after = after[:1] == " " and after[:2] != "  "
+        key = ("1" if seam_after else "0") + ("1" if raw_head_space else "0") + head
+        frag = self._heads.get(key)
+        if frag is None:
+            frag = self._head(head, seam_after, raw_head_space)
+            self._heads.put(key, frag)
+
+        pairs, costs, words, tile_cost = self.pairs, self._costs, self._words, self.tile_cost
+        total = 0
+        group = frag  # stream fragments not yet costed, glued because a piece may span their junction
+        prev = frag
+        for i in range(first + 1, n_parts, 2):
+            space, word = parts[i], parts[i + 1]
+            if not word:  # trailing whitespace (the final newlines are the frame tail's)
+                pieces = (space,)
+            else:
+                after = parts[i + 2] if i + 2 < n_parts else ""
+                ctx = (_LEFT_SPACE if space[-1] == " " else 0) | (
+                    _RIGHT_SEAM if after[:1] == " " and after[:2] != "  " else 0
+                )
+                cache = words[ctx]
+                frag = cache.get(word)
+                if frag is None:
+                    frag = self._ascii_word(word, ctx) if word.isascii() else self._padded_word(word, ctx)
+                    cache.put(word, frag)
+                # ctok's seam law: a lone space between ⟨eow⟩ and [case markers]⟨bow⟩ is not written
+                if space == " " and prev[-1] == EOW_G and frag.lstrip(_CASE)[:1] == BOW_G:
+                    pieces = (frag,)
+                else:
+                    pieces = (space, frag)
+                prev = frag
+            for piece in pieces:
+                if group[-1] + piece[0] in pairs:
+                    group += piece
+                    continue
+                cost = costs.get(group)
+                if cost is None:
+                    cost = tile_cost(group)
+                    costs.put(group, cost)
+                total += cost
+                group = piece
+        cost = costs.get(group)
+        if cost is None:
+            cost = tile_cost(group)
+            costs.put(group, cost)
+        return total + cost
+
+
+_tilers: dict[tuple[str, bool], Tiler] = {}
+_tilers_lock = threading.Lock()
+_pairs_by_vocab: dict[int, frozenset[str]] = {}
+
+#: memo budget per tokenizer model (the server holds at most a few: v3, v4.7, v4.8, with and without bow)
+CACHE_BYTES = 8 * 2**20
+
+
+def tiler(family: str, frame_bow: bool = True) -> Tiler:
+    """The tiler of a ctok family ("v3", "v4.7", "v4.8"); ``frame_bow=False`` counts a text that opens the
+    prompt (no ⟨bow⟩ before it), as the copy of the model the text module builds."""
+    with _tilers_lock:
+        key = (family, frame_bow)
+        hit = _tilers.get(key)
+        if hit is None:
+            model = _main._model(family)
+            if not frame_bow and model.frame_bow:
+                model = copy.copy(model)
+                model.frame_bow = False
+            pairs = _pairs_by_vocab.get(id(model.vocab))
+            if pairs is None:
+                pairs = _pairs_by_vocab[id(model.vocab)] = _pairs(model.vocab)
+            hit = _tilers[key] = Tiler(model, pairs, CACHE_BYTES)
+        return hit
+
+
+def content_count(text: str, version: str, frame_bow: bool = True) -> int:
+    """ctok's content count of ``text`` for a Claude tokenizer version ("3.0", "4.7", "4.8", …)."""
+    return tiler(_main._family(version), frame_bow).count(text)
+
+
+def token_count(text: str, version: str) -> int:
+    """Drop-in for ``ctok.token_count``: the content count plus the family's message frame."""
+    t = tiler(_main._family(version))
+    return t.count(text) + t.model.message_overhead
+
+
+def clear_caches() -> None:
+    with _tilers_lock:
+        tilers = list(_tilers.values())
+    for t in tilers:
+        t.clear()
