@@ -32,7 +32,17 @@ from typing import Any
 
 from ctok import engine as _engine
 from ctok import main as _main
-from ctok.constants import BOW_G, CAPS_G, CONTRACTION_SUFFIXES, EOW_G, LITERAL_MARKER_ESCAPE_TABLE, MARKER_GLYPHS, SHIFT_G
+from ctok.constants import (
+    BOW_G,
+    CAPS_G,
+    CONTRACTION_SUFFIXES,
+    EOW_G,
+    LITERAL_MARKER_ESCAPE_TABLE,
+    MARKER_GLYPHS,
+    SHIFT_G,
+)
+
+from .memo import ByteBoundedCache
 
 _normalize = sys.modules["ctok.normalize"]  # ``ctok.normalize`` the attribute is the public function
 
@@ -46,41 +56,6 @@ _CASE = SHIFT_G + CAPS_G
 # context of a word: whether the whitespace before it ends in " " (1) and whether the whitespace after
 # it starts with a lone " " (2); the text's first word is streamed with the head instead
 _LEFT_SPACE, _RIGHT_SEAM = 1, 2
-
-
-class ByteBoundedCache:
-    """A str → value memo holding at most about ``max_bytes`` of keys: two generations of dicts, the
-    newer one filled until it holds half the budget, then the older one dropped. Lookups promote, so
-    what keeps being used survives a turnover; no per-hit bookkeeping beyond a dict lookup."""
-
-    __slots__ = ("_new", "_new_bytes", "_old", "half")
-
-    def __init__(self, max_bytes: int) -> None:
-        self.half = max(1, max_bytes // 2)
-        self._new: dict[str, Any] = {}
-        self._old: dict[str, Any] = {}
-        self._new_bytes = 0
-
-    def get(self, key: str) -> Any:
-        hit = self._new.get(key)
-        if hit is None:
-            hit = self._old.get(key)
-            if hit is not None:
-                self.put(key, hit)
-        return hit
-
-    def put(self, key: str, value: Any) -> None:
-        self._new[key] = value
-        # a str costs its characters (1–4 bytes each) plus ~50 bytes of object; the value is shared or small
-        self._new_bytes += len(key) + 100
-        if self._new_bytes > self.half:
-            self._old, self._new, self._new_bytes = self._new, {}, 0
-
-    def clear(self) -> None:
-        self._new, self._old, self._new_bytes = {}, {}, 0
-
-    def __len__(self) -> int:
-        return len(self._new) + len(self._old)
 
 
 def _pairs(vocab: frozenset[str]) -> frozenset[str]:
@@ -107,9 +82,11 @@ class Tiler:
         self._plain.frame_bow = False
         self._floor: dict[str, int] = dict.fromkeys(MARKER_GLYPHS, 1)
         self._tails: dict[int, int] = {}
-        self._words = [ByteBoundedCache(cache_bytes // 8) for _ in range(4)]
-        self._costs = ByteBoundedCache(cache_bytes // 2)
-        self._heads = ByteBoundedCache(cache_bytes // 8)
+        # keys + values stay under cache_bytes: words 4 × 1/16 (×2: the value is a stream), costs 1/4,
+        # heads 1/16 (×2)
+        self._words = [ByteBoundedCache(cache_bytes // 16) for _ in range(4)]
+        self._costs = ByteBoundedCache(cache_bytes // 4)
+        self._heads = ByteBoundedCache(cache_bytes // 16)
         self._lock = threading.Lock()  # the caches are shared by the server's threads
 
     def clear(self) -> None:

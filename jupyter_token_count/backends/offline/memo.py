@@ -1,0 +1,43 @@
+"""A memo bounded by the bytes it holds, for caches that live as long as the server."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class ByteBoundedCache:
+    """A memo holding at most about ``max_bytes`` of keys: two generations of dicts, the
+    newer one filled until it holds half the budget, then the older one dropped. Lookups promote, so
+    what keeps being used survives a turnover; no per-hit bookkeeping beyond a dict lookup."""
+
+    __slots__ = ("_new", "_new_bytes", "_old", "half")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.half = max(1, max_bytes // 2)
+        self._new: dict[Any, Any] = {}
+        self._old: dict[Any, Any] = {}
+        self._new_bytes = 0
+
+    def get(self, key: Any) -> Any:
+        hit = self._new.get(key)
+        if hit is None:
+            hit = self._old.get(key)
+            if hit is not None:
+                self.put(key, hit)
+        return hit
+
+    def put(self, key: Any, value: Any, size: int | None = None) -> None:
+        """``size``: the key's bytes when it is not a str (a str key is measured)."""
+        self._new[key] = value
+        # plus the dict slot and an int (the word caches' values, streams about the key's size, are
+        # paid for by giving those caches half the budget their keys alone would get: see Tiler)
+        self._new_bytes += (sys.getsizeof(key) if size is None else size) + 64
+        if self._new_bytes > self.half:
+            self._old, self._new, self._new_bytes = self._new, {}, 0
+
+    def clear(self) -> None:
+        self._new, self._old, self._new_bytes = {}, {}, 0
+
+    def __len__(self) -> int:
+        return len(self._new) + len(self._old)
