@@ -38,8 +38,10 @@ from ctok.constants import (
     CONTRACTION_SUFFIXES,
     EOW_G,
     LITERAL_MARKER_ESCAPE_TABLE,
+    LITERAL_MARKER_ESCAPES,
     MARKER_GLYPHS,
     SHIFT_G,
+    STRIP_CONTROL,
 )
 
 from .memo import ByteBoundedCache
@@ -50,8 +52,16 @@ _normalize = sys.modules["ctok.normalize"]  # ``ctok.normalize`` the attribute i
 #: \r \v \f and folds the other Unicode spaces to U+0020); checked over all code points by the tests
 SPACE_CHARS = " \t\n\u3000"
 _SPLIT = re.compile(f"([{SPACE_CHARS}]+)")
+_ASCII_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+_GLYPH = re.compile("[" + "".join(LITERAL_MARKER_ESCAPES) + "]")
 _ASCII_RUNS = re.compile(r"[A-Za-z]+|[0-9]+|[^A-Za-z0-9]+")
+_ASCII_LETTERS = re.compile(r"[A-Za-z]+|[^A-Za-z]+")
 _CASE = SHIFT_G + CAPS_G
+
+
+def _is_punct(ch: str) -> bool:
+    """ASCII punctuation or symbol (ctok's PUNCT) among printable non-letters: anything but a digit."""
+    return not ch.isdigit()
 
 # context of a word: whether the whitespace before it ends in " " (1) and whether the whitespace after
 # it starts with a lone " " (2); the text's first word is streamed with the head instead
@@ -75,6 +85,17 @@ class Tiler:
         self.root: dict = model.trie.root
         self.end = type(model.trie)._END
         self.pairs = pairs
+        # every junction of a word and whitespace, and the ⟨eow⟩|[case]⟨bow⟩ of a seam, is a cut: then a
+        # count is a plain sum of per-word and per-whitespace costs (true of ctok's vocabularies)
+        # and inside an ASCII word, each letter run's [case marker]⟨bow⟩…⟨eow⟩ is cut from its neighbours
+        # (nothing follows ⟨eow⟩ in a piece, only a case marker precedes ⟨bow⟩, nothing a case marker)
+        self.simple = not any(
+            (p[0] in SPACE_CHARS) != (p[1] in SPACE_CHARS)
+            or p[0] == EOW_G
+            or p[1] in _CASE
+            or (p[1] == BOW_G and p[0] not in _CASE)
+            for p in pairs
+        )
         self.fold_quotes: bool = model.fold_quotes
         self.caps: int | None = model.allcaps_min
         # padded words must not pick up the frame's ⟨bow⟩: stream them with a model whose frame has none
@@ -82,55 +103,96 @@ class Tiler:
         self._plain.frame_bow = False
         self._floor: dict[str, int] = dict.fromkeys(MARKER_GLYPHS, 1)
         self._tails: dict[int, int] = {}
-        # keys + values stay under cache_bytes: words 4 × 1/16 (×2: the value is a stream), costs 1/4,
-        # heads 1/16 (×2)
-        self._words = [ByteBoundedCache(cache_bytes // 16) for _ in range(4)]
+        # keys + values stay under cache_bytes: words 4 × 1/32 (×2: the value holds a stream), word costs
+        # 4 × 1/16, costs 1/4, heads 1/16 (×2)
+        self._words = [ByteBoundedCache(cache_bytes // 32) for _ in range(4)]  # word → stream, cost, opens
+        self._word_costs = [ByteBoundedCache(cache_bytes // 16) for _ in range(4)]  # word → cost, opens, closes
         self._costs = ByteBoundedCache(cache_bytes // 4)
+        self._letters = ByteBoundedCache(cache_bytes // 32)  # ASCII letter run → cost
         self._heads = ByteBoundedCache(cache_bytes // 16)
         self._lock = threading.Lock()  # the caches are shared by the server's threads
 
     def clear(self) -> None:
         with self._lock:
-            for cache in (*self._words, self._costs, self._heads):
+            for cache in (*self._words, *self._word_costs, self._costs, self._heads, self._letters):
                 cache.clear()
 
     # ---- the marked stream, word by word ---------------------------------------------------------------
 
-    def _ascii_word(self, word: str, ctx: int) -> str:
-        """ctok's stream of a printable-ASCII word, not at the text's head. ASCII letters are WORDY,
-        digits DIGIT (no border markers), everything else PUNCT, so the rules reduce to: letters get
-        ⟨bow⟩…⟨eow⟩ and case markers; a lone apostrophe before a contraction suffix replaces the
-        suffix's ⟨bow⟩; punctuation takes ⟨bow⟩/⟨eow⟩ only where the word touches a space."""
+    def _ascii_word(self, word: str, ctx: int) -> list[str]:
+        """ctok's stream of a printable-ASCII word, not at the text's head, one string per run. ASCII
+        letters are WORDY, digits DIGIT (no border markers), everything else PUNCT, so the rules reduce
+        to: letters get ⟨bow⟩…⟨eow⟩ and case markers; a lone apostrophe before a contraction suffix
+        replaces the suffix's ⟨bow⟩; punctuation takes ⟨bow⟩/⟨eow⟩ only where the word meets a space."""
         runs = _ASCII_RUNS.findall(word)
         last = len(runs) - 1
         out = []
         for i, run in enumerate(runs):
             head = run[0]
             if head.isalpha():
+                bow = "" if i and run in CONTRACTION_SUFFIXES and runs[i - 1] == "'" else BOW_G
                 if run.islower():
-                    body = run
+                    out.append(bow + run + EOW_G)
                 elif self.caps is not None and len(run) >= self.caps and run.isupper():
-                    body = CAPS_G + run.lower()
-                elif head.isupper() and (len(run) == 1 or not any(c.isupper() for c in run[1:])):
-                    body = SHIFT_G + run.lower()
+                    out.append(CAPS_G + bow + run.lower() + EOW_G)
+                elif head.isupper() and (rest := run[1:]) == rest.lower():
+                    out.append(SHIFT_G + bow + run.lower() + EOW_G)
                 else:
-                    body = run
-                glued = i > 0 and run in CONTRACTION_SUFFIXES and runs[i - 1] == "'"
-                if body[0] in _CASE:
-                    out.append(body[0] + ("" if glued else BOW_G) + body[1:] + EOW_G)
-                else:
-                    out.append(("" if glued else BOW_G) + body + EOW_G)
+                    out.append(bow + run + EOW_G)
             elif head.isdigit():
                 out.append(run)
+            elif i == 0 or i == last:
+                bow = i == 0 and ctx & _LEFT_SPACE and not (run == "'" and i < last and runs[1][0].isalpha())
+                eow = i == last and ctx & _RIGHT_SEAM
+                out.append((BOW_G if bow else "") + run + (EOW_G if eow else ""))
+            else:
+                out.append(run)
+        return out
+
+    def _ascii_cost(self, word: str, ctx: int) -> tuple[int, bool, bool]:
+        """``_ascii_word``'s cost, whether it opens a seam and closes one, for a ``simple`` vocabulary:
+        each letter run is cut from its neighbours, so it is costed (and memoised) alone; the digits and
+        punctuation between letter runs form stretches costed alone too, but for an apostrophe that is
+        the ⟨bow⟩ of a contraction suffix, which is costed with it."""
+        runs = _ASCII_LETTERS.findall(word)
+        last = len(runs) - 1
+        letters, cost_of = self._letters, self._cost
+        total, pending = 0, ""
+        opens = closes = False
+        for i, run in enumerate(runs):
+            if run[0].isalpha():
+                if pending:
+                    # a lone ' (its run: not after other punctuation) binds a contraction suffix
+                    if run in CONTRACTION_SUFFIXES and pending[-1] == "'" and (
+                        len(pending) == 1 or not _is_punct(pending[-2])
+                    ):
+                        total += cost_of(pending + run + EOW_G)
+                        pending = ""
+                        continue
+                    total += cost_of(pending)
+                    pending = ""
+                cost = letters._new.get(run)
+                if cost is None and (cost := letters.get(run)) is None:
+                    cost = self._cost(self._ascii_word(run, 0)[0])
+                    letters.put(run, cost)
+                total += cost
+                opens = opens or i == 0
             else:
                 bow = (
                     i == 0
                     and ctx & _LEFT_SPACE
-                    and not (run == "'" and i < last and runs[i + 1][0].isalpha())
+                    and _is_punct(run[0])
+                    and not (run == "'" and i < last)  # an opening ' (before a word) takes none
                 )
-                eow = i == last and ctx & _RIGHT_SEAM
-                out.append((BOW_G if bow else "") + run + (EOW_G if eow else ""))
-        return "".join(out)
+                eow = i == last and ctx & _RIGHT_SEAM and _is_punct(run[-1])
+                pending = (BOW_G if bow else "") + run + (EOW_G if eow else "")
+                opens = opens or bool(bow)
+                closes = bool(eow)
+        if pending:
+            total += cost_of(pending)
+        else:
+            closes = True  # a letter run's ⟨eow⟩
+        return total, opens, closes
 
     def _padded_word(self, word: str, ctx: int) -> str:
         """ctok's own stream of a word, in context: the word between whitespace that gives it the same
@@ -185,6 +247,44 @@ class Tiler:
             best[end] = cost
         return best[-1]
 
+    def _cost(self, s: str) -> int:
+        cost = self._costs._new.get(s)
+        if cost is None and (cost := self._costs.get(s)) is None:
+            cost = self.tile_cost(s)
+            self._costs.put(s, cost)
+        return cost
+
+    def _split(self, s: str) -> list[str]:
+        """A stream cut at every junction no piece spans."""
+        pairs, out, start = self.pairs, [], 0
+        for i in range(1, len(s)):
+            if s[i - 1 : i + 1] not in pairs:
+                out.append(s[start:i])
+                start = i
+        out.append(s[start:])
+        return out
+
+    def _pieces_cost(self, pieces: list[str]) -> int:
+        """Cost of consecutive stream pieces, glued where a piece of the vocabulary may span them."""
+        pairs, total, group = self.pairs, 0, pieces[0]
+        for piece in pieces[1:]:
+            if group[-1] + piece[0] in pairs:
+                group += piece
+            else:
+                total += self._cost(group)
+                group = piece
+        return total + self._cost(group)
+
+    def _pieces(self, word: str, ctx: int) -> list[str]:
+        """A word's stream, in pieces that are cuts where convenient (not necessarily everywhere)."""
+        return self._ascii_word(word, ctx) if word.isascii() else self._split(self._padded_word(word, ctx))
+
+    def _word(self, word: str, ctx: int) -> tuple[str, int, bool]:
+        """A word's stream, its cost alone, and whether it opens with [case markers]⟨bow⟩ (a seam)."""
+        pieces = self._pieces(word, ctx)
+        frag = "".join(pieces)
+        return frag, self._pieces_cost(pieces), frag.lstrip(_CASE)[:1] == BOW_G
+
     def _tail(self, n: int) -> int:
         cost = self._tails.get(n)
         if cost is None:
@@ -195,10 +295,17 @@ class Tiler:
 
     def count(self, text: str) -> int:
         """Content tokens of ``text`` as ctok's ``tile`` counts them (message frame excluded)."""
-        norm = _normalize.nfc(text, fold_quotes=self.fold_quotes)
+        if text.isascii():
+            # ctok's normalisation leaves ASCII alone but for its C0 controls (NFC, folds and escapes
+            # touch only non-ASCII), and its translate/sub passes cost more than the rest of a count
+            norm = text if _ASCII_CONTROL.search(text) is None else STRIP_CONTROL.sub("", text).replace("\0", " ")
+        else:
+            norm = _normalize.nfc(text, fold_quotes=self.fold_quotes)
+            if _GLYPH.search(norm) is not None:
+                norm = norm.translate(LITERAL_MARKER_ESCAPE_TABLE)
         core = norm.rstrip("\n")
         tail = self._tail(len(norm) - len(core))
-        parts = _SPLIT.split(core.translate(LITERAL_MARKER_ESCAPE_TABLE))
+        parts = _SPLIT.split(core)
         first = 0 if parts[0] else 2
         if first >= len(parts) or not parts[first]:  # nothing but whitespace: let ctok do it
             return int(_engine.tile(text, self.model)[0])
@@ -211,50 +318,80 @@ class Tiler:
         after = parts[first + 1] if first + 1 < n_parts else ""
         seam_after = after[:1] == " " and after[:2] != "  "
         key = ("1" if seam_after else "0") + ("1" if raw_head_space else "0") + head
-        frag = self._heads.get(key)
-        if frag is None:
-            frag = self._head(head, seam_after, raw_head_space)
-            self._heads.put(key, frag)
+        hit = self._heads.get(key)
+        if hit is None:
+            pieces = self._split(self._head(head, seam_after, raw_head_space))
+            hit = ("".join(pieces), self._pieces_cost(pieces))
+            self._heads.put(key, hit)
 
-        pairs, costs, words, tile_cost = self.pairs, self._costs, self._words, self.tile_cost
-        total = 0
-        group = frag  # stream fragments not yet costed, glued because a piece may span their junction
-        prev = frag
+        if self.simple:
+            return self._sum(parts, first, hit[1], hit[0][-1] == EOW_G)
+        return self._glue(parts, first, *hit)
+
+    def _context(self, parts: list[str], i: int) -> int:
+        """The context of the word ``parts[i + 1]``, which follows the whitespace ``parts[i]``."""
+        after = parts[i + 2] if i + 2 < len(parts) else ""
+        return (_LEFT_SPACE if parts[i][-1] == " " else 0) | (
+            _RIGHT_SEAM if after[:1] == " " and after[:2] != "  " else 0
+        )
+
+    def _sum(self, parts: list[str], first: int, total: int, closes: bool) -> int:
+        """The count when every junction between words and whitespace is a cut (``simple``): a sum of
+        the words' and the whitespace runs' own costs, less the lone spaces ctok's seam law removes."""
+        words, spaces, n_parts = self._word_costs, self._costs, len(parts)
         for i in range(first + 1, n_parts, 2):
             space, word = parts[i], parts[i + 1]
-            if not word:  # trailing whitespace (the final newlines are the frame tail's)
-                pieces = (space,)
-            else:
-                after = parts[i + 2] if i + 2 < n_parts else ""
-                ctx = (_LEFT_SPACE if space[-1] == " " else 0) | (
-                    _RIGHT_SEAM if after[:1] == " " and after[:2] != "  " else 0
-                )
+            if word:
+                ctx = self._context(parts, i)
                 cache = words[ctx]
-                frag = cache.get(word)
-                if frag is None:
-                    frag = self._ascii_word(word, ctx) if word.isascii() else self._padded_word(word, ctx)
-                    cache.put(word, frag)
+                hit = cache._new.get(word) or cache.get(word)
+                if hit is None:
+                    if word.isascii():
+                        hit = self._ascii_cost(word, ctx)
+                    else:
+                        pieces = self._split(self._padded_word(word, ctx))
+                        hit = (self._pieces_cost(pieces), pieces[0].lstrip(_CASE)[:1] == BOW_G, pieces[-1][-1] == EOW_G)
+                    cache.put(word, hit)
                 # ctok's seam law: a lone space between ⟨eow⟩ and [case markers]⟨bow⟩ is not written
-                if space == " " and prev[-1] == EOW_G and frag.lstrip(_CASE)[:1] == BOW_G:
-                    pieces = (frag,)
+                if not (closes and hit[1] and space == " "):
+                    cost = spaces._new.get(space)
+                    total += cost if cost is not None else self._cost(space)
+                total += hit[0]
+                closes = hit[2]
+            else:
+                total += self._cost(space)
+        return total
+
+    def _glue(self, parts: list[str], first: int, group: str, group_cost: int | None) -> int:
+        """The count in general: ``group`` is the stream not yet costed, fragments glued because a piece
+        may span their junction; ``group_cost`` is None once glued."""
+        pairs, words, cost_of = self.pairs, self._words, self._cost
+        total = 0
+        for i in range(first + 1, len(parts), 2):
+            space, word = parts[i], parts[i + 1]
+            if word:
+                ctx = self._context(parts, i)
+                cache = words[ctx]
+                hit = cache.get(word)
+                if hit is None:
+                    hit = self._word(word, ctx)
+                    cache.put(word, hit)
+                frag, frag_cost, opens = hit
+                if space == " " and opens and group[-1] == EOW_G:
+                    space = ""
+            if space:
+                if group[-1] + space[0] in pairs:
+                    group, group_cost = group + space, None
                 else:
-                    pieces = (space, frag)
-                prev = frag
-            for piece in pieces:
-                if group[-1] + piece[0] in pairs:
-                    group += piece
-                    continue
-                cost = costs.get(group)
-                if cost is None:
-                    cost = tile_cost(group)
-                    costs.put(group, cost)
-                total += cost
-                group = piece
-        cost = costs.get(group)
-        if cost is None:
-            cost = tile_cost(group)
-            costs.put(group, cost)
-        return total + cost
+                    total += cost_of(group) if group_cost is None else group_cost
+                    group, group_cost = space, cost_of(space)
+            if word:
+                if group[-1] + frag[0] in pairs:
+                    group, group_cost = group + frag, None
+                else:
+                    total += cost_of(group) if group_cost is None else group_cost
+                    group, group_cost = frag, frag_cost
+        return total + (cost_of(group) if group_cost is None else group_cost)
 
 
 _tilers: dict[tuple[str, bool], Tiler] = {}
