@@ -27,6 +27,13 @@ class ByteBoundedCache:
                 self.put(key, hit)
         return hit
 
+    def recall(self, key: Any) -> Any:
+        """``get`` for a caller that has already missed in ``_new`` (hot loops look there inline)."""
+        hit = self._old.get(key)
+        if hit is not None:
+            self.put(key, hit)
+        return hit
+
     def put(self, key: Any, value: Any, size: int | None = None) -> None:
         """``size``: the key's bytes when it is not a str (a str key is measured)."""
         self._new[key] = value

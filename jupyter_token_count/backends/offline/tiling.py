@@ -66,6 +66,8 @@ def _is_punct(ch: str) -> bool:
 # context of a word: whether the whitespace before it ends in " " (1) and whether the whitespace after
 # it starts with a lone " " (2); the text's first word is streamed with the head instead
 _LEFT_SPACE, _RIGHT_SEAM = 1, 2
+# the first two characters of a whitespace run that starts with a lone space (ctok's seam space)
+_SEAM_STARTS = frozenset(" " + c for c in ["", *SPACE_CHARS] if c != " ")
 
 
 def _pairs(vocab: frozenset[str]) -> frozenset[str]:
@@ -130,15 +132,8 @@ class Tiler:
         for i, run in enumerate(runs):
             head = run[0]
             if head.isalpha():
-                bow = "" if i and run in CONTRACTION_SUFFIXES and runs[i - 1] == "'" else BOW_G
-                if run.islower():
-                    out.append(bow + run + EOW_G)
-                elif self.caps is not None and len(run) >= self.caps and run.isupper():
-                    out.append(CAPS_G + bow + run.lower() + EOW_G)
-                elif head.isupper() and (rest := run[1:]) == rest.lower():
-                    out.append(SHIFT_G + bow + run.lower() + EOW_G)
-                else:
-                    out.append(bow + run + EOW_G)
+                glued = i and run in CONTRACTION_SUFFIXES and runs[i - 1] == "'"
+                out.append(self._marked_letters(run, not glued))
             elif head.isdigit():
                 out.append(run)
             elif i == 0 or i == last:
@@ -148,6 +143,19 @@ class Tiler:
             else:
                 out.append(run)
         return out
+
+    def _marked_letters(self, run: str, bow: bool = True) -> str:
+        """An ASCII letter run as ctok marks it: case markers (a whole-run rule: all lower stays, all caps
+        of ``allcaps_min`` letters or more takes ⟨caps⟩, a capital then lower case takes ⟨shift⟩, any
+        other mix stays literal), then ⟨bow⟩ (unless a contraction's apostrophe stands for it), ⟨eow⟩."""
+        b = BOW_G if bow else ""
+        if run.islower():
+            return b + run + EOW_G
+        if self.caps is not None and len(run) >= self.caps and run.isupper():
+            return CAPS_G + b + run.lower() + EOW_G
+        if run[0].isupper() and (rest := run[1:]) == rest.lower():
+            return SHIFT_G + b + run.lower() + EOW_G
+        return b + run + EOW_G
 
     def _ascii_cost(self, word: str, ctx: int) -> tuple[int, bool, bool]:
         """``_ascii_word``'s cost, whether it opens a seam and closes one, for a ``simple`` vocabulary:
@@ -172,8 +180,8 @@ class Tiler:
                     total += cost_of(pending)
                     pending = ""
                 cost = letters._new.get(run)
-                if cost is None and (cost := letters.get(run)) is None:
-                    cost = self._cost(self._ascii_word(run, 0)[0])
+                if cost is None and (cost := letters.recall(run)) is None:
+                    cost = self.tile_cost(self._marked_letters(run))
                     letters.put(run, cost)
                 total += cost
                 opens = opens or i == 0
@@ -223,8 +231,14 @@ class Tiler:
     def tile_cost(self, s: str) -> int:
         """Minimum number of tiles of a stream fragment: vocabulary pieces, or one character at its
         floor price (the same recurrence as ctok's, walking its reverse trie from each end)."""
-        if s in self.vocab:
+        vocab = self.vocab
+        if s in vocab:
             return 1
+        # not a piece, so at least two tiles (a tile spanning two characters is a piece): two pieces
+        # that make it up settle it without the full walk (most words that are not a piece are two)
+        for k in range(1, len(s)):
+            if s[:k] in vocab and s[k:] in vocab:
+                return 2
         root, end_key, floor = self.root, self.end, self._floor
         best = [0] * (len(s) + 1)
         for end in range(1, len(s) + 1):
@@ -249,7 +263,7 @@ class Tiler:
 
     def _cost(self, s: str) -> int:
         cost = self._costs._new.get(s)
-        if cost is None and (cost := self._costs.get(s)) is None:
+        if cost is None and (cost := self._costs.recall(s)) is None:
             cost = self.tile_cost(s)
             self._costs.put(s, cost)
         return cost
@@ -338,28 +352,29 @@ class Tiler:
     def _sum(self, parts: list[str], first: int, total: int, closes: bool) -> int:
         """The count when every junction between words and whitespace is a cut (``simple``): a sum of
         the words' and the whitespace runs' own costs, less the lone spaces ctok's seam law removes."""
-        words, spaces, n_parts = self._word_costs, self._costs, len(parts)
-        for i in range(first + 1, n_parts, 2):
-            space, word = parts[i], parts[i + 1]
-            if word:
-                ctx = self._context(parts, i)
-                cache = words[ctx]
-                hit = cache._new.get(word) or cache.get(word)
-                if hit is None:
-                    if word.isascii():
-                        hit = self._ascii_cost(word, ctx)
-                    else:
-                        pieces = self._split(self._padded_word(word, ctx))
-                        hit = (self._pieces_cost(pieces), pieces[0].lstrip(_CASE)[:1] == BOW_G, pieces[-1][-1] == EOW_G)
-                    cache.put(word, hit)
-                # ctok's seam law: a lone space between ⟨eow⟩ and [case markers]⟨bow⟩ is not written
-                if not (closes and hit[1] and space == " "):
-                    cost = spaces._new.get(space)
-                    total += cost if cost is not None else self._cost(space)
-                total += hit[0]
-                closes = hit[2]
-            else:
+        words, spaces = self._word_costs, self._costs
+        # (whitespace, the word after it, the whitespace after that); a trailing run has an empty word
+        triples = zip(parts[first + 1 :: 2], parts[first + 2 :: 2], [*parts[first + 3 :: 2], ""], strict=True)
+        for space, word, after in triples:
+            if not word:
                 total += self._cost(space)
+                break
+            ctx = (space[-1] == " ") + 2 * (after[:2] in _SEAM_STARTS)  # _LEFT_SPACE | _RIGHT_SEAM
+            cache = words[ctx]
+            hit = cache._new.get(word) or cache.recall(word)
+            if hit is None:
+                if word.isascii():
+                    hit = self._ascii_cost(word, ctx)
+                else:
+                    pieces = self._split(self._padded_word(word, ctx))
+                    hit = (self._pieces_cost(pieces), pieces[0].lstrip(_CASE)[:1] == BOW_G, pieces[-1][-1] == EOW_G)
+                cache.put(word, hit)
+            # ctok's seam law: a lone space between ⟨eow⟩ and [case markers]⟨bow⟩ is not written
+            if not (closes and hit[1] and space == " "):
+                cost = spaces._new.get(space)
+                total += cost if cost is not None else self._cost(space)
+            total += hit[0]
+            closes = hit[2]
         return total
 
     def _glue(self, parts: list[str], first: int, group: str, group_cost: int | None) -> int:
