@@ -107,9 +107,13 @@ def test_vocabulary_pairs_prove_the_cuts(family):
 @given(word=st.text(alphabet=string.ascii_letters + string.digits + string.punctuation, min_size=1, max_size=24))
 @settings(max_examples=150, deadline=None)
 def test_ascii_words_stream_as_ctok_streams_them(family, word):
+    """Our ASCII rules give ctok's stream, and the letter-run costing gives the cost of that stream."""
     t = tiling.tiler(family)
     for ctx in range(4):
-        assert t._ascii_word(word, ctx) == t._padded_word(word, ctx), (word, ctx)
+        stream = t._padded_word(word, ctx)
+        assert "".join(t._ascii_word(word, ctx)) == stream, (word, ctx)
+        opens, closes = stream.lstrip(SHIFT_G + CAPS_G)[:1] == BOW_G, stream[-1] == EOW_G
+        assert t._ascii_cost(word, ctx) == (t.tile_cost(stream), opens, closes), (word, ctx)
 
 
 def test_caches_are_bounded_by_bytes():
@@ -123,8 +127,13 @@ def test_caches_are_bounded_by_bytes():
 
 
 class _EveryPair:
+    """A vocabulary's pairs, as if every two characters occurred together in some piece."""
+
     def __contains__(self, pair: str) -> bool:
         return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([EOW_G + BOW_G, "a "])
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -133,6 +142,7 @@ def test_cutting_nowhere_counts_the_same(family):
     one stream, and must agree with the one that cuts and with ctok."""
     cutting = tiling.tiler(family)
     whole = tiling.Tiler(cutting.model, _EveryPair(), 2**20)  # type: ignore[arg-type]
+    assert cutting.simple and not whole.simple
     for text in ("Hello, Claude", "The cat's toys — 12 of them.\n\n  def f(x):\n\treturn x\n", " 'Tis ABC DEFG"):
         want = engine.tile(text, cutting.model)[0]
         assert whole.count(text) == cutting.count(text) == want

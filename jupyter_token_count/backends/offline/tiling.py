@@ -353,8 +353,9 @@ class Tiler:
         """The count when every junction between words and whitespace is a cut (``simple``): a sum of
         the words' and the whitespace runs' own costs, less the lone spaces ctok's seam law removes."""
         words, spaces = self._word_costs, self._costs
-        # (whitespace, the word after it, the whitespace after that); a trailing run has an empty word
-        triples = zip(parts[first + 1 :: 2], parts[first + 2 :: 2], [*parts[first + 3 :: 2], ""], strict=True)
+        # (whitespace, the word after it, the whitespace after that); a trailing run has an empty word;
+        # the padding "" is one too many when the head is the last word
+        triples = zip(parts[first + 1 :: 2], parts[first + 2 :: 2], [*parts[first + 3 :: 2], ""], strict=False)
         for space, word, after in triples:
             if not word:
                 total += self._cost(space)
