@@ -116,6 +116,21 @@ def test_ascii_words_stream_as_ctok_streams_them(family, word):
         assert t._ascii_cost(word, ctx) == (t.tile_cost(stream), opens, closes), (word, ctx)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+@example(word="'hello")
+@example(word="'s")
+@example(word="'")
+@example(word="12ab")
+@example(word="'1")
+@given(word=st.text(alphabet=string.ascii_letters + string.digits + string.punctuation, min_size=1, max_size=12))
+@settings(max_examples=100, deadline=None)
+def test_ascii_heads_stream_as_ctok_streams_them(family, word):
+    for frame_bow in (True, False):
+        t = tiling.tiler(family, frame_bow)
+        for seam in (True, False):
+            assert "".join(t._ascii_head(word, seam)) == t._head(word, seam, False), (word, frame_bow, seam)
+
+
 def test_caches_are_bounded_by_bytes():
     cache = memo.ByteBoundedCache(100_000)
     for i in range(20_000):

@@ -212,6 +212,18 @@ class Tiler:
             raise RuntimeError(f"ctok streamed the padding of {word!r} unexpectedly")
         return s[len(left) : len(s) - len(right)]
 
+    def _ascii_head(self, word: str, right_seam: bool) -> list[str]:
+        """``_head`` of a printable-ASCII word opening the text: the frame's end stands for a space on
+        its left when the frame ends in ⟨bow⟩, and that ⟨bow⟩ is written as a token of its own before
+        a word that writes none (digits), or as a space before an opening apostrophe."""
+        frame_bow = self.model.frame_bow
+        pieces = self._ascii_word(word, (_LEFT_SPACE if frame_bow else 0) | (_RIGHT_SEAM if right_seam else 0))
+        if frame_bow and word[0].isdigit():
+            return [BOW_G, *pieces]
+        if frame_bow and pieces[0] == "'":  # bare only when it opens a word: then the frame's space
+            return [" ", *pieces]
+        return pieces
+
     def _head(self, head: str, right_seam: bool, raw_head_space: bool) -> str:
         """The stream of the text's first word (with any whitespace before it), frame edge included."""
         right = " " if right_seam else ""
@@ -334,7 +346,10 @@ class Tiler:
         key = ("1" if seam_after else "0") + ("1" if raw_head_space else "0") + head
         hit = self._heads.get(key)
         if hit is None:
-            pieces = self._split(self._head(head, seam_after, raw_head_space))
+            if first == 0 and head.isascii():
+                pieces = self._ascii_head(head, seam_after)
+            else:
+                pieces = self._split(self._head(head, seam_after, raw_head_space))
             hit = ("".join(pieces), self._pieces_cost(pieces))
             self._heads.put(key, hit)
 
