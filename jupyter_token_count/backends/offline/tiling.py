@@ -162,9 +162,15 @@ class Tiler:
         each letter run is cut from its neighbours, so it is costed (and memoised) alone; the digits and
         punctuation between letter runs form stretches costed alone too, but for an apostrophe that is
         the ⟨bow⟩ of a contraction suffix, which is costed with it."""
+        letters, cost_of = self._letters, self._cost
+        if word.isalpha():  # one letter run, the commonest word
+            cost = letters._new.get(word)
+            if cost is None and (cost := letters.recall(word)) is None:
+                cost = self.tile_cost(self._marked_letters(word))
+                letters.put(word, cost)
+            return cost, True, True
         runs = _ASCII_LETTERS.findall(word)
         last = len(runs) - 1
-        letters, cost_of = self._letters, self._cost
         total, pending = 0, ""
         opens = closes = False
         for i, run in enumerate(runs):
