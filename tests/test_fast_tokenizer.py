@@ -284,3 +284,16 @@ def test_same_count_on_calibration_texts():
     assert len(found) > 1000
     for text in sorted(found):
         assert_same(text, models=[(f, True) for f in FAMILIES])
+
+
+@pytest.mark.parametrize("version", ["3.0", "4.7", "4.8"])
+def test_long_texts_are_exact_through_the_text_module(version):
+    """The estimator's text path (whole-text cache, no chunking) gives ctok's count on a long text too."""
+    import ctok
+
+    text = "".join(f"{i}. Paragraph “{i}” — naïve café, it's 'quoted', CAPS and CamelCase().\n\n" for i in range(900))
+    assert len(text) > 3 * textmod._CHUNK
+    textmod.clear_cache()
+    frame = ctok.token_count(".", version) - 1
+    assert textmod.content_tokens(text, version, "any") == ctok.token_count(text, version) - frame
+    assert textmod.content_tokens(text, version, "any") == ctok.token_count(text, version) - frame  # warm

@@ -63,6 +63,8 @@ def _is_punct(ch: str) -> bool:
     """ASCII punctuation or symbol (ctok's PUNCT) among printable non-letters: anything but a digit."""
     return not ch.isdigit()
 
+_MAX_CHARS = 1 << 14  # entries of the per-character floor table and trailing-newline table
+
 # context of a word: whether the whitespace before it ends in " " (1) and whether the whitespace after
 # it starts with a lone " " (2); the text's first word is streamed with the head instead
 _LEFT_SPACE, _RIGHT_SEAM = 1, 2
@@ -243,6 +245,8 @@ class Tiler:
     def _char_floor(self, ch: str) -> int:
         cost = self._floor.get(ch)
         if cost is None:
+            if len(self._floor) > _MAX_CHARS:  # bounded whatever text comes: start again from the markers
+                self._floor = dict.fromkeys(MARKER_GLYPHS, 1)
             cost = self._floor[ch] = _engine.char_cost(self.model, ch)
         return cost
 
@@ -320,7 +324,9 @@ class Tiler:
     def _tail(self, n: int) -> int:
         cost = self._tails.get(n)
         if cost is None:
-            cost = self._tails[n] = len(_engine.frame_tail(n, self.model))
+            cost = len(_engine.frame_tail(n, self.model))
+            if n < _MAX_CHARS:  # the run lengths that occur; keeps the table bounded
+                self._tails[n] = cost
         return cost
 
     # ---- the count -------------------------------------------------------------------------------------
