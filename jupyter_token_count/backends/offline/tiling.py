@@ -167,9 +167,9 @@ class Tiler:
         letters, cost_of = self._letters, self._cost
         if word.isalpha():  # one letter run, the commonest word
             cost = letters._new.get(word)
-            if cost is None and (cost := letters.recall(word)) is None:
+            if cost is None and (not letters._old or (cost := letters.recall(word)) is None):
                 cost = self.tile_cost(self._marked_letters(word))
-                letters.put(word, cost)
+                letters.put_ascii(word, cost)
             return cost, True, True
         runs = _ASCII_LETTERS.findall(word)
         last = len(runs) - 1
@@ -188,9 +188,9 @@ class Tiler:
                     total += cost_of(pending)
                     pending = ""
                 cost = letters._new.get(run)
-                if cost is None and (cost := letters.recall(run)) is None:
+                if cost is None and (not letters._old or (cost := letters.recall(run)) is None):
                     cost = self.tile_cost(self._marked_letters(run))
-                    letters.put(run, cost)
+                    letters.put_ascii(run, cost)
                 total += cost
                 opens = opens or i == 0
             else:
@@ -284,10 +284,11 @@ class Tiler:
         return best[-1]
 
     def _cost(self, s: str) -> int:
-        cost = self._costs._new.get(s)
-        if cost is None and (cost := self._costs.recall(s)) is None:
+        costs = self._costs
+        cost = costs._new.get(s)
+        if cost is None and (not costs._old or (cost := costs.recall(s)) is None):
             cost = self.tile_cost(s)
-            self._costs.put(s, cost)
+            costs.put(s, cost)
         return cost
 
     def _split(self, s: str) -> list[str]:
@@ -389,14 +390,15 @@ class Tiler:
                 break
             ctx = (space[-1] == " ") + 2 * (after[:2] in _SEAM_STARTS)  # _LEFT_SPACE | _RIGHT_SEAM
             cache = words[ctx]
-            hit = cache._new.get(word) or cache.recall(word)
-            if hit is None:
+            hit = cache._new.get(word) or (cache._old and cache.recall(word))
+            if not hit:
                 if word.isascii():
                     hit = self._ascii_cost(word, ctx)
+                    cache.put_ascii(word, hit)
                 else:
                     pieces = self._split(self._padded_word(word, ctx))
                     hit = (self._pieces_cost(pieces), pieces[0].lstrip(_CASE)[:1] == BOW_G, pieces[-1][-1] == EOW_G)
-                cache.put(word, hit)
+                    cache.put(word, hit)
             # ctok's seam law: a lone space between ⟨eow⟩ and [case markers]⟨bow⟩ is not written
             if not (closes and hit[1] and space == " "):
                 cost = spaces._new.get(space)
