@@ -14,7 +14,8 @@ For every fixture notebook (``../shared/fixtures/notebooks`` when present, else 
 - whole notebook, cold: ``count_tokens(path, mode="offline")`` (reading, rendering, validating, images,
   estimating) against that same ctok time;
 - whole notebook, warm: the same count again (what an unchanged notebook costs);
-- per cell, cold: each non-empty cell counted alone as the UI's badges do (an edited cell), p50/p95.
+- per cell, cold: each non-empty cell counted alone as the UI's badges do (an edited cell), p50/p95 of
+  the per-cell medians, through ``count_tokens`` and by our text count alone.
 Prose: English prose from the standard library (Python's pydoc topics, then module and function
 docstrings) cut to 1 MB, counted as one text; our count must equal ctok's.
 """
@@ -134,6 +135,7 @@ def bench_model(model: str, paths: list[Path], doc: str, args: argparse.Namespac
     ours_cold = ours_text = base = ours_warm = 0.0
     cell_ours: list[float] = []
     cell_base: list[float] = []
+    cell_text_ours: list[float] = []
     print(f"{model} (tokenizer {family})")
     print(f"  {'notebook':44} {'KB':>6} {'texts':>5} {'ours ms':>8} {'ctok ms':>8} {'speed':>6} "
           f"{'e2e ms':>7} {'speed':>6} {'warm ms':>8}")
@@ -157,9 +159,12 @@ def bench_model(model: str, paths: list[Path], doc: str, args: argparse.Namespac
                 continue
             cell_text = rendered_text(req.body)
             a, b = interleaved(lambda r=req: count_tokens(r.body, mode="offline"),
-                               lambda t=cell_text: ctok.token_count(t, version), 3)
+                               lambda t=cell_text: ctok.token_count(t, version), args.repeat)
+            c, _ = interleaved(lambda t=cell_text: offline_text.content_tokens(t, version, family), lambda: None,
+                               args.repeat)
             cell_ours.append(a)
             cell_base.append(b)
+            cell_text_ours.append(c)
     mb, doc_mb = nb_bytes / 2**20, len(doc.encode()) / 2**20
     print(f"  notebooks, cold, the texts counted:  ours {mb / ours_text:5.2f} MB/s, ctok alone {mb / base:5.2f} MB/s: "
           f"{base / ours_text:4.1f}x faster (ours/ctok time {ours_text / base:.3f})")
@@ -169,6 +174,8 @@ def bench_model(model: str, paths: list[Path], doc: str, args: argparse.Namespac
     print(f"  per cell ({len(cell_ours)} cells), cold, whole count_tokens: p50 {pct(cell_ours, .5) * 1e3:.2f} ms, "
           f"p95 {pct(cell_ours, .95) * 1e3:.2f} ms (ctok alone on the cell's text p50 {pct(cell_base, .5) * 1e3:.2f} ms, "
           f"p95 {pct(cell_base, .95) * 1e3:.2f} ms)")
+    print(f"  per cell, cold, our text count alone: p50 {pct(cell_text_ours, .5) * 1e3:.2f} ms, "
+          f"p95 {pct(cell_text_ours, .95) * 1e3:.2f} ms")
     counts: list[tuple[int, int]] = []
     cold, ref = interleaved(
         lambda: counts.append((offline_text.content_tokens(doc, version, family), 0)),
