@@ -11,10 +11,12 @@ class ByteBoundedCache:
     newer one filled until it holds half the budget, then the older one dropped. Lookups promote, so
     what keeps being used survives a turnover; no per-hit bookkeeping beyond a dict lookup."""
 
-    __slots__ = ("_new", "_new_bytes", "_old", "half")
+    __slots__ = ("_new", "_new_bytes", "_old", "entry", "half")
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, entry_bytes: int = 64) -> None:
+        """``entry_bytes``: what an entry costs beyond its key (dict slot, value)."""
         self.half = max(1, max_bytes // 2)
+        self.entry = entry_bytes
         self._new: dict[Any, Any] = {}
         self._old: dict[Any, Any] = {}
         self._new_bytes = 0
@@ -38,16 +40,15 @@ class ByteBoundedCache:
         """``put`` of an ASCII str key, measured without asking: a compact str of n characters is
         49 + n bytes (CPython), and this is the hot path of a cold count."""
         self._new[key] = value
-        self._new_bytes += len(key) + 113
+        self._new_bytes += 49 + len(key) + self.entry
         if self._new_bytes > self.half:
             self._old, self._new, self._new_bytes = self._new, {}, 0
 
     def put(self, key: Any, value: Any, size: int | None = None) -> None:
         """``size``: the key's bytes when it is not a str (a str key is measured)."""
         self._new[key] = value
-        # plus the dict slot and an int (the word caches' values, streams about the key's size, are
-        # paid for by giving those caches half the budget their keys alone would get: see Tiler)
-        self._new_bytes += (sys.getsizeof(key) if size is None else size) + 64
+        # values that grow with the key (streams) are paid for by the owner halving the budget
+        self._new_bytes += (sys.getsizeof(key) if size is None else size) + self.entry
         if self._new_bytes > self.half:
             self._old, self._new, self._new_bytes = self._new, {}, 0
 

@@ -18,8 +18,8 @@ pieces that repeat (words, indentation, identifiers) and so can be cached:
 
 Words are streamed by our own code when they are printable ASCII (ctok's rules restricted to ASCII
 letters, digits and punctuation, where they reduce to a few cases) and by ctok's own ``stream_norm``
-on a padded copy otherwise. Both caches are bounded by the bytes of their keys, so a long-lived
-server stays bounded whatever it is asked to count.
+on a padded copy otherwise. Every memo is bounded by bytes (``memo.ByteBoundedCache``), so a
+long-lived server stays bounded whatever it is asked to count.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ _CASE = SHIFT_G + CAPS_G
 def _is_punct(ch: str) -> bool:
     """ASCII punctuation or symbol (ctok's PUNCT) among printable non-letters: anything but a digit."""
     return not ch.isdigit()
+
 
 _MAX_CHARS = 1 << 14  # entries of the per-character floor table and trailing-newline table
 
@@ -108,12 +109,12 @@ class Tiler:
         self._floor: dict[str, int] = dict.fromkeys(MARKER_GLYPHS, 1)
         self._tails: dict[int, int] = {}
         # keys + values stay under cache_bytes: words 4 × 1/32 (×2: the value holds a stream), word costs
-        # 4 × 1/16, costs 1/4, heads 1/16 (×2)
-        self._words = [ByteBoundedCache(cache_bytes // 32) for _ in range(4)]  # word → stream, cost, opens
-        self._word_costs = [ByteBoundedCache(cache_bytes // 16) for _ in range(4)]  # word → cost, opens, closes
-        self._costs = ByteBoundedCache(cache_bytes // 4)
+        # 4 × 1/16, costs 1/4, letters 1/32, heads 1/16 (×2); an entry's slot and small value ≈ 64–140 B
+        self._words = [ByteBoundedCache(cache_bytes // 32, 140) for _ in range(4)]  # word → stream, cost, opens
+        self._word_costs = [ByteBoundedCache(cache_bytes // 16, 140) for _ in range(4)]  # word → cost, opens, closes
+        self._costs = ByteBoundedCache(cache_bytes // 4)  # stream piece (or whitespace run) → cost
         self._letters = ByteBoundedCache(cache_bytes // 32)  # ASCII letter run → cost
-        self._heads = ByteBoundedCache(cache_bytes // 16)
+        self._heads = ByteBoundedCache(cache_bytes // 16, 140)
         self._lock = threading.Lock()  # the caches are shared by the server's threads
 
     def clear(self) -> None:
