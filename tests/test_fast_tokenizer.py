@@ -324,3 +324,17 @@ def test_a_long_lived_tiler_stays_within_its_memory_budget():
     finally:
         tracemalloc.stop()
     assert held < 2 * budget, held
+
+
+def test_the_text_module_falls_back_to_ctok_when_the_tiler_breaks(monkeypatch):
+    import ctok
+
+    def broken(*args, **kwargs):
+        raise AttributeError("ctok moved")
+
+    monkeypatch.setattr(tiling, "content_count", broken)
+    monkeypatch.setitem(textmod._ctok_state, "tiling", tiling)
+    textmod.clear_cache()
+    text = "Hello, Claude: it's 12:30 — “quoted”."
+    assert textmod.content_tokens(text, "4.7", "v4.7") == ctok.token_count(text, "4.7") - ctok.token_count(".", "4.7") + 1
+    assert textmod._ctok_state["tiling"] is None  # and the piecewise counter is left alone from then on

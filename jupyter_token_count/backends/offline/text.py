@@ -16,6 +16,7 @@ window around the seam is re-tokenized to correct for tokens that span it.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import sys
 import threading
@@ -26,6 +27,7 @@ from . import heuristic
 from .memo import ByteBoundedCache
 
 ENV_VAR = "JUPYTER_TOKEN_COUNT_ESTIMATOR"
+log = logging.getLogger(__name__)
 
 _CHUNK = 16_000  # texts up to 1.5× this are cached whole; longer ones rely on the tiler's word memo
 _SEAM = 48  # characters either side of a seam that are re-tokenized to correct it
@@ -117,8 +119,10 @@ def _ctok_content(text: str, version: str, bow: bool) -> int:
     if fast is not None:
         try:
             return fast.content_count(text, version, bow)
-        except RuntimeError:  # ctok streamed a padded word unexpectedly: its rules changed
-            pass
+        except Exception:  # ctok's internals moved under the piecewise counter: ctok counts from now on
+            log.warning("piecewise offline counting failed; counting with ctok itself", exc_info=True)
+            with _ctok_lock:
+                _ctok_state["tiling"] = None
     try:
         from ctok.engine import tile
 
