@@ -25,6 +25,7 @@ long-lived server stays bounded whatever it is asked to count.
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 import sys
 import threading
@@ -57,6 +58,9 @@ _GLYPH = re.compile("[" + "".join(LITERAL_MARKER_ESCAPES) + "]")
 _ASCII_RUNS = re.compile(r"[A-Za-z]+|[0-9]+|[^A-Za-z0-9]+")
 _ASCII_LETTERS = re.compile(r"[A-Za-z]+|[^A-Za-z]+")
 _CASE = SHIFT_G + CAPS_G
+# where a ``simple`` vocabulary always cuts a stream: after ⟨eow⟩, before a case marker, before a ⟨bow⟩
+# that no case marker precedes
+_MARKER_CUTS = re.compile(f"(?<={EOW_G})|(?=[{_CASE}])|(?<![{_CASE}])(?={BOW_G})")
 
 
 def _is_punct(ch: str) -> bool:
@@ -64,6 +68,7 @@ def _is_punct(ch: str) -> bool:
     return not ch.isdigit()
 
 
+_BATCH = 256  # non-ASCII words streamed by ctok in one call
 _MAX_CHARS = 1 << 14  # entries of the per-character floor table and trailing-newline table
 
 # context of a word: whether the whitespace before it ends in " " (1) and whether the whitespace after
@@ -221,6 +226,21 @@ class Tiler:
             raise RuntimeError(f"ctok streamed the padding of {word!r} unexpectedly")
         return s[len(left) : len(s) - len(right)]
 
+    def _padded_words(self, items: list[tuple[str, int]]) -> list[str]:
+        """``_padded_word`` of many words in one call of ctok's (its per-call cost dominates short
+        words): the words in a row, each whitespace between them giving both neighbours their context.
+        None of those runs is a lone space, so ctok's seam law leaves them all verbatim."""
+        seps = ["\n " if items[0][1] & _LEFT_SPACE else "\n"]
+        for (_, ctx), (_, next_ctx) in itertools.pairwise(items):
+            seps.append((" \n" if ctx & _RIGHT_SEAM else "\n") + (" " if next_ctx & _LEFT_SPACE else ""))
+        seps.append(" " if items[-1][1] & _RIGHT_SEAM else "")
+        text = "".join(sep + word for sep, (word, _) in zip(seps, items, strict=False)) + seps[-1]
+        parts = _SPLIT.split(_normalize.stream_norm(text, self._plain, raw_head_space=False))
+        # "", sep, word, sep, word, …, word[, sep, ""]
+        if parts[0] or parts[1::2][: len(seps)] != [sep for sep in seps if sep]:
+            raise RuntimeError("ctok streamed the padding of a batch of words unexpectedly")
+        return parts[2 : 2 * len(items) + 1 : 2]
+
     def _ascii_head(self, word: str, right_seam: bool) -> list[str]:
         """``_head`` of a printable-ASCII word opening the text: the frame's end stands for a space on
         its left when the frame ends in ⟨bow⟩, and that ⟨bow⟩ is written as a token of its own before
@@ -259,9 +279,10 @@ class Tiler:
             return 1
         # not a piece, so at least two tiles (a tile spanning two characters is a piece): two pieces
         # that make it up settle it without the full walk (most words that are not a piece are two)
-        for k in range(1, len(s)):
-            if s[:k] in vocab and s[k:] in vocab:
-                return 2
+        if len(s) <= 48:  # longer, and the slicing costs more than the walk saves
+            for k in range(1, len(s)):
+                if s[:k] in vocab and s[k:] in vocab:
+                    return 2
         root, end_key, floor = self.root, self.end, self._floor
         best = [0] * (len(s) + 1)
         for end in range(1, len(s) + 1):
@@ -293,7 +314,19 @@ class Tiler:
         return cost
 
     def _split(self, s: str) -> list[str]:
-        """A stream cut at every junction no piece spans."""
+        """A stream cut at junctions no piece spans: with a ``simple`` vocabulary, at its markers first
+        (cheap, and where the repeats are), then anything still long at every such junction."""
+        if not self.simple:
+            return self._pair_split(s)
+        out: list[str] = []
+        for piece in _MARKER_CUTS.split(s):
+            if len(piece) > 24:
+                out.extend(self._pair_split(piece))
+            elif piece:
+                out.append(piece)
+        return out
+
+    def _pair_split(self, s: str) -> list[str]:
         pairs, out, start = self.pairs, [], 0
         for i in range(1, len(s)):
             if s[i - 1 : i + 1] not in pairs:
@@ -385,7 +418,8 @@ class Tiler:
         # (whitespace, the word after it, the whitespace after that); a trailing run has an empty word;
         # the padding "" is one too many when the head is the last word
         triples = zip(parts[first + 1 :: 2], parts[first + 2 :: 2], [*parts[first + 3 :: 2], ""], strict=False)
-        for space, word, after in triples:
+        batch: dict[tuple[str, int], tuple[int, bool, bool]] | None = None
+        for k, (space, word, after) in enumerate(triples):
             if not word:
                 total += self._cost(space)
                 break
@@ -396,10 +430,10 @@ class Tiler:
                 if word.isascii():
                     hit = self._ascii_cost(word, ctx)
                     cache.put_ascii(word, hit)
-                else:
-                    pieces = self._split(self._padded_word(word, ctx))
-                    hit = (self._pieces_cost(pieces), pieces[0].lstrip(_CASE)[:1] == BOW_G, pieces[-1][-1] == EOW_G)
-                    cache.put(word, hit)
+                else:  # streamed by ctok, in batches: this word and the uncached ones after it
+                    if batch is None or (word, ctx) not in batch:
+                        batch = self._prefetch(parts, first + 1 + 2 * k)
+                    hit = batch[(word, ctx)]
             # ctok's seam law: a lone space between ⟨eow⟩ and [case markers]⟨bow⟩ is not written
             if not (closes and hit[1] and space == " "):
                 cost = spaces._new.get(space)
@@ -407,6 +441,30 @@ class Tiler:
             total += hit[0]
             closes = hit[2]
         return total
+
+    def _prefetch(self, parts: list[str], start: int) -> dict[tuple[str, int], tuple[int, bool, bool]]:
+        """Stream and cost, in one batch, the uncached non-ASCII words from ``parts[start + 1]`` on (up
+        to ``_BATCH`` of them); they are cached too, but returned as the cache may turn over meanwhile."""
+        todo: dict[tuple[str, int], None] = {}
+        for i in range(start, len(parts) - 1, 2):
+            word = parts[i + 1]
+            if word and not word.isascii():
+                ctx = self._context(parts, i)
+                if self._word_costs[ctx].get(word) is None:
+                    todo[(word, ctx)] = None
+                    if len(todo) >= _BATCH:
+                        break
+        items = list(todo)
+        out = {}
+        for (word, ctx), stream in zip(items, self._padded_words(items), strict=True):
+            pieces = self._split(stream)
+            hit = out[(word, ctx)] = (
+                self._pieces_cost(pieces),
+                pieces[0].lstrip(_CASE)[:1] == BOW_G,
+                pieces[-1][-1] == EOW_G,
+            )
+            self._word_costs[ctx].put(word, hit)
+        return out
 
     def _glue(self, parts: list[str], first: int, group: str, group_cost: int | None) -> int:
         """The count in general: ``group`` is the stream not yet costed, fragments glued because a piece
