@@ -338,3 +338,16 @@ def test_the_text_module_falls_back_to_ctok_when_the_tiler_breaks(monkeypatch):
     text = "Hello, Claude: it's 12:30 — “quoted”."
     assert textmod.content_tokens(text, "4.7", "v4.7") == ctok.token_count(text, "4.7") - ctok.token_count(".", "4.7") + 1
     assert textmod._ctok_state["tiling"] is None  # and the piecewise counter is left alone from then on
+
+
+def test_many_non_ascii_words_in_batches():
+    """More distinct non-ASCII words than one batch of ctok calls holds, in every context."""
+    import random
+
+    rng = random.Random(5)
+    letters = "абвгдежзийклмнопрстуфхцчшщъыьэюяéüß“”—…'"
+    words = ["".join(rng.choices(letters, k=rng.randint(1, 9))) for _ in range(700)]
+    text = "".join(w + rng.choice([" ", "  ", "\n", " \n", "\t", ". ", ", "]) for w in words)
+    assert len(set(words)) > 2 * tiling._BATCH
+    tiling.clear_caches()
+    assert_same(text)
