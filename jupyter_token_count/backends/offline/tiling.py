@@ -89,7 +89,9 @@ def _pairs(vocab: frozenset[str]) -> frozenset[str]:
 class Tiler:
     """``count(text)`` == ``ctok.engine.tile(text, model)[0]`` for one ctok tokenizer model."""
 
-    def __init__(self, model: Any, pairs: frozenset[str], cache_bytes: int) -> None:
+    def __init__(self, model: Any, pairs: frozenset[str], cache_bytes: int, like: Tiler | None = None) -> None:
+        """``like``: a tiler of the same vocabulary and text rules whose memos this one shares (what a word
+        costs away from the text's head does not depend on the frame: only ``_heads`` is this one's)."""
         self.model = model
         self.vocab: frozenset[str] = model.vocab
         self.root: dict = model.trie.root
@@ -121,6 +123,10 @@ class Tiler:
         self._letters = ByteBoundedCache(cache_bytes // 32)  # ASCII letter run → cost
         self._heads = ByteBoundedCache(cache_bytes // 16, 140)
         self._lock = threading.Lock()  # the caches are shared by the server's threads
+        if like is not None:
+            assert like.vocab == self.vocab and (like.fold_quotes, like.caps) == (self.fold_quotes, self.caps)
+            self._words, self._word_costs, self._costs = like._words, like._word_costs, like._costs
+            self._letters, self._floor, self._tails, self._lock = like._letters, like._floor, like._tails, like._lock
 
     def clear(self) -> None:
         with self._lock:
@@ -500,9 +506,8 @@ class Tiler:
 
 _tilers: dict[tuple[str, bool], Tiler] = {}
 _tilers_lock = threading.Lock()
-_pairs_by_vocab: dict[int, frozenset[str]] = {}
 
-#: memo budget per tokenizer model (the server holds at most a few: v3, v4.7, v4.8, with and without bow)
+#: memo budget per vocabulary (v3; v4.7 and v4.8 share theirs), plus a little per frame for the heads
 CACHE_BYTES = 8 * 2**20
 
 
@@ -517,10 +522,17 @@ def tiler(family: str, frame_bow: bool = True) -> Tiler:
             if not frame_bow and model.frame_bow:
                 model = copy.copy(model)
                 model.frame_bow = False
-            pairs = _pairs_by_vocab.get(id(model.vocab))
-            if pairs is None:
-                pairs = _pairs_by_vocab[id(model.vocab)] = _pairs(model.vocab)
-            hit = _tilers[key] = Tiler(model, pairs, CACHE_BYTES)
+            # v4.7 and v4.8 load one vocabulary file into two models: equal vocabularies, shared memos
+            like = next(
+                (
+                    t
+                    for t in _tilers.values()
+                    if (t.fold_quotes, t.caps) == (model.fold_quotes, model.allcaps_min) and t.vocab == model.vocab
+                ),
+                None,
+            )
+            pairs = like.pairs if like is not None else _pairs(model.vocab)
+            hit = _tilers[key] = Tiler(model, pairs, CACHE_BYTES, like)
         return hit
 
 
