@@ -69,6 +69,7 @@ def _is_punct(ch: str) -> bool:
 
 
 _BATCH = 256  # non-ASCII words streamed by ctok in one call
+_LOOKAHEAD = 4096  # words a batch looks ahead for uncached non-ASCII words
 _MAX_CHARS = 1 << 14  # entries of the per-character floor table and trailing-newline table
 
 # context of a word: whether the whitespace before it ends in " " (1) and whether the whitespace after
@@ -115,13 +116,14 @@ class Tiler:
         self._plain.frame_bow = False
         self._floor: dict[str, int] = dict.fromkeys(MARKER_GLYPHS, 1)
         self._tails: dict[int, int] = {}
-        # keys + values stay under cache_bytes: words 4 × 1/32 (×2: the value holds a stream), word costs
-        # 4 × 1/16, costs 1/4, letters 1/32, heads 1/16 (×2); an entry's slot and small value ≈ 64–140 B
-        self._words = [ByteBoundedCache(cache_bytes // 32, 140) for _ in range(4)]  # word → stream, cost, opens
-        self._word_costs = [ByteBoundedCache(cache_bytes // 16, 140) for _ in range(4)]  # word → cost, opens, closes
+        # keys + values stay under cache_bytes: word costs 1/2, costs 1/4, letters 1/32, heads 1/32 (×2: the
+        # value holds a stream), words (only for a vocabulary that is not ``simple``) 4 × 1/64 (×2)
+        self._words = [ByteBoundedCache(cache_bytes // 64, 140) for _ in range(4)]  # word → stream, cost, opens
+        # word → [(cost, opens, closes) or None for each of the 4 contexts]
+        self._word_costs = ByteBoundedCache(cache_bytes // 2, 250)
         self._costs = ByteBoundedCache(cache_bytes // 4)  # stream piece (or whitespace run) → cost
         self._letters = ByteBoundedCache(cache_bytes // 32)  # ASCII letter run → cost
-        self._heads = ByteBoundedCache(cache_bytes // 16, 140)
+        self._heads = ByteBoundedCache(cache_bytes // 32, 140)
         self._lock = threading.Lock()  # the caches are shared by the server's threads
         if like is not None:
             assert like.vocab == self.vocab and (like.fold_quotes, like.caps) == (self.fold_quotes, self.caps)
@@ -130,7 +132,7 @@ class Tiler:
 
     def clear(self) -> None:
         with self._lock:
-            for cache in (*self._words, *self._word_costs, self._costs, self._heads, self._letters):
+            for cache in (*self._words, self._word_costs, self._costs, self._heads, self._letters):
                 cache.clear()
 
     # ---- the marked stream, word by word ---------------------------------------------------------------
@@ -430,12 +432,15 @@ class Tiler:
                 total += self._cost(space)
                 break
             ctx = (space[-1] == " ") + 2 * (after[:2] in _SEAM_STARTS)  # _LEFT_SPACE | _RIGHT_SEAM
-            cache = words[ctx]
-            hit = cache._new.get(word) or (cache._old and cache.recall(word))
-            if not hit:
+            entry = words._new.get(word) or (words._old and words.recall(word))
+            hit = entry[ctx] if entry else None
+            if hit is None:
                 if word.isascii():
                     hit = self._ascii_cost(word, ctx)
-                    cache.put_ascii(word, hit)
+                    if not entry:
+                        entry = [None, None, None, None]
+                        words.put_ascii(word, entry)
+                    entry[ctx] = hit
                 else:  # streamed by ctok, in batches: this word and the uncached ones after it
                     if batch is None or (word, ctx) not in batch:
                         batch = self._prefetch(parts, first + 1 + 2 * k)
@@ -450,13 +455,16 @@ class Tiler:
 
     def _prefetch(self, parts: list[str], start: int) -> dict[tuple[str, int], tuple[int, bool, bool]]:
         """Stream and cost, in one batch, the uncached non-ASCII words from ``parts[start + 1]`` on (up
-        to ``_BATCH`` of them); they are cached too, but returned as the cache may turn over meanwhile."""
+        to ``_BATCH`` of them, looking ``_LOOKAHEAD`` words ahead at most); they are cached too, but
+        returned as the cache may turn over meanwhile."""
+        words = self._word_costs
         todo: dict[tuple[str, int], None] = {}
-        for i in range(start, len(parts) - 1, 2):
+        for i in range(start, min(len(parts) - 1, start + 2 * _LOOKAHEAD), 2):
             word = parts[i + 1]
             if word and not word.isascii():
                 ctx = self._context(parts, i)
-                if self._word_costs[ctx].get(word) is None:
+                entry = words._new.get(word) or words._old.get(word)  # no promotion while looking
+                if not entry or entry[ctx] is None:
                     todo[(word, ctx)] = None
                     if len(todo) >= _BATCH:
                         break
@@ -469,7 +477,11 @@ class Tiler:
                 pieces[0].lstrip(_CASE)[:1] == BOW_G,
                 pieces[-1][-1] == EOW_G,
             )
-            self._word_costs[ctx].put(word, hit)
+            entry = words.get(word)
+            if not entry:
+                entry = [None, None, None, None]
+                words.put(word, entry)
+            entry[ctx] = hit
         return out
 
     def _glue(self, parts: list[str], first: int, group: str, group_cost: int | None) -> int:
@@ -508,7 +520,7 @@ _tilers: dict[tuple[str, bool], Tiler] = {}
 _tilers_lock = threading.Lock()
 
 #: memo budget per vocabulary (v3; v4.7 and v4.8 share theirs), plus a little per frame for the heads
-CACHE_BYTES = 8 * 2**20
+CACHE_BYTES = 24 * 2**20
 
 
 def tiler(family: str, frame_bow: bool = True) -> Tiler:
