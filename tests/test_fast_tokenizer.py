@@ -203,7 +203,7 @@ def test_same_count_on_composed_text(text):
     assert_same(text)
 
 
-@given(text=st.text(alphabet=st.characters(blacklist_categories=()), max_size=60))
+@given(text=st.text(alphabet=st.characters(exclude_categories=()), max_size=60))
 @settings(max_examples=300, deadline=None)
 def test_same_count_on_random_unicode(text):
     assert_same(text)
