@@ -103,7 +103,7 @@ def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool =
         for j, output in enumerate(outputs):
             if not isinstance(output, dict):
                 raise InputError(f"output must be an object, got {_json_name(output)}", f"{loc}, output {j + 1}")
-        attachments = raw.get("attachments") or {}
+        attachments = raw.get("attachments", {})  # present means typed: null is not "none"
         if not isinstance(attachments, dict):
             raise InputError(f"attachments must be an object mapping file names to {{media type: data}}, "
                              f"got {_json_name(attachments)}", loc)

@@ -340,9 +340,9 @@ class BodyHandler(BaseHandler):
 
     def deadline(self, body: dict[str, Any]) -> float:
         """Seconds an auto-mode answer may wait for the API (``deadline_ms``; default TokenCountConfig.deadline)."""
-        ms = body.get("deadline_ms")
-        if ms is None:
+        if "deadline_ms" not in body:  # present means typed: null is not "the default"
             return self.service.settings.deadline
+        ms = body["deadline_ms"]
         if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 <= ms <= MAX_DEADLINE_MS:
             raise ApiFailure(400, f"deadline_ms: expected milliseconds from 0 to {MAX_DEADLINE_MS}, got {json.dumps(ms)}")
         return ms / 1000
@@ -355,10 +355,10 @@ class BodyHandler(BaseHandler):
             raise ApiFailure(400, "cells: required (a list of {id, cell_type, source, outputs?})")
         if not isinstance(raw_cells, list):
             raise ApiFailure(400, f"cells: expected an array, got {_json_type(raw_cells)}")
-        include_outputs = body.get("include_outputs", False)
-        if not isinstance(include_outputs, bool):
-            raise ApiFailure(400, f"include_outputs: expected a boolean, got {_json_type(include_outputs)}")
-        return model, mode, include_outputs, raw_cells, self.deadline(body)
+        for name in ("include_outputs", "cell_counts", "exact_total"):
+            if name in body and not isinstance(body[name], bool):
+                raise ApiFailure(400, f"{name}: expected a boolean, got {_json_type(body[name])}")
+        return model, mode, body.get("include_outputs", False), raw_cells, self.deadline(body)
 
 
 def _shown(value: Any) -> str:
@@ -414,11 +414,7 @@ class CellsHandler(BodyHandler):
     @answers
     async def post(self) -> None:
         model, mode, include_outputs, raw_cells, deadline = await self.cells_body()
-        flags = {}
-        for name in ("cell_counts", "exact_total"):
-            flags[name] = self.parsed.get(name, True)
-            if not isinstance(flags[name], bool):
-                raise ApiFailure(400, f"{name}: expected a boolean, got {_json_type(flags[name])}")
+        flags = {name: self.parsed.get(name, True) for name in ("cell_counts", "exact_total")}
         cells = await asyncio.get_running_loop().run_in_executor(None, functools.partial(cells_from_json, raw_cells, strict=True))
         counter = self.service.counter
         # run on the counter's own loop: building a hundred cell requests is CPU work the server's
@@ -445,7 +441,7 @@ class DocumentHandler(BodyHandler):
         if selection is not None and not isinstance(selection, str):
             raise ApiFailure(400, f"selection: expected a string or null, got {_json_type(selection)}")
         exact_total = body.get("exact_total", True)
-        if not isinstance(exact_total, bool):
+        if not isinstance(exact_total, bool):  # present means typed: null too is refused
             raise ApiFailure(400, f"exact_total: expected a boolean, got {_json_type(exact_total)}")
         limit = self.service.settings.max_request_bytes
         doc = await self.build(document_request, name, text, model=model, max_bytes=limit)
