@@ -31,10 +31,7 @@ from .cache import CountCache
 from .config import Settings, check_mode
 from .errors import (
     ApiAuthError,
-    ApiBadResponse,
-    ApiConnectionError,
     ApiError,
-    ApiOverloaded,
     ApiRateLimited,
     ApiTimeout,
     ConfigError,
@@ -55,26 +52,6 @@ FRAME_PROBE = "."
 TYPING = "estimate while you type; the exact count follows when typing pauses"
 #: exact counts waiting for a background slot, at most (the oldest are dropped: their notebook moved on)
 BACKGROUND_QUEUE = 2000
-
-
-def describe(exc: ApiError, settings: Settings) -> str:
-    """Why an API failure left us with an estimate, in words a user can act on."""
-    if isinstance(exc, ApiAuthError):
-        return f"API key rejected ({exc.status}: {exc.message}); check {settings.api_key_env}"
-    if isinstance(exc, ApiRateLimited):
-        wait = f"; exact count in {exc.retry_after:.0f}s" if exc.retry_after else ""
-        if exc.request_id is None and exc.error_type is None:  # our own cap, not an answer from the API
-            return f"rate limited ({settings.rpm} requests/min cap){wait}"
-        return f"rate limited by the API (429){wait}"
-    if isinstance(exc, ApiOverloaded):
-        return "the API is overloaded (529)"
-    if isinstance(exc, ApiTimeout):
-        return f"the API did not answer within {settings.timeout:g}s"
-    if isinstance(exc, ApiConnectionError):
-        return f"API unreachable: {exc.message}"
-    if isinstance(exc, ApiBadResponse):
-        return f"the API's answer could not be used: {exc.message}"
-    return f"API error {exc.status}: {exc.message}"
 
 
 class _LoopThread:
@@ -264,9 +241,9 @@ class Counter:
         except ApiError as exc:
             if exc.transient and mode == "auto":
                 self.fallbacks += 1
-                if isinstance(exc, ApiRateLimited) and exc.request_id is None and exc.error_type is None:
+                if isinstance(exc, ApiRateLimited) and exc.own_cap:
                     self.limiter.note_throttled()
-                return await self._estimate(req, describe(exc, self.settings), retry_after=exc.retry_after)
+                return await self._estimate(req, exc.reason(self.settings), retry_after=exc.retry_after)
             raise
         return self._result(req, n, exact=True, source="api")
 

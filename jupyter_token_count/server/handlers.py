@@ -24,20 +24,9 @@ from jupyter_server.utils import url_path_join
 
 from ..cells import acount_cells
 from ..config import MODES
-from ..counter import describe
 from ..errors import (
-    ApiAuthError,
-    ApiBadResponse,
-    ApiConnectionError,
     ApiError,
-    ApiNotFound,
-    ApiOverloaded,
-    ApiRateLimited,
-    ApiRequestTooLarge,
-    ApiTimeout,
-    ConfigError,
     InputError,
-    InvalidRequest,
     TokenCountError,
 )
 from ..modelcheck import check_listed
@@ -156,38 +145,15 @@ def _literal(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def map_exception(exc: BaseException, service: TokenCountService | None) -> ApiFailure | None:
-    """Our exceptions → the HTTP answer (None: not ours, an internal error)."""
+    """Our exceptions → the HTTP answer each one declares (None: not ours, an internal error). ApiErrors reach
+    here in mode 'api' only: auto mode answers the transient ones with the estimate."""
     if isinstance(exc, ApiFailure):
         return exc
-    if isinstance(exc, InputError):
-        return ApiFailure(400, str(exc), "invalid_request_error")  # "where: message"
-    if isinstance(exc, ConfigError):
-        return ApiFailure(400, str(exc), "config_error")
-    if isinstance(exc, InvalidRequest):
-        return ApiFailure(400, f"the API rejected the request: {exc.message}", exc.error_type or "invalid_request_error")
-    if isinstance(exc, ApiNotFound):
-        return ApiFailure(404, f"the API answered 404: {exc.message}", exc.error_type or "not_found_error")
-    if isinstance(exc, ApiRequestTooLarge):
-        return ApiFailure(413, f"the API says the request is too large: {exc.message}", "request_too_large")
-    if isinstance(exc, ApiBadResponse):
-        return ApiFailure(502, f"the API's answer could not be used: {exc.message}", "upstream_error")
-    if isinstance(exc, ApiError):
-        # only reached in mode 'api' (auto mode answers these with the estimate): say what went wrong upstream
-        why = describe(exc, service.settings) if service is not None else exc.message
-        if isinstance(exc, ApiRateLimited):
-            if exc.request_id is None and exc.error_type is None and service is not None:  # our own cap, not a 429
-                why = f"this server's rate limit ({service.settings.rpm} requests/min, TokenCountConfig.rpm): {exc.message}"
-            return ApiFailure(429, why, "rate_limit_error", exc.retry_after)
-        if isinstance(exc, ApiOverloaded):
-            return ApiFailure(503, why, "overloaded_error", exc.retry_after)
-        if isinstance(exc, ApiTimeout):
-            return ApiFailure(504, why, "timeout_error")
-        if isinstance(exc, ApiAuthError):
-            return ApiFailure(502, why, "upstream_auth_error")
-        if isinstance(exc, ApiConnectionError):
-            return ApiFailure(502, why, "upstream_unreachable")
-        return ApiFailure(502, why, "upstream_error")
-    return None
+    if not isinstance(exc, TokenCountError):
+        return None
+    settings = service.settings if service is not None else None
+    retry_after = exc.reply_retry_after if isinstance(exc, ApiError) else None
+    return ApiFailure(exc.http_status, exc.user_message(settings), exc.reply_type(), retry_after)
 
 
 def answers(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:

@@ -1,6 +1,6 @@
 """PDF document blocks → tokens: the coarsest part of the estimate.
 
-The docs say a PDF page costs its extracted text *plus* the page rendered as an image (reference §6),
+The docs say a PDF page costs its extracted text *plus* the page rendered as an image (the PDF-support docs),
 but not the render size, which the caller does not control. We assume pages are rasterised at
 ``RENDER_DPI`` from their media box and then go through the model's image rule like any image (so
 the tier's resize caps them). A letter page at 150 dpi is 1275×1650 px: about 1,560 tokens on the

@@ -15,7 +15,7 @@ The structure found in the calibration counts (details and figures in ``models.j
 * Thinking blocks of previous assistant turns are ignored; the current (final) assistant turn's
   thinking counts, as the token-counting docs say, and as the calibration counts on Sonnet 3.7, 4 and
   4.5 confirm. Some 2026 docs say models from Opus 4.5 / Sonnet 4.6 on keep prior thinking in
-  context; no count here settles that (reference §8), so we follow the token-counting page and say
+  context; no count here settles that (the token-counting docs), so we follow the token-counting page and say
   so in a note whenever history thinking was dropped. A tool loop (assistant → tool results →
   assistant) is one turn, so its thinking is current.
 * ``cache_control`` never changes a count.
