@@ -4,10 +4,9 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import type { ICellsResult, IModelEntry } from './api';
+import type { IModelEntry } from './api';
 import type { ModelCatalog } from './catalog';
 import { MAX_COMPARE_MODELS } from './config';
-import type { NotebookCounter } from './counter';
 import type { TokenCountSettings } from './settings';
 
 /**
@@ -62,16 +61,33 @@ export function toggleCompareModel(
     : [...selected, id].slice(0, MAX_COMPARE_MODELS);
 }
 
+/** A count as the comparison shows it: a notebook's total (ICellsResult) or a document's. */
+export interface ICompared {
+  model: string;
+  total: number;
+  exact: boolean;
+  context_fraction?: number | null;
+  context_window: number | null;
+  cost_usd: number | null;
+}
+
+/** What can be compared across models: a notebook's counter, or a document's. */
+export interface IComparable {
+  /** The current count; a new object after each counted edit. */
+  readonly result: ICompared | null;
+  countWith(model: string): Promise<ICompared>;
+}
+
 /** One compared model: its count of the notebook, or why there is none (neither: still counting). */
 export interface ICompareRow {
   id: string;
-  result?: ICellsResult;
+  result?: ICompared;
   error?: string;
 }
 
 interface IEntry extends ICompareRow {
   /** The notebook's own result this count belongs to: a new one (a counted edit) asks again. */
-  key: ICellsResult;
+  key: ICompared;
 }
 
 export class ModelComparison {
@@ -85,12 +101,12 @@ export class ModelComparison {
     return this._changed;
   }
 
-  /** The notebook compared (its counter); another one starts from no counts. */
-  get counter(): NotebookCounter | null {
+  /** The notebook or document compared; another one starts from no counts. */
+  get counter(): IComparable | null {
     return this._counter;
   }
 
-  set counter(counter: NotebookCounter | null) {
+  set counter(counter: IComparable | null) {
     if (counter !== this._counter) {
       this._counter = counter;
       this._entries.clear();
@@ -150,7 +166,7 @@ export class ModelComparison {
     });
   }
 
-  private _count(counter: NotebookCounter, entry: IEntry): void {
+  private _count(counter: IComparable, entry: IEntry): void {
     counter
       .countWith(entry.id)
       .then(result => {
@@ -169,7 +185,7 @@ export class ModelComparison {
 
   private _settings: TokenCountSettings;
   private _catalog: ModelCatalog;
-  private _counter: NotebookCounter | null = null;
+  private _counter: IComparable | null = null;
   private _entries = new Map<string, IEntry>();
   private _changed = new Signal<this, void>(this);
 }

@@ -22,6 +22,7 @@ import {
   TokenCountError
 } from './api';
 import { ModelCatalog } from './catalog';
+import type { IComparable, ICompared } from './comparison';
 import {
   describeExactness,
   formatCost,
@@ -170,10 +171,23 @@ export class SelectionCounter implements IDisposable {
   private _changed = new Signal<this, void>(this);
 }
 
+/** A document's count in the comparison's terms. */
+function compared(r: IDocumentResult): ICompared {
+  const t = r.total;
+  return {
+    model: t.model,
+    total: t.input_tokens,
+    exact: t.exact,
+    context_fraction: t.context_fraction,
+    context_window: t.context_window,
+    cost_usd: t.cost_usd
+  };
+}
+
 /**
  * The count of one text document open in the file editor.
  */
-export class DocumentCounter implements IDisposable {
+export class DocumentCounter implements IDisposable, IComparable {
   constructor(options: DocumentCounter.IOptions) {
     this.widget = options.widget;
     this.editor = options.editor;
@@ -193,8 +207,32 @@ export class DocumentCounter implements IDisposable {
     return this._changed;
   }
 
-  get result(): IDocumentResult | null {
+  /** The document's count (total, what it was counted as, the model's context share and cost). */
+  get document(): IDocumentResult | null {
     return this._result;
+  }
+
+  /** The count in the sidebar comparison's terms (IComparable). */
+  get result(): ICompared | null {
+    return this._compared;
+  }
+
+  /** The last counted text under another model (the sidebar's comparison). */
+  async countWith(model: string): Promise<ICompared> {
+    const r = await this._api.document({
+      name: this.name,
+      text: this._text ?? this.editor.model.sharedModel.getSource(),
+      model,
+      mode: this._settings.config.mode
+    });
+    return compared(r);
+  }
+
+  /** The file name the server reads the text by (its suffix decides JSON or text). */
+  get name(): string {
+    return (
+      this.widget.context.path.split('/').pop() ?? this.widget.context.path
+    );
   }
 
   get error(): TokenCountError | null {
@@ -280,6 +318,7 @@ export class DocumentCounter implements IDisposable {
         return;
       }
       this._result = result;
+      this._compared = compared(result);
       this._error = null;
       this._text = text;
       this._stale = text !== this.editor.model.sharedModel.getSource();
@@ -323,6 +362,7 @@ export class DocumentCounter implements IDisposable {
   private _settings: TokenCountSettings;
   private _catalog: ModelCatalog;
   private _result: IDocumentResult | null = null;
+  private _compared: ICompared | null = null;
   private _error: TokenCountError | null = null;
   private _text: string | null = null;
   private _stale = true;
@@ -386,7 +426,7 @@ export class DocumentStatusItem extends Widget {
   protected onUpdateRequest(): void {
     const node = this.node;
     const counter = this._counter;
-    const r = counter?.result ?? null;
+    const r = counter?.document ?? null;
     const sel = this._selection.result;
     node.classList.remove(
       'jp-mod-warning',

@@ -5,7 +5,7 @@
  * (`jupyter_token_count/result.py`), the rule is Python's and both sides check the same pinned examples
  * (`tests/fixtures/format_examples.json`).
  */
-import type { ICellsResult, IStatus } from './api';
+import type { IStatus } from './api';
 
 /** The share of the context window from which surfaces warn (Python: `result.WARN_FRACTION`). */
 export const WARN_FRACTION = 0.8;
@@ -18,7 +18,9 @@ export function isOverWarning(fraction: number | null | undefined): boolean {
 }
 
 /** The share of the context window a result takes, as the server computed it (null when unknown). */
-export function contextFraction(r: ICellsResult): number | null {
+export function contextFraction(r: {
+  context_fraction?: number | null;
+}): number | null {
   return r.context_fraction ?? null;
 }
 

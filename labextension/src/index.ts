@@ -189,6 +189,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (docItem) {
         docItem.counter = doc;
       }
+      sidebar.document = doc;
       selection.editor = doc
         ? doc.editor
         : (tracker.currentWidget?.content.activeCell?.editor ?? null);

@@ -12,6 +12,7 @@ import { ModelCatalog } from './catalog';
 import { ModelComparison } from './comparison';
 import { MAX_COMPARE_MODELS } from './config';
 import { NotebookCounter } from './counter';
+import { DocumentCounter } from './documents';
 import {
   contextFraction,
   describeExactness,
@@ -75,12 +76,30 @@ export class TokenCountSidebar extends Widget {
     this._counter?.changed.disconnect(this.update, this);
     this._counter = counter;
     counter?.changed.connect(this.update, this);
-    this._comparison.counter = counter;
+    if (!this._document) {
+      this._comparison.counter = counter;
+    }
     this.update();
   }
 
   get counter(): NotebookCounter | null {
     return this._counter;
+  }
+
+  /** Follow a text document in the file editor (or none: back to the notebook, if any). */
+  set document(doc: DocumentCounter | null) {
+    if (doc === this._document) {
+      return;
+    }
+    this._document?.changed.disconnect(this.update, this);
+    this._document = doc;
+    doc?.changed.connect(this.update, this);
+    this._comparison.counter = doc ?? this._counter;
+    this.update();
+  }
+
+  get document(): DocumentCounter | null {
+    return this._document;
   }
 
   protected onAfterShow(msg: Message): void {
@@ -95,9 +114,18 @@ export class TokenCountSidebar extends Widget {
       return; // Rendered when shown: no work for a closed panel while typing.
     }
     this._renderControls();
-    this._renderSummary();
-    this._renderTypes();
-    this._renderRows();
+    // a text document: its total, the controls and the comparison (no cells to rank)
+    const doc = this._document;
+    this._typesSection.hidden = !!doc;
+    this._cellsSection.hidden = !!doc;
+    this._outputsLabel.hidden = !!doc;
+    if (doc) {
+      this._renderDocument(doc);
+    } else {
+      this._renderSummary();
+      this._renderTypes();
+      this._renderRows();
+    }
     this._renderCompare();
   }
 
@@ -144,6 +172,7 @@ export class TokenCountSidebar extends Widget {
     modeLabel.appendChild(this._modeSelect);
 
     const outputsLabel = el('label', 'jp-TokenCount-check');
+    this._outputsLabel = outputsLabel;
     this._outputs = el('input', 'jp-TokenCount-includeOutputs');
     this._outputs.type = 'checkbox';
     this._outputs.addEventListener('change', () => {
@@ -157,13 +186,16 @@ export class TokenCountSidebar extends Widget {
       'Recount'
     );
     recount.type = 'button';
-    recount.addEventListener('click', () => this._counter?.recount());
+    recount.addEventListener('click', () =>
+      (this._document ?? this._counter)?.recount()
+    );
 
     controls.append(modelLabel, modeLabel, outputsLabel, recount);
     root.appendChild(controls);
 
     // Totals by type
     const types = el('section', 'jp-TokenCount-types');
+    this._typesSection = types;
     types.appendChild(el('h3', '', 'By cell type'));
     this._typesTable = el('table', 'jp-TokenCount-typesTable');
     this._typesNote = el('p', 'jp-TokenCount-note');
@@ -172,6 +204,7 @@ export class TokenCountSidebar extends Widget {
 
     // Ranked cells
     const cells = el('section', 'jp-TokenCount-cells');
+    this._cellsSection = cells;
     cells.appendChild(el('h3', '', 'Cells by tokens'));
     this._rows = el('ol', 'jp-TokenCount-rows');
     this._rows.setAttribute(
@@ -232,6 +265,49 @@ export class TokenCountSidebar extends Widget {
     }
     this._modeSelect.value = config.mode;
     this._outputs.checked = config.includeOutputs;
+  }
+
+  private _renderDocument(doc: DocumentCounter): void {
+    this._notebookName.textContent = doc.widget.context.localPath;
+    const r = doc.document;
+    const error = doc.error;
+    this._exactness.classList.toggle('jp-mod-error', !!error);
+    if (!r) {
+      this._total.textContent = error ? 'Count unavailable' : 'Counting…';
+      this._total.removeAttribute('data-token-count-sidebar-total');
+      this._sub.textContent = '';
+      this._exactness.textContent = error ? error.message : '';
+      return;
+    }
+    const t = r.total;
+    const exact = t.exact && !doc.stale;
+    this._total.textContent = `${formatCount(t.input_tokens, exact)} tokens`;
+    this._total.dataset.tokenCountSidebarTotal = String(t.input_tokens);
+    this._total.classList.toggle('jp-mod-estimate', !exact);
+    const fraction = t.context_fraction ?? null;
+    const sub: string[] = [
+      t.display_name ?? this._catalog.displayName(t.model)
+    ];
+    if (t.context_window) {
+      sub.push(
+        `${formatPercent(fraction)} of ${formatTokens(t.context_window)}-token context`
+      );
+    }
+    sub.push(`${formatCost(t.cost_usd)} input`);
+    this._sub.textContent = sub.join(' · ');
+    this._sub.classList.toggle('jp-mod-warning', isOverWarning(fraction));
+    const lines = [
+      `Counted as ${r.note}`,
+      doc.stale
+        ? '≈ Edited since this count; recounting'
+        : describeExactness(t.exact, t.reason, this._catalog.status),
+      ...(t.warnings ?? []).map(w => `⚠ ${w}`)
+    ];
+    if (error) {
+      lines.push(`Last recount failed: ${error.message}`);
+    }
+    this._exactness.textContent = lines.join('\n');
+    this._exactness.classList.toggle('jp-mod-estimate', !exact);
   }
 
   private _renderSummary(): void {
@@ -550,7 +626,11 @@ export class TokenCountSidebar extends Widget {
   private _catalog: ModelCatalog;
   private _activatePanel: (panel: NotebookPanel) => void;
   private _counter: NotebookCounter | null = null;
+  private _document: DocumentCounter | null = null;
   private _comparison: ModelComparison;
+  private _typesSection!: HTMLElement;
+  private _cellsSection!: HTMLElement;
+  private _outputsLabel!: HTMLElement;
   private _rowNodes = new Map<string, HTMLLIElement>();
   private _notebookName!: HTMLElement;
   private _total!: HTMLElement;

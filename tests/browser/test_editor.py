@@ -149,3 +149,27 @@ def test_a_1mb_file_stays_editable_while_it_is_counted(server: Any, page: Any) -
     page.shots("one-megabyte")
     assert ms < 100, f"keystroke echoed after {ms:.0f} ms while the document was being counted"
     assert (page.get_attribute(DOC, "data-token-exact") or "") == "false"  # stale: ≈ until the count lands
+
+
+def test_the_sidebar_follows_a_prompt_file(server: Any, page: Any) -> None:
+    (server.root / "system.md").write_text(PROMPT)
+    open_file(page, server, "system.md")
+    execute(page, "token-count:open-sidebar")
+    page.wait_for_selector("#jp-token-count-sidebar:visible")
+    page.wait_for_function(
+        "(n) => { const t = document.querySelector('[data-token-count-sidebar-total]');"
+        " return t && Number(t.dataset.tokenCountSidebarTotal) === n; }",
+        arg=doc_total(page),
+    )
+    assert "system.md" in page.inner_text(".jp-TokenCount-notebookName")
+    assert not page.locator(".jp-TokenCount-cells").is_visible()  # no cells to rank in a file
+    assert "Counted as text" in page.inner_text(".jp-TokenCount-exactness")
+    page.click(".jp-TokenCount-compare summary")
+    page.wait_for_function(
+        "() => { const rows = [...document.querySelectorAll('.jp-TokenCount-compareTable tr[data-model]')];"
+        " return rows.length > 1 && rows.every(r => r.dataset.tokenCount !== undefined); }"
+    )
+    page.shots("sidebar-follows-file")
+    counts = page.eval_on_selector_all(".jp-TokenCount-compareTable tr[data-model]",
+                                       "rows => rows.map(r => Number(r.dataset.tokenCount))")
+    assert doc_total(page) in counts and len(set(counts)) > 1  # other tokenizers, other counts
