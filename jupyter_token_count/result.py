@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -97,47 +96,6 @@ class TokenCount:
         p.text(self.summary())
 
     def _repr_html_(self) -> str:
-        return render_html(self)
+        from .display import render_total  # the one HTML renderer (it imports this module)
 
-
-_CSS = (
-    "font-family:var(--jp-ui-font-family,system-ui,sans-serif);color:var(--jp-ui-font-color1,inherit);"
-    "border:1px solid var(--jp-border-color2,#ccc);border-radius:6px;padding:8px 12px;max-width:34em;"
-    "background:var(--jp-layout-color1,transparent)"
-)
-
-
-def render_html(r: TokenCount) -> str:
-    esc = html.escape
-    frac = r.context_fraction
-    warn = frac is not None and frac >= WARN_FRACTION
-    bar = ""
-    if frac is not None:
-        pct = min(frac, 1.0) * 100
-        colour = "var(--jp-warn-color0,#e65100)" if warn else "var(--jp-brand-color1,#1976d2)"
-        bar = (
-            f'<div title="{frac:.2%} of the context window" style="height:6px;border-radius:3px;margin:6px 0 4px;'
-            f'background:var(--jp-layout-color3,#e0e0e0);overflow:hidden">'
-            f'<div style="height:100%;width:{max(pct, 0.5):.2f}%;background:{colour}"></div></div>'
-            f'<div style="font-size:0.85em;color:var(--jp-ui-font-color2,#666)">{frac:.2%} of the '
-            f"{r.context_window:,}-token context window</div>"
-        )
-    badge = (
-        '<span style="font-size:0.75em;padding:1px 6px;border-radius:8px;'
-        'background:var(--jp-success-color3,#e8f5e9);color:var(--jp-success-color0,#1b5e20)">exact</span>'
-        if r.exact
-        else '<span style="font-size:0.75em;padding:1px 6px;border-radius:8px;'
-        'background:var(--jp-warn-color3,#fff3e0);color:var(--jp-warn-color0,#e65100)">estimate</span>'
-    )
-    why = ""
-    if not r.exact:
-        why = f'<div style="font-size:0.85em;color:var(--jp-ui-font-color2,#666)">≈ estimate: {esc(r.reason or "offline")}</div>'
-    why += "".join(f'<div style="font-size:0.85em;color:var(--jp-warn-color0,#e65100)">⚠ {esc(w)}</div>'
-                   for w in r.warnings)
-    return (
-        f'<div class="jupyter-token-count" data-token-count="{r.input_tokens}" style="{_CSS}">'
-        f'<div><span style="font-size:1.6em;font-weight:600">{esc(r.label)}</span> input tokens {badge}</div>'
-        f'<div style="font-size:0.9em">{esc(r.display_name or r.model)} · {esc(format_cost(r.cost_usd))}'
-        f"{' at list input price' if r.cost_usd is not None else ''}</div>"
-        f"{bar}{why}</div>"
-    )
+        return render_total(self)

@@ -19,6 +19,7 @@ from traitlets import Bool, Int, Unicode, link, observe, validate
 from .. import registry
 from ..api import with_warning
 from ..counter import Counter
+from ..display import BORDER, COLOURS, ERROR, FG, FG2, FILE_COLOURS, FONT, MONO, render_total
 from ..errors import InputError, TokenCountError
 from ..modelcheck import check_model
 from ..result import TokenCount
@@ -26,8 +27,7 @@ from .debounce import DEBOUNCE, TEXT_WAIT, _BackgroundCount, _Debouncer
 from .files import UPLOAD_ACCEPT, _File, _load_file
 from .parts import _CONTENT, _estimate_parts, _part_group, _Parts
 from .plan import _make_plan, _parse_tools, _Plan
-from .render import _pct, _Row, _size, _split_note, esc, render_bars, render_total
-from .theme import BORDER, COLOURS, ERROR, FG, FG2, FILE_COLOURS, FONT, MONO
+from .render import _pct, _Row, _size, _split_note, esc, render_bars
 
 log = logging.getLogger(__name__)
 

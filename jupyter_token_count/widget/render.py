@@ -1,17 +1,12 @@
-"""The HTML pieces the widgets show: the total (number, badge, cost, context-window bar) and the
-breakdown bars."""
+"""The HTML pieces the widgets show besides the total (``display.render_total``): the breakdown bars."""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..result import WARN_FRACTION, TokenCount, format_cost
+from ..display import BORDER, FG, FG2, FONT, TRACK, esc
+from ..result import TokenCount
 from .parts import _Parts
-from .theme import ACCENT, BORDER, ERROR, FG, FG2, FONT, OK, TRACK, WARN
-
-esc = html.escape
 
 
 def _size(n: int) -> str:
@@ -27,67 +22,6 @@ def _pct(part: int, total: int) -> str:
         return "0%"
     share = part / total
     return f"{share:.0%}" if share >= 0.01 or part == 0 else "<1%"
-
-
-def _badge(res: TokenCount) -> str:
-    if res.exact:
-        text = "exact · cached" if res.source == "cache" else "exact"
-        colours = f"background:var(--jp-success-color3,rgba(46,125,50,.15));color:{OK}"
-    else:
-        text = "estimate"
-        colours = f"background:var(--jp-warn-color3,rgba(230,81,0,.14));color:{WARN}"
-    return (f'<span style="font-size:0.72em;font-weight:600;padding:1px 7px;border-radius:9px;'
-            f'vertical-align:middle;{colours}">{text}</span>')
-
-
-def _window_bar(res: TokenCount) -> str:
-    frac = res.context_fraction
-    if frac is None:
-        return f'<div style="font-size:0.82em;color:{FG2}">context window unknown for {esc(res.model)}</div>'
-    colour = WARN if frac >= WARN_FRACTION else ACCENT
-    width = max(min(frac, 1.0) * 100, 0.6)
-    over = " — over the limit" if frac > 1 else ""
-    return (
-        f'<div title="{frac:.2%} of the context window" style="height:7px;border-radius:4px;margin:8px 0 3px;'
-        f'background:{TRACK};overflow:hidden"><div style="height:100%;width:{width:.2f}%;background:{colour};'
-        f'border-radius:4px"></div></div>'
-        f'<div style="font-size:0.82em;color:{FG2}">{frac:.2%} of the {res.context_window:,}-token context window{over}</div>'
-    )
-
-
-def render_total(res: TokenCount | None, *, pending: bool = False, error: str | None = None,
-                 empty: str | None = None, notes: Iterable[str] = (), info: Iterable[str] = ()) -> str:
-    """The big number, its kind (exact / ≈ with the reason), cost and share of the context window."""
-    status = ""
-    if pending:
-        status = f'<span style="font-size:0.8em;color:{FG2};margin-left:6px">counting…</span>'
-    if error:
-        body = (f'<div style="color:{ERROR};font-weight:600">Cannot count</div>'
-                f'<div style="color:{ERROR};font-size:0.9em;white-space:pre-wrap">{esc(error)}</div>{status}')
-    elif res is None:
-        text = empty or "Type a prompt or add a file to count its tokens."
-        body = f'<div style="color:{FG2}">{esc(text)}{status}</div>'
-    else:
-        fade = "opacity:.5;" if pending else ""
-        why = ""
-        if not res.exact:
-            why = (f'<div style="font-size:0.85em;color:{WARN};margin-top:2px">≈ estimate: '
-                   f'{esc(res.reason or "offline")}</div>')
-        cost = format_cost(res.cost_usd)
-        price = " at the list input price" if res.cost_usd is not None else ""
-        body = (
-            f'<div style="{fade}display:flex;align-items:baseline;flex-wrap:wrap;gap:6px">'
-            f'<span style="font-size:2.1em;font-weight:650;line-height:1.15;font-variant-numeric:tabular-nums">'
-            f'{esc(res.label)}</span><span style="color:{FG2}">input tokens</span> {_badge(res)}{status}</div>'
-            f"{why}"
-            f'<div style="font-size:0.9em;margin-top:4px;{fade}"><b>{esc(cost)}</b>{price} · '
-            f"{esc(res.display_name or res.model)}</div>"
-            f'<div style="{fade}">{_window_bar(res)}</div>'
-        )
-    extra = "".join(f'<div style="font-size:0.82em;color:{FG2};margin-top:4px">{esc(n)}</div>' for n in info)
-    extra += "".join(f'<div style="font-size:0.82em;color:{WARN};margin-top:4px">{esc(n)}</div>' for n in notes)
-    return (f'<div class="jtc-card jupyter-token-count" style="box-sizing:border-box;font-family:{FONT};color:{FG};'
-            f'border:1px solid {BORDER};border-radius:8px;padding:10px 14px">{body}{extra}</div>')
 
 
 @dataclass

@@ -10,11 +10,11 @@ import ipywidgets as w
 from traitlets import Bool, Int
 
 from ..counter import Counter
+from ..display import render_total
 from ..errors import InputError, TokenCountError
 from ..request import CountRequest, build_request
 from ..result import TokenCount
 from .debounce import DEBOUNCE, TEXT_WAIT, _BackgroundCount, _Debouncer
-from .render import render_total
 
 log = logging.getLogger(__name__)
 
