@@ -304,7 +304,7 @@ class RedisHub:
             except _Down:
                 return await fetch(), False
             if got:
-                return await self._hold(key, lock, token, fetch), False
+                return await self._hold(key, lock, token, fetch)
             # another server is asking the API for this very request: its answer will be in the count key
             if not waited:
                 waited = True
@@ -318,19 +318,20 @@ class RedisHub:
             await asyncio.sleep(delay)
             delay = min(0.2, delay * 1.5)
 
-    async def _hold(self, key: str, lock: str, token: str, fetch: Callable[[], Awaitable[int]]) -> int:
+    async def _hold(self, key: str, lock: str, token: str, fetch: Callable[[], Awaitable[int]]) -> tuple[int, bool]:
         try:
             # the holder before us may have stored its answer between our miss and our lock
             n = await self.get(key)
             if n is not None:
-                return n
+                self.remote_results += 1
+                return n, True
             keeper = asyncio.get_running_loop().create_task(self._keep(lock, token))
             try:
                 n = await fetch()
             finally:
                 keeper.cancel()
             await self.put(key, n)  # before the release: whoever locks next finds the answer
-            return n
+            return n, False
         finally:
             with contextlib.suppress(_Down):  # else the lock expires by itself
                 await self._run(lambda r: self._scripts["release"](keys=[lock], args=[token], client=r))
