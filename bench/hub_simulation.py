@@ -103,12 +103,26 @@ class Stats:
         self.exact_totals = 0
         self.estimated_totals = 0
         self.errors: list[str] = []
+        self.resent = 0
 
 
 async def post_cells(client: httpx.AsyncClient, server: JupyterServer, body: dict[str, Any], stats: Stats,
                      kind: str = "answer") -> Any:
     t0 = time.perf_counter()
-    resp = await client.post(server.base + "cells", content=json.dumps(body), headers=server.headers, timeout=120)
+    try:
+        resp = await client.post(server.base + "cells", content=json.dumps(body), headers=server.headers, timeout=120)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        # a keep-alive connection the server closed as we reused it: a browser resends, so do we (counted)
+        stats.resent += 1
+        try:
+            resp = await client.post(server.base + "cells", content=json.dumps(body), headers=server.headers,
+                                     timeout=120)
+        except httpx.HTTPError as exc:
+            stats.errors.append(f"{type(exc).__name__}: {exc}")
+            return None
+    except httpx.HTTPError as exc:
+        stats.errors.append(f"{type(exc).__name__}: {exc}")
+        return None
     stats.latency.append((kind, time.perf_counter() - t0))
     stats.posts += 1
     if resp.status_code != 200:
@@ -208,7 +222,7 @@ async def run(args: argparse.Namespace, standin: StandIn, servers: list[JupyterS
         p95 = statistics.quantiles(ms, n=20, method="inclusive")[-1]
         print(f"  POST cells, {label}: {len(ms)} posts, p50 {statistics.median(ms):.1f} ms, p95 {p95:.1f} ms, "
               f"max {ms[-1]:.1f} ms")
-    print(f"  errors: {len(stats.errors)}")
+    print(f"  errors: {len(stats.errors)}; posts resent after a closed keep-alive connection: {stats.resent}")
     print(f"  notebook totals shown exact: {stats.exact_totals}, estimated (pending or over the cap): "
           f"{stats.estimated_totals}")
     for s, st in zip(servers, statuses, strict=True):
@@ -218,6 +232,9 @@ async def run(args: argparse.Namespace, standin: StandIn, servers: list[JupyterS
               f"connected {h['connected']}")
     for e in stats.errors[:5]:
         print("  error:", e)
+    for s in servers:
+        if s.proc.poll() is not None:
+            print(f"  server :{s.port} EXITED ({s.proc.returncode}):", (s.dir / "server.log").read_text()[-1500:])
 
 
 def main() -> None:

@@ -256,3 +256,25 @@ def test_an_invalid_url_only_disables_sharing(api_settings: Settings, standin: S
     counter = Counter(replace(api_settings, data_dir=None), cache=CountCache(None), shared=shared)
     assert counter.count(req("still counted")).exact
     assert shared.state()["connected"] is False and "topsecret" not in str(shared.state())
+
+
+def test_a_server_waiting_on_another_answers_with_the_estimate_at_its_deadline(hub: Hub, standin: StandIn):
+    a, b = hub.server(), hub.server()
+    for i, s in enumerate((a, b)):
+        s.count(req(f"warm {i}"))
+        s.estimate(req("warm"))  # the offline tokenizer loads once, not within the deadline below
+    standin.reset()
+    standin.delay = 1.5
+    r = req("a slow count started on the first server")
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(a.count, r)
+        time.sleep(0.3)  # a holds the hub's lock now
+        t0 = time.monotonic()
+        waiting = b.count(r, deadline=0.3)
+        assert time.monotonic() - t0 < 1.0
+        assert not waiting.exact and waiting.pending
+        assert first.result().exact
+    # b's own wait goes on in the background and lands in its cache, still without a request of its own
+    _wait(lambda: b.cache.get(r.cache_key()) is not None, 5)
+    assert b.count(r).source == "cache"
+    assert len(standin.count_requests()) == 1
