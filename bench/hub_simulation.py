@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +207,13 @@ async def run(args: argparse.Namespace, standin: StandIn, servers: list[JupyterS
         statuses = [await status(client, s) for s in servers]
 
     reqs = standin.count_requests()
-    distinct = len({canonical(r.raw) for r in reqs})
+    bodies = Counter(canonical(r.raw) for r in reqs)
+    distinct = len(bodies)
+    twice = {k for k, n in bodies.items() if n > 1}
+    if twice:
+        kinds = Counter("cell or frame" if len(r.raw) < 3000 else "notebook"
+                        for r in reqs if canonical(r.raw) in twice)
+        print(f"  bodies sent more than once: {len(twice)} ({dict(kinds)} requests)")
     peak = peak_in_window([r.at for r in reqs])
     print(f"\n{args.users} users over {len(servers)} servers, arriving within {args.arrival:g}s; each opened the same "
           f"{N_CELLS}-cell notebook and edited 2 cells ({sim:.0f}s of users, then the background drain)")
@@ -229,7 +236,7 @@ async def run(args: argparse.Namespace, standin: StandIn, servers: list[JupyterS
         h = st["hub"]
         print(f"  server :{s.port}  upstream {st['upstream_requests']:>4}  Redis hits {h['shared_hits']:>5}  "
               f"answered by another server {h['remote_results']:>4}  rate denials {h['rate_denials']:>4}  "
-              f"connected {h['connected']}")
+              f"connected {h['connected']}  Redis failures {h['failures']}")
     for e in stats.errors[:5]:
         print("  error:", e)
     for s in servers:

@@ -32,6 +32,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .config import ENV_REDIS_URL
 from .limiter import MAX_PAUSE
@@ -47,6 +48,9 @@ MAX_COUNT = 1 << 40
 #: after a failure, the first probe waits this long, doubling up to BACKOFF_MAX (seconds)
 BACKOFF_MIN = 1.0
 BACKOFF_MAX = 30.0
+#: consecutive timeouts that make Redis unavailable (one alone may be this server's own event loop lagging
+#: under load; a refused or closed connection counts at once)
+TIMEOUTS_TO_DOWN = 3
 
 # KEYS: log (sorted set of grants), state (hash); ARGV: rpm, window ms, reserve, member, recover ms.
 # Returns {granted 0/1, wait ms, grants in the window}. Redis's own clock: one clock for all servers.
@@ -176,6 +180,7 @@ class RedisHub:
         self.window_requests: int | None = None  # grants in the last 60 s, hub-wide, at the last acquire
         self.paused_until = 0.0  # time.monotonic() of the shared pause's end, as last seen
         self.failures = 0
+        self._timeouts = 0
         if self.error:
             self.log.warning("jupyter-token-count: not sharing counts through Redis: %s", self.error)
 
@@ -218,6 +223,7 @@ class RedisHub:
         finally:
             if probe:
                 self._probing = False
+        self._timeouts = 0
         if not self.available:
             self.log.warning("jupyter-token-count: Redis at %s is back after %.0fs; sharing counts and the rate "
                              "budget again", safe_url(self.settings.url), time.time() - (self.down_since or time.time()))
@@ -229,6 +235,10 @@ class RedisHub:
 
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1
+        timeout = isinstance(exc, (asyncio.TimeoutError, TimeoutError, RedisTimeoutError))
+        self._timeouts = self._timeouts + 1 if timeout else 0
+        if self.available and timeout and self._timeouts < TIMEOUTS_TO_DOWN:
+            return  # this call goes on without Redis; the next ones still try it
         self.error = self._describe(exc)
         if self.available:
             self.available = False
