@@ -193,7 +193,8 @@ async def run(args: argparse.Namespace, standin: StandIn, servers: list[JupyterS
         base = notebook(N_CELLS, "course-week-3")
         stats = Stats()
         begin = time.monotonic()
-        arrivals = sorted(random.Random(1).uniform(0, args.arrival) for _ in range(args.users))
+        rng = random.Random(1)
+        arrivals = [rng.uniform(0, args.arrival) for _ in range(args.users)]
         await asyncio.gather(*(user(u, begin + arrivals[u], client, servers[u % len(servers)], base, stats)
                                for u in range(args.users)))
         sim = time.monotonic() - begin
