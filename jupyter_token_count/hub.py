@@ -42,7 +42,6 @@ T = TypeVar("T")
 
 __all__ = ["ENV_REDIS_URL", "HubSettings", "RedisHub", "check_url", "safe_url"]
 SCHEMES = ("redis", "rediss", "unix")
-WINDOW_MS = 60_000
 #: a counted value beyond this is not a count (a foreign or corrupted key): ignored
 MAX_COUNT = 1 << 40
 #: after a failure, the first probe waits this long, doubling up to BACKOFF_MAX (seconds)
@@ -147,6 +146,9 @@ class HubSettings:
     #: a single-flight lock's life (ms), renewed every third of it while its holder works
     lock_ms: int = 10_000
     recover_seconds: float = 120.0
+    #: the sliding window of the shared budget: a minute, plus a margin for the time between a grant and the
+    #: request reaching the API (a loaded server takes a while), so no minute *at the API* sees more than rpm
+    window_seconds: float = 62.0
 
     def __repr__(self) -> str:  # never the password
         return f"HubSettings(url={safe_url(self.url)!r}, rpm={self.rpm}, ttl={self.ttl:g}, namespace={self.namespace!r})"
@@ -277,10 +279,12 @@ class RedisHub:
         member = secrets.token_hex(8)  # unique: two grants in the same millisecond are two entries
         try:
             granted, wait_ms, used, *paused = await self._run(lambda r: self._scripts["acquire"](
-                keys=self._rate_keys, args=[s.rpm, WINDOW_MS, max(0.0, min(1.0, reserve)), member,
+                keys=self._rate_keys, args=[s.rpm, int(s.window_seconds * 1000), max(0.0, min(1.0, reserve)), member,
                                             int(s.recover_seconds * 1000)], client=r))
         except _Down:
-            return None
+            # down: the local limiter decides alone; one failed call while Redis still counts as up: no grant
+            # (the script may have run without us hearing), ask again shortly
+            return None if not self.available else 0.05
         self.window_requests = int(used)
         if paused:
             self.paused_until = time.monotonic() + int(wait_ms) / 1000
