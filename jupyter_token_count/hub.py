@@ -183,6 +183,7 @@ class RedisHub:
         self.paused_until = 0.0  # time.monotonic() of the shared pause's end, as last seen
         self.failures = 0
         self._timeouts = 0
+        self._reconnector: asyncio.Task[None] | None = None
         if self.error:
             self.log.warning("jupyter-token-count: not sharing counts through Redis: %s", self.error)
 
@@ -190,9 +191,10 @@ class RedisHub:
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
             t = self.settings.op_timeout
-            # no retries inside redis-py: a failure must reach us at once (we back off ourselves)
+            # one immediate retry, on a new connection: an idle pool's connections to a Redis that restarted are
+            # dead without our knowing; more is our own backoff's job (and wait_for bounds the whole call)
             self._client = aioredis.Redis.from_url(
-                self.settings.url, socket_timeout=t, socket_connect_timeout=t, retry=Retry(NoBackoff(), 0),
+                self.settings.url, socket_timeout=t, socket_connect_timeout=t, retry=Retry(NoBackoff(), 1),
                 decode_responses=True, max_connections=64,
             )
             for name, src in (("acquire", _ACQUIRE), ("rate_limited", _RATE_LIMITED),
@@ -227,7 +229,7 @@ class RedisHub:
                 self._probing = False
         self._timeouts = 0
         if not self.available:
-            self.log.warning("jupyter-token-count: Redis at %s is back after %.0fs; sharing counts and the rate "
+            self.log.info("jupyter-token-count: Redis at %s is back after %.0fs; sharing counts and the rate "
                              "budget again", safe_url(self.settings.url), time.time() - (self.down_since or time.time()))
             self.available = True
             self.error = None
@@ -241,6 +243,10 @@ class RedisHub:
         self._timeouts = self._timeouts + 1 if timeout else 0
         if self.available and timeout and self._timeouts < TIMEOUTS_TO_DOWN:
             return  # this call goes on without Redis; the next ones still try it
+        if self._client is not None:
+            # the pool's other connections are as dead as this one (a restarted Redis): start afresh
+            old, self._client = self._client, None
+            asyncio.get_running_loop().create_task(_close_quietly(old))
         self.error = self._describe(exc)
         if self.available:
             self.available = False
@@ -249,9 +255,17 @@ class RedisHub:
             # one warning per outage: every later failure is silent until Redis is back
             self.log.warning("jupyter-token-count: Redis at %s unavailable (%s); going on with this server's own "
                              "cache and rate limit, retrying in the background", safe_url(self.settings.url), self.error)
+            # reconnect even if no count asks for Redis meanwhile (status then tells the truth)
+            self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
         else:
             self._backoff = min(BACKOFF_MAX, self._backoff * 2)
         self._retry_at = time.monotonic() + self._backoff
+
+    async def _reconnect(self) -> None:
+        while not self.available:
+            await asyncio.sleep(max(0.05, self._retry_at - time.monotonic()))
+            with contextlib.suppress(_Down):
+                await self._run(lambda r: r.ping())
 
     # -- counts -------------------------------------------------------------------------------------
     async def get(self, key: str) -> int | None:
@@ -383,10 +397,17 @@ class RedisHub:
         }
 
     async def aclose(self) -> None:
+        if self._reconnector is not None:
+            self._reconnector.cancel()
         if self._client is not None:
             client, self._client = self._client, None
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose()
+
+
+async def _close_quietly(client: aioredis.Redis) -> None:
+    with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+        await asyncio.wait_for(client.aclose(), 1.0)
 
 
 def _as_count(raw: object) -> int | None:
