@@ -161,7 +161,7 @@ def _wait(cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.02)
 
 
-def test_a_429_on_one_server_pauses_the_others(hub: Hub, standin: StandIn):
+def test_a_429_on_one_server_pauses_the_others(hub: Hub, standin: StandIn, redis_server: RedisProc):
     a, b = hub.server(), hub.server()
     standin.fail_next(429, retry_after=30)
     first = a.count(req("asked first"))
@@ -175,6 +175,8 @@ def test_a_429_on_one_server_pauses_the_others(hub: Hub, standin: StandIn):
     assert len(standin.count_requests()) == 1  # b sent nothing: the pause is hub-wide
     state = b.shared.state()
     assert 25 < state["paused_for"] <= 30
+    # and the hub's rate is halved (it grows back over two minutes)
+    assert float(redis_server.command("HGET", "jupyter-token-count:rate:state", "cut_limit")) == 250
     # and a server that joins later learns the pause as well
     assert not hub.server().count(req("a third server")).exact
     assert len(standin.count_requests()) == 1

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 
 class TokenCountConfig(Configurable):
-    """Settings of the jupyter-token-count server extension (one counter, cache and rate limit per server)."""
+    """Settings of the jupyter-token-count server extension (one counter, cache and rate limit per server;
+    with `redis_url`, a cache and a rate budget shared by all the servers of a hub)."""
 
     api_key_env = Unicode(
         "ANTHROPIC_API_KEY",
