@@ -11,7 +11,9 @@ Printed, all measured in this run from what the stand-in received and what the c
 - p50/p95 latency of ``POST cells`` as the users saw it;
 - per server: counts found in Redis and upstream calls another server made for it.
 
-    python bench/hub_simulation.py [--servers 3] [--users 200] [--cap 600] [--arrival 60]
+    python bench/hub_simulation.py [--servers 3] [--users 200] [--cap 600] [--arrival 60] [--without-redis]
+
+``--without-redis`` runs the same hub without sharing (each server capped at cap / servers), the baseline.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ KEYSTROKES = 4  # typing posts per edited cell (debounced pauses), then the exac
 
 
 class JupyterServer:
-    def __init__(self, standin: StandIn, redis_url: str, cap: int, tmp: Path) -> None:
+    def __init__(self, standin: StandIn, redis_url: str | None, cap: int, tmp: Path) -> None:
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.dir = tmp
@@ -61,9 +63,11 @@ class JupyterServer:
             "TokenCountConfig": {"base_url": standin.url, "rpm": cap, "hub_rpm": cap, "cache_dir": str(tmp / "cache")},
         }))
         (tmp / "root").mkdir()
-        env = {**os.environ, "ANTHROPIC_API_KEY": standin.api_key, "JUPYTER_CONFIG_DIR": str(config_dir),
-               "JUPYTER_TOKEN_COUNT_REDIS_URL": redis_url}
+        env = {**os.environ, "ANTHROPIC_API_KEY": standin.api_key, "JUPYTER_CONFIG_DIR": str(config_dir)}
         env.pop("ANTHROPIC_BASE_URL", None)
+        env.pop("JUPYTER_TOKEN_COUNT_REDIS_URL", None)
+        if redis_url:
+            env["JUPYTER_TOKEN_COUNT_REDIS_URL"] = redis_url
         self.log = (tmp / "server.log").open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}",
@@ -184,7 +188,9 @@ async def run(args: argparse.Namespace, standin: StandIn, servers: list[JupyterS
     async with httpx.AsyncClient(limits=limits) as client:
         t0 = time.perf_counter()
         await asyncio.gather(*(s.wait_ready(client) for s in servers))
-        print(f"{len(servers)} jupyter servers up in {time.perf_counter() - t0:.1f}s, sharing Redis; hub cap "
+        shared = "no Redis: each server alone, its rpm the cap divided among them" if args.without_redis else (
+            "sharing Redis")
+        print(f"{len(servers)} jupyter servers up in {time.perf_counter() - t0:.1f}s, {shared}; hub cap "
               f"{args.cap} requests/min; stand-in at {standin.url}")
         for s in servers:  # warm the offline tokenizer and the SDK import: not part of what a user waits for
             await client.post(s.base + "count", headers=s.headers, timeout=120, content=json.dumps(
@@ -235,6 +241,9 @@ async def run(args: argparse.Namespace, standin: StandIn, servers: list[JupyterS
           f"{stats.estimated_totals}")
     for s, st in zip(servers, statuses, strict=True):
         h = st["hub"]
+        if not h["enabled"]:
+            print(f"  server :{s.port}  upstream {st['upstream_requests']:>4}  (no Redis)")
+            continue
         print(f"  server :{s.port}  upstream {st['upstream_requests']:>4}  Redis hits {h['shared_hits']:>5}  "
               f"answered by another server {h['remote_results']:>4}  rate denials {h['rate_denials']:>4}  "
               f"connected {h['connected']}  Redis failures {h['failures']}")
@@ -252,14 +261,16 @@ def main() -> None:
     ap.add_argument("--cap", type=int, default=600, help="hub_rpm: requests per minute for the whole hub")
     ap.add_argument("--arrival", type=float, default=60.0, help="users arrive uniformly within this many seconds")
     ap.add_argument("--drain", type=float, default=60.0, help="longest wait for background counts after the users")
+    ap.add_argument("--without-redis", action="store_true",
+                    help="the baseline: the same hub without Redis (each server's rpm: cap / servers)")
     args = ap.parse_args()
     standin = StandIn()
     standin._server.RequestHandlerClass.disable_nagle_algorithm = True  # see bench/server_latency.py
     standin.start()
     with tempfile.TemporaryDirectory(prefix="jtc-hub-") as tmp:
         redis_server = RedisProc(Path(tmp) / "redis", password=secrets.token_hex(8)).start()
-        servers = [JupyterServer(standin, redis_server.url, args.cap, Path(tmp) / f"server{i}")
-                   for i in range(args.servers)]
+        url, rpm = (None, max(1, args.cap // args.servers)) if args.without_redis else (redis_server.url, args.cap)
+        servers = [JupyterServer(standin, url, rpm, Path(tmp) / f"server{i}") for i in range(args.servers)]
         try:
             asyncio.run(run(args, standin, servers))
         finally:
