@@ -273,6 +273,10 @@ def main() -> None:
         servers = [JupyterServer(standin, url, rpm, Path(tmp) / f"server{i}") for i in range(args.servers)]
         try:
             asyncio.run(run(args, standin, servers))
+            if not args.without_redis:
+                stats = redis_server.command("INFO", "commandstats")
+                calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
+                print(f"  Redis commands: {sum(calls.values())} ({', '.join(f'{k} {v}' for k, v in sorted(calls.items(), key=lambda kv: -kv[1])[:6])})")
         finally:
             for s in servers:
                 s.stop()
