@@ -5,23 +5,25 @@ Drives JupyterLab in Debian's headless Chromium (Playwright, no browser download
 endpoint (``tests/standin.py``) that records every upstream request.
 
 The scripted session: open a 100-cell notebook, edit 10 cells with 50 keystrokes each (typed like a
-user, 40 ms between keys: below the 400 ms debounce, so each cell is one burst), then save, close and
+user, 40 ms between keys: below the 150 ms debounce, so each cell is one burst, and a pause of
+``--cell-pause`` seconds, 2.5 by default, after each cell: a user reading the count), then save, close and
 reopen the notebook, then reload the page.
 
 1. Latency, offline counts (``JUPYTER_TOKEN_COUNT_MODE=offline``): for each edited cell, the time from
    the last keystroke (a capturing ``keydown`` listener in the page) to the badge showing the final count
    (a ``MutationObserver`` on the badge). Reported as p50/p95, and minus the debounce setting.
 2. The same with exact counts through the stand-in (auto mode with a key), for comparison.
-3. Upstream requests of the session for this extension's strategy (debounce; post the notebook to
-   ``/cells``, which counts each cell separately and caches it by content) against the naive strategy
+3. Upstream requests of the session for this extension's strategy (badges from the offline shares after
+   the debounce; the notebook's exact total, one request cached by content, after a 2 s pause or a save),
+   with per-cell background counts off, then on, against the naive strategy
    of recounting the whole notebook on every change: a second JupyterLab with this front-end extension
    disabled, where a small in-page client posts the whole notebook to ``/count`` on every content change
    (no debounce), driven through exactly the same keystrokes. Both use the same server extension, cache
    settings and stand-in (rate limit raised so no count degrades to an estimate).
 
 Prints the figures; writes them to ``bench/results/browser_latency.json``. Targets (from the issue):
->= 20x fewer upstream requests than naive, 0 upstream requests when an unchanged notebook is reopened,
-badge within 150 ms of the debounce for offline counts.
+>= 20x fewer upstream requests than naive (first open included, background off), 0 upstream requests when
+the notebook is reopened, last keystroke to updated badge p95 <= 250 ms including the debounce.
 
     python bench/browser_latency.py [--cells 100] [--edits 10] [--keys 50] [--key-delay 40]
 """
@@ -47,7 +49,7 @@ from browser.notebooks import large_notebook  # noqa: E402
 from standin import StandIn  # noqa: E402
 
 NOTEBOOK = "session.ipynb"
-DEBOUNCE_MS = 400  # the extension's default setting
+DEBOUNCE_MS = 150  # the extension's default setting
 RESULTS = ROOT / "bench" / "results" / "browser_latency.json"
 
 #: In-page probes: keystroke times and badge mutations (time, cell index, tokens, pending).
@@ -125,8 +127,10 @@ def focus_cell_end(page: Any, index: int) -> None:
     page.keyboard.press("Control+End")
 
 
-def run_session(page: Any, cells: list[int], keys: int, key_delay: float, *, badges: bool) -> list[float]:
-    """Type into each cell; with badges, return keystroke-to-final-badge latencies (ms)."""
+def run_session(page: Any, cells: list[int], keys: int, key_delay: float, *, badges: bool,
+                pause: float = 0.0) -> list[float]:
+    """Type into each cell, then wait ``pause`` seconds; with badges, return keystroke-to-final-badge latencies
+    (ms)."""
     latencies = []
     if badges:
         page.evaluate(PROBE_JS)
@@ -156,6 +160,8 @@ def run_session(page: Any, cells: list[int], keys: int, key_delay: float, *, bad
             i,
         )
         latencies.append(latency)
+        if pause:
+            page.wait_for_timeout(pause * 1000)
     return latencies
 
 
@@ -200,6 +206,18 @@ class InFlight:
             self.page.wait_for_timeout(20)  # lets Playwright deliver the pending events
 
 
+def drain(server: JupyterServer, quiet: float = 3.0, limit: float = 300.0) -> None:
+    """Wait until the server's upstream request count has not moved for ``quiet`` seconds."""
+    last, since, t0 = -1, time.monotonic(), time.monotonic()
+    while time.monotonic() - t0 < limit:
+        n = server.api("jupyter-token-count/status")["upstream_requests"]
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.2)
+
+
 class Phases:
     """Upstream requests (what the stand-in received) per phase."""
 
@@ -225,6 +243,7 @@ def main() -> int:
     ap.add_argument("--edits", type=int, default=10)
     ap.add_argument("--keys", type=int, default=50)
     ap.add_argument("--key-delay", type=float, default=40, help="ms between keystrokes")
+    ap.add_argument("--cell-pause", type=float, default=2.5, help="seconds spent after each edited cell")
     opts = ap.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium", file=sys.stderr)
@@ -296,7 +315,7 @@ def main() -> int:
 
             # 2. this extension against the stand-in: upstream requests per phase, and latency
             print("» exact counts through the stand-in: upstream requests of the session (this extension)")
-            smart = server("smart", env=api_env, args=rpm)
+            smart = server("smart", env=api_env, args=[*rpm, "--TokenCountConfig.cell_counts=False"])
             phases = Phases(standin)
             page = new_page()
             inflight = InFlight(page)
@@ -315,7 +334,7 @@ def main() -> int:
             phases.end("open (cold cache)", inflight)
             opened_posts = len(posts)
             phases.start()
-            lat_api = run_session(page, cells, opts.keys, opts.key_delay, badges=True)
+            lat_api = run_session(page, cells, opts.keys, opts.key_delay, badges=True, pause=opts.cell_pause)
             phases.end("edit session", inflight)
             session_posts = posts[opened_posts:]
             phases.start()
@@ -333,6 +352,26 @@ def main() -> int:
                 "mean_bytes": statistics.mean(session_posts) if session_posts else 0,
             }
 
+            # 2b. the same with exact per-cell counts as background work (the server's default)
+            print("» exact counts through the stand-in: the same session with per-cell background counts")
+            bg = server("smart-bg", env=api_env, args=rpm)
+            phases = Phases(standin)
+            page = new_page()
+            inflight = InFlight(page)
+            for name, step in (
+                ("open (cold cache)", lambda: (open_notebook(page, bg, NOTEBOOK), wait_ready(page, True))),
+                ("edit session", lambda: run_session(page, cells, opts.keys, opts.key_delay, badges=True,
+                                                     pause=opts.cell_pause)),
+                ("save, close and reopen", lambda: save_close_reopen(page, True)),
+            ):
+                phases.start()
+                step()
+                inflight.wait()
+                drain(bg)  # background counts are the server's, not the page's: wait until they stop
+                phases.end(name, inflight)
+            page.context.close()
+            results["smart_bg_upstream"] = phases.counts
+
             # 3. naive: whole notebook on every change, same keystrokes, same server extension
             print("» exact counts through the stand-in: upstream requests of the session (naive)")
             naive = server("naive", env=api_env, args=rpm, disabled_extensions=["jupyter-token-count"])
@@ -346,7 +385,7 @@ def main() -> int:
             wait_naive_idle(page)
             phases.end("open (cold cache)", inflight)
             phases.start()
-            run_session(page, cells, opts.keys, opts.key_delay, badges=False)
+            run_session(page, cells, opts.keys, opts.key_delay, badges=False, pause=opts.cell_pause)
             wait_naive_idle(page)
             phases.end("edit session", inflight)
             phases.start()
@@ -406,6 +445,11 @@ def report(r: dict[str, Any]) -> None:
     tot_s = sum(r["smart_upstream"].get(p, 0) for p in order[:3])
     tot_n = sum(r["naive_upstream"].get(p, 0) for p in order[:3])
     print(f"  {'total (open+edit+reopen)':<26} {tot_s:>15} {tot_n:>8} {tot_n / max(tot_s, 1):>7.1f}x")
+    bg = r.get("smart_bg_upstream")
+    if bg:
+        per_phase = ", ".join(f"{p} {bg[p]}" for p in order[:3] if p in bg)
+        print(f"  with per-cell background counts on (the server's default): {sum(bg.get(p, 0) for p in order[:3])} "
+              f"({per_phase}): exact badges, at the lowest priority and within a quarter of the rate cap")
     per_cell_naive = s["cells"] * len(s["edited"]) * s["keys_per_cell"]
     print(
         f"\n  (a naive client that wanted per-cell badges would recount all {s['cells']} cells per keystroke: "
@@ -420,13 +464,18 @@ def report(r: dict[str, Any]) -> None:
     edit = r["smart_upstream"]["edit session"]
     print("\nTargets")
     print(
-        f"  >= 20x fewer upstream requests than naive (edit session): {r['naive_upstream']['edit session'] / max(edit, 1):.0f}x"
+        f"  >= 20x fewer upstream requests than naive, first open included (open+edit+reopen): "
+        f"{tot_n / max(tot_s, 1):.0f}x (edit session alone {r['naive_upstream']['edit session'] / max(edit, 1):.0f}x)"
     )
     print(
         f"  0 upstream requests when an unchanged notebook is reopened: {r['smart_upstream']['save, close and reopen']}"
         f" (page reload: {r['smart_upstream']['reload the page']})"
     )
-    print(f"  offline badge within 150 ms of the debounce: p50 {off['p50']:.0f} ms, p95 {off['p95']:.0f} ms")
+    tot = r["offline_latency_ms"]
+    print(f"  last keystroke to updated badge <= 250 ms p95 including the debounce: offline p50 {tot['p50']:.0f} ms, "
+          f"p95 {tot['p95']:.0f} ms; with a key p50 {r['api_latency_ms']['p50']:.0f} ms, "
+          f"p95 {r['api_latency_ms']['p95']:.0f} ms")
+    print(f"  (beyond the debounce: offline p50 {off['p50']:.0f} ms, p95 {off['p95']:.0f} ms)")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,13 @@ _LAZY = {
     "TokenCount": ("result", "TokenCount"),
     "TokenCounter": ("widget", "TokenCounter"),
     "watch": ("widget", "watch"),
+    # the call meter
+    "meter_calls": ("meter", "meter_calls"),
+    "stop_metering": ("meter", "stop_metering"),
+    "call_log": ("meter", "call_log"),
+    "call_report": ("meter", "call_report"),
+    "is_metering": ("meter", "is_metering"),
+    "BudgetExceeded": ("meter", "BudgetExceeded"),
 }
 
 
@@ -41,10 +48,11 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext jupyter_token_count`` registers ``%count_tokens`` / ``%%count_tokens``."""
-    from .magics import TokenCountMagics
+    """``%load_ext jupyter_token_count`` registers ``%count_tokens`` / ``%%count_tokens`` and ``%count_calls``."""
+    from .magics import CallMeterMagics, TokenCountMagics
 
     ipython.register_magics(TokenCountMagics)
+    ipython.register_magics(CallMeterMagics)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

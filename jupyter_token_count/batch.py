@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import ApiRequestTooLarge, InputError, InvalidRequest, TokenCountError
+from .errors import ApiRequestTooLarge, TokenCountError
 
 #: what a directory is searched for unless --include says more
 DEFAULT_INCLUDE = ("*.ipynb",)
@@ -106,10 +106,8 @@ def _where(name: str, exc: Exception) -> str:
 
 def _failure(name: str, exc: BaseException) -> tuple[str, int]:
     """An exception → (one line naming the input, exit code)."""
-    if isinstance(exc, (InputError, InvalidRequest, ApiRequestTooLarge)):
-        return _where(name, exc), EXIT_BAD_INPUT
-    if isinstance(exc, TokenCountError):
-        return _where(name, exc), EXIT_COULD_NOT_COUNT
+    if isinstance(exc, TokenCountError):  # each error class declares its exit code
+        return _where(name, exc), exc.exit_code
     if isinstance(exc, OSError):
         return f"{name}: cannot be read ({exc.strerror or exc})", EXIT_BAD_INPUT
     return f"{name}: internal error ({type(exc).__name__}: {exc}); please report it", EXIT_COULD_NOT_COUNT

@@ -3,6 +3,10 @@
 Only API answers are stored: an estimate must never come back as exact after a restart. SQLite in WAL
 mode lets several kernels and the server share one file, so a second process asking the same question
 makes no upstream request.
+
+What is read back is checked like an API answer: a row whose value is not a whole number between 0 and
+``MAX_TOKENS`` (text, a blob, a negative or fractional number: a damaged or tampered file) is never
+served, and is deleted. A data directory that cannot be written still serves the counts already in it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,14 @@ from collections import OrderedDict
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+#: the largest count believed (the API backend's bound on answers, repeated here: the cache does not
+#: depend on the SDK)
+MAX_TOKENS = 100_000_000
+
+
+def valid_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counts (
@@ -40,27 +52,59 @@ class CountCache:
         self._lock = threading.Lock()
         self._local = threading.local()
         self.path: Path | None = None
+        self.read_only = False
         self.hits = 0
         self.misses = 0
+        self.rejected = 0  # rows found invalid and not served
         if directory is not None:
+            self.path = directory / "counts.sqlite3"
             try:
                 directory.mkdir(parents=True, exist_ok=True)
-                self.path = directory / "counts.sqlite3"
                 self._conn()  # fail now, not on the first count
             except (OSError, sqlite3.Error) as exc:
-                log.warning("token count cache disabled: %s cannot be used (%s)", directory, exc)
-                self.path = None
+                if self._open_read_only():
+                    log.warning("token count cache at %s is read-only (%s): existing counts are used, new ones "
+                                "are kept in memory only", self.path, exc)
+                else:
+                    log.warning("token count cache disabled: %s cannot be used (%s)", directory, exc)
+                    self.path = None
+
+    def _open_read_only(self) -> bool:
+        """An existing cache file in a directory we cannot write: open it for reading. ``mode=ro`` needs the
+        WAL index to be creatable; ``immutable=1`` does not (nobody can write there either)."""
+        if self.path is None or not self.path.is_file():
+            return False
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{query}", uri=True, timeout=5.0,
+                                       isolation_level=None, check_same_thread=False)
+                conn.execute("SELECT input_tokens FROM counts LIMIT 1").fetchall()
+            except sqlite3.Error:
+                continue
+            self.read_only = True
+            self._ro_uri = query
+            self._local.conn = conn
+            return True
+        return False
 
     def _conn(self) -> sqlite3.Connection | None:
         if self.path is None:
             return None
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None and self.read_only:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{self._ro_uri}", uri=True, timeout=5.0,
+                                   isolation_level=None)
+            self._local.conn = conn
+        elif conn is None:
             # one connection per thread: sqlite3 objects must not cross threads
             conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(_SCHEMA)
+            except sqlite3.Error:
+                conn.close()  # a half-open connection would keep its lock until collected
+                raise
             self._local.conn = conn
         return conn
 
@@ -75,7 +119,10 @@ class CountCache:
             conn = self._conn()
             if conn is not None:
                 row = conn.execute("SELECT input_tokens FROM counts WHERE key = ?", (key,)).fetchone()
-                value = None if row is None else int(row[0])
+                if row is not None and valid_count(row[0]):
+                    value = row[0]
+                elif row is not None:
+                    self._reject(conn, key, row[0])
         except sqlite3.Error as exc:
             log.warning("token count cache read failed: %s", exc)
         with self._lock:
@@ -86,9 +133,31 @@ class CountCache:
                 self._remember(key, value)
         return value
 
+    def close(self) -> None:
+        """Close this thread's connection (the last one to close checkpoints the WAL into the file)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _reject(self, conn: sqlite3.Connection, key: str, value: object) -> None:
+        with self._lock:
+            self.rejected += 1
+        log.warning("token count cache: ignoring a damaged row (value %.40r is not a token count)", value)
+        if not self.read_only:
+            try:
+                conn.execute("DELETE FROM counts WHERE key = ?", (key,))
+            except sqlite3.Error as exc:
+                log.warning("token count cache: could not delete the damaged row: %s", exc)
+
     def put(self, key: str, model: str, input_tokens: int) -> None:
+        if not valid_count(input_tokens):  # the backend checks answers; this guards every other caller
+            log.warning("token count cache: refusing to store %.40r", input_tokens)
+            return
         with self._lock:
             self._remember(key, input_tokens)
+        if self.read_only:
+            return
         try:
             conn = self._conn()
             if conn is not None:
@@ -134,4 +203,6 @@ class CountCache:
                 "memory_entries": len(self._mem),
                 "persistent_entries": size,
                 "persistent": self.path is not None,
+                "read_only": self.read_only,
+                "rejected": self.rejected,
             }

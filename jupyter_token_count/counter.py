@@ -31,9 +31,7 @@ from .cache import CountCache
 from .config import Settings, check_mode
 from .errors import (
     ApiAuthError,
-    ApiConnectionError,
     ApiError,
-    ApiOverloaded,
     ApiRateLimited,
     ApiTimeout,
     ConfigError,
@@ -51,26 +49,10 @@ T = TypeVar("T")
 
 #: the one-character message whose API count, minus its one content token, measures a model's frame
 FRAME_PROBE = "."
+#: why a count is an estimate while its document is being edited
+TYPING = "estimate while you type; the exact count follows when typing pauses"
 #: exact counts waiting for a background slot, at most (the oldest are dropped: their notebook moved on)
 BACKGROUND_QUEUE = 2000
-
-
-def describe(exc: ApiError, settings: Settings) -> str:
-    """Why an API failure left us with an estimate, in words a user can act on."""
-    if isinstance(exc, ApiAuthError):
-        return f"API key rejected ({exc.status}: {exc.message}); check {settings.api_key_env}"
-    if isinstance(exc, ApiRateLimited):
-        wait = f"; exact count in {exc.retry_after:.0f}s" if exc.retry_after else ""
-        if exc.request_id is None and exc.error_type is None:  # our own cap, not an answer from the API
-            return f"rate limited ({settings.rpm} requests/min cap){wait}"
-        return f"rate limited by the API (429){wait}"
-    if isinstance(exc, ApiOverloaded):
-        return "the API is overloaded (529)"
-    if isinstance(exc, ApiTimeout):
-        return f"the API did not answer within {settings.timeout:g}s"
-    if isinstance(exc, ApiConnectionError):
-        return f"API unreachable: {exc.message}"
-    return f"API error {exc.status}: {exc.message}"
 
 
 class _LoopThread:
@@ -266,11 +248,23 @@ class Counter:
         except ApiError as exc:
             if exc.transient and mode == "auto":
                 self.fallbacks += 1
-                if isinstance(exc, ApiRateLimited) and exc.request_id is None and exc.error_type is None:
+                if isinstance(exc, ApiRateLimited) and exc.own_cap:
                     self.limiter.note_throttled()
-                return await self._estimate(req, describe(exc, self.settings), retry_after=exc.retry_after)
+                return await self._estimate(req, exc.reason(self.settings), retry_after=exc.retry_after)
             raise
         return self._result(req, n, exact=True, source="api")
+
+    async def atyping(self, req: CountRequest, mode: str | None = None) -> TokenCount:
+        """The count while its document is being typed, without asking the API: the cached exact count, else
+        the estimate, marked ``pending`` when asking (``acount``) would give the exact count."""
+        mode = check_mode(mode or self.settings.mode)
+        if mode != "offline":
+            hit = self.cache.get(req.cache_key())
+            if hit is not None:
+                return self._result(req, hit, exact=True, source="cache")
+        if mode == "offline" or not self.settings.key_configured:
+            return await self.arun(self._estimate(req, self._why_offline(mode)))
+        return await self.arun(self._estimate(req, TYPING, pending=True))
 
     def _slot_wait(self, mode: str) -> float:
         """How long a request may wait for this process's own rate limiter before it gives up."""

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Settings as _Settings
+
 __all__ = [
     "ApiAuthError",
+    "ApiBadResponse",
     "ApiConnectionError",
     "ApiError",
     "ApiNotFound",
@@ -21,12 +27,30 @@ __all__ = [
 
 
 class TokenCountError(Exception):
-    """Base of everything this package raises on purpose."""
+    """Base of everything this package raises on purpose. Each class says, once, how every surface answers it:
+    the server's HTTP status and error type, the CLI's exit code, and the words a user reads."""
+
+    #: the server's answer (openapi.yaml's error ``type`` values)
+    http_status: int = 500
+    http_type: str = "internal_error"
+    #: the CLI's exit code: 2 bad input, 3 a count could not be made
+    exit_code: int = 3
+
+    def user_message(self, settings: _Settings | None = None) -> str:
+        """One line a user can act on (what the server answers and the widgets show)."""
+        return str(self)
+
+    def reply_type(self) -> str:
+        return self.http_type
 
 
 class InputError(TokenCountError, ValueError):
     """What the user gave us cannot become a valid count request. ``where`` names the place:
     ``messages[2].content[1]``, ``cell 4 (id 'abc')``, ``file 'scan.png'``."""
+
+    http_status = 400
+    http_type = "invalid_request_error"
+    exit_code = 2
 
     def __init__(self, message: str, where: str | None = None) -> None:
         self.message = message
@@ -57,13 +81,19 @@ class UnknownModel(InputError):
 class ConfigError(TokenCountError):
     """The configuration cannot do what was asked (e.g. ``mode='api'`` with no key)."""
 
+    http_status = 400
+    http_type = "config_error"
+
 
 class ApiError(TokenCountError):
-    """The count_tokens endpoint answered with an error, or could not be reached."""
+    """The count_tokens endpoint answered with an error, or could not be reached. The server answers these only
+    in mode ``api``; auto mode answers a transient one with the estimate and ``reason()``."""
 
     #: a transient failure: in ``auto`` mode we answer with the offline estimate instead
     transient: bool = False
     status: int | None = None
+    http_status = 502
+    http_type = "upstream_error"
 
     def __init__(
         self,
@@ -83,11 +113,32 @@ class ApiError(TokenCountError):
         prefix = f"{self.status} {error_type}" if self.status and error_type else (str(self.status or ""))
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
+    def reason(self, settings: _Settings) -> str:
+        """Why this failure left us with an estimate, in words a user can act on."""
+        return f"API error {self.status}: {self.message}"
+
+    def user_message(self, settings: _Settings | None = None) -> str:
+        return self.reason(settings) if settings is not None else self.message
+
+    @property
+    def reply_retry_after(self) -> float | None:
+        """The ``Retry-After`` of the server's answer (429 and 503 only)."""
+        return self.retry_after if self.http_status in (429, 503) else None
+
 
 class InvalidRequest(ApiError):
     """400: the request itself is wrong. Never replaced by an estimate: an estimate of a wrong request misleads."""
 
     status = 400
+    http_status = 400
+    http_type = "invalid_request_error"
+    exit_code = 2
+
+    def user_message(self, settings: _Settings | None = None) -> str:
+        return f"the API rejected the request: {self.message}"
+
+    def reply_type(self) -> str:
+        return self.error_type or self.http_type
 
 
 class ApiAuthError(ApiError):
@@ -95,21 +146,58 @@ class ApiAuthError(ApiError):
 
     status = 401
     transient = True  # the request is fine; in auto mode an estimate is still useful
+    http_type = "upstream_auth_error"
+
+    def reason(self, settings: _Settings) -> str:
+        return f"API key rejected ({self.status}: {self.message}); check {settings.api_key_env}"
 
 
 class ApiNotFound(ApiError):
     """404: usually an unknown model id."""
 
     status = 404
+    http_status = 404
+    http_type = "not_found_error"
+
+    def user_message(self, settings: _Settings | None = None) -> str:
+        return f"the API answered 404: {self.message}"
+
+    def reply_type(self) -> str:
+        return self.error_type or self.http_type
 
 
 class ApiRequestTooLarge(ApiError):
     status = 413
+    http_status = 413
+    http_type = "request_too_large"
+    exit_code = 2
+
+    def user_message(self, settings: _Settings | None = None) -> str:
+        return f"the API says the request is too large: {self.message}"
 
 
 class ApiRateLimited(ApiError):
+    """429 from the API, or this process's own cap (no request id, no error type: nothing was sent)."""
+
     status = 429
     transient = True
+    http_status = 429
+    http_type = "rate_limit_error"
+
+    @property
+    def own_cap(self) -> bool:
+        return self.request_id is None and self.error_type is None
+
+    def reason(self, settings: _Settings) -> str:
+        wait = f"; exact count in {self.retry_after:.0f}s" if self.retry_after else ""
+        if self.own_cap:
+            return f"rate limited ({settings.rpm} requests/min cap){wait}"
+        return f"rate limited by the API (429){wait}"
+
+    def user_message(self, settings: _Settings | None = None) -> str:
+        if settings is not None and self.own_cap:
+            return f"this server's rate limit ({settings.rpm} requests/min, TokenCountConfig.rpm): {self.message}"
+        return super().user_message(settings)
 
 
 class ApiServerError(ApiError):
@@ -120,11 +208,39 @@ class ApiServerError(ApiError):
 class ApiOverloaded(ApiError):
     status = 529
     transient = True
+    http_status = 503
+    http_type = "overloaded_error"
+
+    def reason(self, settings: _Settings) -> str:
+        return "the API is overloaded (529)"
 
 
 class ApiTimeout(ApiError):
     transient = True
+    http_status = 504
+    http_type = "timeout_error"
+
+    def reason(self, settings: _Settings) -> str:
+        return f"the API did not answer within {settings.timeout:g}s"
 
 
 class ApiConnectionError(ApiError):
     transient = True
+    http_type = "upstream_unreachable"
+
+    def reason(self, settings: _Settings) -> str:
+        return f"API unreachable: {self.message}"
+
+
+class ApiBadResponse(ApiError):
+    """A 2xx whose body is not a believable answer (not JSON, no ``input_tokens``, not a non-negative
+    integer of sane size). Transient: it is never believed or cached; auto mode answers with the estimate."""
+
+    status = 200
+    transient = True
+
+    def reason(self, settings: _Settings) -> str:
+        return f"the API's answer could not be used: {self.message}"
+
+    def user_message(self, settings: _Settings | None = None) -> str:
+        return f"the API's answer could not be used: {self.message}"

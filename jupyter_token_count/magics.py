@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, CaselessStrEnum, Unicode, default
 
@@ -68,6 +68,18 @@ class TokenCountMagics(Magics):
             raise _MagicError(f"{what}: invalid Python expression {expr!r} ({exc.msg})") from None
         except Exception as exc:
             raise _MagicError(f"{what}: evaluating {expr!r} raised {type(exc).__name__}: {exc}") from None
+
+    def _notebook_path(self, text: str) -> Path:
+        """``--notebook PATH`` takes PATH literally (it is never run as Python: ``demo.ipynb`` is a file name,
+        not an attribute lookup). For scripts written when it was an expression, a bare variable name that
+        is not a file is still looked up in the user's namespace."""
+        path = Path(_unquote(text)).expanduser()
+        if path.exists() or not text.isidentifier():
+            return path
+        value = self.shell.user_ns.get(text)
+        if isinstance(value, (str, os.PathLike)):
+            return Path(value).expanduser()
+        return path
 
     def _system(self, value: str | None) -> Any:
         if value is None:
@@ -147,8 +159,8 @@ class TokenCountMagics(Magics):
     @argument("--tools", default=None, metavar="EXPR", help="Python expression giving the tool definitions (a list of dicts).")
     @argument("--json", action="store_true", help="Cell magic: the cell body is JSON, a message list or a request body.")
     @argument("--widget", action="store_true", help="Cell magic: show a live counter panel seeded with the cell.")
-    @argument("--notebook", action="store_true", help="Line magic: count a notebook; EXPR is its path "
-              "(default: this notebook's saved file).")
+    @argument("--notebook", action="store_true", help="Line magic: count a notebook; the rest of the line is its "
+              "path, taken literally (quotes optional; $var expands a variable; default: this notebook's saved file).")
     @argument("--include-outputs", action="store_true", help="With a notebook: include outputs (text, PNG/JPEG images).")
     @argument("--offline", action="store_true", help="Estimate offline; never call the API.")
     @argument("--api", action="store_true", help="Require an exact count from the API (an error if it cannot be had).")
@@ -175,6 +187,7 @@ class TokenCountMagics(Magics):
             %count_tokens request                  # a dict you would pass to messages.create
             %count_tokens Path("report.pdf")
             %count_tokens --notebook               # this notebook (its saved file)
+            %count_tokens --notebook demo.ipynb    # another notebook, by its path
             r = %count_tokens messages --offline   # keep the result: r.input_tokens, r.exact
 
         Default model: ``%config TokenCountMagics.model = "claude-opus-4-8"`` or env JUPYTER_TOKEN_COUNT_MODEL.
@@ -188,7 +201,7 @@ class TokenCountMagics(Magics):
             if args.json or args.widget:
                 raise _MagicError("--json and --widget apply to the cell magic %%count_tokens")
             if args.notebook:
-                target: Any = Path(self._eval(expr, "path")) if expr else self._current_notebook()
+                target: Any = self._notebook_path(expr) if expr else self._current_notebook()
             elif not expr:
                 raise _MagicError("nothing to count: give an expression, e.g. %count_tokens messages")
             else:
@@ -225,3 +238,61 @@ class TokenCountMagics(Magics):
             self.shell.user_ns[args.output] = panel
         if not args.quiet:
             display(panel)
+
+
+# -- %count_calls: the call meter (jupyter_token_count.meter) ------------------------------------------------
+@magics_class
+class CallMeterMagics(Magics):
+    """``%count_calls on|off|report``: count and price every Claude call the anthropic SDK makes from this kernel."""
+
+    @magic_arguments()
+    @argument("action", choices=("on", "off", "report"), help="on: meter every Messages call; off: stop; "
+              "report: this kernel's calls as a table.")
+    @argument("--budget-tokens", type=int, default=None, metavar="N", help="Stop (do not send) a call whose predicted "
+              "input would bring the session total (or, with --per-call, the call) past N tokens.")
+    @argument("--budget-usd", type=float, default=None, metavar="X", help="The same in US dollars at list price "
+              "(input cost, cache- and batch-aware; the session total includes what earlier calls cost).")
+    @argument("--per-call", action="store_true", help="Apply the budgets to each call instead of the session total.")
+    @argument("-q", "--quiet", action="store_true", help="Record calls without showing a line per call.")
+    @line_magic
+    def count_calls(self, line: str = "") -> Any:
+        """Meter every Claude Messages call made through the anthropic SDK in this kernel::
+
+            %count_calls on                         # a line per call: input tokens, cost, window share, usage
+            %count_calls on --budget-usd 0.50       # stop calls once the session would pass $0.50
+            %count_calls on --budget-tokens 20000 --per-call
+            %count_calls report                     # a table of this kernel's calls (r = %count_calls report)
+            %count_calls off
+
+        Python: ``jupyter_token_count.meter_calls(...)``, ``stop_metering()``, ``call_log()``, ``call_report()``.
+        """
+        try:
+            args = parse_argstring(self.count_calls, line)
+            return self._act(args)
+        except UsageError as exc:
+            print(f"count_calls: {exc} (see %count_calls? for the options)", file=sys.stderr)
+        except (TokenCountError, ValueError) as exc:
+            print(f"count_calls: {exc}", file=sys.stderr)
+        except Exception as exc:  # a bug of ours must still not drown the user in a traceback
+            print(f"count_calls: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)
+        return None
+
+    def _act(self, args: Any) -> Any:
+        from . import meter
+
+        if args.action == "report":
+            return meter.call_report()
+        if args.action == "off":
+            if args.budget_tokens is not None or args.budget_usd is not None or args.per_call:
+                raise ValueError("budgets apply to `%count_calls on`")
+            meter.stop_metering()
+            print("count_calls: off")
+            return None
+        meter.meter_calls(budget_tokens=args.budget_tokens, budget_usd=args.budget_usd, per_call=args.per_call,
+                          show=not args.quiet)
+        limits = [f"{args.budget_tokens:,} tokens" if args.budget_tokens is not None else "",
+                  f"${args.budget_usd:g}" if args.budget_usd is not None else ""]
+        budget = " and ".join(x for x in limits if x)
+        scope = "per call" if args.per_call else "for this session"
+        print("count_calls: on" + (f", budget {budget} {scope}" if budget else ""))
+        return None

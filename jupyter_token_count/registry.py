@@ -57,7 +57,9 @@ class ModelInfo:
     prices: Prices
     tool_overhead_auto: int | None
     tool_overhead_any: int | None
-    image_tier: str  # "high" | "standard" | "legacy"
+    image_tier: str
+    #: the forced-tool prompt (``tool_choice: {"type": "tool"}``) where it differs from ``any``
+    tool_overhead_tool: int | None = None  # "high" | "standard" | "legacy"
     lifecycle: str = "unknown"
     aliases: tuple[str, ...] = ()
     uncertain: tuple[str, ...] = ()
@@ -119,6 +121,7 @@ def _to_info(rec: dict[str, Any]) -> ModelInfo:
         ),
         tool_overhead_auto=tools.get("auto"),
         tool_overhead_any=tools.get("any"),
+        tool_overhead_tool=tools.get("tool"),
         image_tier=rec["image_tier"],
         lifecycle=rec.get("lifecycle", "unknown"),
         aliases=tuple(rec.get("aliases", ())),
@@ -168,7 +171,10 @@ def estimator_figures(info: ModelInfo) -> dict[str, Any]:
     for key in (info.id, _DATE_SUFFIX.sub("", info.id)):
         rec = next((r for r in _data()["models"] if r["id"] == key or key in r.get("aliases", ())), None)
         if rec is not None:
-            figures.update(rec.get("framing", {}))
+            for name, value in rec.get("framing", {}).items():
+                # a model overrides single figures of a group (one wrapper of "tool_result"), not the group
+                base = figures.get(name)
+                figures[name] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
             break
     return figures
 
@@ -227,6 +233,14 @@ def resolve(model: str) -> ModelInfo:
     )
 
 
+def _sane_tokens(value: Any) -> int | None:
+    """A token limit from the API, if believable (a positive whole number below a billion): what the
+    models list says is checked like any other upstream answer before it is used."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 1_000_000_000:
+        return value
+    return None
+
+
 def update_from_api(models: list[dict[str, Any]]) -> int:
     """Apply what ``GET /v1/models`` says (context window, output cap, display name) over the data
     file. Returns how many registry records changed. Unknown ids are added with guessed fields."""
@@ -236,12 +250,13 @@ def update_from_api(models: list[dict[str, Any]]) -> int:
         if not isinstance(mid, str):
             continue
         base = resolve(mid)
+        name = m.get("display_name")
         new = replace(
             base,
             id=mid,
-            display_name=m.get("display_name") or base.display_name,
-            context_window=m.get("max_input_tokens") or base.context_window,
-            max_output=m.get("max_tokens") or base.max_output,
+            display_name=name if isinstance(name, str) and name.strip() else base.display_name,
+            context_window=_sane_tokens(m.get("max_input_tokens")) or base.context_window,
+            max_output=_sane_tokens(m.get("max_tokens")) or base.max_output,
             lifecycle=base.lifecycle if base.known else "active",
         )
         if new != base:
@@ -249,3 +264,13 @@ def update_from_api(models: list[dict[str, Any]]) -> int:
         with _lock:
             _overrides[mid] = new
     return changed
+
+
+def price_bands(model: str) -> list[dict[str, float]]:
+    """The full ``price_bands`` records of a model (every rate of the higher band, not only input), or []."""
+    info = resolve(model)
+    for key in (info.id, _DATE_SUFFIX.sub("", info.id)):
+        rec = next((r for r in _data()["models"] if r["id"] == key or key in r.get("aliases", ())), None)
+        if rec is not None:
+            return [dict(b) for b in rec.get("price_bands", ())]
+    return []

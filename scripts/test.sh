@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# All the tests: lint, Python tests (core, magics, CLI, widget in a real kernel, server extension through
-# real HTTP), and the JupyterLab UI in headless Chromium. Extra arguments go to pytest.
+# All the tests: lint (ruff; prettier and eslint for the TypeScript), the TypeScript unit tests (jest),
+# Python tests (core, magics, CLI, widget in a real kernel, server extension through real HTTP), and the
+# JupyterLab UI in headless Chromium. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
@@ -27,5 +28,13 @@ fi
 
 echo "» ruff"
 ruff check jupyter_token_count tests bench
+# The front end's dev dependencies (eslint, prettier, jest) come with the locked install the build uses.
+echo "» TypeScript: prettier, eslint, jest"
+(
+  cd labextension
+  jlpm install --immutable >/dev/null
+  jlpm lint:check
+  jlpm test --ci
+)
 echo "» pytest"
 python -m pytest "$@"

@@ -75,6 +75,8 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False  # close the connection without answering
+    raw: bytes | None = None  # fault injection: exactly these body bytes (see "Fault injection" below)
+    content_type: str = "application/json"
 
 
 class StandIn:
@@ -122,6 +124,19 @@ class StandIn:
         for _ in range(times):
             self.script.append(Scripted(200, None, {}, seconds))
 
+    # -- fault injection (see the section at the end of this file) -------------------------------------
+    def answer_next(self, raw: bytes | str, *, status: int = 200, content_type: str = "application/json",
+                    headers: dict[str, str] | None = None, times: int = 1) -> None:
+        """The next answers are exactly ``raw`` (malformed 200s: HTML, a string count, a negative one...)."""
+        data = raw.encode() if isinstance(raw, str) else raw
+        for _ in range(times):
+            self.script.append(Scripted(status, None, dict(headers or {}), raw=data, content_type=content_type))
+
+    def reset_next(self, times: int = 1) -> None:
+        """The next requests are read, then the connection is reset without an answer."""
+        for _ in range(times):
+            self.script.append(Scripted(0, None, drop=True))
+
     def count_requests(self) -> list[Recorded]:
         with self._lock:
             return [r for r in self.requests if r.path.startswith("/v1/messages/count_tokens")]
@@ -131,6 +146,7 @@ class StandIn:
             self.requests.clear()
         self.script.clear()
         self.delay = 0.0
+        self.__dict__.pop("prompt_cache", None)  # the Messages section's prompt cache (below)
 
     # -- protocol ----------------------------------------------------------------------------------
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -185,6 +201,9 @@ class StandIn:
                 self._record(b"")
                 if not self._auth_ok():
                     return
+                if self.path.split("?")[0].startswith("/v1/messages/batches/"):  # the Messages section below
+                    batches_get(self, standin, self.path.split("?")[0])
+                    return
                 if self.path.split("?")[0] == "/v1/models":
                     data = [{"type": "model", "created_at": "2026-01-01T00:00:00Z", **m} for m in standin.models]
                     self._send(200, {"data": data, "has_more": False,
@@ -201,6 +220,10 @@ class StandIn:
                     return
                 raw = self.rfile.read(length)
                 self._record(raw)
+                if self.path.split("?")[0] in MESSAGES_PATHS:  # the Messages API: see messages_answer below
+                    if self._auth_ok():
+                        messages_answer(self, standin, self.path.split("?")[0], raw)
+                    return
                 if self.path.split("?")[0] != "/v1/messages/count_tokens":
                     self._error(404, "not_found_error", f"Not found: {self.path}")
                     return
@@ -210,6 +233,8 @@ class StandIn:
                 if scripted is not None:
                     if scripted.delay:
                         time.sleep(scripted.delay)
+                    if inject_fault(self, scripted):
+                        return
                     if scripted.body is not None:
                         self._send(scripted.status, scripted.body, scripted.headers)
                         return
@@ -270,3 +295,212 @@ def validate(body: Any) -> tuple[int, str, str] | None:
         if isinstance(t, dict) and str(t.get("type", "")).startswith(SERVER_TOOL_PREFIXES):
             return 400, bad, f"tools.{k}: server tools are not supported by count_tokens"
     return None
+
+
+# -- the Messages API (POST /v1/messages, POST /v1/messages/batches) -----------------------------------
+# Kept apart from the count endpoint above. Its ``usage`` follows the same token rule as count_tokens, so a
+# request's whole input (input + cache creation + cache read) equals what count_tokens says for its body. Prompt
+# caching is simulated for the last cache breakpoint: the first request with a prefix writes it, a later one within
+# the TTL reads it. Streams are SSE with the documented event sequence.
+
+MESSAGES_PATHS = ("/v1/messages", "/v1/messages/batches")
+#: what the canned assistant says; one output token per word
+REPLY_WORDS = ["Hello", " from", " the", " local", " stand-in", "."]
+_CREATE_ONLY = {"max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata",
+                "service_tier", "inference_geo", "container"}
+
+
+def message_requests(standin: StandIn) -> list[Recorded]:
+    """What reached ``POST /v1/messages`` (and its batches endpoint)."""
+    with standin._lock:
+        return [r for r in standin.requests if r.path.split("?")[0] in MESSAGES_PATHS]
+
+
+def _breakpoint_prefix(body: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """The prefix up to the last block carrying ``cache_control`` (tools → system → messages), and its TTL."""
+    found: tuple[dict[str, Any], str] | None = None
+    tools = body.get("tools") or []
+    for i, t in enumerate(tools):
+        if isinstance(t, dict) and t.get("cache_control"):
+            found = {"tools": tools[: i + 1]}, t["cache_control"].get("ttl", "5m")
+    system = body.get("system")
+    if isinstance(system, list):
+        for j, b in enumerate(system):
+            if isinstance(b, dict) and b.get("cache_control"):
+                found = {"tools": tools, "system": system[: j + 1]}, b["cache_control"].get("ttl", "5m")
+    for m, msg in enumerate(body.get("messages") or []):
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, list):
+            for b, block in enumerate(content):
+                if isinstance(block, dict) and block.get("cache_control"):
+                    head = dict(msg, content=content[: b + 1])
+                    found = ({"tools": tools, "system": system, "messages": [*body["messages"][:m], head]},
+                             block["cache_control"].get("ttl", "5m"))
+    return found
+
+
+def messages_usage(standin: StandIn, body: dict[str, Any]) -> dict[str, Any]:
+    """``usage`` of one request: its whole input by the count rule, split by the simulated prompt cache."""
+    total = standin_count({k: v for k, v in body.items() if k not in _CREATE_ONLY})
+    created = read = 0
+    split = {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}
+    found = _breakpoint_prefix(body)
+    if found is not None:
+        prefix, ttl = found
+        tokens = min(total - 1, standin_count(prefix))
+        key = json.dumps([body.get("model"), prefix], sort_keys=True)
+        cache: dict[str, float] = standin.__dict__.setdefault("prompt_cache", {})
+        now = time.monotonic()
+        if cache.get(key, 0.0) > now:
+            read = tokens
+        else:
+            created = tokens
+            split["ephemeral_1h_input_tokens" if ttl == "1h" else "ephemeral_5m_input_tokens"] = tokens
+        cache[key] = now + (3600.0 if ttl == "1h" else 300.0)  # a read refreshes the lifetime
+    output = min(len(REPLY_WORDS), int(body.get("max_tokens") or 1))
+    return {"input_tokens": total - created - read, "cache_creation_input_tokens": created,
+            "cache_read_input_tokens": read, "cache_creation": split, "output_tokens": output,
+            "service_tier": "standard"}
+
+
+def _validate_create(body: Any) -> tuple[int, str, str] | None:
+    if not isinstance(body, dict):
+        return 400, "invalid_request_error", "Request body must be a JSON object"
+    if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1:
+        return 400, "invalid_request_error", "max_tokens: Field required"
+    return validate({k: v for k, v in body.items() if k not in _CREATE_ONLY})
+
+
+def _message(body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+    text = "".join(REPLY_WORDS[: usage["output_tokens"]])
+    stop = "end_turn" if usage["output_tokens"] == len(REPLY_WORDS) else "max_tokens"
+    return {"id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant", "model": body["model"],
+            "content": [{"type": "text", "text": text}], "stop_reason": stop, "stop_sequence": None, "usage": usage}
+
+
+def _sse(handler: BaseHTTPRequestHandler, body: dict[str, Any], usage: dict[str, Any]) -> None:
+    msg = _message(body, usage)
+    start = dict(msg, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
+    words = REPLY_WORDS[: usage["output_tokens"]]
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("ping", {"type": "ping"}),
+        *[("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                   "delta": {"type": "text_delta", "text": w}}) for w in words],
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta",
+                           "delta": {"stop_reason": msg["stop_reason"], "stop_sequence": None},
+                           "usage": {k: usage[k] for k in ("input_tokens", "cache_creation_input_tokens",
+                                                           "cache_read_input_tokens", "output_tokens")}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    handler.send_response(200)
+    handler.send_header("content-type", "text/event-stream")
+    handler.send_header("cache-control", "no-cache")
+    handler.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+    handler.send_header("transfer-encoding", "chunked")
+    handler.end_headers()
+    for name, data in events:  # one chunk per event, as a server flushes them
+        chunk = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+        handler.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        handler.wfile.flush()
+    handler.wfile.write(b"0\r\n\r\n")
+
+
+def messages_answer(handler: Any, standin: StandIn, path: str, raw: bytes) -> None:
+    """Answer ``POST /v1/messages`` (JSON or SSE) or ``POST /v1/messages/batches`` (a new batch)."""
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        handler._error(400, "invalid_request_error", f"Invalid JSON body: {exc.msg}")
+        return
+    if path.endswith("/batches"):
+        reqs = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(reqs, list) or not reqs:
+            handler._error(400, "invalid_request_error", "requests: Field required")
+            return
+        for i, r in enumerate(reqs):
+            problem = _validate_create(r.get("params") if isinstance(r, dict) else None)
+            if problem:
+                handler._error(problem[0], problem[1], f"requests.{i}.params.{problem[2]}")
+                return
+        batch_id = "msgbatch_" + uuid.uuid4().hex[:24]
+        standin.__dict__.setdefault("batches", {})[batch_id] = reqs
+        handler._send(200, _batch_object(standin, batch_id, ended=False))
+        return
+    problem = _validate_create(body)
+    if problem:
+        handler._error(*problem)
+        return
+    if standin.delay:
+        time.sleep(standin.delay)
+    usage = messages_usage(standin, body)
+    if body.get("stream"):
+        _sse(handler, body, usage)
+    else:
+        handler._send(200, _message(body, usage))
+
+
+def _batch_object(standin: StandIn, batch_id: str, *, ended: bool) -> dict[str, Any]:
+    """A batch as the API describes it. The stand-in's batches end at once: the first retrieve finds them ended."""
+    n = len(standin.__dict__.get("batches", {}).get(batch_id, []))
+    counts = {"processing": 0 if ended else n, "succeeded": n if ended else 0, "errored": 0, "canceled": 0,
+              "expired": 0}
+    return {"id": batch_id, "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
+            "request_counts": counts, "ended_at": "2026-11-30T00:01:00Z" if ended else None,
+            "created_at": "2026-11-30T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z", "archived_at": None,
+            "cancel_initiated_at": None,
+            "results_url": f"{standin.url}/v1/messages/batches/{batch_id}/results" if ended else None}
+
+
+def batches_get(handler: Any, standin: StandIn, path: str) -> None:
+    """``GET /v1/messages/batches/{id}`` and ``.../{id}/results`` (JSON Lines, one result per request)."""
+    parts = path.rstrip("/").split("/")  # ["", "v1", "messages", "batches", id, ("results")]
+    batches = standin.__dict__.get("batches", {})
+    batch_id = parts[4] if len(parts) > 4 else ""
+    if batch_id not in batches or len(parts) > 6 or (len(parts) == 6 and parts[5] != "results"):
+        handler._error(404, "not_found_error", f"Not found: {path}")
+        return
+    if len(parts) == 5:
+        handler._send(200, _batch_object(standin, batch_id, ended=True))
+        return
+    lines = []
+    for r in batches[batch_id]:
+        params = r["params"]
+        message = _message(params, messages_usage(standin, params))
+        lines.append(json.dumps({"custom_id": r["custom_id"], "result": {"type": "succeeded", "message": message}}))
+    raw = ("\n".join(lines) + "\n").encode()
+    handler.send_response(200)
+    handler.send_header("content-type", "application/binary")
+    handler.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+    handler.send_header("content-length", str(len(raw)))
+    handler.end_headers()
+    handler.wfile.write(raw)
+
+
+# -- fault injection ----------------------------------------------------------------------------------
+# Kept apart from the protocol above: a scripted answer with ``raw`` bytes or ``drop`` is sent as is, with
+# no validation, so tests can feed the real SDK what a broken proxy or a misbehaving upstream might.
+def inject_fault(handler: BaseHTTPRequestHandler, scripted: Scripted) -> bool:
+    """Send ``scripted`` if it is a fault (True), or leave it to the normal path (False)."""
+    import socket
+    import struct
+
+    if scripted.drop:
+        # RST instead of FIN: SO_LINGER with a zero timeout, then close
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.close_connection = True
+        handler.connection.close()
+        return True
+    if scripted.raw is None:
+        return False
+    handler.send_response(scripted.status)
+    handler.send_header("content-type", scripted.content_type)
+    handler.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+    for k, v in scripted.headers.items():
+        handler.send_header(k, v)
+    handler.send_header("content-length", str(len(scripted.raw)))
+    handler.end_headers()
+    handler.wfile.write(scripted.raw)
+    return True

@@ -140,3 +140,20 @@ def test_unknown_model_offline_warns_and_with_a_key_is_an_error(ip, capsys, api_
     err = capsys.readouterr().err
     assert "r" not in ip.user_ns and "unknown model 'claude-sonet-4-5'" in err and "GET /v1/models" in err
     assert "Traceback" not in err and not api_env.count_requests()
+
+
+def test_notebook_path_is_taken_literally(ip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``--notebook PATH`` as the help says: ``demo.ipynb`` is a file name, not Python (``demo.ipynb`` would
+    be an attribute lookup on a variable ``demo``)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# A prompt about demos")]
+    nbformat.write(nb, tmp_path / "demo.ipynb")
+    (tmp_path / "my notes.ipynb").write_text((tmp_path / "demo.ipynb").read_text())
+    monkeypatch.chdir(tmp_path)
+    run(ip, "x = %count_tokens --notebook demo.ipynb --offline")
+    first = ip.user_ns["x"].input_tokens
+    assert first > 0
+    run(ip, "x = %count_tokens --notebook 'my notes.ipynb' --offline")
+    assert ip.user_ns["x"].input_tokens == first
+    res = ip.run_cell("%count_tokens --notebook missing.ipynb --offline")
+    assert res.error_in_exec is None  # a clear message, not a traceback

@@ -342,6 +342,119 @@ def test_unknown_block_type_is_counted_with_a_note():
     assert e.parts["/messages/0/content/0"] > 0 and any("mystery_block" in n for n in e.notes)
 
 
+
+# ---- structured outputs, document framing, forced tool, figures without data -----------------------------
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+    "required": ["city", "country"],
+    "additionalProperties": False,
+}
+
+
+def _so_body(schema: dict, where: str) -> dict:
+    fmt = {"type": "json_schema", "schema": schema}
+    body: dict = {"messages": [{"role": "user", "content": "Capital of France?"}]}
+    if where == "output_format":
+        body["output_format"] = fmt
+    else:
+        body["output_config"] = {"format": fmt, "effort": "low"}
+    return body
+
+
+@needs_ctok
+@pytest.mark.parametrize("where", ["output_format", "output_config"])
+def test_structured_output_costs_the_indented_schema_plus_a_fixed_instruction(where):
+    import json
+
+    info = resolve("claude-sonnet-4-5")
+    plain = est({"messages": [{"role": "user", "content": "Capital of France?"}]}, info).input_tokens
+    nested = {**SCHEMA, "properties": {**SCHEMA["properties"], "where": copy.deepcopy(SCHEMA)}}
+    for schema in (SCHEMA, nested):
+        e = est(_so_body(schema, where), info)
+        schema_tokens = offline.text_tokens(json.dumps(schema, indent=2, ensure_ascii=False), info)
+        # the nested schema grows by its indented rendering, not by a per-property guess
+        assert e.parts[f"/{where}"] == 82 + schema_tokens
+        assert e.input_tokens == plain + 82 + schema_tokens
+
+
+def test_structured_output_on_a_newer_tokenizer_says_its_figure_is_carried_over():
+    e = est(_so_body(SCHEMA, "output_format"), resolve("claude-opus-5"))
+    assert any("structured output" in n and "carried over" in n for n in e.notes)
+    assert not any("carried over" in n for n in est(_so_body(SCHEMA, "output_format")).notes)
+
+
+def test_document_title_and_context_cost_their_text_plus_a_wrapper():
+    info = resolve("claude-haiku-4-5")
+    doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "a,b\n1,2\n"}}
+
+    def total(**fields: str) -> int:
+        block = {**doc, **fields}
+        return est({"messages": [{"role": "user", "content": [block]}]}, info).input_tokens
+
+    bare = total()
+    title = "quarterly_sales.csv"
+    assert total(title=title) - bare == offline.text_tokens(title, info) + 11
+    assert total(title="") == bare  # an empty field is not rendered
+    assert total(title=title, context="Q3 figures") > total(title=title)
+
+
+def test_forced_tool_uses_the_models_own_figure_where_it_differs():
+    body = {
+        "tools": [GET_WEATHER],
+        "tool_choice": {"type": "tool", "name": "get_weather"},
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+    }
+    info = resolve("claude-sonnet-4-5")
+    assert info.tool_overhead_tool is not None and info.tool_overhead_tool != info.tool_overhead_any
+    forced = est(body, info).parts["/tool_overhead"]
+    anyof = est({**body, "tool_choice": {"type": "any"}}, info).parts["/tool_overhead"]
+    assert forced - anyof == info.tool_overhead_tool - info.tool_overhead_any + 2 + offline.text_tokens(
+        "get_weather", info
+    )
+
+
+def test_multi_sentence_cited_document_and_rejected_forced_tool_are_noted():
+    def doc(text: str, cited: bool) -> dict:
+        block = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
+        if cited:
+            block["citations"] = {"enabled": True}
+        return {"messages": [{"role": "user", "content": [block, {"type": "text", "text": "Cite it."}]}]}
+
+    two = "Returns take thirty days. Refunds take five."
+    assert any("chunked into sentences" in n for n in est(doc(two, True)).notes)
+    assert not any("chunked" in n for n in est(doc(two, False)).notes)
+    assert not any("chunked" in n for n in est(doc("Returns take thirty days.", True)).notes)
+    forced = {
+        "tools": [GET_WEATHER],
+        "tool_choice": {"type": "any"},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    assert any("rejects a forced tool_choice" in n for n in est(forced, resolve("claude-sonnet-5-5")).notes)
+    assert not any("rejects" in n for n in est(forced, resolve("claude-sonnet-5")).notes)
+
+
+def test_a_models_own_figure_overrides_one_wrapper_and_keeps_the_rest():
+    from jupyter_token_count.registry import estimator_figures
+
+    haiku, sonnet = resolve("claude-haiku-4-5"), resolve("claude-sonnet-4-5")
+    fh, fs = estimator_figures(haiku), estimator_figures(sonnet)
+    assert fh["tool_result"]["adjust"] == -1 and fs["tool_result"]["adjust"] == 0
+    assert {k: v for k, v in fh["tool_result"].items() if k != "adjust"} == {
+        k: v for k, v in fs["tool_result"].items() if k != "adjust"
+    }
+    body = {
+        "tools": [GET_WEATHER],
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "get_weather", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "Sunny"}]},
+        ],
+    }
+    path = "/messages/2/content/0"
+    assert est(body, sonnet).parts[path] - est(body, haiku).parts[path] == 1
+
 def test_unpublished_tool_prompt_is_noted():
     info = resolve("claude-sonnet-5-5")
     e = offline.estimate({"tools": [GET_WEATHER], "messages": [{"role": "user", "content": "hi"}]}, info)
@@ -467,3 +580,22 @@ def test_every_unlabelled_request_is_estimated():
     bench = _bench()
     n, failures = bench.check_unlabelled(bench.load(CALIBRATION, bench.UNLABELLED))
     assert n > 0 and failures == []
+
+
+def test_fit_recovers_a_figure_and_leave_one_source_out_keeps_sources_apart():
+    bench = _bench()
+    # a synthetic design: one figure used once per record, true value 7, shipped value 3
+    key = ("v3", "thinking")
+    recs = [
+        {"id": f"{src}-{i}", "model": "claude-sonnet-4-5", "input_tokens": 107, "request": {"messages": [{"n": i}]}}
+        for src in ("alpha", "beta", "gamma")
+        for i in range(3)
+    ]
+    recs[-1]["input_tokens"] = 120  # gamma's last record disagrees: the L1 fit ignores it
+    d = bench.Design(recs, [103] * len(recs), [{key: 1} for _ in recs], {key: 3})
+    assert bench.fit(d, list(range(len(recs))))[key] == 7
+    rows = bench.leave_one_source_out(d)
+    assert [est for _, est, _ in rows] == [107] * len(recs)
+    # a figure no training record uses falls back to its prior, not to the shipped (all-data) value
+    lone = bench.Design(recs[:3], [103] * 3, [{key: 1}] * 3, {key: 3})
+    assert [est for _, est, _ in bench.leave_one_source_out(lone)] == [100] * 3

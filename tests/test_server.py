@@ -23,7 +23,7 @@ from traitlets.config import Config
 from jupyter_token_count import registry
 from jupyter_token_count.request import build_request
 from jupyter_token_count.server import TokenCountConfig
-from jupyter_token_count.server.handlers import INLINE_BYTES, SERVICE_KEY
+from jupyter_token_count.server.handlers import SERVICE_KEY
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -239,12 +239,12 @@ async def test_count_exact_then_cached(client: Client, key: str, standin: StandI
 
 
 async def test_big_bodies_with_media(client: Client, key: str, standin: StandIn):
-    # over INLINE_BYTES: parsed and validated off the event loop, same answer
+    # a big body with media: parsed and validated off the event loop, same answer
     png = base64.b64encode(image_bytes("PNG", (400, 300))).decode()
     b = {"model": M, "messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
         {"type": "text", "text": "describe this " * 30_000}]}]}
-    assert len(json.dumps(b)) > INLINE_BYTES
+    assert len(json.dumps(b)) > 256 * 1024
     res = await client.post("count", b)
     [sent] = standin.count_requests()
     assert sent.json == b and res["input_tokens"] == standin_count(b) and res["exact"] is True
@@ -606,7 +606,11 @@ async def test_background_cell_counts_come_after_the_total(client: Client, key: 
     sent = standin.count_requests()
     assert sent[0].json == _notebook_body(nb)  # the total went first
     assert len(sent) == 22 and st["upstream_requests"] == 22
-    done = await client.post("cells", {"model": M, "cells": nb})
+    for _ in range(50):  # the last counts sent may still be on their way into the cache: ask as the UI does
+        done = await client.post("cells", {"model": M, "cells": nb})
+        if done["cells_pending"] == 0 and all(c["exact"] for c in done["cells"]):
+            break
+        await asyncio.sleep(0.1)
     assert len(standin.count_requests()) == 22  # everything is cached now
     assert all(c["exact"] and "reason" not in c for c in done["cells"])
     frame = standin_count({"model": M, "messages": [{"role": "user", "content": "."}]}) - 1
@@ -751,8 +755,9 @@ async def test_status_and_big_notebooks_are_built_off_the_event_loop(client: Cli
     res = await client.post("messages", {"model": M, "cells": big})
     assert res["request"]["messages"][0]["content"][0]["text"].startswith("# %%\nprint('hello')")
     assert seen["status"] is not loop_thread and seen["blocks"] is not loop_thread
-    await client.post("messages", {"model": M, "cells": cells(2)})  # a small body is built inline
-    assert seen["blocks"] is loop_thread
+    seen.clear()
+    await client.post("messages", {"model": M, "cells": cells(2)})  # a small body too: nothing is built inline
+    assert seen["blocks"] is not loop_thread
 
 
 def _fixture_cells() -> list[dict[str, Any]]:
@@ -822,7 +827,7 @@ async def test_status_never_shows_the_key(client: Client, key: str):
 
 
 # -- the key never leaves the server ------------------------------------------------------------------
-@pytest.mark.parametrize("tc_config", [{"max_retries": 0}])
+@pytest.mark.parametrize("tc_config", [{"max_retries": 0, "cell_counts": False}])  # the scripted errors are for counts
 async def test_key_absent_from_bodies_and_debug_logs(client: Client, key: str, standin: StandIn,
                                                       caplog: pytest.LogCaptureFixture, jp_serverapp: Any):
     caplog.set_level(logging.DEBUG)
@@ -863,3 +868,79 @@ async def test_unknown_model_is_refused_once_the_api_list_is_known(client: Clien
     assert "did you mean 'claude-sonnet-6'" in err["error"]["message"] and not standin.count_requests()
     ok = await client.post("count", {"model": "claude-sonnet-6", "messages": [{"role": "user", "content": "hi"}]})
     assert ok["exact"] and ok["warnings"] == []
+
+
+# -- POST document (the file editor) ----------------------------------------------------------------------
+def _cli_json(path: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "jupyter_token_count.cli", str(path), "--json", *args],
+                         env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+async def test_document_text_counts_as_the_cli_counts_the_file(client: Client, tmp_path: Path, standin: StandIn):
+    text = "# System prompt\n\nYou are a careful analyst. Cite the rows you use.\n\n" * 20
+    path = tmp_path / "system.md"
+    path.write_text(text)
+    res = await client.post("document", {"name": "system.md", "text": text, "model": M,
+                                         "selection": "You are a careful analyst."})
+    assert res["kind"] == "text" and not res["total"]["exact"]
+    assert res["total"]["input_tokens"] == _cli_json(path, "--offline", "-m", M)["input_tokens"]
+    assert 0 < res["selection"]["input_tokens"] < res["total"]["input_tokens"]
+    assert standin.requests == []
+
+
+async def test_document_json_is_counted_as_what_it_holds(client: Client, key: str, standin: StandIn, tmp_path: Path):
+    messages = [{"role": "user", "content": "Summarise the report."}, {"role": "assistant", "content": "Sure."},
+                {"role": "user", "content": "Now in French."}]
+    request = {"model": M, "max_tokens": 100, "system": "Be brief.", "messages": messages,
+               "tools": [{"name": "calc", "description": "math", "input_schema": {"type": "object"}}]}
+    for name, value, kind in (("messages.json", messages, "messages"), ("request.json", request, "request")):
+        path = tmp_path / name
+        path.write_text(json.dumps(value, indent=2))
+        res = await client.post("document", {"name": name, "text": path.read_text(), "model": M,
+                                             "deadline_ms": SLOW_OK})
+        assert res["kind"] == kind and res["total"]["exact"], res
+        env = {"ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url,
+               "JUPYTER_TOKEN_COUNT_DATA_DIR": str(tmp_path / "cli")}
+        assert res["total"]["input_tokens"] == _cli_json(path, "--api", env=env)["input_tokens"]
+    sent = standin.count_requests()[-1].json
+    assert sent["system"] == "Be brief." and sent["tools"][0]["name"] == "calc" and "max_tokens" not in sent
+    lines = "\n".join(json.dumps(m) for m in messages)
+    jsonl = await client.post("document", {"name": "chat.jsonl", "text": lines, "model": M})
+    assert jsonl["kind"] == "messages"
+
+
+async def test_document_json_that_is_neither_is_text_and_says_so(client: Client):
+    for text, words in (('{"temperature": 0.2, "notes": "no messages here"}', "neither"),
+                        ('{"messages": [', "not valid JSON")):
+        res = await client.post("document", {"name": "settings.json", "text": text, "model": M})
+        assert res["kind"] == "text" and words in res["note"] and res["total"]["input_tokens"] > 0
+    empty = await client.post("document", {"name": "blank.txt", "text": "  \n", "model": M})
+    assert empty["note"].startswith("empty") and empty["total"]["input_tokens"] > 0  # the frame alone
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({"text": "x"}, "name: expected the document's file name"),
+    ({"name": "a.md", "text": 5}, "text: expected the document's text (a string), got a number"),
+    ({"name": "a.md", "text": "x", "selection": ["x"]}, "selection: expected a string or null, got an array"),
+    ({"name": "m.json", "text": '[{"role": "user", "content": []}]'}, "document 'm.json'"),
+])
+async def test_document_bad_input_is_400(client: Client, payload: dict[str, Any], message: str):
+    err = await client.post("document", raw=json.dumps(payload).encode(), status=400)
+    assert message in err["error"]["message"]
+
+
+@pytest.mark.parametrize("tc_config", [{"cell_counts": False}])
+async def test_document_while_typing_does_not_ask_the_api(client: Client, key: str, standin: StandIn):
+    text = "A system prompt being written. " * 30
+    typing = await client.post("document", {"name": "p.md", "text": text, "model": M, "exact_total": False})
+    assert typing["total"]["pending"] is True and not typing["total"]["exact"] and standin.requests == []
+    paused = await client.post("document", {"name": "p.md", "text": text, "model": M, "deadline_ms": SLOW_OK})
+    assert paused["total"]["exact"] and len(standin.count_requests()) == 1
+    again = await client.post("document", {"name": "p.md", "text": text, "model": M, "exact_total": False})
+    assert again["total"]["exact"] and len(standin.count_requests()) == 1  # cached: exact while typing too

@@ -6,13 +6,17 @@ waiting out or should be answered with an estimate now, and its limiter must lea
 
 from __future__ import annotations
 
+import math
 import re
+import time
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import anthropic
 
 from ..errors import (
     ApiAuthError,
+    ApiBadResponse,
     ApiConnectionError,
     ApiError,
     ApiNotFound,
@@ -44,22 +48,71 @@ def _split(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return kwargs, extra
 
 
+#: Longest wait a ``retry-after`` / ``retry-after-ms`` header can impose (seconds). A larger value is
+#: capped to it, an infinite one too; a negative, NaN or unparsable one is ignored. One bad header must
+#: not pause exact counting until the server restarts.
+MAX_RETRY_AFTER = 300.0
+
+#: Largest ``input_tokens`` believed from the API: 50 times the largest context window of any model.
+#: A larger (or negative, fractional, non-numeric) answer is an ``ApiBadResponse``, never cached.
+MAX_INPUT_TOKENS = 100_000_000
+
+
+def _seconds(value: str, scale: float) -> float | None:
+    try:
+        seconds = float(value) * scale
+    except (TypeError, ValueError):
+        if scale != 1.0:
+            return None
+        try:  # retry-after may be an HTTP date
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if math.isnan(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER)
+
+
 def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` (preferred) or ``retry-after``, capped at MAX_RETRY_AFTER."""
     if headers is None:
         return None
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
         value = headers.get(name)
         if value is None:
             continue
-        try:
-            return max(0.0, float(value) * scale)
-        except ValueError:
-            continue
+        seconds = _seconds(str(value).strip(), scale)
+        if seconds is not None:
+            return seconds
     return None
+
+
+def checked_tokens(value: Any) -> int:
+    """``input_tokens`` from a 200 answer, if believable; ApiBadResponse otherwise."""
+    if value is None:
+        raise ApiBadResponse("the API answered 200 without input_tokens")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiBadResponse(f"the API answered 200 with input_tokens = {str(value)[:40]!r} ({type(value).__name__}), "
+                             "not a whole number")
+    if not 0 <= value <= MAX_INPUT_TOKENS:
+        raise ApiBadResponse(f"the API answered 200 with an impossible input_tokens = {value} "
+                             f"(believed between 0 and {MAX_INPUT_TOKENS:,})")
+    return value
+
+
+def _answer(res: Any) -> int:
+    """The SDK builds its response object without validating it: read the field as sent."""
+    fields = getattr(res, "__dict__", None)
+    value = fields.get("input_tokens") if isinstance(fields, dict) else None
+    if value is None and not isinstance(fields, dict):
+        raise ApiBadResponse(f"the API answered 200 with a body that is not a JSON object ({type(res).__name__})")
+    return checked_tokens(value)
 
 
 def map_error(exc: Exception, key: str | None = None) -> ApiError:
     """SDK exception → our exception type, carrying the API's own message."""
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        return ApiBadResponse(redact(f"the API answered {exc.status_code} with a body the SDK cannot read", key))
     if isinstance(exc, anthropic.APITimeoutError):
         return ApiTimeout("the count_tokens request timed out")
     if isinstance(exc, anthropic.APIConnectionError):
@@ -131,7 +184,9 @@ class ApiBackend:
             res = self.sync_client.messages.count_tokens(**kwargs, extra_body=extra or None)
         except anthropic.AnthropicError as exc:
             raise map_error(exc, self._key) from None
-        return int(res.input_tokens)
+        except ValueError:  # the SDK parses a 200 declared as JSON without catching a decoding error
+            raise ApiBadResponse("the API answered 200 with a body that is not valid JSON") from None
+        return _answer(res)
 
     async def acount(self, body: dict[str, Any], timeout: float | None = None) -> int:
         """``timeout``: this attempt's share of the caller's time budget (default: the client's timeout)."""
@@ -142,7 +197,9 @@ class ApiBackend:
             res = await self.async_client.messages.count_tokens(**kwargs, extra_body=extra or None)
         except anthropic.AnthropicError as exc:
             raise map_error(exc, self._key) from None
-        return int(res.input_tokens)
+        except ValueError:  # the SDK parses a 200 declared as JSON without catching a decoding error
+            raise ApiBadResponse("the API answered 200 with a body that is not valid JSON") from None
+        return _answer(res)
 
     def list_models(self) -> list[dict[str, Any]]:
         """``GET /v1/models``, every page (for sync callers: the CLI, the magics)."""

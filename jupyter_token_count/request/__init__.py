@@ -12,6 +12,7 @@ from ..config import MAX_REQUEST_BYTES
 from ..errors import InputError
 from .body import COUNT_FIELDS, DROPPED_FIELDS, EMPTY_PROBE, EMPTY_PROBE_TOKENS, CountRequest, canonical_json
 from .files import looks_like_path
+from .guard import MAX_DEPTH, check_tree
 from .messages import EMPTY, from_input, plain_deep
 from .notebook import Cell, cell_blocks, cells_from_json, load_notebook, notebook_blocks
 from .validate import validate_body
@@ -21,17 +22,18 @@ __all__ = [
     "DROPPED_FIELDS",
     "EMPTY_PROBE",
     "EMPTY_PROBE_TOKENS",
+    "MAX_DEPTH",
     "Cell",
     "CountRequest",
     "build_request",
     "canonical_json",
     "cell_blocks",
     "cells_from_json",
+    "check_tree",
     "load_notebook",
     "notebook_blocks",
     "notebook_request",
 ]
-
 
 def build_request(
     obj: Any,
@@ -53,6 +55,13 @@ def build_request(
     A notebook or file with nothing in it (no cells, only empty cells, a blank text file) is not an error:
     it gives a request marked ``empty`` that is counted as the request frame alone (see ``EMPTY_PROBE``).
     """
+    # the structural boundary first: nothing below (adapters, validation, encoding) may recurse into or
+    # trip over a too-deep tree, a lone surrogate or a NaN
+    top = "messages" if isinstance(obj, (list, tuple)) else ""
+    for value, where in ((obj, top), (model, "model"), (system, "system"), (tools, "tools"),
+                         (tool_choice, "tool_choice"), (thinking, "thinking")):
+        if value is not None:
+            check_tree(value, where)
     messages, extras = from_input(obj, include_outputs=include_outputs)
     empty = bool(extras.pop(EMPTY, False))
     if empty:
@@ -72,8 +81,15 @@ def build_request(
             body[key] = extras[key]
     if isinstance(body.get("tools"), dict):  # one tool passed on its own
         body["tools"] = [body["tools"]]
+    if not isinstance(body["model"], str) or not body["model"].strip():
+        raise InputError("model must be a non-empty string such as 'claude-sonnet-5-5'", "model")
     info = registry.resolve(body["model"])
     req = CountRequest(body, empty=empty)
+    try:
+        req.size_bytes  # noqa: B018 -- encodes once (cached): data from SDK objects or files was not walked yet
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        check_tree(body)  # names the place
+        raise InputError("the request cannot be encoded as JSON") from None
     try:
         validate_body(body, max_bytes=max_bytes, context_window=info.context_window, size=req.size_bytes if max_bytes else None)
     except InputError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import InputError
 from . import files, notebook
 from .body import COUNT_FIELDS, DROPPED_FIELDS
+from .guard import check_tree
 
 ROLES = ("user", "assistant")
 
@@ -179,6 +180,7 @@ def from_input(obj: Any, include_outputs: bool = False) -> tuple[list[dict[str, 
             kind, payload = files.read_path(path)
             if kind == "empty":
                 return _document([])
+            check_tree(payload, f"file '{path}'")
             try:
                 return from_input(payload, include_outputs)
             except InputError as exc:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import InputError
 from .files import IMAGE_TYPES
+from .guard import check_tree
 from .validate import decode_base64
 
 HEADERS = {"code": "# %%", "markdown": "# %% [markdown]", "raw": "# %% [raw]"}
@@ -29,6 +30,11 @@ CELL_SEPARATOR = "\n\n"
 OUTPUT_HEADER = "# Out:"
 ERROR_HEADER = "# Error:"
 IMAGE_OUTPUT_TYPES = ("image/png", "image/jpeg")
+#: where a cell's content sits in the request it becomes (body → messages → message → content → block):
+#: the nesting limit then means the same for a cell as for a request
+_CELL_DEPTH = 3
+#: the fields of a cell that are read (and so checked)
+_USED_FIELDS = ("id", "cell_type", "source", "outputs")
 
 
 @dataclass(frozen=True)
@@ -56,34 +62,75 @@ def _text(value: Any, where: str, what: str) -> str:
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "".join(value)
-    raise InputError(f"{what}: expected a string or a list of strings, got {type(value).__name__}", where)
+    raise InputError(f"{what}: expected a string or a list of strings, got {_json_name(value)}", where)
 
 
-def cells_from_json(raw_cells: Sequence[Any], where: str = "") -> list[Cell]:
-    """Cells as nbformat (or the JupyterLab front end) gives them → ``Cell`` objects, validated."""
+def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool = False) -> list[Cell]:
+    """Cells as nbformat (or the JupyterLab front end) gives them → ``Cell`` objects, validated.
+
+    ``strict`` (the REST API, whose contract requires them): every cell has ``id``, ``cell_type`` and
+    ``source``. Otherwise (notebook files, older nbformat) a missing id becomes ``index-N``, a missing
+    cell_type ``code`` and a missing source empty; a present field always has to have its right type."""
     out: list[Cell] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_cells):
         loc = f"{where}cell {i + 1}"
         if not isinstance(raw, dict):
             raise InputError(f"expected an object, got {type(raw).__name__}", loc)
+        for key in _USED_FIELDS:  # metadata is never read: however it nests, it is not our concern
+            if key in raw:
+                check_tree(raw[key], f"{loc} {key}", base_depth=_CELL_DEPTH + 1)
+        if strict:
+            missing = [k for k in ("id", "cell_type", "source") if k not in raw]
+            if missing:
+                raise InputError(f"missing {', '.join(missing)} (each cell needs id, cell_type and source)", loc)
         cell_type = raw.get("cell_type", "code")
+        if not isinstance(cell_type, str):
+            raise InputError(f"cell_type must be a string (code, markdown or raw), got {_json_name(cell_type)}", loc)
         if cell_type not in HEADERS:
             raise InputError(f"unknown cell_type {cell_type!r} (expected code, markdown or raw)", loc)
         source = _text(raw.get("source", ""), loc, "source")
         cid = raw.get("id")
-        cid = str(cid) if cid not in (None, "") else f"index-{i}"
+        if "id" in raw and not isinstance(cid, str):
+            raise InputError(f"id must be a string, got {_json_name(cid)}", loc)
+        cid = cid or f"index-{i}"
         if cid in seen:  # ids must address one cell each, or per-cell results would be ambiguous
             cid = f"{cid}#{i}"
         seen.add(cid)
-        outputs = raw.get("outputs") or ()
+        outputs = raw.get("outputs", ())
         if not isinstance(outputs, (list, tuple)):
-            raise InputError("outputs must be a list", loc)
-        attachments = raw.get("attachments") or {}
+            raise InputError(f"outputs must be a list, got {_json_name(outputs)}", loc)
+        for j, output in enumerate(outputs):
+            if not isinstance(output, dict):
+                raise InputError(f"output must be an object, got {_json_name(output)}", f"{loc}, output {j + 1}")
+        attachments = raw.get("attachments", {})  # present means typed: null is not "none"
         if not isinstance(attachments, dict):
-            raise InputError("attachments must be an object mapping file names to {media type: data}", loc)
+            raise InputError(f"attachments must be an object mapping file names to {{media type: data}}, "
+                             f"got {_json_name(attachments)}", loc)
+        for name, bundle in attachments.items():
+            # checked whatever the outputs switch: a malformed attachment is a malformed cell
+            if not isinstance(bundle, dict):
+                raise InputError(f"attachment {name!r} must be an object {{media type: data}}, got {_json_name(bundle)}",
+                                 loc)
         out.append(Cell(cid, cell_type, source, tuple(outputs), i, tuple(attachments.items())))
     return out
+
+
+def _json_name(value: Any) -> str:
+    """The JSON type of a value, as a user who sent JSON knows it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
 
 
 def load_notebook(obj: Any, where: str = "notebook") -> list[Cell]:
@@ -114,9 +161,14 @@ def _output_parts(cell: Cell) -> list[dict[str, Any] | str]:
             if text.strip():
                 parts.append(f"{OUTPUT_HEADER}\n{text.rstrip()}")
         elif kind == "error":
-            parts.append(f"{ERROR_HEADER}\n{out.get('ename', 'Error')}: {out.get('evalue', '')}".rstrip())
+            ename, evalue = out.get("ename", "Error"), out.get("evalue", "")
+            if not isinstance(ename, str) or not isinstance(evalue, str):
+                raise InputError("error outputs need 'ename' and 'evalue' as strings", loc)
+            parts.append(f"{ERROR_HEADER}\n{ename}: {evalue}".rstrip())
         elif kind in ("execute_result", "display_data"):
-            data = out.get("data") or {}
+            data = out.get("data", {})
+            if not isinstance(data, dict):
+                raise InputError(f"{kind} 'data' must be an object (a MIME bundle), got {_json_name(data)}", loc)
             image_type = next((t for t in IMAGE_OUTPUT_TYPES if t in data), None)
             if image_type:
                 parts.append(_image(data[image_type], image_type, loc, "output"))

@@ -115,8 +115,14 @@ def image_size(data: bytes) -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(data)) as img:
             size = img.size
+            if size[0] > MAX_IMAGE_EDGE or size[1] > MAX_IMAGE_EDGE:
+                return size  # refused by the caller for its size: no need to look further
             img.verify()  # checks structure (chunk CRCs for PNG) without decoding pixels
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError:
+        # Pillow refuses headers declaring more than 2 × MAX_IMAGE_PIXELS before reading any pixel
+        raise InputError(f"the image header declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; the API "
+                         f"accepts at most {MAX_IMAGE_EDGE}×{MAX_IMAGE_EDGE}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"the image data is corrupt or truncated ({exc})") from None
     return size
 
@@ -141,20 +147,11 @@ def quiet_pypdf() -> Iterator[None]:
 
 @bounded_by_size(64 * 2**20)
 def pdf_pages(data: bytes) -> int:
-    """Page count of a readable, unencrypted PDF; InputError otherwise."""
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+    """Page count of a readable, unencrypted PDF; InputError otherwise. Parsed in a worker process bounded
+    in time and memory (``pdfread``)."""
+    from .pdfread import read_pdf
 
-    with quiet_pypdf():
-        try:
-            reader = PdfReader(io.BytesIO(data), strict=False)
-            if reader.is_encrypted:
-                raise InputError("the PDF is encrypted or password-protected; the API only reads plain PDFs")
-            return len(reader.pages)
-        except InputError:
-            raise
-        except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as exc:
-            raise InputError(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
+    return len(read_pdf(data, text=False))
 
 
 class _Walker:
@@ -298,9 +295,6 @@ def _tools(tools: Any) -> set[str]:
 
 
 def validate_body(body: dict[str, Any], *, max_bytes: int | None, context_window: int | None, size: int | None) -> None:
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise InputError("model must be a non-empty string such as 'claude-sonnet-5-5'", "model")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InputError("there must be at least one message", "messages")

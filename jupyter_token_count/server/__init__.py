@@ -12,11 +12,7 @@ from .config import TokenCountConfig
 from .handlers import setup_handlers
 from .service import TokenCountService
 
-__all__ = ["TokenCountConfig", "TokenCountService", "load_jupyter_server_extension"]
-
-
-def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    return [{"module": "jupyter_token_count.server"}]
+__all__ = ["TokenCountConfig", "TokenCountService"]
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
@@ -59,6 +55,3 @@ def _warm_up(service: TokenCountService) -> None:
     gc.collect()
     gc.freeze()
 
-
-# the name jupyter_server < 2 and `jupyter serverextension` looked for
-load_jupyter_server_extension = _load_jupyter_server_extension

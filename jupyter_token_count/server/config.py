@@ -24,7 +24,6 @@ from ..config import (
     ENV_MODE,
     ENV_MODEL,
     ENV_REDIS_URL,
-    MAX_REQUEST_BYTES,
     MODES,
     Settings,
     default_data_dir,
@@ -65,7 +64,7 @@ class TokenCountConfig(Configurable):
         Settings.rpm,
         config=True,
         help="Cap on count_tokens requests per minute for the whole server. The API's limit is per "
-        "organisation (2,000/min on the lowest published tier): on a hub, divide it among the servers. A 429 "
+        "organisation (2,000/min on the lowest published tier): on a hub, share one budget with redis_url and hub_rpm (this cap still applies to each server, and alone while Redis is unavailable). A 429 "
         "halves the rate, which then grows back over two minutes. Above it, auto mode answers with the "
         "offline estimate.",
     )
@@ -75,17 +74,26 @@ class TokenCountConfig(Configurable):
         "memory only. Default: $JUPYTER_TOKEN_COUNT_DATA_DIR, else <jupyter data dir>/jupyter_token_count.",
     )
     max_request_bytes = Integer(
-        MAX_REQUEST_BYTES,
+        Settings.max_request_bytes,
         config=True,
         help="Largest request body accepted, in bytes (the API's limit is 32 MB). Larger bodies are "
         "rejected with 413 from their Content-Length, before they are read.",
     )
-    timeout = Float(15.0, config=True, help="Seconds to wait for one count_tokens answer.")
-    max_retries = Integer(2, config=True, help="Retries of a transient API failure before falling back.")
-    max_retry_wait = Float(
-        10.0, config=True, help="Longest 429 retry-after waited out; longer pauses answer with the estimate (auto mode)."
+    timeout = Float(
+        Settings.timeout,
+        config=True,
+        help="Seconds one count may take upstream, every retry included (one time budget, so retries never "
+        "multiply the wait). Api mode answers 504 past it.",
     )
-    max_concurrency = Integer(8, config=True, help="Distinct count_tokens requests in flight at once.")
+    max_retries = Integer(Settings.max_retries, config=True,
+                          help="Retries of a transient API failure (within `timeout`) before falling back.")
+    max_retry_wait = Float(
+        Settings.max_retry_wait,
+        config=True,
+        help="Longest 429 retry-after waited out; longer pauses answer with the estimate (auto mode).",
+    )
+    max_concurrency = Integer(Settings.max_concurrency, config=True,
+                              help="Distinct count_tokens requests in flight at once.")
     deadline = Float(
         Settings.deadline,
         config=True,

@@ -3,7 +3,9 @@
 Every method needs an authenticated Jupyter session. Errors are always ``{"error": {"type", "message"}}``
 with a specific message and never a traceback. Request bodies are streamed (``stream_request_body``) so
 an oversized one is refused from its Content-Length before any of it is read, and a chunked one as soon
-as it passes the limit.
+as it passes the limit; such a refusal says ``Connection: close`` (the unread body makes the connection
+unusable). Every body is parsed, checked and built off the server's event loop, whatever its size.
+Every reply is strict JSON (no NaN or Infinity).
 """
 
 from __future__ import annotations
@@ -22,23 +24,14 @@ from jupyter_server.utils import url_path_join
 
 from ..cells import acount_cells
 from ..config import MODES
-from ..counter import describe
 from ..errors import (
-    ApiAuthError,
-    ApiConnectionError,
     ApiError,
-    ApiNotFound,
-    ApiOverloaded,
-    ApiRateLimited,
-    ApiRequestTooLarge,
-    ApiTimeout,
-    ConfigError,
     InputError,
-    InvalidRequest,
     TokenCountError,
 )
 from ..modelcheck import check_listed
-from ..request import CountRequest, build_request, cells_from_json, notebook_request
+from ..request import CountRequest, build_request, cells_from_json, check_tree, notebook_request
+from ..request.document import document_request
 from ..request.files import strings_may_be_paths
 from .service import TokenCountService
 
@@ -47,10 +40,10 @@ T = TypeVar("T")
 NAMESPACE = "jupyter-token-count"
 AUTH_REQUIRED = "authentication required: send the Jupyter token, or the session cookie and XSRF token"
 SERVICE_KEY = "jupyter_token_count"
-#: bodies larger than this are parsed and built off the server's event loop
-INLINE_BYTES = 256 * 1024
 #: the longest ``deadline_ms`` a request may ask for
 MAX_DEADLINE_MS = 60_000
+#: the longest Retry-After we send (seconds); the API backend caps what it believes at the same value
+MAX_RETRY_AFTER = 300
 
 #: error ``type`` for statuses we raise without a more specific one
 _TYPES = {
@@ -101,6 +94,29 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         raise ApiFailure(400, "malformed JSON: nested too deeply", "invalid_json") from None
     if not isinstance(obj, dict):
         raise ApiFailure(400, f"expected a JSON object, got {_json_type(obj)}", "invalid_json")
+    try:
+        check_tree(obj)  # depth, lone surrogates: a 400 naming the place before anything else looks
+    except InputError as exc:
+        raise ApiFailure(400, str(exc), "invalid_request_error") from None
+    return obj
+
+
+def strict_json(obj: Any) -> str:
+    """JSON a browser can parse: NaN and Infinity are not JSON. Values are made finite where they are
+    computed; a non-finite number that still gets here becomes null rather than an unparseable reply."""
+    try:
+        return json.dumps(obj, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(obj), allow_nan=False)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
     return obj
 
 
@@ -129,36 +145,15 @@ def _literal(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def map_exception(exc: BaseException, service: TokenCountService | None) -> ApiFailure | None:
-    """Our exceptions → the HTTP answer (None: not ours, an internal error)."""
+    """Our exceptions → the HTTP answer each one declares (None: not ours, an internal error). ApiErrors reach
+    here in mode 'api' only: auto mode answers the transient ones with the estimate."""
     if isinstance(exc, ApiFailure):
         return exc
-    if isinstance(exc, InputError):
-        return ApiFailure(400, str(exc), "invalid_request_error")  # "where: message"
-    if isinstance(exc, ConfigError):
-        return ApiFailure(400, str(exc), "config_error")
-    if isinstance(exc, InvalidRequest):
-        return ApiFailure(400, f"the API rejected the request: {exc.message}", exc.error_type or "invalid_request_error")
-    if isinstance(exc, ApiNotFound):
-        return ApiFailure(404, f"the API answered 404: {exc.message}", exc.error_type or "not_found_error")
-    if isinstance(exc, ApiRequestTooLarge):
-        return ApiFailure(413, f"the API says the request is too large: {exc.message}", "request_too_large")
-    if isinstance(exc, ApiError):
-        # only reached in mode 'api' (auto mode answers these with the estimate): say what went wrong upstream
-        why = describe(exc, service.settings) if service is not None else exc.message
-        if isinstance(exc, ApiRateLimited):
-            if exc.request_id is None and exc.error_type is None and service is not None:  # our own cap, not a 429
-                why = f"this server's rate limit ({service.settings.rpm} requests/min, TokenCountConfig.rpm): {exc.message}"
-            return ApiFailure(429, why, "rate_limit_error", exc.retry_after)
-        if isinstance(exc, ApiOverloaded):
-            return ApiFailure(503, why, "overloaded_error", exc.retry_after)
-        if isinstance(exc, ApiTimeout):
-            return ApiFailure(504, why, "timeout_error")
-        if isinstance(exc, ApiAuthError):
-            return ApiFailure(502, why, "upstream_auth_error")
-        if isinstance(exc, ApiConnectionError):
-            return ApiFailure(502, why, "upstream_unreachable")
-        return ApiFailure(502, why, "upstream_error")
-    return None
+    if not isinstance(exc, TokenCountError):
+        return None
+    settings = service.settings if service is not None else None
+    retry_after = exc.reply_retry_after if isinstance(exc, ApiError) else None
+    return ApiFailure(exc.http_status, exc.user_message(settings), exc.reply_type(), retry_after)
 
 
 def answers(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -166,6 +161,7 @@ def answers(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[N
 
     @functools.wraps(method)
     async def wrapper(self: BaseHandler, *args: Any, **kwargs: Any) -> None:
+        self.body_read = True  # a method runs once its request body is all in
         try:
             await method(self, *args, **kwargs)
         except TokenCountError as exc:
@@ -179,6 +175,8 @@ def answers(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[N
 
 class BaseHandler(APIHandler):
     """JSON in, JSON out, the error envelope, and the body size limit."""
+
+    body_read = False
 
     @property
     def service(self) -> TokenCountService:
@@ -199,9 +197,24 @@ class BaseHandler(APIHandler):
         else:
             phrase = HTTPStatus(status_code).phrase if status_code in HTTPStatus._value2member_map_ else "error"
             failure = ApiFailure(status_code, phrase)
-        if failure.retry_after is not None:
-            self.set_header("Retry-After", str(max(1, math.ceil(failure.retry_after))))
-        self.finish(json.dumps({"error": {"type": failure.error_type, "message": failure.message}}))
+        ra = failure.retry_after
+        if ra is not None and math.isfinite(ra):
+            self.set_header("Retry-After", str(min(MAX_RETRY_AFTER, max(1, math.ceil(ra)))))
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+        if not self.body_read and self._body_expected():
+            # refused before the body was read (403, 413 from prepare): tornado must close the connection,
+            # so say so, and the client will not send its next request down a dead socket
+            self.set_header("Connection", "close")
+        self.finish(strict_json({"error": {"type": failure.error_type, "message": failure.message}}))
+
+    def _body_expected(self) -> bool:
+        headers = self.request.headers
+        return headers.get("Content-Length", "0") not in ("", "0") or "Transfer-Encoding" in headers
+
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        return [m for m in ("GET", "POST") if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())]
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ApiFailure):  # an answer, not a fault: one line, no traceback
@@ -216,7 +229,7 @@ class BaseHandler(APIHandler):
         if self.model_warning:
             obj = {**obj, "warnings": [*obj.get("warnings", []), self.model_warning]}
         self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(obj))
+        self.finish(strict_json(obj))
 
 
 @tornado.web.stream_request_body
@@ -267,41 +280,35 @@ class BodyHandler(BaseHandler):
     async def json_body(self) -> dict[str, Any]:
         if self._finished:
             raise tornado.web.Finish()  # answered from data_received already
-        raw = b"".join(self._chunks)
-        self._chunks = []
-        self.body_size = len(raw)
-        if len(raw) > INLINE_BYTES:
-            self.parsed = await asyncio.get_running_loop().run_in_executor(None, parse_json, raw)
-        else:
-            self.parsed = parse_json(raw)
+        chunks, self._chunks = self._chunks, []
+        self.body_size = self._received
+        # joining 32 MB is copying work too: all of it happens in the executor
+        self.parsed = await asyncio.get_running_loop().run_in_executor(None, lambda: parse_json(b"".join(chunks)))
         return self.parsed
 
     async def build(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Build a request (``fn``: ``build_request`` or ``notebook_request``) with strings taken literally; a
-        big body (images, PDFs: validation decodes them) is built off the server's event loop."""
+        """Build a request (``fn``: ``build_request`` or ``notebook_request``) with strings taken literally, off
+        the server's event loop: validation decodes images and has PDFs parsed, whatever the body's size."""
         call = functools.partial(_literal, fn, *args, **kwargs)
-        if self.body_size > INLINE_BYTES:
-            return await asyncio.get_running_loop().run_in_executor(None, call)
-        return call()
+        return await asyncio.get_running_loop().run_in_executor(None, call)
 
     def model_and_mode(self, body: dict[str, Any]) -> tuple[str, str | None]:
-        model = body.get("model")
-        if model is None:
-            model = self.service.settings.model
-        elif not isinstance(model, str) or not model.strip():
-            raise ApiFailure(400, "model: expected a model id such as 'claude-sonnet-5-5'")
+        # a field that is present must have its type: null is not "the default" (leave the field out)
+        model = body.get("model", self.service.settings.model)
+        if not isinstance(model, str) or not model.strip():
+            raise ApiFailure(400, f"model: expected a model id such as 'claude-sonnet-5-5', got {_shown(model)}")
         mode = body.get("mode")
-        if mode is not None and mode not in MODES:
-            raise ApiFailure(400, f"mode: expected one of {', '.join(MODES)}, got {json.dumps(mode)}")
+        if "mode" in body and mode not in MODES:
+            raise ApiFailure(400, f"mode: expected one of {', '.join(MODES)}, got {_shown(mode)}")
         # an id nobody knows: 400 when the API's model list (refreshed for GET models) lacks it too, else a warning
         self.model_warning = check_listed(model.strip(), self.service.api_model_ids())
         return model.strip(), mode
 
     def deadline(self, body: dict[str, Any]) -> float:
         """Seconds an auto-mode answer may wait for the API (``deadline_ms``; default TokenCountConfig.deadline)."""
-        ms = body.get("deadline_ms")
-        if ms is None:
+        if "deadline_ms" not in body:  # present means typed: null is not "the default"
             return self.service.settings.deadline
+        ms = body["deadline_ms"]
         if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 <= ms <= MAX_DEADLINE_MS:
             raise ApiFailure(400, f"deadline_ms: expected milliseconds from 0 to {MAX_DEADLINE_MS}, got {json.dumps(ms)}")
         return ms / 1000
@@ -314,10 +321,22 @@ class BodyHandler(BaseHandler):
             raise ApiFailure(400, "cells: required (a list of {id, cell_type, source, outputs?})")
         if not isinstance(raw_cells, list):
             raise ApiFailure(400, f"cells: expected an array, got {_json_type(raw_cells)}")
-        include_outputs = body.get("include_outputs", False)
-        if not isinstance(include_outputs, bool):
-            raise ApiFailure(400, f"include_outputs: expected a boolean, got {_json_type(include_outputs)}")
-        return model, mode, include_outputs, raw_cells, self.deadline(body)
+        for name in ("include_outputs", "cell_counts", "exact_total"):
+            if name in body and not isinstance(body[name], bool):
+                raise ApiFailure(400, f"{name}: expected a boolean, got {_json_type(body[name])}")
+        return model, mode, body.get("include_outputs", False), raw_cells, self.deadline(body)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)  # ASCII: a lone surrogate is shown escaped, never sent raw
+    return text if len(text) <= 60 else f"{_json_type(value)}"
+
+
+_JSON_NAMES = {str: "a string", list: "an array", dict: "an object"}
+
+#: request fields whose JSON type is fixed (openapi.yaml): null is refused rather than taken as absent
+_TYPED_FIELDS = {"system": (str, list), "tools": (list,), "tool_choice": (dict,), "thinking": (dict,),
+                 "messages": (list,)}
 
 
 def _too_large_message(n: int, limit: int) -> str:
@@ -345,6 +364,9 @@ class CountHandler(BodyHandler):
         model, mode = self.model_and_mode(body)
         if "messages" not in body:
             raise ApiFailure(400, "messages: required (the body is a count_tokens request: {model?, messages, system?, tools?, ...})")
+        for name, types in _TYPED_FIELDS.items():
+            if name in body and not isinstance(body[name], types):
+                raise ApiFailure(400, f"{name}: expected {' or '.join(_JSON_NAMES[t] for t in types)}, got {_json_type(body[name])}")
         request_body = {k: v for k, v in body.items() if k not in ("mode", "deadline_ms")}
         s = self.service.settings
         deadline = self.deadline(body)
@@ -358,18 +380,46 @@ class CellsHandler(BodyHandler):
     @answers
     async def post(self) -> None:
         model, mode, include_outputs, raw_cells, deadline = await self.cells_body()
-        flags = {}
-        for name in ("cell_counts", "exact_total"):
-            flags[name] = self.parsed.get(name, True)
-            if not isinstance(flags[name], bool):
-                raise ApiFailure(400, f"{name}: expected a boolean, got {_json_type(flags[name])}")
-        cells = cells_from_json(raw_cells)
+        flags = {name: self.parsed.get(name, True) for name in ("cell_counts", "exact_total")}
+        cells = await asyncio.get_running_loop().run_in_executor(None, functools.partial(cells_from_json, raw_cells, strict=True))
         counter = self.service.counter
         # run on the counter's own loop: building a hundred cell requests is CPU work the server's
         # event loop (kernels, websockets) should not wait for
         result = await counter.arun(acount_cells(counter, cells, model, include_outputs=include_outputs, mode=mode,
                                                  deadline=deadline, **flags))
         self.reply(result.to_dict())
+
+
+class DocumentHandler(BodyHandler):
+    """A text document open in the file editor (and the selection in it, or in a notebook cell)."""
+
+    @tornado.web.authenticated
+    @answers
+    async def post(self) -> None:
+        body = await self.json_body()
+        model, mode = self.model_and_mode(body)
+        deadline = self.deadline(body)
+        name, text, selection = body.get("name"), body.get("text"), body.get("selection")
+        if not isinstance(name, str):
+            raise ApiFailure(400, f"name: expected the document's file name (a string), got {_json_type(name)}")
+        if not isinstance(text, str):
+            raise ApiFailure(400, f"text: expected the document's text (a string), got {_json_type(text)}")
+        if selection is not None and not isinstance(selection, str):
+            raise ApiFailure(400, f"selection: expected a string or null, got {_json_type(selection)}")
+        exact_total = body.get("exact_total", True)
+        if not isinstance(exact_total, bool):  # present means typed: null too is refused
+            raise ApiFailure(400, f"exact_total: expected a boolean, got {_json_type(exact_total)}")
+        limit = self.service.settings.max_request_bytes
+        doc = await self.build(document_request, name, text, model=model, max_bytes=limit)
+        counter = self.service.counter
+        total = await (counter.acount(doc.request, mode, deadline) if exact_total
+                       else counter.atyping(doc.request, mode))
+        out: dict[str, Any] = {"kind": doc.kind, "note": doc.note, "total": total.to_dict(), "selection": None}
+        if selection and selection.strip():
+            sel = await self.build(build_request, [{"role": "user", "content": [{"type": "text", "text": selection}]}],
+                                   model=model, max_bytes=limit)
+            out["selection"] = (await counter.acount(sel, mode, deadline)).to_dict()
+        self.reply(out)
 
 
 class MessagesHandler(BodyHandler):
@@ -384,7 +434,7 @@ class MessagesHandler(BodyHandler):
 
 def _notebook_request(raw_cells: list[Any], include_outputs: bool, **kwargs: Any) -> CountRequest:
     """The notebook as one user message (POST messages); image outputs are decoded to validate them."""
-    req = notebook_request(cells_from_json(raw_cells), include_outputs, **kwargs)
+    req = notebook_request(cells_from_json(raw_cells, strict=True), include_outputs, **kwargs)
     if req.empty:
         raise ApiFailure(400, "cells: every cell is empty; there is nothing to copy")
     return req
@@ -410,6 +460,7 @@ ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("count", CountHandler),
     ("cells", CellsHandler),
     ("messages", MessagesHandler),
+    ("document", DocumentHandler),
     ("models", ModelsHandler),
     ("status", StatusHandler),
 ]

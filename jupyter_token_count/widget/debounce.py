@@ -25,8 +25,8 @@ TEXT_WAIT = 0.5
 
 
 def count_wait(settings: Settings) -> float:
-    """How long ``wait()`` blocks by default: every try one count may make, and a margin."""
-    return settings.timeout * (settings.max_retries + 1) + 5
+    """How long ``wait()`` blocks by default: the time budget every try of one count shares, and a margin."""
+    return settings.timeout + 5
 
 
 class _BackgroundCount:

@@ -19,7 +19,7 @@ from traitlets import Bool, Int, Unicode, link, observe, validate
 from .. import registry
 from ..api import with_warning
 from ..counter import Counter
-from ..errors import ApiError, InputError, TokenCountError
+from ..errors import InputError, TokenCountError
 from ..modelcheck import check_model
 from ..result import TokenCount
 from .debounce import DEBOUNCE, TEXT_WAIT, _BackgroundCount, _Debouncer
@@ -416,12 +416,8 @@ class TokenCounter(_BackgroundCount, w.VBox):
                 parts = None
             if self._apply(gen, plan, res, parts, key=key):
                 self._retry_when_allowed(res)
-        except InputError as exc:
-            self._apply(gen, None, None, error=str(exc))
-        except ApiError as exc:
-            self._apply(gen, None, None, error=f"the API refused the request: {exc}")
-        except TokenCountError as exc:
-            self._apply(gen, None, None, error=str(exc))
+        except TokenCountError as exc:  # each error says how it reads (errors.py)
+            self._apply(gen, None, None, error=exc.user_message(counter.settings))
         except Exception as exc:  # shown in the panel, never as a traceback in the notebook
             log.exception("token count failed")
             self._apply(gen, None, None, error=f"unexpected {type(exc).__name__}: {exc}")

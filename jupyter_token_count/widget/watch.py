@@ -10,7 +10,7 @@ import ipywidgets as w
 from traitlets import Bool, Int
 
 from ..counter import Counter
-from ..errors import ApiError, InputError, TokenCountError
+from ..errors import InputError, TokenCountError
 from ..request import CountRequest, build_request
 from ..result import TokenCount
 from .debounce import DEBOUNCE, TEXT_WAIT, _BackgroundCount, _Debouncer
@@ -94,13 +94,12 @@ class Watch(_BackgroundCount, w.HTML):
         with self._sched.lock:
             req, error = self._pending, self._error
         res: TokenCount | None = None
+        counter = self._active_counter()
         try:
             if req is not None:
-                res = (self._active_counter()).count(req, self._mode)
-        except ApiError as exc:
-            error = f"the API refused the request: {exc}"
-        except TokenCountError as exc:
-            error = str(exc)
+                res = counter.count(req, self._mode)
+        except TokenCountError as exc:  # each error says how it reads (errors.py)
+            error = exc.user_message(counter.settings)
         except Exception as exc:
             log.exception("token count failed")
             error = f"unexpected {type(exc).__name__}: {exc}"

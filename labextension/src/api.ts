@@ -60,7 +60,45 @@ export interface ICellsResult {
   by_type: Record<string, number>;
   /** Exact per-cell counts still queued as background work on the server. */
   cells_pending: number;
+  /** What the user must know about this count (e.g. an unknown model id estimated with a guessed tokenizer). */
+  warnings?: string[];
   cells: ICellCount[];
+}
+
+/** One count (POST count, and the parts of POST document): see TokenCount in openapi.yaml. */
+export interface ITokenCount {
+  input_tokens: number;
+  exact: boolean;
+  source: 'api' | 'offline' | 'cache';
+  model: string;
+  reason: string | null;
+  cost_usd: number | null;
+  context_window: number | null;
+  context_fraction?: number | null;
+  display_name?: string | null;
+  retry_after?: number;
+  pending?: boolean;
+  warnings?: string[];
+}
+
+export interface IDocumentRequest {
+  /** The file name: its suffix decides how the text is read (.json, .jsonl: messages or a request). */
+  name: string;
+  text: string;
+  selection?: string | null;
+  model?: string;
+  mode: Mode;
+  deadline_ms?: number;
+  /** False while typing: the cached exact count or the offline estimate, without asking the API. */
+  exact_total?: boolean;
+}
+
+export interface IDocumentResult {
+  kind: 'text' | 'messages' | 'request';
+  /** What the document was counted as, and why, in one line. */
+  note: string;
+  total: ITokenCount;
+  selection: ITokenCount | null;
 }
 
 export interface IModelEntry {
@@ -73,6 +111,7 @@ export interface IModelEntry {
   max_output?: number | null;
   input_price_per_mtok?: number | null;
   output_price_per_mtok?: number | null;
+  image_tier?: string;
   known?: boolean;
   uncertain?: string[];
 }
@@ -80,6 +119,10 @@ export interface IModelEntry {
 export interface IModels {
   default_model: string;
   refreshed_from_api?: boolean;
+  /** Unix time of the last successful refresh from the API. */
+  refreshed_at?: number;
+  /** Why the last refresh from the API failed (the list is then the bundled registry). */
+  refresh_error?: string;
   models: IModelEntry[];
 }
 
@@ -115,6 +158,28 @@ export class TokenCountAPI {
 
   cells(body: ICellsRequest): Promise<ICellsResult> {
     return this._request<ICellsResult>('cells', 'POST', body);
+  }
+
+  document(body: IDocumentRequest): Promise<IDocumentResult> {
+    return this._request<IDocumentResult>('document', 'POST', body);
+  }
+
+  /** Text counted as one user message (a selection). */
+  countText(
+    text: string,
+    options: { model?: string; mode: Mode; deadline_ms?: number }
+  ): Promise<ITokenCount> {
+    const body: Record<string, unknown> = {
+      messages: [{ role: 'user', content: [{ type: 'text', text }] }],
+      mode: options.mode
+    };
+    if (options.model) {
+      body.model = options.model;
+    }
+    if (options.deadline_ms !== undefined) {
+      body.deadline_ms = options.deadline_ms;
+    }
+    return this._request<ITokenCount>('count', 'POST', body);
   }
 
   messages(body: ICellsRequest): Promise<{ request: Record<string, unknown> }> {

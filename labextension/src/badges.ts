@@ -13,7 +13,9 @@ import { CommandRegistry } from '@lumino/commands';
 import { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 
-import { formatCost, formatCount, ModelCatalog, NotebookCounter } from './model';
+import { ModelCatalog } from './catalog';
+import { NotebookCounter } from './counter';
+import { formatCost, formatCount } from './formatters';
 import { TokenCountSettings } from './settings';
 
 const BADGE_CLASS = 'jp-TokenCount-badge';
@@ -45,7 +47,10 @@ export class BadgeManager implements IDisposable {
     notebook.modelChanged.connect(this._scheduleUpdate, this);
     void this._panel.context.ready.then(() => {
       if (!this._disposed) {
-        this._panel.content.model?.cells.changed.connect(this._scheduleUpdate, this);
+        this._panel.content.model?.cells.changed.connect(
+          this._scheduleUpdate,
+          this
+        );
         this._scheduleUpdate();
       }
     });
@@ -179,7 +184,7 @@ export class BadgeManager implements IDisposable {
     badge.classList.toggle('jp-mod-pending', pending);
     const lines = [
       `${text} input tokens: this cell's share of the notebook`,
-      `Model: ${this._catalog.displayName(model)}`,
+      `Model: ${result?.display_name ?? this._catalog.displayName(model)}`,
       count.exact
         ? 'Exact: this cell counted alone by the Anthropic count_tokens API, less the request frame'
         : `≈ Estimate: ${count.reason ?? 'offline tokenizer'}`,
@@ -200,11 +205,19 @@ export class BadgeManager implements IDisposable {
   private _avoidToolbar(cell: Cell, badge: HTMLElement): void {
     const toolbar = cell.node.querySelector<HTMLElement>('.jp-cell-toolbar');
     let right = '';
-    if (toolbar && toolbar.offsetParent !== null && toolbar.childElementCount > 0) {
+    if (
+      toolbar &&
+      toolbar.offsetParent !== null &&
+      toolbar.childElementCount > 0
+    ) {
       const bar = toolbar.getBoundingClientRect();
       const host = badge.parentElement?.getBoundingClientRect();
       // only when they would overlap vertically (a taller input keeps the badge below the toolbar)
-      if (host && bar.width > 0 && bar.bottom > host.bottom - badge.offsetHeight - 4) {
+      if (
+        host &&
+        bar.width > 0 &&
+        bar.bottom > host.bottom - badge.offsetHeight - 4
+      ) {
         right = `${Math.max(4, host.right - bar.left + 6)}px`;
       }
     }

@@ -12,12 +12,20 @@ import { Clipboard, ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
-import { Signal } from '@lumino/signaling';
+import { DocumentWidget } from '@jupyterlab/docregistry';
+import { ISignal, Signal } from '@lumino/signaling';
 
 import { TokenCountAPI } from './api';
 import { BadgeManager } from './badges';
+import {
+  documentEditor,
+  DocumentCounter,
+  DocumentStatusItem,
+  SelectionCounter
+} from './documents';
 import { tokenCountIcon } from './icon';
-import { CounterRegistry, ModelCatalog } from './model';
+import { ModelCatalog } from './catalog';
+import { CounterRegistry } from './counter';
 import { TokenCountSettings } from './settings';
 import { SIDEBAR_ID, TokenCountSidebar } from './sidebar';
 import { TokenStatusItem } from './status';
@@ -33,10 +41,17 @@ export namespace CommandIDs {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Live Claude token counts for notebook cells, in the status bar and a sidebar.',
+  description:
+    'Live Claude token counts for notebook cells, in the status bar and a sidebar.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ISettingRegistry, ICommandPalette, IStatusBar, ILabShell, ILayoutRestorer],
+  optional: [
+    ISettingRegistry,
+    ICommandPalette,
+    IStatusBar,
+    ILabShell,
+    ILayoutRestorer
+  ],
   activate: async (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
@@ -52,7 +67,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       try {
         loaded = await registry.load(PLUGIN_ID);
       } catch (err) {
-        console.warn('jupyter-token-count: settings unavailable, using defaults', err);
+        console.warn(
+          'jupyter-token-count: settings unavailable, using defaults',
+          err
+        );
       }
     }
     const settings = new TokenCountSettings(loaded);
@@ -118,18 +136,73 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
     }
 
+    // Text documents in the file editor, and the selected text (a file's or a notebook cell's).
+    const selection = new SelectionCounter({ api, settings, catalog });
+    if (statusItem) {
+      statusItem.selection = selection;
+    }
+    const documents = new Map<DocumentWidget, DocumentCounter>();
+    const documentCounter = (widget: unknown): DocumentCounter | null => {
+      const editor = documentEditor(widget);
+      if (!editor || !(widget instanceof DocumentWidget)) {
+        return null;
+      }
+      let counter = documents.get(widget);
+      if (!counter) {
+        counter = new DocumentCounter({
+          widget,
+          editor,
+          api,
+          settings,
+          catalog
+        });
+        documents.set(widget, counter);
+        widget.disposed.connect(() => documents.delete(widget));
+        if (!statusBar) {
+          // Notebook 7's editor page has no status bar either: the count goes in the editor's toolbar.
+          const item = new DocumentStatusItem({ catalog, selection });
+          item.counter = counter;
+          widget.toolbar.addItem('token-count-total', item);
+        }
+      }
+      return counter;
+    };
+    let docItem: DocumentStatusItem | null = null;
+    if (statusBar) {
+      docItem = new DocumentStatusItem({ catalog, selection });
+      statusBar.registerStatusItem('jupyter-token-count:document', {
+        item: docItem,
+        align: 'left',
+        rank: 6,
+        isActive: () => !!documentEditor(shell.currentWidget),
+        activeStateChanged: activeChanged
+      });
+    }
+
     const follow = () => {
       const counter = counters.find(tracker.currentWidget) ?? null;
       sidebar.counter = counter;
       if (statusItem) {
         statusItem.counter = counter;
       }
+      const doc = documentCounter(shell.currentWidget);
+      if (docItem) {
+        docItem.counter = doc;
+      }
+      sidebar.document = doc;
+      selection.editor = doc
+        ? doc.editor
+        : (tracker.currentWidget?.content.activeCell?.editor ?? null);
       activeChanged.emit();
       commands.notifyCommandChanged();
     };
     tracker.currentChanged.connect(follow);
+    tracker.activeCellChanged.connect(follow);
     counters.counterAdded.connect(follow);
-    labShell?.currentChanged.connect(() => activeChanged.emit());
+    const shellChanged = (labShell?.currentChanged ??
+      (shell as { currentChanged?: ISignal<unknown, unknown> })
+        .currentChanged) as ISignal<unknown, unknown> | undefined;
+    shellChanged?.connect(follow);
     follow();
 
     // Commands.
@@ -169,17 +242,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
         try {
           const { request } = await api.messages(counter.buildRequest());
           Clipboard.copyToSystem(JSON.stringify(request, null, 2));
-          Notification.success('Copied the notebook as a Claude Messages request (JSON).', {
-            autoClose: 3000
-          });
+          Notification.success(
+            'Copied the notebook as a Claude Messages request (JSON).',
+            {
+              autoClose: 3000
+            }
+          );
         } catch (err) {
-          Notification.error(`Could not build the messages: ${(err as Error).message}`, {
-            autoClose: 5000
-          });
+          Notification.error(
+            `Could not build the messages: ${(err as Error).message}`,
+            {
+              autoClose: 5000
+            }
+          );
         }
       }
     });
-    settings.changed.connect(() => commands.notifyCommandChanged(CommandIDs.toggleBadges));
+    settings.changed.connect(() =>
+      commands.notifyCommandChanged(CommandIDs.toggleBadges)
+    );
 
     if (palette) {
       const category = 'Token Count';

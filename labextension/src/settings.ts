@@ -1,32 +1,10 @@
 /**
- * Typed view of the user's settings (schema/plugin.json), shared by every part of the UI.
+ * Typed, observable view of the user's settings (schema/plugin.json), shared by every part of the UI.
  */
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { Mode } from './api';
-
-export interface ITokenCountConfig {
-  model: string;
-  debounce: number;
-  exactTotalDelay: number;
-  includeOutputs: boolean;
-  showBadges: boolean;
-  mode: Mode;
-  compareModels: string[];
-}
-
-const DEFAULT_CONFIG: ITokenCountConfig = {
-  model: '',
-  debounce: 150,
-  exactTotalDelay: 2000,
-  includeOutputs: false,
-  showBadges: true,
-  mode: 'auto',
-  compareModels: []
-};
-
-const MODES: Mode[] = ['auto', 'api', 'offline'];
+import { changedKeys, ITokenCountConfig, readConfig } from './config';
 
 export class TokenCountSettings {
   constructor(settings: ISettingRegistry.ISettings | null) {
@@ -65,38 +43,14 @@ export class TokenCountSettings {
   }
 
   private _read(): void {
-    const c = this._settings!.composite as Partial<ITokenCountConfig>;
-    const debounce = Number(c.debounce);
-    const exactTotalDelay = Number(c.exactTotalDelay);
-    this._config = {
-      model: typeof c.model === 'string' ? c.model.trim() : '',
-      debounce:
-        Number.isFinite(debounce) && debounce >= 0
-          ? debounce
-          : DEFAULT_CONFIG.debounce,
-      exactTotalDelay:
-        Number.isFinite(exactTotalDelay) && exactTotalDelay >= 0
-          ? exactTotalDelay
-          : DEFAULT_CONFIG.exactTotalDelay,
-      includeOutputs: c.includeOutputs === true,
-      showBadges: c.showBadges !== false,
-      mode: MODES.includes(c.mode as Mode) ? (c.mode as Mode) : 'auto',
-      compareModels: Array.isArray(c.compareModels)
-        ? c.compareModels.filter(m => typeof m === 'string').slice(0, 3)
-        : []
-    };
+    this._config = readConfig(
+      this._settings!.composite as Partial<
+        Record<keyof ITokenCountConfig, unknown>
+      >
+    );
   }
 
   private _settings: ISettingRegistry.ISettings | null;
-  private _config: ITokenCountConfig = { ...DEFAULT_CONFIG };
+  private _config: ITokenCountConfig = readConfig({});
   private _changed = new Signal<this, (keyof ITokenCountConfig)[]>(this);
-}
-
-function changedKeys(
-  a: ITokenCountConfig,
-  b: ITokenCountConfig
-): (keyof ITokenCountConfig)[] {
-  return (Object.keys(b) as (keyof ITokenCountConfig)[]).filter(
-    k => JSON.stringify(a[k]) !== JSON.stringify(b[k])
-  );
 }

@@ -7,8 +7,12 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { ICellsResult, IModelEntry, Mode } from './api';
-import { tokenCountIcon } from './icon';
+import { Mode } from './api';
+import { ModelCatalog } from './catalog';
+import { ModelComparison } from './comparison';
+import { MAX_COMPARE_MODELS } from './config';
+import { NotebookCounter } from './counter';
+import { DocumentCounter } from './documents';
 import {
   contextFraction,
   describeExactness,
@@ -17,9 +21,9 @@ import {
   formatPercent,
   formatTokens,
   isOverWarning,
-  ModelCatalog,
-  NotebookCounter
-} from './model';
+  snippet
+} from './formatters';
+import { tokenCountIcon } from './icon';
 import { TokenCountSettings } from './settings';
 
 export const SIDEBAR_ID = 'jp-token-count-sidebar';
@@ -45,23 +49,6 @@ function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-function snippet(source: string): string {
-  const line = source
-    .split('\n')
-    .map(l => l.trim())
-    .find(l => l.length > 0);
-  if (!line) {
-    return '(empty)';
-  }
-  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
-}
-
-interface ICompareEntry {
-  key: unknown;
-  result?: ICellsResult;
-  error?: string;
-}
-
 export class TokenCountSidebar extends Widget {
   constructor(options: TokenCountSidebar.IOptions) {
     super();
@@ -72,9 +59,14 @@ export class TokenCountSidebar extends Widget {
     this._settings = options.settings;
     this._catalog = options.catalog;
     this._activatePanel = options.activatePanel;
+    this._comparison = new ModelComparison({
+      settings: this._settings,
+      catalog: this._catalog
+    });
     this._build();
     this._settings.changed.connect(this.update, this);
     this._catalog.changed.connect(this.update, this);
+    this._comparison.changed.connect(this.update, this);
   }
 
   set counter(counter: NotebookCounter | null) {
@@ -84,12 +76,30 @@ export class TokenCountSidebar extends Widget {
     this._counter?.changed.disconnect(this.update, this);
     this._counter = counter;
     counter?.changed.connect(this.update, this);
-    this._compare.clear();
+    if (!this._document) {
+      this._comparison.counter = counter;
+    }
     this.update();
   }
 
   get counter(): NotebookCounter | null {
     return this._counter;
+  }
+
+  /** Follow a text document in the file editor (or none: back to the notebook, if any). */
+  set document(doc: DocumentCounter | null) {
+    if (doc === this._document) {
+      return;
+    }
+    this._document?.changed.disconnect(this.update, this);
+    this._document = doc;
+    doc?.changed.connect(this.update, this);
+    this._comparison.counter = doc ?? this._counter;
+    this.update();
+  }
+
+  get document(): DocumentCounter | null {
+    return this._document;
   }
 
   protected onAfterShow(msg: Message): void {
@@ -104,9 +114,18 @@ export class TokenCountSidebar extends Widget {
       return; // Rendered when shown: no work for a closed panel while typing.
     }
     this._renderControls();
-    this._renderSummary();
-    this._renderTypes();
-    this._renderRows();
+    // a text document: its total, the controls and the comparison (no cells to rank)
+    const doc = this._document;
+    this._typesSection.hidden = !!doc;
+    this._cellsSection.hidden = !!doc;
+    this._outputsLabel.hidden = !!doc;
+    if (doc) {
+      this._renderDocument(doc);
+    } else {
+      this._renderSummary();
+      this._renderTypes();
+      this._renderRows();
+    }
     this._renderCompare();
   }
 
@@ -153,6 +172,7 @@ export class TokenCountSidebar extends Widget {
     modeLabel.appendChild(this._modeSelect);
 
     const outputsLabel = el('label', 'jp-TokenCount-check');
+    this._outputsLabel = outputsLabel;
     this._outputs = el('input', 'jp-TokenCount-includeOutputs');
     this._outputs.type = 'checkbox';
     this._outputs.addEventListener('change', () => {
@@ -160,15 +180,22 @@ export class TokenCountSidebar extends Widget {
     });
     outputsLabel.append(this._outputs, el('span', '', 'Include outputs'));
 
-    const recount = el('button', 'jp-mod-styled jp-TokenCount-recount', 'Recount');
+    const recount = el(
+      'button',
+      'jp-mod-styled jp-TokenCount-recount',
+      'Recount'
+    );
     recount.type = 'button';
-    recount.addEventListener('click', () => this._counter?.recount());
+    recount.addEventListener('click', () =>
+      (this._document ?? this._counter)?.recount()
+    );
 
     controls.append(modelLabel, modeLabel, outputsLabel, recount);
     root.appendChild(controls);
 
     // Totals by type
     const types = el('section', 'jp-TokenCount-types');
+    this._typesSection = types;
     types.appendChild(el('h3', '', 'By cell type'));
     this._typesTable = el('table', 'jp-TokenCount-typesTable');
     this._typesNote = el('p', 'jp-TokenCount-note');
@@ -177,9 +204,13 @@ export class TokenCountSidebar extends Widget {
 
     // Ranked cells
     const cells = el('section', 'jp-TokenCount-cells');
+    this._cellsSection = cells;
     cells.appendChild(el('h3', '', 'Cells by tokens'));
     this._rows = el('ol', 'jp-TokenCount-rows');
-    this._rows.setAttribute('aria-label', 'Cells ranked by tokens; activate a row to go to its cell');
+    this._rows.setAttribute(
+      'aria-label',
+      'Cells ranked by tokens; activate a row to go to its cell'
+    );
     cells.appendChild(this._rows);
     root.appendChild(cells);
 
@@ -188,7 +219,9 @@ export class TokenCountSidebar extends Widget {
     const summaryEl = el('summary', '', 'Compare models');
     this._compareDetails.appendChild(summaryEl);
     this._comparePicker = el('fieldset', 'jp-TokenCount-comparePicker');
-    this._comparePicker.appendChild(el('legend', '', 'Choose up to 3 models'));
+    this._comparePicker.appendChild(
+      el('legend', '', `Choose up to ${MAX_COMPARE_MODELS} models`)
+    );
     this._compareTable = el('table', 'jp-TokenCount-compareTable');
     const note = el(
       'p',
@@ -217,7 +250,11 @@ export class TokenCountSidebar extends Widget {
       this._modelSelect.textContent = '';
       for (const id of ids) {
         const entry = this._catalog.find(id);
-        const opt = el('option', '', entry ? `${entry.display_name} (${id})` : id);
+        const opt = el(
+          'option',
+          '',
+          entry ? `${entry.display_name} (${id})` : id
+        );
         opt.value = id;
         this._modelSelect.appendChild(opt);
       }
@@ -230,10 +267,55 @@ export class TokenCountSidebar extends Widget {
     this._outputs.checked = config.includeOutputs;
   }
 
+  private _renderDocument(doc: DocumentCounter): void {
+    this._notebookName.textContent = doc.widget.context.localPath;
+    const r = doc.document;
+    const error = doc.error;
+    this._exactness.classList.toggle('jp-mod-error', !!error);
+    if (!r) {
+      this._total.textContent = error ? 'Count unavailable' : 'Counting…';
+      this._total.removeAttribute('data-token-count-sidebar-total');
+      this._sub.textContent = '';
+      this._exactness.textContent = error ? error.message : '';
+      return;
+    }
+    const t = r.total;
+    const exact = t.exact && !doc.stale;
+    this._total.textContent = `${formatCount(t.input_tokens, exact)} tokens`;
+    this._total.dataset.tokenCountSidebarTotal = String(t.input_tokens);
+    this._total.classList.toggle('jp-mod-estimate', !exact);
+    const fraction = t.context_fraction ?? null;
+    const sub: string[] = [
+      t.display_name ?? this._catalog.displayName(t.model)
+    ];
+    if (t.context_window) {
+      sub.push(
+        `${formatPercent(fraction)} of ${formatTokens(t.context_window)}-token context`
+      );
+    }
+    sub.push(`${formatCost(t.cost_usd)} input`);
+    this._sub.textContent = sub.join(' · ');
+    this._sub.classList.toggle('jp-mod-warning', isOverWarning(fraction));
+    const lines = [
+      `Counted as ${r.note}`,
+      doc.stale
+        ? '≈ Edited since this count; recounting'
+        : describeExactness(t.exact, t.reason, this._catalog.status),
+      ...(t.warnings ?? []).map(w => `⚠ ${w}`)
+    ];
+    if (error) {
+      lines.push(`Last recount failed: ${error.message}`);
+    }
+    this._exactness.textContent = lines.join('\n');
+    this._exactness.classList.toggle('jp-mod-estimate', !exact);
+  }
+
   private _renderSummary(): void {
     const counter = this._counter;
     const panel = counter?.panel;
-    this._notebookName.textContent = panel ? panel.context.localPath : 'No notebook open';
+    this._notebookName.textContent = panel
+      ? panel.context.localPath
+      : 'No notebook open';
     const r = counter?.result ?? null;
     const error = counter?.error ?? null;
     if (!counter || !r) {
@@ -252,7 +334,9 @@ export class TokenCountSidebar extends Widget {
     this._total.dataset.tokenCountSidebarTotal = String(r.total);
     this._total.classList.toggle('jp-mod-estimate', !r.exact);
     const fraction = contextFraction(r);
-    const sub: string[] = [this._catalog.displayName(r.model)];
+    const sub: string[] = [
+      r.display_name ?? this._catalog.displayName(r.model)
+    ];
     if (r.context_window) {
       sub.push(
         `${formatPercent(fraction)} of ${formatTokens(r.context_window)}-token context`
@@ -272,6 +356,9 @@ export class TokenCountSidebar extends Widget {
         parts.push(`estimator: ${status.estimator}`);
       }
       lines.push(parts.join(' · '));
+    }
+    for (const warning of r.warnings ?? []) {
+      lines.push(`⚠ ${warning}`);
     }
     if (error) {
       lines.push(`Last recount failed: ${error.message}`);
@@ -297,7 +384,13 @@ export class TokenCountSidebar extends Widget {
       }
     }
     const sharesExact = r.cells.every(c => c.exact);
-    const row = (label: string, tokens: number, exact: boolean, detail: string, title?: string) => {
+    const row = (
+      label: string,
+      tokens: number,
+      exact: boolean,
+      detail: string,
+      title?: string
+    ) => {
       const tr = el('tr');
       tr.append(
         el('th', '', label),
@@ -352,16 +445,26 @@ export class TokenCountSidebar extends Widget {
       return;
     }
     const model = counter.panel.content.model;
-    const info = new Map<string, { index: number; source: string; type: string }>();
+    const info = new Map<
+      string,
+      { index: number; source: string; type: string }
+    >();
     if (model) {
       for (let i = 0; i < model.cells.length; i++) {
         const c = model.cells.get(i);
-        info.set(c.id, { index: i, source: c.sharedModel.getSource(), type: c.type });
+        info.set(c.id, {
+          index: i,
+          source: c.sharedModel.getSource(),
+          type: c.type
+        });
       }
     }
     const ranked = r.cells
       .filter(c => info.has(c.id) && info.get(c.id)!.source.trim() !== '')
-      .sort((a, b) => b.tokens - a.tokens || info.get(a.id)!.index - info.get(b.id)!.index);
+      .sort(
+        (a, b) =>
+          b.tokens - a.tokens || info.get(a.id)!.index - info.get(b.id)!.index
+      );
     const max = ranked.length ? Math.max(1, ranked[0].tokens) : 1;
     const seen = new Set<string>();
     ranked.forEach((c, rank) => {
@@ -374,15 +477,21 @@ export class TokenCountSidebar extends Widget {
       seen.add(c.id);
       const button = li.firstElementChild as HTMLButtonElement;
       const tokens = formatCount(c.tokens, c.exact);
-      (button.querySelector('.jp-TokenCount-rowIndex') as HTMLElement).textContent =
-        `[${i.index + 1}]`;
-      (button.querySelector('.jp-TokenCount-rowType') as HTMLElement).textContent =
-        i.type === 'markdown' ? 'md' : i.type;
-      (button.querySelector('.jp-TokenCount-rowText') as HTMLElement).textContent =
-        snippet(i.source);
-      (button.querySelector('.jp-TokenCount-rowTokens') as HTMLElement).textContent = tokens;
-      (button.querySelector('.jp-TokenCount-barFill') as HTMLElement).style.width =
-        `${Math.max(1, (100 * c.tokens) / max)}%`;
+      (
+        button.querySelector('.jp-TokenCount-rowIndex') as HTMLElement
+      ).textContent = `[${i.index + 1}]`;
+      (
+        button.querySelector('.jp-TokenCount-rowType') as HTMLElement
+      ).textContent = i.type === 'markdown' ? 'md' : i.type;
+      (
+        button.querySelector('.jp-TokenCount-rowText') as HTMLElement
+      ).textContent = snippet(i.source);
+      (
+        button.querySelector('.jp-TokenCount-rowTokens') as HTMLElement
+      ).textContent = tokens;
+      (
+        button.querySelector('.jp-TokenCount-barFill') as HTMLElement
+      ).style.width = `${Math.max(1, (100 * c.tokens) / max)}%`;
       button.dataset.tokenCount = String(c.tokens);
       button.setAttribute(
         'aria-label',
@@ -429,7 +538,9 @@ export class TokenCountSidebar extends Widget {
       return;
     }
     const notebook = panel.content;
-    const index = notebook.widgets.findIndex((c: Cell) => c.model.id === cellId);
+    const index = notebook.widgets.findIndex(
+      (c: Cell) => c.model.id === cellId
+    );
     if (index < 0) {
       return;
     }
@@ -441,47 +552,11 @@ export class TokenCountSidebar extends Widget {
     notebook.node.focus();
   }
 
-  private _compareModels(): string[] {
-    const chosen = this._settings.config.compareModels;
-    if (chosen.length) {
-      return chosen; // at most three (settings.ts)
-    }
-    // Default: the chosen model, then the newest model of each other tokenizer family, families
-    // of another generation first (v3 vs v4.x differ the most; v4.7 and v4.8 share a vocabulary).
-    const models = (this._catalog.models?.models ?? []).filter(
-      m => m.lifecycle !== 'retired'
-    );
-    const current = this._catalog.effectiveModel(this._settings.config.model);
-    const picked: string[] = current ? [current] : [];
-    const currentFamily = this._catalog.find(current)?.tokenizer ?? '';
-    const generation = (family: string) => family.split('.')[0];
-    const families = new Set([currentFamily]);
-    const candidates: IModelEntry[] = [];
-    for (const m of models) {
-      const family = m.tokenizer ?? m.id;
-      if (!families.has(family)) {
-        families.add(family);
-        candidates.push(m);
-      }
-    }
-    candidates.sort(
-      (a, b) =>
-        Number(generation(a.tokenizer ?? '') === generation(currentFamily)) -
-        Number(generation(b.tokenizer ?? '') === generation(currentFamily))
-    );
-    for (const m of candidates) {
-      if (picked.length >= 3) {
-        break;
-      }
-      picked.push(m.id);
-    }
-    return picked;
-  }
-
   private _renderCompare(): void {
     const models = this._catalog.models?.models ?? [];
-    const selected = this._compareModels();
-    // Picker: checkboxes, limited to three at a time.
+    const comparison = this._comparison;
+    const selected = comparison.selected;
+    // Picker: checkboxes, rebuilt only when the models or the selection change.
     const sig = `${models.map(m => m.id).join('|')}#${selected.join('|')}`;
     if (this._comparePicker.dataset.sig !== sig) {
       this._comparePicker.dataset.sig = sig;
@@ -492,63 +567,35 @@ export class TokenCountSidebar extends Widget {
         box.type = 'checkbox';
         box.value = m.id;
         box.checked = selected.includes(m.id);
-        box.disabled = !box.checked && selected.length >= 3;
+        box.disabled = !box.checked && !comparison.canAdd;
         box.addEventListener('change', () => {
-          const next = box.checked
-            ? [...selected, m.id].slice(0, 3)
-            : selected.filter(id => id !== m.id);
-          void this._settings.set('compareModels', next);
+          void comparison.toggle(m.id, box.checked);
         });
-        label.append(box, el('span', '', `${m.display_name}${m.tokenizer ? ` · ${m.tokenizer}` : ''}`));
+        label.append(
+          box,
+          el(
+            'span',
+            '',
+            `${m.display_name}${m.tokenizer ? ` · ${m.tokenizer}` : ''}`
+          )
+        );
         this._comparePicker.appendChild(label);
       }
     }
     const table = this._compareTable;
-    const counter = this._counter;
-    if (!this._compareDetails.open || !counter || !counter.result) {
-      table.textContent = '';
-      return;
-    }
-    // Recompute a model's count only when the notebook's own result changed (i.e. after an edit
-    // was counted), so an open comparison costs one request per model per counted edit.
-    const key = counter.result;
-    for (const id of selected) {
-      const entry = this._compare.get(id);
-      if (counter.result.model === id) {
-        // The notebook's own count already answers for the chosen model.
-        this._compare.set(id, { key, result: counter.result });
-        continue;
-      }
-      if (!entry || entry.key !== key) {
-        const fresh: ICompareEntry = { key, result: entry?.result };
-        this._compare.set(id, fresh);
-        counter
-          .countWith(id)
-          .then(result => {
-            fresh.result = result;
-            fresh.error = undefined;
-          })
-          .catch(err => {
-            fresh.error = String(err?.message ?? err);
-          })
-          .then(() => {
-            if (this._compare.get(id) === fresh) {
-              this.update();
-            }
-          });
-      }
-    }
     table.textContent = '';
+    if (!this._compareDetails.open || !comparison.counter?.result) {
+      return; // closed: no requests for it
+    }
+    const rows = comparison.rows();
     const head = el('tr');
     for (const h of ['Model', 'Tokens', 'Context', 'Cost']) {
       head.appendChild(el('th', '', h));
     }
     table.appendChild(head);
-    for (const id of selected) {
-      const entry = this._compare.get(id);
+    for (const { id, result: r, error } of rows) {
       const tr = el('tr');
       tr.dataset.model = id;
-      const r = entry?.result;
       const name = el('th', '', this._catalog.displayName(id));
       const tokenizer = this._catalog.find(id)?.tokenizer;
       if (tokenizer) {
@@ -559,11 +606,15 @@ export class TokenCountSidebar extends Widget {
         tr.dataset.tokenCount = String(r.total);
         tr.append(
           el('td', 'jp-TokenCount-num', formatCount(r.total, r.exact)),
-          el('td', 'jp-TokenCount-num', formatPercent(contextFraction(r)) || '?'),
+          el(
+            'td',
+            'jp-TokenCount-num',
+            formatPercent(contextFraction(r)) || '?'
+          ),
           el('td', 'jp-TokenCount-num', formatCost(r.cost_usd))
         );
       } else {
-        const td = el('td', 'jp-TokenCount-detail', entry?.error ?? 'counting…');
+        const td = el('td', 'jp-TokenCount-detail', error ?? 'counting…');
         td.colSpan = 3;
         tr.appendChild(td);
       }
@@ -575,7 +626,11 @@ export class TokenCountSidebar extends Widget {
   private _catalog: ModelCatalog;
   private _activatePanel: (panel: NotebookPanel) => void;
   private _counter: NotebookCounter | null = null;
-  private _compare = new Map<string, ICompareEntry>();
+  private _document: DocumentCounter | null = null;
+  private _comparison: ModelComparison;
+  private _typesSection!: HTMLElement;
+  private _cellsSection!: HTMLElement;
+  private _outputsLabel!: HTMLElement;
   private _rowNodes = new Map<string, HTMLLIElement>();
   private _notebookName!: HTMLElement;
   private _total!: HTMLElement;

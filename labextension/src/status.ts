@@ -2,8 +2,11 @@
  * Status bar item: the current notebook's total, its share of the context window and its cost.
  */
 import { CommandRegistry } from '@lumino/commands';
+import { selectionPrefix, SelectionCounter } from './documents';
 import { Widget } from '@lumino/widgets';
 
+import { ModelCatalog } from './catalog';
+import { NotebookCounter } from './counter';
 import {
   contextFraction,
   describeExactness,
@@ -12,10 +15,8 @@ import {
   formatPercent,
   formatTokens,
   isOverWarning,
-  ModelCatalog,
-  NotebookCounter,
-  WARNING_FRACTION
-} from './model';
+  WARN_FRACTION
+} from './formatters';
 
 export class TokenStatusItem extends Widget {
   constructor(options: TokenStatusItem.IOptions) {
@@ -34,6 +35,14 @@ export class TokenStatusItem extends Widget {
       }
     });
     this._catalog.changed.connect(this.update, this);
+  }
+
+  /** The count of the text selected in the notebook's active cell, shown before the total. */
+  set selection(selection: SelectionCounter | null) {
+    this._selection?.changed.disconnect(this.update, this);
+    this._selection = selection;
+    selection?.changed.connect(this.update, this);
+    this.update();
   }
 
   /** Follow another notebook's counter (or none). */
@@ -75,7 +84,15 @@ export class TokenStatusItem extends Widget {
     const r = result!;
     const fraction = contextFraction(r);
     const pct = formatPercent(fraction);
-    const parts = [`${formatCount(r.total, r.exact)} tokens`];
+    const sel = this._selection?.result ?? null;
+    if (sel) {
+      node.dataset.tokenCountSelection = String(sel.input_tokens);
+    } else {
+      delete node.dataset.tokenCountSelection;
+    }
+    const parts = [
+      `${selectionPrefix(sel)}${formatCount(r.total, r.exact)} tokens`
+    ];
     if (pct) {
       parts.push(`${pct} of context`);
     }
@@ -90,10 +107,11 @@ export class TokenStatusItem extends Widget {
       ? `${formatTokens(r.context_window)}-token context window`
       : 'unknown context window';
     const lines = [
-      `${this._catalog.displayName(r.model)}: ${formatCount(r.total, r.exact)} input tokens (the notebook as one request)`,
-      `${pct || '?'} of the ${window}${warn ? ` (over ${formatPercent(WARNING_FRACTION)})` : ''}`,
+      `${r.display_name ?? this._catalog.displayName(r.model)}: ${formatCount(r.total, r.exact)} input tokens (the notebook as one request)`,
+      `${pct || '?'} of the ${window}${warn ? ` (over ${formatPercent(WARN_FRACTION)})` : ''}`,
       `Input cost ${formatCost(r.cost_usd)} at list price`,
-      describeExactness(r.exact, r.reason, this._catalog.status)
+      describeExactness(r.exact, r.reason, this._catalog.status),
+      ...(r.warnings ?? []).map(w => `⚠ ${w}`)
     ];
     if (error) {
       lines.push(`Last recount failed: ${error.message}`);
@@ -111,6 +129,7 @@ export class TokenStatusItem extends Widget {
   private _commands: CommandRegistry;
   private _openCommand: string;
   private _counter: NotebookCounter | null = null;
+  private _selection: SelectionCounter | null = null;
 }
 
 export namespace TokenStatusItem {

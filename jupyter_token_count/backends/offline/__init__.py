@@ -9,7 +9,7 @@ calibrated on real counts and kept in ``models.json``. Modules:
 * ``text``: text → content tokens (ctok or ``heuristic``), cached; the ``JUPYTER_TOKEN_COUNT_ESTIMATOR``
   environment variable set to ``fallback`` forces the heuristic.
 * ``transcript``: the body → per-part tokens, costed as one transcript.
-* ``tools``, ``images``, ``pdf``: the rules for those parts.
+* ``tools``, ``images``, ``pdf``, ``structured`` (output schemas): the rules for those parts.
 """
 
 from __future__ import annotations

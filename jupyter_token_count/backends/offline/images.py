@@ -1,4 +1,4 @@
-"""Image blocks → tokens, by the documented per-tier rules (reference §5).
+"""Image blocks → tokens, by the documented per-tier rules (the vision docs' image-cost rules).
 
 * ``patch28`` (every current model): one token per 28×28 patch of the image *after* the resize the API
   applies when a side, rounded up to a multiple of 28, exceeds the tier's edge limit or the patch count

@@ -1,6 +1,6 @@
 """PDF document blocks → tokens: the coarsest part of the estimate.
 
-The docs say a PDF page costs its extracted text *plus* the page rendered as an image (reference §6),
+The docs say a PDF page costs its extracted text *plus* the page rendered as an image (the PDF-support docs),
 but not the render size, which the caller does not control. We assume pages are rasterised at
 ``RENDER_DPI`` from their media box and then go through the model's image rule like any image (so
 the tier's resize caps them). A letter page at 150 dpi is 1275×1650 px: about 1,560 tokens on the
@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...request.validate import bounded_by_size, quiet_pypdf
+from ...request.validate import bounded_by_size
 from .images import image_tokens
 
 #: assumed rasterisation of a page (the docs do not give one); 72 points per inch in PDF user space
@@ -54,27 +53,11 @@ def _read_pages(data_b64: str) -> tuple[tuple[str, int, int], ...] | None:
     except (binascii.Error, ValueError):
         return None
     scale = RENDER_DPI / _POINTS_PER_INCH
-    try:
-        from pypdf import PdfReader
+    from ...errors import InputError
+    from ...request.pdfread import read_pdf
 
-        with quiet_pypdf():  # pypdf logs every malformed object it recovers from; an estimate need not hear it
-            reader = PdfReader(io.BytesIO(raw))
-            if reader.is_encrypted:
-                return None
-            pages = []
-            for page in reader.pages:
-                try:
-                    text = page.extract_text() or ""
-                except Exception:
-                    text = ""
-                try:
-                    box = page.mediabox
-                    width_pt, height_pt = float(box.width), float(box.height)
-                    if page.get("/Rotate", 0) in (90, 270):
-                        width_pt, height_pt = height_pt, width_pt
-                except Exception:
-                    width_pt, height_pt = 612.0, 792.0  # US letter
-                pages.append((text, round(width_pt * scale), round(height_pt * scale)))
-            return tuple(pages)
-    except Exception:
+    try:  # in a worker process bounded in time and memory: an estimate must not hang on a hostile PDF
+        pages = read_pdf(raw, text=True)
+    except InputError:
         return None
+    return tuple((p.text or "", round(p.width_pt * scale), round(p.height_pt * scale)) for p in pages)

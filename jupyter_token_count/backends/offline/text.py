@@ -6,26 +6,32 @@ already includes how the text's first and last characters meet the turn markers 
 (``Human: `` before, ``\\n\\nAssistant:`` after in the textual transcripts of v3/v4.7). That is why
 the transcript can be costed turn by turn and still match one tokenization of the whole rendering.
 
-Notebooks are recounted on every keystroke pause, so counts are cached per text (LRU), and long texts
-are cut at paragraph breaks into chunks that are cached on their own: an edit re-tokenizes one chunk.
-Where two pieces of text are glued without a marker between them (text blocks of one turn, chunks of a
-long text) a small window around the seam is re-tokenized to correct for tokens that span it.
+ctok's count is computed by ``tiling`` (same count, several times faster: words and stream pieces are
+memoised) with ctok's own tiler as the fallback should its internals move. Notebooks are recounted on
+every keystroke pause, so counts of whole texts are cached too. Every cache is bounded by bytes.
+Where two pieces of text are glued without a marker between them (text blocks of one turn) a small
+window around the seam is re-tokenized to correct for tokens that span it.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
+import logging
 import os
+import sys
 import threading
 from functools import lru_cache
+from types import ModuleType
 
 from . import heuristic
+from .memo import ByteBoundedCache
 
 ENV_VAR = "JUPYTER_TOKEN_COUNT_ESTIMATOR"
+log = logging.getLogger(__name__)
 
-_CHUNK = 16_000  # characters per cached chunk of a long text (≈ 0.1 s of ctok time)
+_CHUNK = 16_000  # texts up to 1.5× this are cached whole; longer ones rely on the tiler's word memo
 _SEAM = 48  # characters either side of a seam that are re-tokenized to correct it
+_TEXT_CACHE_BYTES = 16 * 2**20
 
 _ctok_lock = threading.Lock()
 _ctok_state: dict[str, object] = {}
@@ -93,9 +99,30 @@ def _ctok_model(version: str, bow: bool):
     return clone
 
 
+def _tiling() -> ModuleType | None:
+    """The fast exact counter, or None when it cannot work with the installed ctok."""
+    with _ctok_lock:
+        if "tiling" not in _ctok_state:
+            try:
+                from . import tiling
+
+                _ctok_state["tiling"] = tiling
+            except Exception:  # ctok's internals moved: count with ctok itself
+                _ctok_state["tiling"] = None
+        return _ctok_state["tiling"]  # type: ignore[return-value]
+
+
 def _ctok_content(text: str, version: str, bow: bool) -> int:
     mod = _ctok()
     assert mod is not None
+    fast = _tiling()
+    if fast is not None:
+        try:
+            return fast.content_count(text, version, bow)
+        except Exception:  # ctok's internals moved under the piecewise counter: ctok counts from now on
+            log.warning("piecewise offline counting failed; counting with ctok itself", exc_info=True)
+            with _ctok_lock:
+                _ctok_state["tiling"] = None
     try:
         from ctok.engine import tile
 
@@ -109,35 +136,24 @@ def _ctok_content(text: str, version: str, bow: bool) -> int:
 # ---- counting with caches -----------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=2048)  # ≤ 2048 texts of ≤ 24K characters
+_texts = ByteBoundedCache(_TEXT_CACHE_BYTES)
+_texts_lock = threading.Lock()
+
+
 def _piece(text: str, version: str, family: str, bow: bool, exact: bool) -> int:
-    """Content tokens of one short-enough text (the cache unit)."""
-    if exact:
-        return _ctok_content(text, version, bow)
-    return heuristic.count(text, family)
-
-
-def _chunks(text: str) -> list[str]:
-    """Cut a long text at paragraph (else line) breaks into pieces of about ``_CHUNK`` characters, so an
-    edit re-tokenizes one piece. Breaks fall after the newline run, where few tokens span."""
-    out: list[str] = []
-    start = 0
-    n = len(text)
-    while n - start > _CHUNK:
-        cut = text.rfind("\n\n", start + _CHUNK // 2, start + _CHUNK)
-        if cut < 0:
-            cut = text.rfind("\n", start + _CHUNK // 2, start + _CHUNK)
-        if cut < 0:
-            cut = text.rfind(" ", start + _CHUNK // 2, start + _CHUNK)
-        if cut < 0:
-            cut = start + _CHUNK - 1
-        cut += 1
-        while cut < n and text[cut] == "\n":  # keep a newline run whole
-            cut += 1
-        out.append(text[start:cut])
-        start = cut
-    out.append(text[start:])
-    return out
+    """Content tokens of one text, cached whole when it is not long."""
+    key = (text, version, family, bow, exact)
+    cached = len(text) <= _CHUNK * 1.5
+    if cached:
+        with _texts_lock:
+            hit = _texts.get(key)
+        if hit is not None:
+            return hit
+    n = _ctok_content(text, version, bow) if exact else heuristic.count(text, family)
+    if cached:
+        with _texts_lock:
+            _texts.put(key, n, sys.getsizeof(text) + 100)
+    return n
 
 
 def seam(left: str, right: str, version: str, family: str, exact: bool) -> int:
@@ -163,14 +179,13 @@ def content_tokens(
         return 0
     if exact is None:
         exact = using_ctok()
-    if len(text) <= _CHUNK * 1.5:
-        return _piece(text, version, family, bow, exact)
-    parts = _chunks(text)
-    total = _piece(parts[0], version, family, bow, exact)
-    for prev, part in itertools.pairwise(parts):
-        total += _piece(part, version, family, True, exact) + seam(prev, part, version, family, exact)
-    return total
+    return _piece(text, version, family, bow, exact)
 
 
 def clear_cache() -> None:
-    _piece.cache_clear()
+    """Forget every count (whole texts, and the tiler's words and pieces); not the vocabularies."""
+    with _texts_lock:
+        _texts.clear()
+    fast = _tiling() if _ctok() is not None else None
+    if fast is not None:
+        fast.clear_caches()

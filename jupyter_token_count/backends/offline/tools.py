@@ -58,6 +58,9 @@ def overhead(
     kind = choice_kind(body)
     forced = kind in ("any", "tool")
     value = info.tool_overhead_any if forced else info.tool_overhead_auto
+    if kind == "tool" and info.tool_overhead_tool is not None:
+        # naming the tool replaces part of the "any" prompt on some models: their own measured figure
+        value = info.tool_overhead_tool
     if value is None:
         default = (fig.get("tool_overhead_default") or {}).get("any" if forced else "auto", 0)
         value = int(default)
@@ -66,6 +69,8 @@ def overhead(
         )
     elif "tool_overhead" in info.uncertain:
         notes.append(f"tool-use prompt size for {info.id} is inferred (no published figure)")
+    if forced and info.notes.get("forced_tool_choice_error"):
+        notes.append(f"{info.id} rejects a forced tool_choice ({kind!r}): the request would fail as sent")
     total = int(value)
     if kind == "tool":
         tc = body.get("tool_choice") or {}

@@ -22,12 +22,10 @@ import {
   ICellPayload,
   ICellsRequest,
   ICellsResult,
-  IModelEntry,
-  IModels,
-  IStatus,
   TokenCountAPI,
   TokenCountError
 } from './api';
+import { ModelCatalog } from './catalog';
 import { TokenCountSettings } from './settings';
 
 /** A small, fast 53-bit string hash (two interleaved 32-bit multiplicative hashes). */
@@ -39,77 +37,13 @@ export function hashString(text: string, seed = 0): number {
     h1 = Math.imul(h1 ^ c, 0x01000193);
     h2 = Math.imul(h2 ^ c, 0x5bd1e995);
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 15), 0x2c1b3c6d) ^ Math.imul(h2 ^ (h2 >>> 13), 0x297a2d39);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 0x85ebca6b) ^ Math.imul(h1 ^ (h1 >>> 13), 0xc2b2ae35);
+  h1 =
+    Math.imul(h1 ^ (h1 >>> 15), 0x2c1b3c6d) ^
+    Math.imul(h2 ^ (h2 >>> 13), 0x297a2d39);
+  h2 =
+    Math.imul(h2 ^ (h2 >>> 16), 0x85ebca6b) ^
+    Math.imul(h1 ^ (h1 >>> 13), 0xc2b2ae35);
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
-
-/** Format an integer with thousands separators, independent of the browser locale. */
-export function formatTokens(n: number): string {
-  return Math.round(n)
-    .toString()
-    .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-}
-
-/** A token count as every view shows it: `≈` marks an estimate. */
-export function formatCount(tokens: number, exact: boolean): string {
-  return `${exact ? '' : '≈'}${formatTokens(tokens)}`;
-}
-
-/** Above this share of the context window the status bar and the sidebar turn to the warning colour. */
-export const WARNING_FRACTION = 0.8;
-
-/** The share of its model's context window a result takes, or null when the window is unknown. */
-export function contextFraction(r: ICellsResult): number | null {
-  return r.context_fraction ?? (r.context_window ? r.total / r.context_window : null);
-}
-
-export function isOverWarning(fraction: number | null): boolean {
-  return fraction !== null && fraction > WARNING_FRACTION;
-}
-
-export function formatCost(usd: number | null | undefined): string {
-  if (usd === null || usd === undefined || !Number.isFinite(usd)) {
-    return 'cost unknown';
-  }
-  if (usd === 0) {
-    return '$0';
-  }
-  if (usd < 0.0001) {
-    return '<$0.0001';
-  }
-  return usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
-}
-
-export function formatPercent(fraction: number | null | undefined): string {
-  if (fraction === null || fraction === undefined || !Number.isFinite(fraction)) {
-    return '';
-  }
-  const pct = fraction * 100;
-  return pct < 0.1 && pct > 0 ? '<0.1%' : `${pct < 10 ? pct.toFixed(1) : Math.round(pct)}%`;
-}
-
-/** Why a count is an estimate, in words a user can act on. */
-export function describeExactness(
-  exact: boolean,
-  reason: string | null | undefined,
-  status: IStatus | null
-): string {
-  if (exact) {
-    return reason ? `Exact: ${reason}` : 'Exact: counted by the Anthropic count_tokens API';
-  }
-  let why = reason?.trim();
-  if (!why && status && status.mode !== 'offline' && status.key_configured) {
-    why = 'the exact count is on its way';
-  }
-  if (!why && status) {
-    if (status.mode === 'offline') {
-      why = 'offline mode';
-    } else if (!status.key_configured) {
-      why = 'no API key configured on the server';
-    }
-  }
-  return `≈ Estimate${why ? `: ${why}` : ''}`;
 }
 
 /** Whether a cell's change (a `CellChange` of @jupyter/ydoc) touched its source only (typing). */
@@ -120,76 +54,6 @@ function isSourceOnly(change: { [key: string]: unknown }): boolean {
       ([key, value]) => key === 'sourceChange' || value === undefined
     )
   );
-}
-
-/** The model registry as served by GET /models, fetched once per page. */
-export class ModelCatalog {
-  constructor(api: TokenCountAPI) {
-    this._api = api;
-  }
-
-  get changed(): ISignal<this, void> {
-    return this._changed;
-  }
-
-  get models(): IModels | null {
-    return this._models;
-  }
-
-  get status(): IStatus | null {
-    return this._status;
-  }
-
-  load(): Promise<void> {
-    if (!this._loading) {
-      this._loading = this._api
-        .models()
-        .then(models => {
-          this._models = models;
-          this._changed.emit();
-        })
-        .catch(err => {
-          // Retry on the next call: the server extension may still be starting.
-          this._loading = null;
-          throw err;
-        });
-    }
-    return this._loading;
-  }
-
-  async refreshStatus(): Promise<IStatus | null> {
-    try {
-      this._status = await this._api.status();
-      this._changed.emit();
-    } catch {
-      // The status only enriches explanations; counting works without it.
-    }
-    return this._status;
-  }
-
-  find(id: string | null | undefined): IModelEntry | undefined {
-    if (!id || !this._models) {
-      return undefined;
-    }
-    return this._models.models.find(
-      m => m.id === id || (m.aliases ?? []).includes(id)
-    );
-  }
-
-  /** The model to count with: the setting, else the server's default. */
-  effectiveModel(setting: string): string | undefined {
-    return setting || this._models?.default_model || undefined;
-  }
-
-  displayName(id: string | null | undefined): string {
-    return this.find(id)?.display_name ?? id ?? 'default model';
-  }
-
-  private _api: TokenCountAPI;
-  private _models: IModels | null = null;
-  private _status: IStatus | null = null;
-  private _loading: Promise<void> | null = null;
-  private _changed = new Signal<this, void>(this);
 }
 
 interface ISnapshot {
@@ -287,7 +151,10 @@ export class NotebookCounter implements IDisposable {
   /** Count the current content with another model without touching this counter's state (the total
    * only matters there: no exact per-cell counts are queued for it). */
   countWith(model: string): Promise<ICellsResult> {
-    return this._api.cells({ ...this._snapshot(model).request, cell_counts: false });
+    return this._api.cells({
+      ...this._snapshot(model).request,
+      cell_counts: false
+    });
   }
 
   dispose(): void {
@@ -329,7 +196,10 @@ export class NotebookCounter implements IDisposable {
     }, this);
   }
 
-  private _onCellChange(cell: ICellModel, change: { [key: string]: unknown }): void {
+  private _onCellChange(
+    cell: ICellModel,
+    change: { [key: string]: unknown }
+  ): void {
     if (this._disposed) {
       return;
     }
@@ -440,8 +310,10 @@ export class NotebookCounter implements IDisposable {
         }
         return;
       }
-      if (snap.signature !== this._lastSignature) {
+      if (snap.signature !== this._followedSignature) {
+        // new content: follow-ups back off afresh (a follow-up of the same content keeps backing off)
         this._followUps = 0;
+        this._followedSignature = snap.signature;
       }
       window.clearTimeout(this._followTimer);
       const typing = this._edited && !this._exactDue;
@@ -473,7 +345,11 @@ export class NotebookCounter implements IDisposable {
       this._error =
         err instanceof TokenCountError
           ? err
-          : new TokenCountError(String((err as Error)?.message ?? err), 'client', 0);
+          : new TokenCountError(
+              String((err as Error)?.message ?? err),
+              'client',
+              0
+            );
       this._lastSignature = null;
       this._changed.emit();
     } finally {
@@ -487,7 +363,11 @@ export class NotebookCounter implements IDisposable {
 
   /** Ask again later when the answer is not final: an exact total still on its way or paused by a rate
    * limit, or exact per-cell counts still queued on the server (backing off: 1 s, 2 s, … 30 s). */
-  private _followUp(result: ICellsResult, signature: number, typing: boolean): void {
+  private _followUp(
+    result: ICellsResult,
+    signature: number,
+    typing: boolean
+  ): void {
     let delay: number | null = null;
     if (!result.exact && result.pending) {
       // after an edit: the exact total once typing has paused long enough; else the API is answering
@@ -559,7 +439,10 @@ export class NotebookCounter implements IDisposable {
   private _model: INotebookModel | null = null;
   private _watched = new WeakSet<ICellModel>();
   /** Serialised outputs of code cells and their hash, kept until the outputs change. */
-  private _outputs = new WeakMap<ICellModel, { json: unknown[]; hash: number }>();
+  private _outputs = new WeakMap<
+    ICellModel,
+    { json: unknown[]; hash: number }
+  >();
   private _counts = new Map<string, ICellCount>();
   private _pending = new Set<string>();
   /** Fingerprints of the content behind the displayed counts. */
@@ -573,6 +456,7 @@ export class NotebookCounter implements IDisposable {
   /** The follow-up after typing paused: ask for the exact total even if edits happened meanwhile. */
   private _exactDue = false;
   private _followUps = 0;
+  private _followedSignature: number | null = null;
   private _inFlight = false;
   private _rerun = false;
   private _lastSignature: number | null = null;

@@ -1,0 +1,59 @@
+"""A memo bounded by the bytes it holds, for caches that live as long as the server."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class ByteBoundedCache:
+    """A memo holding at most about ``max_bytes`` of keys: two generations of dicts, the
+    newer one filled until it holds half the budget, then the older one dropped. Lookups promote, so
+    what keeps being used survives a turnover; no per-hit bookkeeping beyond a dict lookup."""
+
+    __slots__ = ("_new", "_new_bytes", "_old", "entry", "half")
+
+    def __init__(self, max_bytes: int, entry_bytes: int = 64) -> None:
+        """``entry_bytes``: what an entry costs beyond its key (dict slot, value)."""
+        self.half = max(1, max_bytes // 2)
+        self.entry = entry_bytes
+        self._new: dict[Any, Any] = {}
+        self._old: dict[Any, Any] = {}
+        self._new_bytes = 0
+
+    def get(self, key: Any) -> Any:
+        hit = self._new.get(key)
+        if hit is None:
+            hit = self._old.get(key)
+            if hit is not None:
+                self.put(key, hit)
+        return hit
+
+    def recall(self, key: Any) -> Any:
+        """``get`` for a caller that has already missed in ``_new`` (hot loops look there inline)."""
+        hit = self._old.get(key)
+        if hit is not None:
+            self.put(key, hit)
+        return hit
+
+    def put_ascii(self, key: str, value: Any) -> None:
+        """``put`` of an ASCII str key, measured without asking: a compact str of n characters is
+        49 + n bytes (CPython), and this is the hot path of a cold count."""
+        self._new[key] = value
+        self._new_bytes += 49 + len(key) + self.entry
+        if self._new_bytes > self.half:
+            self._old, self._new, self._new_bytes = self._new, {}, 0
+
+    def put(self, key: Any, value: Any, size: int | None = None) -> None:
+        """``size``: the key's bytes when it is not a str (a str key is measured)."""
+        self._new[key] = value
+        # values that grow with the key (streams) are paid for by the owner halving the budget
+        self._new_bytes += (sys.getsizeof(key) if size is None else size) + self.entry
+        if self._new_bytes > self.half:
+            self._old, self._new, self._new_bytes = self._new, {}, 0
+
+    def clear(self) -> None:
+        self._new, self._old, self._new_bytes = {}, {}, 0
+
+    def __len__(self) -> int:
+        return len(self._new) + len(self._old)

@@ -1,0 +1,82 @@
+"""A text document as JupyterLab's file editor holds it → the request it stands for, and what kind it is.
+
+The rendering is the CLI's, so a file counts the same in the editor as with ``jupyter-token-count FILE``:
+- text (``.md``, ``.txt``, ``.py``, any text) is one user message holding the text as one block;
+- ``.json`` holding a message list or a request body (``count_tokens`` / ``messages.create``) is that request,
+  with its own system prompt, tools and model;
+- ``.jsonl`` whose every line is a message is that message list.
+A JSON document that is neither (or is not valid JSON yet, while being typed) is counted as text, and the
+answer says so. An empty document is the request frame alone, as an empty file is for the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from ..errors import InputError
+from .body import CountRequest
+
+#: what a document was counted as
+KINDS = ("text", "messages", "request")
+
+
+@dataclass(frozen=True)
+class Document:
+    kind: str
+    #: one line for the tooltip: what the document was counted as, and why
+    note: str
+    request: CountRequest
+
+
+def _parsed(name: str, text: str) -> tuple[Any, str | None]:
+    """The JSON value of a ``.json`` / ``.jsonl`` document, or (None, why it is taken as text)."""
+    suffix = PurePath(name).suffix.lower()
+    if suffix == ".jsonl":
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        try:
+            return [json.loads(ln) for ln in lines], None
+        except json.JSONDecodeError as exc:
+            return None, f"not JSON Lines ({exc.msg}): counted as text"
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}): counted as text"
+
+
+def document_request(name: str, text: str, **build: Any) -> Document:
+    """``name`` decides how ``text`` is read (its suffix); ``build`` goes to ``build_request`` (model, max_bytes).
+    A model named in a JSON request body wins over ``build['model']``: it is the model the request goes to."""
+    from . import build_request
+
+    if not text.strip():
+        return Document("text", "empty: the request frame alone", build_request({"cells": []}, **build))
+    suffix = PurePath(name).suffix.lower()
+    if suffix in (".json", ".jsonl"):
+        value, why = _parsed(name, text)
+        if why is None:
+            is_request = isinstance(value, dict) and "messages" in value
+            is_messages = isinstance(value, list) and bool(value) and all(
+                isinstance(m, dict) and "role" in m for m in value)
+            if is_request or is_messages:
+                kwargs = dict(build)
+                if is_request and isinstance(value.get("model"), str) and value["model"].strip():
+                    kwargs["model"] = value["model"]
+                try:
+                    req = build_request(value, **kwargs)
+                except InputError as exc:
+                    raise exc.at(f"document '{name}'") from None
+                if is_request:
+                    return Document("request", "a request body (its system prompt, tools and model included)", req)
+                return Document("messages", f"a list of {len(value)} message{'s' if len(value) != 1 else ''}", req)
+            why = "JSON, but neither a message list nor a request body: counted as text"
+        return Document("text", why, _text_request(text, build))
+    return Document("text", "text, as one user message", _text_request(text, build))
+
+
+def _text_request(text: str, build: dict[str, Any]) -> CountRequest:
+    from . import build_request
+
+    return build_request([{"role": "user", "content": [{"type": "text", "text": text}]}], **build)

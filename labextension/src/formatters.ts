@@ -1,0 +1,142 @@
+/**
+ * How counts, costs and shares of the context window read on every surface of the extension.
+ *
+ * Pure (no JupyterLab imports) so that jest can test it directly. Where Python formats the same thing
+ * (`jupyter_token_count/result.py`), the rule is Python's and both sides check the same pinned examples
+ * (`tests/fixtures/format_examples.json`).
+ */
+import type { IStatus } from './api';
+
+/** The share of the context window from which surfaces warn (Python: `result.WARN_FRACTION`). */
+export const WARN_FRACTION = 0.8;
+
+/** Whether a share of the context window is high enough to warn about (Python compares with `>=`). */
+export function isOverWarning(fraction: number | null | undefined): boolean {
+  return (
+    fraction !== null && fraction !== undefined && fraction >= WARN_FRACTION
+  );
+}
+
+/** The share of the context window a result takes, as the server computed it (null when unknown). */
+export function contextFraction(r: {
+  context_fraction?: number | null;
+}): number | null {
+  return r.context_fraction ?? null;
+}
+
+/** An integer with thousands separators, whatever the browser's locale. */
+export function formatTokens(n: number): string {
+  return groupThousands(Math.round(n).toString());
+}
+
+/** A token count as every view shows it: `≈` marks an estimate (Python: `result.format_tokens`). */
+export function formatCount(tokens: number, exact: boolean): string {
+  return `${exact ? '' : '≈'}${formatTokens(tokens)}`;
+}
+
+/**
+ * A cost in US dollars, by the rule of Python's `result.format_cost`: six decimals below a cent, four
+ * below a dollar (trailing zeros dropped), else cents with thousands separators.
+ */
+export function formatCost(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined || !Number.isFinite(usd)) {
+    return 'cost unknown';
+  }
+  if (usd === 0) {
+    return '$0';
+  }
+  if (usd < 0.01) {
+    return usd >= 1e-6
+      ? `$${trimZeros(toFixedHalfEven(usd, 6))}`
+      : '<$0.000001';
+  }
+  if (usd < 1) {
+    return `$${trimZeros(toFixedHalfEven(usd, 4))}`;
+  }
+  return `$${groupThousands(toFixedHalfEven(usd, 2))}`;
+}
+
+/** A share as a percentage: one decimal below 10%, whole percents above; '' when unknown. */
+export function formatPercent(fraction: number | null | undefined): string {
+  if (
+    fraction === null ||
+    fraction === undefined ||
+    !Number.isFinite(fraction)
+  ) {
+    return '';
+  }
+  const pct = fraction * 100;
+  return pct < 0.1 && pct > 0
+    ? '<0.1%'
+    : `${pct < 10 ? pct.toFixed(1) : Math.round(pct)}%`;
+}
+
+/** Why a count is an estimate (or that it is exact), in words a user can act on. */
+export function describeExactness(
+  exact: boolean,
+  reason: string | null | undefined,
+  status: IStatus | null
+): string {
+  if (exact) {
+    return reason
+      ? `Exact: ${reason}`
+      : 'Exact: counted by the Anthropic count_tokens API';
+  }
+  let why = reason?.trim();
+  if (!why && status && status.mode !== 'offline' && status.key_configured) {
+    why = 'the exact count is on its way';
+  }
+  if (!why && status) {
+    if (status.mode === 'offline') {
+      why = 'offline mode';
+    } else if (!status.key_configured) {
+      why = 'no API key configured on the server';
+    }
+  }
+  return `≈ Estimate${why ? `: ${why}` : ''}`;
+}
+
+/** A cell as its ranking row names it: its first non-blank line, cut to 60 characters. */
+export function snippet(source: string): string {
+  const line = source
+    .split('\n')
+    .map(l => l.trim())
+    .find(l => l.length > 0);
+  if (!line) {
+    return '(empty)';
+  }
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
+}
+
+/**
+ * `x.toFixed(digits)` with ties rounded to even, as Python's float formatting does. `toFixed` works on
+ * the exact binary value too but rounds ties up, so only exact ties (e.g. 0.03125 to 4 digits) differ.
+ */
+export function toFixedHalfEven(x: number, digits: number): string {
+  if (Math.abs(x) >= 1e21) {
+    // toFixed switches to exponent notation here; such doubles are whole numbers
+    return `${BigInt(x)}${digits > 0 ? `.${'0'.repeat(digits)}` : ''}`;
+  }
+  const rounded = x.toFixed(digits);
+  // 100 digits hold the exact expansion of every double from about 1e-15 up
+  const exact = x.toFixed(100);
+  const cut = exact.indexOf('.') + (digits > 0 ? 1 + digits : 0);
+  if (!/^50*$/.test(exact.slice(cut).replace('.', ''))) {
+    return rounded;
+  }
+  const kept = exact.slice(0, cut);
+  const last = Number(kept.replace('.', '').slice(-1));
+  return last % 2 === 0 ? kept : rounded;
+}
+
+/** Python's `.rstrip("0").rstrip(".")`. */
+function trimZeros(fixed: string): string {
+  return fixed.replace(/0+$/, '').replace(/\.$/, '');
+}
+
+/** Thousands separators in the integer part of a decimal string (Python's `,` format option). */
+function groupThousands(fixed: string): string {
+  const [whole, fraction] = fixed.split('.');
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return fraction === undefined ? grouped : `${grouped}.${fraction}`;
+}
