@@ -276,7 +276,8 @@ def main() -> None:
             if not args.without_redis:
                 stats = redis_server.command("INFO", "commandstats")
                 calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
-                print(f"  Redis commands: {sum(calls.values())} ({', '.join(f'{k} {v}' for k, v in sorted(calls.items(), key=lambda kv: -kv[1])[:6])})")
+                top = ", ".join(f"{k} {v}" for k, v in sorted(calls.items(), key=lambda kv: -kv[1])[:6])
+                print(f"  Redis commands: {sum(calls.values())} ({top})")
         finally:
             for s in servers:
                 s.stop()

@@ -84,7 +84,7 @@ class Counter:
         self.settings = settings or Settings.from_env()
         self.cache = cache if cache is not None else CountCache(self.settings.data_dir)
         self.limiter = limiter or RateLimiter(self.settings.rpm)
-        #: a level shared with other servers (a hub's Redis, ``hub.py``): second cache, rate budget, single-flight
+        #: a level shared with other servers (a hub's Redis, ``hub.py``): cache, rate budget, single-flight
         self.shared = shared
         self._loop = loop
         self._loop_thread: _LoopThread | None = None

@@ -64,9 +64,9 @@ class TokenCountConfig(Configurable):
         Settings.rpm,
         config=True,
         help="Cap on count_tokens requests per minute for the whole server. The API's limit is per "
-        "organisation (2,000/min on the lowest published tier): on a hub, share one budget with redis_url and hub_rpm (this cap still applies to each server, and alone while Redis is unavailable). A 429 "
-        "halves the rate, which then grows back over two minutes. Above it, auto mode answers with the "
-        "offline estimate.",
+        "organisation (2,000/min on the lowest published tier): on a hub, share one budget with redis_url and "
+        "hub_rpm (this cap still holds for each server, and alone while Redis is unavailable). A 429 halves the "
+        "rate, which then grows back over two minutes. Above it, auto mode answers with the offline estimate.",
     )
     cache_dir = Unicode(
         config=True,
