@@ -21,6 +21,8 @@ ENV_MODEL = "JUPYTER_TOKEN_COUNT_MODEL"
 ENV_MODE = "JUPYTER_TOKEN_COUNT_MODE"
 ENV_DATA_DIR = "JUPYTER_TOKEN_COUNT_DATA_DIR"
 ENV_BASE_URL = "ANTHROPIC_BASE_URL"
+#: JupyterHub: the Redis every single-user server shares (server extension only, see ``hub.py``)
+ENV_REDIS_URL = "JUPYTER_TOKEN_COUNT_REDIS_URL"
 
 #: The API's request-size limit on standard endpoints.
 MAX_REQUEST_BYTES = 32 * 1024 * 1024

@@ -42,6 +42,7 @@ from .result import TokenCount
 
 if TYPE_CHECKING:
     from .backends.api import ApiBackend
+    from .shared import SharedLevel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,10 +79,13 @@ class Counter:
         cache: CountCache | None = None,
         limiter: RateLimiter | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        shared: SharedLevel | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.cache = cache if cache is not None else CountCache(self.settings.data_dir)
         self.limiter = limiter or RateLimiter(self.settings.rpm)
+        #: a level shared with other servers (a hub's Redis, ``hub.py``): cache, rate budget, single-flight
+        self.shared = shared
         self._loop = loop
         self._loop_thread: _LoopThread | None = None
         self._thread_lock = threading.Lock()
@@ -151,6 +155,7 @@ class Counter:
             "upstream_requests": self.upstream_requests,
             "fallbacks": self.fallbacks,
             "rate_limit": self.limiter.state(),
+            "hub": self.shared.state() if self.shared is not None else {"enabled": False},
         }
 
     def result_of(self, req: CountRequest, n: int, **kwargs: Any) -> TokenCount:
@@ -221,6 +226,8 @@ class Counter:
             return await self._estimate(req, self._why_offline(mode))
         key = req.cache_key()
         hit = self.cache.get(key)
+        if hit is None and self.settings.key_configured:
+            hit = await self._shared_get(req, key)
         if hit is not None:
             return self._result(req, hit, exact=True, source="cache")
         if not self.settings.key_configured:
@@ -279,7 +286,7 @@ class Counter:
         task = self._inflight.get(key)
         if task is not None:
             return task
-        task = asyncio.get_running_loop().create_task(self._upstream(req, key, max_wait, background))
+        task = asyncio.get_running_loop().create_task(self._flight(req, key, max_wait, background))
         self._inflight[key] = task
 
         def done(t: asyncio.Task[int]) -> None:
@@ -302,7 +309,7 @@ class Counter:
         while True:
             if background:
                 await self._foreground_idle()
-            wait = self.limiter.try_acquire(reserve)
+            wait = await self._acquire(reserve)
             if wait == 0:
                 break
             if not background and waited + wait > max_wait:
@@ -339,6 +346,8 @@ class Counter:
                 if isinstance(exc, ApiRateLimited):
                     pause = exc.retry_after if exc.retry_after is not None else 2.0 ** attempt
                     self.limiter.on_rate_limited(pause)
+                    if self.shared is not None:
+                        await self.shared.rate_limited(pause)  # one server's 429 pauses the whole hub
                     pause = min(pause, MAX_PAUSE)
                     exc.retry_after = pause
                 retryable = exc.transient and not isinstance(exc, ApiAuthError) and attempt < s.max_retries
@@ -355,6 +364,39 @@ class Counter:
                 raise
             self.cache.put(key, req.model, n)
             return n
+
+    # -- the level shared with other servers (issue 10; a no-op without ``shared``) -------------------
+    async def _shared_get(self, req: CountRequest, key: str) -> int | None:
+        """A count another server stored (copied into the local cache), or None."""
+        if self.shared is None:
+            return None
+        n = await self.shared.get(key)
+        if n is not None:
+            self.cache.put(key, req.model, n)
+        return n
+
+    async def _flight(self, req: CountRequest, key: str, max_wait: float, background: bool) -> int:
+        """``_upstream``, made once for the whole hub: another server asking the same thing answers for us."""
+        if self.shared is None:
+            return await self._upstream(req, key, max_wait, background)
+        wait_limit = math.inf if background else max_wait + self.settings.timeout
+        n, remote = await self.shared.single_flight(
+            key, lambda: self._upstream(req, key, max_wait, background), wait_limit)
+        if remote:
+            self.cache.put(key, req.model, n)
+        return n
+
+    async def _acquire(self, reserve: float) -> float:
+        """A slot of this server's limiter and then of the shared budget (both caps hold; when the shared one
+        is unavailable, the local one alone)."""
+        wait = self.limiter.try_acquire(reserve)
+        if wait or self.shared is None:
+            return wait
+        shared_wait = await self.shared.acquire(reserve)
+        if shared_wait:
+            self.limiter.refund()
+            return shared_wait
+        return 0.0
 
     # -- background: exact per-cell counts ----------------------------------------------------------
     async def _foreground_idle(self) -> None:
@@ -385,7 +427,7 @@ class Counter:
     async def _drain(self) -> None:
         while self._queue:
             key, req = self._queue.popitem(last=True)
-            if self.cache.get(key) is not None:
+            if self.cache.get(key) is not None or await self._shared_get(req, key) is not None:
                 continue
             try:
                 await self._fetch(req, key, max_wait=math.inf, background=True)

@@ -62,6 +62,11 @@ class RateLimiter:
                 return 0.0
             return (need - self._tokens) / self._rate(now)
 
+    def refund(self) -> None:
+        """Give back a slot taken by ``try_acquire`` but not used (another limiter, a hub's, said no)."""
+        with self._lock:
+            self._tokens = min(self._capacity, self._tokens + 1.0)
+
     def pause(self, seconds: float) -> None:
         """The API said to wait (429 ``retry-after``): no request leaves before then. Capped at MAX_PAUSE so
         that an absurd header cannot stop exact counting until a restart."""

@@ -17,6 +17,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
 fi
 
+# The hub tests run a real Redis (Debian's redis-server), started by the fixtures on a free port.
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
+  echo "» installing Debian's redis-server for the hub tests"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+
 echo "» ruff"
 ruff check jupyter_token_count tests bench
 # The front end's dev dependencies (eslint, prettier, jest) come with the locked install the build uses.

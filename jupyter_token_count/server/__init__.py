@@ -27,6 +27,12 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         s.mode, service.counter.backend_name, "set" if s.key_configured else "not set", s.api_key_env,
         s.rpm, s.data_dir or "in memory only",
     )
+    if service.hub is not None:
+        from ..hub import safe_url
+
+        h = service.hub.settings
+        serverapp.log.info("jupyter-token-count: sharing counts and a %d requests/min budget through Redis at %s",
+                           h.rpm, safe_url(h.url))
 
 
 def _warm_up(service: TokenCountService) -> None:

@@ -13,16 +13,29 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from traitlets import Bool, Enum, Float, Integer, Unicode, default, validate
 from traitlets.config import Configurable
 
 from .. import registry
-from ..config import ENV_BASE_URL, ENV_MODE, ENV_MODEL, MODES, Settings, default_data_dir
+from ..config import (
+    ENV_BASE_URL,
+    ENV_MODE,
+    ENV_MODEL,
+    ENV_REDIS_URL,
+    MODES,
+    Settings,
+    default_data_dir,
+)
+
+if TYPE_CHECKING:
+    from ..hub import HubSettings
 
 
 class TokenCountConfig(Configurable):
-    """Settings of the jupyter-token-count server extension (one counter, cache and rate limit per server)."""
+    """Settings of the jupyter-token-count server extension (one counter, cache and rate limit per server;
+    with `redis_url`, a cache and a rate budget shared by all the servers of a hub)."""
 
     api_key_env = Unicode(
         "ANTHROPIC_API_KEY",
@@ -51,9 +64,9 @@ class TokenCountConfig(Configurable):
         Settings.rpm,
         config=True,
         help="Cap on count_tokens requests per minute for the whole server. The API's limit is per "
-        "organisation (2,000/min on the lowest published tier): on a hub, divide it among the servers. A 429 "
-        "halves the rate, which then grows back over two minutes. Above it, auto mode answers with the "
-        "offline estimate.",
+        "organisation (2,000/min on the lowest published tier): on a hub, share one budget with redis_url and "
+        "hub_rpm (this cap still holds for each server, and alone while Redis is unavailable). A 429 halves the "
+        "rate, which then grows back over two minutes. Above it, auto mode answers with the offline estimate.",
     )
     cache_dir = Unicode(
         config=True,
@@ -99,6 +112,31 @@ class TokenCountConfig(Configurable):
         config=True,
         help="Share of the rate cap (rpm) that background per-cell counts may use, from 0 to 1.",
     )
+    redis_url = Unicode(
+        config=True,
+        help="JupyterHub: a Redis shared by all single-user servers (redis://[:password@]host:6379/0, rediss:// "
+        "for TLS, unix:///path.sock). Exact counts are then shared by content hash, the rate cap `hub_rpm` is one "
+        "budget for all servers, a 429 pauses them all, and identical requests make one upstream call. Redis "
+        f"down or slow never fails a count: each server goes on alone. Default: ${ENV_REDIS_URL}, else none. "
+        "The password is never logged or shown.",
+    )
+    hub_rpm = Integer(
+        0,
+        config=True,
+        help="With redis_url: count_tokens requests per minute for the whole hub, never exceeded in any 60 s "
+        "(set it to the organisation's limit less some headroom). Each server's own `rpm` still applies, and is "
+        "all that applies while Redis is unavailable. 0: the same as rpm.",
+    )
+    redis_ttl_days = Float(7.0, config=True, help="With redis_url: days a shared count is kept in Redis.")
+    redis_namespace = Unicode(
+        "jupyter-token-count",
+        config=True,
+        help="With redis_url: prefix of every Redis key. Hubs or organisations (whose rate limits differ) "
+        "sharing one Redis use different ones.",
+    )
+    redis_timeout = Float(
+        0.5, config=True, help="With redis_url: seconds one Redis call may take before Redis counts as unavailable."
+    )
     models_refresh_minutes = Float(
         60.0,
         config=True,
@@ -117,6 +155,10 @@ class TokenCountConfig(Configurable):
     def _mode_default(self) -> str:
         return os.environ.get(ENV_MODE) or "auto"
 
+    @default("redis_url")
+    def _redis_url_default(self) -> str:
+        return os.environ.get(ENV_REDIS_URL, "").strip()
+
     @default("cache_dir")
     def _cache_dir_default(self) -> str:
         return str(default_data_dir())
@@ -127,7 +169,19 @@ class TokenCountConfig(Configurable):
             raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
-    @validate("timeout", "models_refresh_minutes")
+    @validate("hub_rpm")
+    def _non_negative_rpm(self, proposal: dict) -> int:
+        if proposal["value"] < 0:
+            raise ValueError("TokenCountConfig.hub_rpm must not be negative (0: the same as rpm)")
+        return proposal["value"]
+
+    @validate("redis_namespace")
+    def _namespace(self, proposal: dict) -> str:
+        if not proposal["value"].strip():
+            raise ValueError("TokenCountConfig.redis_namespace must not be empty")
+        return proposal["value"].strip()
+
+    @validate("timeout", "models_refresh_minutes", "redis_ttl_days", "redis_timeout")
     def _positive_float(self, proposal: dict) -> float:
         if proposal["value"] <= 0:
             raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be positive")
@@ -176,3 +230,12 @@ class TokenCountConfig(Configurable):
             cell_counts=self.cell_counts,
             background_share=self.background_share,
         )
+
+    def hub_settings(self) -> HubSettings | None:
+        """The shared level's settings, or None without ``redis_url``."""
+        if not self.redis_url.strip():
+            return None
+        from ..hub import HubSettings
+
+        return HubSettings(url=self.redis_url.strip(), ttl=self.redis_ttl_days * 86400,
+                           rpm=self.hub_rpm or self.rpm, namespace=self.redis_namespace, op_timeout=self.redis_timeout)

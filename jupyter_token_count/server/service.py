@@ -22,8 +22,14 @@ class TokenCountService:
     def __init__(self, config: TokenCountConfig, log: logging.Logger | None = None) -> None:
         self.config = config
         self.settings = config.settings()
-        self.counter = Counter(self.settings)
         self.log = log or logging.getLogger(__name__)
+        hub_settings = config.hub_settings()
+        self.hub = None
+        if hub_settings is not None:
+            from ..hub import RedisHub  # redis-py only when a hub uses it
+
+            self.hub = RedisHub(hub_settings, self.log)
+        self.counter = Counter(self.settings, shared=self.hub)
         self.models_requests = 0
         self._models_lock: asyncio.Lock | None = None
         self._refreshed_at: float | None = None  # time.time() of the last successful refresh
@@ -112,6 +118,7 @@ class TokenCountService:
             "upstream_requests": stats["upstream_requests"],
             "fallbacks": stats["fallbacks"],
             "rate_limit": stats["rate_limit"],
+            "hub": stats["hub"],
             "models_requests": self.models_requests,
             "max_request_bytes": s.max_request_bytes,
             "version": __version__,
