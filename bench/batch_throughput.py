@@ -51,8 +51,24 @@ def make_folder(dest: Path, n: int) -> int:
 
 def run(folder: Path, jobs: int, extra: list[str], env: dict[str, str]) -> tuple[float, str]:
     t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "jupyter_token_count.cli", str(folder), "--offline", "--format", "json",
-                        "--jobs", str(jobs), *extra], capture_output=True, text=True, env=env, timeout=1800)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_token_count.cli",
+            str(folder),
+            "--offline",
+            "--format",
+            "json",
+            "--jobs",
+            str(jobs),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
     elapsed = time.perf_counter() - t
     if p.returncode != 0:
         sys.exit(f"--jobs {jobs} failed ({p.returncode}): {p.stderr[-2000:]}")
@@ -71,8 +87,11 @@ def main() -> None:
         folder.mkdir()
         size = make_folder(folder, args.files)
         count = len(list(folder.glob("*.ipynb")))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-               "JUPYTER_TOKEN_COUNT_DATA_DIR": str(Path(tmp) / "data")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "JUPYTER_TOKEN_COUNT_DATA_DIR": str(Path(tmp) / "data"),
+        }
         env.pop("ANTHROPIC_API_KEY", None)
         times: dict[int, list[float]] = {1: [], 2: []}
         outputs: dict[int, str] = {}
@@ -82,12 +101,16 @@ def main() -> None:
                 times[jobs].append(elapsed)
                 outputs[jobs] = out
         assert json.loads(outputs[1]) == json.loads(outputs[2]), "--jobs 2 gave different rows from --jobs 1"
-    print(f"{count} notebooks, {size / 2**20:.1f} MB, offline{' with outputs' if extra else ''}, "
-          f"{os.cpu_count()} CPUs, median of {args.repeat} runs (start-up included)")
+    print(
+        f"{count} notebooks, {size / 2**20:.1f} MB, offline{' with outputs' if extra else ''}, "
+        f"{os.cpu_count()} CPUs, median of {args.repeat} runs (start-up included)"
+    )
     med = {jobs: statistics.median(t) for jobs, t in times.items()}
     for jobs in (1, 2):
-        print(f"  --jobs {jobs}: {med[jobs]:6.2f} s   {count / med[jobs]:6.1f} notebooks/s   "
-              f"{size / 2**20 / med[jobs]:5.2f} MB/s   (runs: {', '.join(f'{t:.2f}' for t in times[jobs])})")
+        print(
+            f"  --jobs {jobs}: {med[jobs]:6.2f} s   {count / med[jobs]:6.1f} notebooks/s   "
+            f"{size / 2**20 / med[jobs]:5.2f} MB/s   (runs: {', '.join(f'{t:.2f}' for t in times[jobs])})"
+        )
     print(f"  speed-up of --jobs 2 over --jobs 1: {med[1] / med[2]:.2f}x; rows identical: yes")
 
 

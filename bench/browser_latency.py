@@ -127,8 +127,9 @@ def focus_cell_end(page: Any, index: int) -> None:
     page.keyboard.press("Control+End")
 
 
-def run_session(page: Any, cells: list[int], keys: int, key_delay: float, *, badges: bool,
-                pause: float = 0.0) -> list[float]:
+def run_session(
+    page: Any, cells: list[int], keys: int, key_delay: float, *, badges: bool, pause: float = 0.0
+) -> list[float]:
     """Type into each cell, then wait ``pause`` seconds; with badges, return keystroke-to-final-badge latencies
     (ms)."""
     latencies = []
@@ -166,9 +167,7 @@ def run_session(page: Any, cells: list[int], keys: int, key_delay: float, *, bad
 
 
 def save_close_reopen(page: Any, badges: bool) -> None:
-    page.evaluate(
-        "async () => { const w = window.jupyterapp.shell.currentWidget; await w.context.save(); w.close(); }"
-    )
+    page.evaluate("async () => { const w = window.jupyterapp.shell.currentWidget; await w.context.save(); w.close(); }")
     page.wait_for_function("() => !window.jupyterapp.shell.currentWidget")
     page.evaluate("(p) => window.jupyterapp.commands.execute('docmanager:open', {path: p})", NOTEBOOK)
     wait_ready(page, badges)
@@ -306,9 +305,7 @@ def main() -> int:
             wait_ready(page, True)
             n_open = len(server_ms)
             lat = run_session(page, cells, opts.keys, opts.key_delay, badges=True)
-            results["offline_cells_request_ms"] = (
-                quantiles(server_ms[n_open:]) if len(server_ms) > n_open else None
-            )
+            results["offline_cells_request_ms"] = quantiles(server_ms[n_open:]) if len(server_ms) > n_open else None
             results["offline_latency_ms"] = quantiles(lat)
             results["offline_latency_minus_debounce_ms"] = quantiles([x - DEBOUNCE_MS for x in lat])
             page.context.close()
@@ -360,8 +357,10 @@ def main() -> int:
             inflight = InFlight(page)
             for name, step in (
                 ("open (cold cache)", lambda: (open_notebook(page, bg, NOTEBOOK), wait_ready(page, True))),
-                ("edit session", lambda: run_session(page, cells, opts.keys, opts.key_delay, badges=True,
-                                                     pause=opts.cell_pause)),
+                (
+                    "edit session",
+                    lambda: run_session(page, cells, opts.keys, opts.key_delay, badges=True, pause=opts.cell_pause),
+                ),
                 ("save, close and reopen", lambda: save_close_reopen(page, True)),
             ):
                 phases.start()
@@ -448,8 +447,10 @@ def report(r: dict[str, Any]) -> None:
     bg = r.get("smart_bg_upstream")
     if bg:
         per_phase = ", ".join(f"{p} {bg[p]}" for p in order[:3] if p in bg)
-        print(f"  with per-cell background counts on (the server's default): {sum(bg.get(p, 0) for p in order[:3])} "
-              f"({per_phase}): exact badges, at the lowest priority and within a quarter of the rate cap")
+        print(
+            f"  with per-cell background counts on (the server's default): {sum(bg.get(p, 0) for p in order[:3])} "
+            f"({per_phase}): exact badges, at the lowest priority and within a quarter of the rate cap"
+        )
     per_cell_naive = s["cells"] * len(s["edited"]) * s["keys_per_cell"]
     print(
         f"\n  (a naive client that wanted per-cell badges would recount all {s['cells']} cells per keystroke: "
@@ -472,9 +473,11 @@ def report(r: dict[str, Any]) -> None:
         f" (page reload: {r['smart_upstream']['reload the page']})"
     )
     tot = r["offline_latency_ms"]
-    print(f"  last keystroke to updated badge <= 250 ms p95 including the debounce: offline p50 {tot['p50']:.0f} ms, "
-          f"p95 {tot['p95']:.0f} ms; with a key p50 {r['api_latency_ms']['p50']:.0f} ms, "
-          f"p95 {r['api_latency_ms']['p95']:.0f} ms")
+    print(
+        f"  last keystroke to updated badge <= 250 ms p95 including the debounce: offline p50 {tot['p50']:.0f} ms, "
+        f"p95 {tot['p95']:.0f} ms; with a key p50 {r['api_latency_ms']['p50']:.0f} ms, "
+        f"p95 {r['api_latency_ms']['p95']:.0f} ms"
+    )
     print(f"  (beyond the debounce: offline p50 {off['p50']:.0f} ms, p95 {off['p95']:.0f} ms)")
 
 

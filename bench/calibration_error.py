@@ -57,9 +57,7 @@ def synthetic_image(width: int, height: int, media_type: str) -> str:
     """Base64 of a plain image of the given size: only the dimensions matter to the count."""
     from PIL import Image
 
-    fmt = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}.get(
-        media_type, "PNG"
-    )
+    fmt = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}.get(media_type, "PNG")
     buf = io.BytesIO()
     Image.new("RGB", (max(1, width), max(1, height)), (128, 128, 128)).save(buf, format=fmt)
     return base64.b64encode(buf.getvalue()).decode("ascii")
@@ -148,9 +146,7 @@ def summary(rows: list[tuple[dict[str, Any], int, float]]) -> dict[str, float]:
         "p90": p90,
         "exact": 100.0 * exact / len(rows),
         "within2": 100.0 * within2 / len(rows),
-        "median_exact_conf": statistics.median(abs(e) for _, _, e in exact_conf)
-        if exact_conf
-        else float("nan"),
+        "median_exact_conf": statistics.median(abs(e) for _, _, e in exact_conf) if exact_conf else float("nan"),
         "bias": statistics.median(e for _, _, e in rows),
     }
 
@@ -196,7 +192,8 @@ def report(rows: list[tuple[dict[str, Any], int, float]], worst: int) -> None:
         print(f" {worst} largest errors:")
         for rec, est, e in sorted(rows, key=lambda r: -abs(r[2]))[:worst]:
             print(
-                f"  {e:+7.2f}%  est {est:>7} real {rec['input_tokens']:>7}  {rec['model']:<28} {rec['id']}  {','.join(rec.get('tags', []))}"
+                f"  {e:+7.2f}%  est {est:>7} real {rec['input_tokens']:>7}  {rec['model']:<28} {rec['id']}  "
+                f"{','.join(rec.get('tags', []))}"
             )
 
 
@@ -330,7 +327,7 @@ def prior(key: Key, fitted: dict[Key, int]) -> int:
 
     scope, path = key
     if path.startswith("tool_overhead."):
-        rec = (_model_record(scope).get("tool_overhead") or {})
+        rec = _model_record(scope).get("tool_overhead") or {}
         published = rec.get("published") or {}
         which = path.split(".")[1]
         if which == "tool":  # no published figure of its own: the "any" prompt
@@ -497,9 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--estimator", choices=("ctok", "fallback", "both"), default="both")
     ap.add_argument("--worst", type=int, default=10, help="list the N largest errors (default 10)")
-    ap.add_argument(
-        "--no-loso", dest="loso", action="store_false", help="skip the leave-one-source-out validation"
-    )
+    ap.add_argument("--no-loso", dest="loso", action="store_false", help="skip the leave-one-source-out validation")
     args = ap.parse_args(argv)
 
     directory: Path = args.calibration
@@ -533,9 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             if mode == "ctok" and args.loso:
                 report_loso(design(labelled), rows)
             n, failures = check_unlabelled(unlabelled)
-            print(
-                f" unlabelled requests: {n} estimated, {len(failures)} raised  ({dt:.1f} s for the labelled set)"
-            )
+            print(f" unlabelled requests: {n} estimated, {len(failures)} raised  ({dt:.1f} s for the labelled set)")
             for f in failures[:20]:
                 print(f"  ! {f}")
     finally:

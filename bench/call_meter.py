@@ -33,8 +33,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SERVE = ("import sys, time\nfrom standin import StandIn\ns = StandIn().start()\nprint(s.api_key, s.url, flush=True)\n"
-         "sys.stdin.read() if not sys.stdin.isatty() else None\nwhile True: time.sleep(3600)")
+SERVE = (
+    "import sys, time\nfrom standin import StandIn\ns = StandIn().start()\nprint(s.api_key, s.url, flush=True)\n"
+    "sys.stdin.read() if not sys.stdin.isatty() else None\nwhile True: time.sleep(3600)"
+)
 
 MODEL = "claude-sonnet-5-5"
 SYSTEM = "You are a patient tutor. Explain with one worked example. " * 40
@@ -53,13 +55,22 @@ def pct(xs: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200, help="calls per variant")
-    ap.add_argument("--large-kb", type=int, default=0,
-                    help="also a request whose last message is this many KB of text (the body is parsed per call)")
+    ap.add_argument(
+        "--large-kb",
+        type=int,
+        default=0,
+        help="also a request whose last message is this many KB of text (the body is parsed per call)",
+    )
     args = ap.parse_args()
 
     # the stand-in runs in its own process, as the API would: in this one it would share the GIL with the meter
-    server = subprocess.Popen([sys.executable, "-c", SERVE], cwd=str(ROOT / "tests"), stdout=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE],
+        cwd=str(ROOT / "tests"),
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     assert server.stdout is not None
     key, url = server.stdout.readline().split()
     os.environ["ANTHROPIC_API_KEY"] = key
@@ -143,8 +154,10 @@ def main() -> None:
     records = jtc.call_log()
     cached = sum(1 for r in records if r.count_source == "cache")
     size = len(json.dumps(kwargs).encode())
-    print(f"call meter latency, {args.n} calls per variant, stand-in on 127.0.0.1, same request each time "
-          f"({size / 1024:,.1f} KB body)")
+    print(
+        f"call meter latency, {args.n} calls per variant, stand-in on 127.0.0.1, same request each time "
+        f"({size / 1024:,.1f} KB body)"
+    )
     print(f"counts answered from the cache: {cached} of {len(records)} metered calls")
     print(f"{'variant':<22}{'p50 ms':>9}{'p95 ms':>9}{'added p50':>11}{'ratio':>8}{'meter p50':>11}{'meter p95':>11}")
     for stream in (False, True):
@@ -155,10 +168,14 @@ def main() -> None:
             label = name + (" stream" if stream else "")
             added = "" if name == "off" else f"{med - base:+.2f}"
             ins = inside[(name, stream)]
-            print(f"{label:<22}{med:>9.2f}{pct(xs, 0.95):>9.2f}{added:>11}{med / base:>8.2f}"
-                  f"{statistics.median(ins):>11.3f}{pct(ins, 0.95):>11.3f}")
-    print("added p50: end-to-end p50 minus the meter-off p50 (same run); meter p50/p95: time spent in the meter's "
-          "hooks in the calling thread per call (ms)")
+            print(
+                f"{label:<22}{med:>9.2f}{pct(xs, 0.95):>9.2f}{added:>11}{med / base:>8.2f}"
+                f"{statistics.median(ins):>11.3f}{pct(ins, 0.95):>11.3f}"
+            )
+    print(
+        "added p50: end-to-end p50 minus the meter-off p50 (same run); meter p50/p95: time spent in the meter's "
+        "hooks in the calling thread per call (ms)"
+    )
 
 
 if __name__ == "__main__":

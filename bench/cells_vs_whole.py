@@ -57,13 +57,18 @@ def compare(counter: Counter, cells: list[Cell], model: str, include_outputs: bo
     req = build_request([{"role": "user", "content": notebook_blocks(cells, include_outputs)}], model=model)
     whole = counter.count(req, mode=mode)
     if per_cell.exact != whole.exact:
-        raise RuntimeError(f"mixed exact and estimated counts ({per_cell.reason or whole.reason}); lower the pace or raise rpm")
+        raise RuntimeError(
+            f"mixed exact and estimated counts ({per_cell.reason or whole.reason}); lower the pace or raise rpm"
+        )
     return whole.input_tokens, per_cell.total, per_cell.frame
 
 
 def run(label: str, counter: Counter, mode: str, model: str) -> None:
     print(f"\n{label}")
-    print(f"  {'notebook':<46} {'outputs':<8} {'cells':>5} {'whole':>8} {'frame+Σ':>8} {'diff':>6} {'diff %':>7} {'per cell':>8}")
+    print(
+        f"  {'notebook':<46} {'outputs':<8} {'cells':>5} {'whole':>8} {'frame+Σ':>8} {'diff':>6} "
+        f"{'diff %':>7} {'per cell':>8}"
+    )
     rel: list[float] = []
     for path in notebooks():
         cells = load_notebook(path.read_text(encoding="utf-8"))
@@ -72,8 +77,10 @@ def run(label: str, counter: Counter, mode: str, model: str) -> None:
             whole, total, _frame = compare(counter, cells, model, include_outputs, mode)
             diff = total - whole
             rel.append(100 * diff / whole)
-            print(f"  {path.stem[:46]:<46} {'yes' if include_outputs else 'no':<8} {n:>5} {whole:>8} {total:>8} "
-                  f"{diff:>+6} {100 * diff / whole:>+6.2f}% {diff / max(1, n):>+8.2f}")
+            print(
+                f"  {path.stem[:46]:<46} {'yes' if include_outputs else 'no':<8} {n:>5} {whole:>8} {total:>8} "
+                f"{diff:>+6} {100 * diff / whole:>+6.2f}% {diff / max(1, n):>+8.2f}"
+            )
     if rel:
         print(f"  median difference {statistics.median(rel):+.2f}%, range {min(rel):+.2f}% to {max(rel):+.2f}%")
 
@@ -95,8 +102,15 @@ def main() -> None:
     standin._server.RequestHandlerClass.disable_nagle_algorithm = True
     standin.start()
     try:
-        settings = Settings(base_url=standin.url, data_dir=None, rpm=1_000_000, mode="api").with_api_key(standin.api_key)
-        run("Stand-in (its own rule: 5 + bytes of request JSON / 4; not a tokenizer)", Counter(settings), "api", args.model)
+        settings = Settings(base_url=standin.url, data_dir=None, rpm=1_000_000, mode="api").with_api_key(
+            standin.api_key
+        )
+        run(
+            "Stand-in (its own rule: 5 + bytes of request JSON / 4; not a tokenizer)",
+            Counter(settings),
+            "api",
+            args.model,
+        )
     finally:
         standin.stop()
 

@@ -121,9 +121,7 @@ def _group(kind: str) -> str:
     return "other languages" if kind.startswith("lang:") else kind
 
 
-def _nnls(
-    rows: list[list[float]], target: list[float], weights: list[float], iters: int = 400
-) -> list[float]:
+def _nnls(rows: list[list[float]], target: list[float], weights: list[float], iters: int = 400) -> list[float]:
     """Weighted non-negative least squares by cyclic coordinate descent (a few features, no numpy)."""
     k = len(rows[0])
     x = [0.0] * k
@@ -171,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             per_kind: dict[str, int] = defaultdict(int)
             for kind, _ in chunks:
                 per_kind[_group(kind)] += 1
-            weights = [
-                1.0 / max(1.0, y) ** 2 / per_kind[_group(k)] for (k, _), y in zip(chunks, truth, strict=True)
-            ]
+            weights = [1.0 / max(1.0, y) ** 2 / per_kind[_group(k)] for (k, _), y in zip(chunks, truth, strict=True)]
             x = _nnls(rows, truth, weights)
             rates = {name: round(v, 4) for name, v in zip(heuristic.FEATURES, x, strict=True) if v > 0}
         fitted[family] = rates
@@ -187,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         for group in sorted(errs, key=lambda g: (g != "ALL", g)):
             e = errs[group]
             print(
-                f"  {group:<16} n={len(e):>4}  {statistics.median(abs(v) for v in e):5.1f}%  ({statistics.median(e):+5.1f}%)"
+                f"  {group:<16} n={len(e):>4}  {statistics.median(abs(v) for v in e):5.1f}%  "
+                f"({statistics.median(e):+5.1f}%)"
             )
     if not args.check:
         print("\nfallback objects for models.json (tokenizers.<family>.fallback):")

@@ -57,11 +57,20 @@ class JupyterServer:
         self.dir = tmp
         config_dir = tmp / "config"
         config_dir.mkdir(parents=True)
-        (config_dir / "jupyter_server_config.json").write_text(json.dumps({
-            "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
-            # each server's own cap is the hub's: only the shared budget binds while Redis is up
-            "TokenCountConfig": {"base_url": standin.url, "rpm": cap, "hub_rpm": cap, "cache_dir": str(tmp / "cache")},
-        }))
+        (config_dir / "jupyter_server_config.json").write_text(
+            json.dumps(
+                {
+                    "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
+                    # each server's own cap is the hub's: only the shared budget binds while Redis is up
+                    "TokenCountConfig": {
+                        "base_url": standin.url,
+                        "rpm": cap,
+                        "hub_rpm": cap,
+                        "cache_dir": str(tmp / "cache"),
+                    },
+                }
+            )
+        )
         (tmp / "root").mkdir()
         env = {**os.environ, "ANTHROPIC_API_KEY": standin.api_key, "JUPYTER_CONFIG_DIR": str(config_dir)}
         env.pop("ANTHROPIC_BASE_URL", None)
@@ -70,9 +79,20 @@ class JupyterServer:
             env["JUPYTER_TOKEN_COUNT_REDIS_URL"] = redis_url
         self.log = (tmp / "server.log").open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}",
-             "--port-retries=0", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={tmp / 'root'}"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--no-browser",
+                "--allow-root",
+                f"--port={self.port}",
+                "--port-retries=0",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={tmp / 'root'}",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self.base = f"http://127.0.0.1:{self.port}/{NS}/"
         self.headers = {"Authorization": f"token {self.token}", "Content-Type": "application/json"}
@@ -111,8 +131,9 @@ class Stats:
         self.resent = 0
 
 
-async def post_cells(client: httpx.AsyncClient, server: JupyterServer, body: dict[str, Any], stats: Stats,
-                     kind: str = "answer") -> Any:
+async def post_cells(
+    client: httpx.AsyncClient, server: JupyterServer, body: dict[str, Any], stats: Stats, kind: str = "answer"
+) -> Any:
     t0 = time.perf_counter()
     try:
         resp = await client.post(server.base + "cells", content=json.dumps(body), headers=server.headers, timeout=120)
@@ -120,8 +141,9 @@ async def post_cells(client: httpx.AsyncClient, server: JupyterServer, body: dic
         # a keep-alive connection the server closed as we reused it: a browser resends, so do we (counted)
         stats.resent += 1
         try:
-            resp = await client.post(server.base + "cells", content=json.dumps(body), headers=server.headers,
-                                     timeout=120)
+            resp = await client.post(
+                server.base + "cells", content=json.dumps(body), headers=server.headers, timeout=120
+            )
         except httpx.HTTPError as exc:
             stats.errors.append(f"{type(exc).__name__}: {exc}")
             return None
@@ -136,8 +158,9 @@ async def post_cells(client: httpx.AsyncClient, server: JupyterServer, body: dic
     return resp.json()
 
 
-async def open_as_the_ui(client: httpx.AsyncClient, server: JupyterServer, cells: list[dict[str, Any]],
-                         stats: Stats) -> None:
+async def open_as_the_ui(
+    client: httpx.AsyncClient, server: JupyterServer, cells: list[dict[str, Any]], stats: Stats
+) -> None:
     body = {"model": MODEL, "cells": cells}
     data = await post_cells(client, server, {**body, "deadline_ms": 0}, stats)
     if data is not None and data["pending"]:
@@ -149,8 +172,9 @@ async def open_as_the_ui(client: httpx.AsyncClient, server: JupyterServer, cells
             stats.estimated_totals += 1
 
 
-async def user(u: int, start_at: float, client: httpx.AsyncClient, server: JupyterServer, base: list[dict[str, Any]],
-               stats: Stats) -> None:
+async def user(
+    u: int, start_at: float, client: httpx.AsyncClient, server: JupyterServer, base: list[dict[str, Any]], stats: Stats
+) -> None:
     rng = random.Random(u)
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     cells = [dict(c) for c in base]
@@ -188,21 +212,33 @@ async def run(args: argparse.Namespace, standin: StandIn, servers: list[JupyterS
     async with httpx.AsyncClient(limits=limits) as client:
         t0 = time.perf_counter()
         await asyncio.gather(*(s.wait_ready(client) for s in servers))
-        shared = "no Redis: each server alone, its rpm the cap divided among them" if args.without_redis else (
-            "sharing Redis")
-        print(f"{len(servers)} jupyter servers up in {time.perf_counter() - t0:.1f}s, {shared}; hub cap "
-              f"{args.cap} requests/min; stand-in at {standin.url}")
+        shared = (
+            "no Redis: each server alone, its rpm the cap divided among them"
+            if args.without_redis
+            else ("sharing Redis")
+        )
+        print(
+            f"{len(servers)} jupyter servers up in {time.perf_counter() - t0:.1f}s, {shared}; hub cap "
+            f"{args.cap} requests/min; stand-in at {standin.url}"
+        )
         for s in servers:  # warm the offline tokenizer and the SDK import: not part of what a user waits for
-            await client.post(s.base + "count", headers=s.headers, timeout=120, content=json.dumps(
-                {"model": MODEL, "messages": [{"role": "user", "content": f"warm {s.port}"}], "mode": "offline"}))
+            await client.post(
+                s.base + "count",
+                headers=s.headers,
+                timeout=120,
+                content=json.dumps(
+                    {"model": MODEL, "messages": [{"role": "user", "content": f"warm {s.port}"}], "mode": "offline"}
+                ),
+            )
         standin.reset()
         base = notebook(N_CELLS, "course-week-3")
         stats = Stats()
         begin = time.monotonic()
         rng = random.Random(1)
         arrivals = [rng.uniform(0, args.arrival) for _ in range(args.users)]
-        await asyncio.gather(*(user(u, begin + arrivals[u], client, servers[u % len(servers)], base, stats)
-                               for u in range(args.users)))
+        await asyncio.gather(
+            *(user(u, begin + arrivals[u], client, servers[u % len(servers)], base, stats) for u in range(args.users))
+        )
         sim = time.monotonic() - begin
         # the background per-cell counts go on after the users: let them finish (or the budget stop them)
         quiet_since, last = time.monotonic(), -1
@@ -218,35 +254,49 @@ async def run(args: argparse.Namespace, standin: StandIn, servers: list[JupyterS
     distinct = len(bodies)
     twice = {k for k, n in bodies.items() if n > 1}
     if twice:
-        kinds = Counter("cell or frame" if len(r.raw) < 3000 else "notebook"
-                        for r in reqs if canonical(r.raw) in twice)
+        kinds = Counter("cell or frame" if len(r.raw) < 3000 else "notebook" for r in reqs if canonical(r.raw) in twice)
         print(f"  bodies sent more than once: {len(twice)} ({dict(kinds)} requests)")
     peak = peak_in_window([r.at for r in reqs])
-    print(f"\n{args.users} users over {len(servers)} servers, arriving within {args.arrival:g}s; each opened the same "
-          f"{N_CELLS}-cell notebook and edited 2 cells ({sim:.0f}s of users, then the background drain)")
-    print(f"  upstream requests: {len(reqs)}   distinct request bodies: {distinct}   "
-          f"({'equal: no body counted twice' if len(reqs) == distinct else 'DUPLICATES'})")
-    print(f"  most requests in any 60 s at the stand-in: {peak}   cap: {args.cap}/min   "
-          f"({'within' if peak <= args.cap else 'EXCEEDED'})")
-    for label, kinds in (("all", ("answer", "wait")), ("answering at once (typing, deadline_ms 0)", ("answer",)),
-                         ("waiting for a pending total", ("wait",))):
+    print(
+        f"\n{args.users} users over {len(servers)} servers, arriving within {args.arrival:g}s; each opened the same "
+        f"{N_CELLS}-cell notebook and edited 2 cells ({sim:.0f}s of users, then the background drain)"
+    )
+    print(
+        f"  upstream requests: {len(reqs)}   distinct request bodies: {distinct}   "
+        f"({'equal: no body counted twice' if len(reqs) == distinct else 'DUPLICATES'})"
+    )
+    print(
+        f"  most requests in any 60 s at the stand-in: {peak}   cap: {args.cap}/min   "
+        f"({'within' if peak <= args.cap else 'EXCEEDED'})"
+    )
+    for label, kinds in (
+        ("all", ("answer", "wait")),
+        ("answering at once (typing, deadline_ms 0)", ("answer",)),
+        ("waiting for a pending total", ("wait",)),
+    ):
         ms = sorted(t * 1000 for k, t in stats.latency if k in kinds)
         if len(ms) < 2:
             continue
         p95 = statistics.quantiles(ms, n=20, method="inclusive")[-1]
-        print(f"  POST cells, {label}: {len(ms)} posts, p50 {statistics.median(ms):.1f} ms, p95 {p95:.1f} ms, "
-              f"max {ms[-1]:.1f} ms")
+        print(
+            f"  POST cells, {label}: {len(ms)} posts, p50 {statistics.median(ms):.1f} ms, p95 {p95:.1f} ms, "
+            f"max {ms[-1]:.1f} ms"
+        )
     print(f"  errors: {len(stats.errors)}; posts resent after a closed keep-alive connection: {stats.resent}")
-    print(f"  notebook totals shown exact: {stats.exact_totals}, estimated (pending or over the cap): "
-          f"{stats.estimated_totals}")
+    print(
+        f"  notebook totals shown exact: {stats.exact_totals}, estimated (pending or over the cap): "
+        f"{stats.estimated_totals}"
+    )
     for s, st in zip(servers, statuses, strict=True):
         h = st["hub"]
         if not h["enabled"]:
             print(f"  server :{s.port}  upstream {st['upstream_requests']:>4}  (no Redis)")
             continue
-        print(f"  server :{s.port}  upstream {st['upstream_requests']:>4}  Redis hits {h['shared_hits']:>5}  "
-              f"answered by another server {h['remote_results']:>4}  rate denials {h['rate_denials']:>4}  "
-              f"connected {h['connected']}  Redis failures {h['failures']}")
+        print(
+            f"  server :{s.port}  upstream {st['upstream_requests']:>4}  Redis hits {h['shared_hits']:>5}  "
+            f"answered by another server {h['remote_results']:>4}  rate denials {h['rate_denials']:>4}  "
+            f"connected {h['connected']}  Redis failures {h['failures']}"
+        )
     for e in stats.errors[:5]:
         print("  error:", e)
     for s in servers:
@@ -261,8 +311,11 @@ def main() -> None:
     ap.add_argument("--cap", type=int, default=600, help="hub_rpm: requests per minute for the whole hub")
     ap.add_argument("--arrival", type=float, default=60.0, help="users arrive uniformly within this many seconds")
     ap.add_argument("--drain", type=float, default=60.0, help="longest wait for background counts after the users")
-    ap.add_argument("--without-redis", action="store_true",
-                    help="the baseline: the same hub without Redis (each server's rpm: cap / servers)")
+    ap.add_argument(
+        "--without-redis",
+        action="store_true",
+        help="the baseline: the same hub without Redis (each server's rpm: cap / servers)",
+    )
     args = ap.parse_args()
     standin = StandIn()
     standin._server.RequestHandlerClass.disable_nagle_algorithm = True  # see bench/server_latency.py

@@ -49,7 +49,12 @@ def notebooks() -> list[Path]:
 
 
 def rendered_text(body: dict) -> str:
-    return "\n\n".join(b["text"] for m in body["messages"] for b in (m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}]) if b.get("type") == "text")
+    return "\n\n".join(
+        b["text"]
+        for m in body["messages"]
+        for b in (m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}])
+        if b.get("type") == "text"
+    )
 
 
 def prose(size: int) -> str:
@@ -137,13 +142,18 @@ def bench_model(model: str, paths: list[Path], doc: str, args: argparse.Namespac
     cell_base: list[float] = []
     cell_text_ours: list[float] = []
     print(f"{model} (tokenizer {family})")
-    print(f"  {'notebook':44} {'KB':>6} {'texts':>5} {'ours ms':>8} {'ctok ms':>8} {'speed':>6} "
-          f"{'e2e ms':>7} {'speed':>6} {'warm ms':>8}")
+    print(
+        f"  {'notebook':44} {'KB':>6} {'texts':>5} {'ours ms':>8} {'ctok ms':>8} {'speed':>6} "
+        f"{'e2e ms':>7} {'speed':>6} {'warm ms':>8}"
+    )
     for path in paths:
         texts = counted_texts(path, model)
         size = sum(len(t.encode()) for t, _ in texts)
-        only, ref = interleaved(lambda ts=texts: [offline_text.content_tokens(t, version, family, bow=b) for t, b in ts],
-                                lambda ts=texts: [ctok.token_count(t, version) for t, _ in ts], args.repeat)
+        only, ref = interleaved(
+            lambda ts=texts: [offline_text.content_tokens(t, version, family, bow=b) for t, b in ts],
+            lambda ts=texts: [ctok.token_count(t, version) for t, _ in ts],
+            args.repeat,
+        )
         cold, _ = interleaved(lambda p=path: count_tokens(p, model=model, mode="offline"), lambda: None, args.repeat)
         hot = warm(lambda p=path: count_tokens(p, model=model, mode="offline"), args.repeat)
         nb_bytes += size
@@ -151,40 +161,59 @@ def bench_model(model: str, paths: list[Path], doc: str, args: argparse.Namespac
         ours_text += only
         base += ref
         ours_warm += hot
-        print(f"  {path.name[:44]:44} {size / 1024:6.1f} {len(texts):5} {only * 1e3:8.1f} {ref * 1e3:8.1f} "
-              f"{ref / only:5.1f}x {cold * 1e3:7.1f} {ref / cold:5.1f}x {hot * 1e3:8.2f}")
+        print(
+            f"  {path.name[:44]:44} {size / 1024:6.1f} {len(texts):5} {only * 1e3:8.1f} {ref * 1e3:8.1f} "
+            f"{ref / only:5.1f}x {cold * 1e3:7.1f} {ref / cold:5.1f}x {hot * 1e3:8.2f}"
+        )
         for cell in load_notebook(path.read_text(encoding="utf-8")):
             req = cell_request(cell, model, include_outputs=False)
             if req is None:
                 continue
             cell_text = rendered_text(req.body)
-            a, b = interleaved(lambda r=req: count_tokens(r.body, mode="offline"),
-                               lambda t=cell_text: ctok.token_count(t, version), args.repeat)
-            c, _ = interleaved(lambda t=cell_text: offline_text.content_tokens(t, version, family), lambda: None,
-                               args.repeat)
+            a, b = interleaved(
+                lambda r=req: count_tokens(r.body, mode="offline"),
+                lambda t=cell_text: ctok.token_count(t, version),
+                args.repeat,
+            )
+            c, _ = interleaved(
+                lambda t=cell_text: offline_text.content_tokens(t, version, family), lambda: None, args.repeat
+            )
             cell_ours.append(a)
             cell_base.append(b)
             cell_text_ours.append(c)
     mb, doc_mb = nb_bytes / 2**20, len(doc.encode()) / 2**20
-    print(f"  notebooks, cold, the texts counted:  ours {mb / ours_text:5.2f} MB/s, ctok alone {mb / base:5.2f} MB/s: "
-          f"{base / ours_text:4.1f}x faster (ours/ctok time {ours_text / base:.3f})")
-    print(f"  notebooks, cold, whole count_tokens: {mb / ours_cold:5.2f} MB/s (reading, rendering, validating, images "
-          f"and PDFs included): {base / ours_cold:4.1f}x faster than ctok alone on its texts")
+    print(
+        f"  notebooks, cold, the texts counted:  ours {mb / ours_text:5.2f} MB/s, ctok alone {mb / base:5.2f} MB/s: "
+        f"{base / ours_text:4.1f}x faster (ours/ctok time {ours_text / base:.3f})"
+    )
+    print(
+        f"  notebooks, cold, whole count_tokens: {mb / ours_cold:5.2f} MB/s (reading, rendering, validating, images "
+        f"and PDFs included): {base / ours_cold:4.1f}x faster than ctok alone on its texts"
+    )
     print(f"  notebooks, warm: {mb / ours_warm:6.1f} MB/s, {len(paths) / ours_warm:6.0f} notebooks/s")
-    print(f"  per cell ({len(cell_ours)} cells), cold, whole count_tokens: p50 {pct(cell_ours, .5) * 1e3:.2f} ms, "
-          f"p95 {pct(cell_ours, .95) * 1e3:.2f} ms (ctok alone on the cell's text p50 {pct(cell_base, .5) * 1e3:.2f} ms, "
-          f"p95 {pct(cell_base, .95) * 1e3:.2f} ms)")
-    print(f"  per cell, cold, our text count alone: p50 {pct(cell_text_ours, .5) * 1e3:.2f} ms, "
-          f"p95 {pct(cell_text_ours, .95) * 1e3:.2f} ms")
+    print(
+        f"  per cell ({len(cell_ours)} cells), cold, whole count_tokens: p50 {pct(cell_ours, 0.5) * 1e3:.2f} ms, "
+        f"p95 {pct(cell_ours, 0.95) * 1e3:.2f} ms (ctok alone on the cell's text p50 "
+        f"{pct(cell_base, 0.5) * 1e3:.2f} ms, "
+        f"p95 {pct(cell_base, 0.95) * 1e3:.2f} ms)"
+    )
+    print(
+        f"  per cell, cold, our text count alone: p50 {pct(cell_text_ours, 0.5) * 1e3:.2f} ms, "
+        f"p95 {pct(cell_text_ours, 0.95) * 1e3:.2f} ms"
+    )
     counts: list[tuple[int, int]] = []
     cold, ref = interleaved(
         lambda: counts.append((offline_text.content_tokens(doc, version, family), 0)),
-        lambda: counts.append((0, ctok.token_count(doc, version))), args.prose_repeat)
+        lambda: counts.append((0, ctok.token_count(doc, version))),
+        args.prose_repeat,
+    )
     ours_n, ctok_n = counts[0][0], counts[1][1]
     same = ours_n + ctok.token_count(".", version) - 1 == ctok_n  # "." is one content token, the rest frame
-    print(f"  prose {doc_mb:.2f} MB, cold: {doc_mb / cold:5.2f} MB/s vs ctok alone {doc_mb / ref:5.2f} MB/s: "
-          f"{ref / cold:4.1f}x faster (ours/ctok time {cold / ref:.3f}); "
-          f"{'same count' if same else 'COUNTS DIFFER'} ({ctok_n} tokens)\n")
+    print(
+        f"  prose {doc_mb:.2f} MB, cold: {doc_mb / cold:5.2f} MB/s vs ctok alone {doc_mb / ref:5.2f} MB/s: "
+        f"{ref / cold:4.1f}x faster (ours/ctok time {cold / ref:.3f}); "
+        f"{'same count' if same else 'COUNTS DIFFER'} ({ctok_n} tokens)\n"
+    )
 
 
 def main() -> None:
@@ -200,9 +229,11 @@ def main() -> None:
 
     paths = notebooks()
     doc = prose(int(args.prose_mb * 2**20))
-    print(f"{len(paths)} notebooks from {paths[0].parent}; estimator {offline_text.backend_name()}; "
-          f"median of {args.repeat} interleaved runs (prose: {args.prose_repeat}); cold = our count caches "
-          f"emptied before each run, vocabularies loaded\n")
+    print(
+        f"{len(paths)} notebooks from {paths[0].parent}; estimator {offline_text.backend_name()}; "
+        f"median of {args.repeat} interleaved runs (prose: {args.prose_repeat}); cold = our count caches "
+        f"emptied before each run, vocabularies loaded\n"
+    )
     for model in models:
         bench_model(model, paths, doc, args)
 

@@ -71,16 +71,47 @@ TIER_RPM = 2000
 def notebook(n: int, salt: str) -> list[dict[str, Any]]:
     """A plausible notebook: markdown prose every third cell, code otherwise (a few hundred bytes each)."""
     rng = random.Random(salt)
-    words = ("data", "frame", "model", "token", "count", "prompt", "claude", "result", "value", "plot", "train", "test",
-             "split", "feature", "column", "index", "mean", "error", "loss", "batch", "epoch", "summary", "table")
+    words = (
+        "data",
+        "frame",
+        "model",
+        "token",
+        "count",
+        "prompt",
+        "claude",
+        "result",
+        "value",
+        "plot",
+        "train",
+        "test",
+        "split",
+        "feature",
+        "column",
+        "index",
+        "mean",
+        "error",
+        "loss",
+        "batch",
+        "epoch",
+        "summary",
+        "table",
+    )
     cells = []
     for i in range(n):
         if i % 3 == 0:
             text = " ".join(rng.choice(words) for _ in range(rng.randint(25, 70)))
-            cells.append({"id": f"{salt}-{i}", "cell_type": "markdown", "source": f"## Step {i} ({salt})\n\n{text.capitalize()}."})
+            cells.append(
+                {
+                    "id": f"{salt}-{i}",
+                    "cell_type": "markdown",
+                    "source": f"## Step {i} ({salt})\n\n{text.capitalize()}.",
+                }
+            )
         else:
-            lines = [f"{rng.choice(words)}_{j} = {rng.choice(words)}({rng.randint(0, 99)}, {rng.choice(words)!r})"
-                     for j in range(rng.randint(3, 12))]
+            lines = [
+                f"{rng.choice(words)}_{j} = {rng.choice(words)}({rng.randint(0, 99)}, {rng.choice(words)!r})"
+                for j in range(rng.randint(3, 12))
+            ]
             cells.append({"id": f"{salt}-{i}", "cell_type": "code", "source": f"# {salt}\n" + "\n".join(lines)})
     return cells
 
@@ -98,18 +129,33 @@ class Server:
         self.token = secrets.token_hex(16)
         config_dir = tmp / "config"
         config_dir.mkdir()
-        (config_dir / "jupyter_server_config.json").write_text(json.dumps({
-            "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
-            "TokenCountConfig": {"base_url": standin.url, "rpm": 1_000_000, "cache_dir": str(tmp / "cache")},
-        }))
+        (config_dir / "jupyter_server_config.json").write_text(
+            json.dumps(
+                {
+                    "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
+                    "TokenCountConfig": {"base_url": standin.url, "rpm": 1_000_000, "cache_dir": str(tmp / "cache")},
+                }
+            )
+        )
         (tmp / "root").mkdir()
         env = {**os.environ, "ANTHROPIC_API_KEY": standin.api_key, "JUPYTER_CONFIG_DIR": str(config_dir)}
         env.pop("ANTHROPIC_BASE_URL", None)
         self.log = (tmp / "server.log").open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}", "--port-retries=0",
-             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={tmp / 'root'}"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--no-browser",
+                "--allow-root",
+                f"--port={self.port}",
+                "--port-retries=0",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={tmp / 'root'}",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         deadline = time.monotonic() + 120
@@ -154,8 +200,14 @@ def quantiles(times: list[float]) -> tuple[float, float]:
     return statistics.median(ms), p95
 
 
-def measure(label: str, n: int, make: Callable[[int], tuple[str, Any]], server: Server, standin: StandIn,
-            check: Callable[[Any], None] | None = None) -> None:
+def measure(
+    label: str,
+    n: int,
+    make: Callable[[int], tuple[str, Any]],
+    server: Server,
+    standin: StandIn,
+    check: Callable[[Any], None] | None = None,
+) -> None:
     before = len(standin.count_requests())
     times = []
     for i in range(n):
@@ -185,16 +237,33 @@ def latency(server: Server, standin: StandIn, n: int, upstream_ms: float) -> Non
     measure("POST count, cached", n, lambda i: ("count", count_body(prompt)), server, standin, exact)
     measure("POST count, uncached", n, lambda i: ("count", count_body(f"{prompt} #{i}")), server, standin, exact)
     standin.delay = upstream_ms / 1000
-    measure(f"POST count, uncached, upstream +{upstream_ms:g} ms", max(10, n // 5),
-            lambda i: ("count", count_body(f"{prompt} slow #{i}")), server, standin, exact)
+    measure(
+        f"POST count, uncached, upstream +{upstream_ms:g} ms",
+        max(10, n // 5),
+        lambda i: ("count", count_body(f"{prompt} slow #{i}")),
+        server,
+        standin,
+        exact,
+    )
     standin.delay = 0.0
-    measure("POST count, offline estimate", n, lambda i: ("count", count_body(f"{prompt} offline #{i}", mode="offline")),
-            server, standin)
+    measure(
+        "POST count, offline estimate",
+        n,
+        lambda i: ("count", count_body(f"{prompt} offline #{i}", mode="offline")),
+        server,
+        standin,
+    )
 
     base = notebook(N_CELLS, "latency")
     server.call("POST", "cells", {"model": MODEL, "cells": base, "cell_counts": False})
-    measure(f"POST cells, {N_CELLS} cells, unchanged", n,
-            lambda i: ("cells", {"model": MODEL, "cells": base, "cell_counts": False}), server, standin, exact)
+    measure(
+        f"POST cells, {N_CELLS} cells, unchanged",
+        n,
+        lambda i: ("cells", {"model": MODEL, "cells": base, "cell_counts": False}),
+        server,
+        standin,
+        exact,
+    )
 
     def one_edited(i: int, exact_total: bool) -> tuple[str, Any]:
         cells = [dict(c) for c in base]
@@ -202,14 +271,24 @@ def latency(server: Server, standin: StandIn, n: int, upstream_ms: float) -> Non
         return "cells", {"model": MODEL, "cells": cells, "exact_total": exact_total, "cell_counts": False}
 
     measure(f"POST cells, {N_CELLS} cells, 1 edited, while typing", n, lambda i: one_edited(i, False), server, standin)
-    measure(f"POST cells, {N_CELLS} cells, 1 edited, exact total", n, lambda i: one_edited(i, True), server, standin,
-            exact)
-    measure(f"POST cells, {N_CELLS} cells, cold (all new)", max(5, n // 10),
-            lambda i: ("cells", {"model": MODEL, "cells": notebook(N_CELLS, f"cold{i}"), "cell_counts": False}),
-            server, standin, exact)
-    measure(f"POST cells, {N_CELLS} cells, offline estimate", max(5, n // 10),
-            lambda i: ("cells", {"model": MODEL, "cells": notebook(N_CELLS, f"offline{i}"), "mode": "offline"}),
-            server, standin)
+    measure(
+        f"POST cells, {N_CELLS} cells, 1 edited, exact total", n, lambda i: one_edited(i, True), server, standin, exact
+    )
+    measure(
+        f"POST cells, {N_CELLS} cells, cold (all new)",
+        max(5, n // 10),
+        lambda i: ("cells", {"model": MODEL, "cells": notebook(N_CELLS, f"cold{i}"), "cell_counts": False}),
+        server,
+        standin,
+        exact,
+    )
+    measure(
+        f"POST cells, {N_CELLS} cells, offline estimate",
+        max(5, n // 10),
+        lambda i: ("cells", {"model": MODEL, "cells": notebook(N_CELLS, f"offline{i}"), "mode": "offline"}),
+        server,
+        standin,
+    )
 
 
 def ui_post(server: Server, body: dict[str, Any], *, typing: bool) -> tuple[int, Any]:
@@ -239,8 +318,13 @@ def cold_open(server: Server, standin: StandIn, n: int = 5) -> None:
         exact(data)
         exact_at.append(time.perf_counter() - t0)
         upstream.append(len(standin.count_requests()) - before)
-    print(f"  shares shown after (first answer)     p50 {quantiles(first)[0]:8.2f} ms   max {max(first) * 1000:8.2f} ms")
-    print(f"  exact total after                      p50 {quantiles(exact_at)[0]:8.2f} ms   max {max(exact_at) * 1000:8.2f} ms")
+    print(
+        f"  shares shown after (first answer)     p50 {quantiles(first)[0]:8.2f} ms   max {max(first) * 1000:8.2f} ms"
+    )
+    print(
+        f"  exact total after                      p50 {quantiles(exact_at)[0]:8.2f} ms   max "
+        f"{max(exact_at) * 1000:8.2f} ms"
+    )
     print(f"  upstream requests per notebook: {sorted(set(upstream))} (the notebook, once)")
 
 
@@ -296,8 +380,9 @@ def ui_posts(start: list[dict[str, Any]], events: list[tuple[float, Any]]) -> li
     return posts
 
 
-def run_ui(server: Server, standin: StandIn, posts: list[tuple[float, bool, Any]], model: str,
-           cell_counts: bool) -> tuple[int, int, int]:
+def run_ui(
+    server: Server, standin: StandIn, posts: list[tuple[float, bool, Any]], model: str, cell_counts: bool
+) -> tuple[int, int, int]:
     stamps = []
     sent = 0
     for t, typing, snap in posts:
@@ -342,10 +427,12 @@ def session(server: Server, standin: StandIn) -> None:
         _, msg = server.call("POST", "messages", {"model": model, "cells": cells})
         return msg["request"]
 
-    print(f"\nEditing session: {N_CELLS} cells, {EDITED_CELLS} edited × {KEYSTROKES} keystrokes = {len(events)} changes "
-          f"over {duration / 60:.1f} min (simulated clock); {DEBOUNCE * 1000:.0f} ms debounce, exact total after "
-          f"{EXACT_DELAY:g} s pauses → {sum(1 for p in posts if p[1])} typing posts, "
-          f"{sum(1 for p in posts if not p[1])} exact-total states")
+    print(
+        f"\nEditing session: {N_CELLS} cells, {EDITED_CELLS} edited × {KEYSTROKES} keystrokes = {len(events)} changes "
+        f"over {duration / 60:.1f} min (simulated clock); {DEBOUNCE * 1000:.0f} ms debounce, exact total after "
+        f"{EXACT_DELAY:g} s pauses → {sum(1 for p in posts if p[1])} typing posts, "
+        f"{sum(1 for p in posts if not p[1])} exact-total states"
+    )
     rows: list[tuple[str, tuple[int, int, int]]] = []
     ours = run_ui(server, standin, posts, MODEL, cell_counts=False)
     rows.append(("this extension (per-cell background off)", ours))
@@ -355,24 +442,39 @@ def session(server: Server, standin: StandIn) -> None:
     with_bg = run_ui(server, standin, posts, BACKGROUND_MODEL, cell_counts=True)
     after = drained(server)
     rows.append(("this extension, per-cell background on (drained)", (with_bg[0], after - before, with_bg[2])))
-    naive = run_strategy(server, standin, [(0.0, "count", whole(start, NAIVE_MODEL))]
-                         + [(t, "count", whole(snap, NAIVE_MODEL)) for t, snap in events])
+    naive = run_strategy(
+        server,
+        standin,
+        [(0.0, "count", whole(start, NAIVE_MODEL))] + [(t, "count", whole(snap, NAIVE_MODEL)) for t, snap in events],
+    )
     rows.append(("naive: whole notebook on every change", naive))
-    naive_db = run_strategy(server, standin, [(0.0, "count", whole(start, NAIVE_DEBOUNCED_MODEL))]
-                            + [(t, "count", whole(snap, NAIVE_DEBOUNCED_MODEL)) for t, snap in sent])
+    naive_db = run_strategy(
+        server,
+        standin,
+        [(0.0, "count", whole(start, NAIVE_DEBOUNCED_MODEL))]
+        + [(t, "count", whole(snap, NAIVE_DEBOUNCED_MODEL)) for t, snap in sent],
+    )
     rows.append(("naive, debounced: whole notebook per pause", naive_db))
 
     print(f"  {'strategy':<52} {'posts':>6} {'upstream':>9} {'peak/60s':>9}")
     for label, (n_posts, upstream, peak) in rows:
         print(f"  {label:<52} {n_posts:>6} {upstream:>9} {peak:>9}")
-    print(f"  ratio naive(every change) / this extension: {naive[1] / ours[1]:.1f}x (target >= 20x, first open included)")
+    print(
+        f"  ratio naive(every change) / this extension: {naive[1] / ours[1]:.1f}x (target >= 20x, first open included)"
+    )
     print(f"  ratio naive(debounced) / this extension:    {naive_db[1] / ours[1]:.1f}x")
     print(f"  reopen: {reopened[1]} upstream requests (target 0)")
-    print(f"  per-cell background on costs {after - before - ours[1]} more requests than off "
-          f"(the {N_CELLS} cells and the frame once, then each edited state's cells), at the lowest priority")
-    print("  (naive upstream < posts: keystrokes that only add trailing whitespace render the same request, a cache hit)")
-    print(f"  the endpoint's lowest published tier allows {TIER_RPM} requests/min per organisation; "
-          "this server caps at 500 by default")
+    print(
+        f"  per-cell background on costs {after - before - ours[1]} more requests than off "
+        f"(the {N_CELLS} cells and the frame once, then each edited state's cells), at the lowest priority"
+    )
+    print(
+        "  (naive upstream < posts: keystrokes that only add trailing whitespace render the same request, a cache hit)"
+    )
+    print(
+        f"  the endpoint's lowest published tier allows {TIER_RPM} requests/min per organisation; "
+        "this server caps at 500 by default"
+    )
 
 
 def main() -> None:
@@ -388,7 +490,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="jtc-bench-") as tmp:
         t0 = time.perf_counter()
         server = Server(standin, Path(tmp))
-        print(f"jupyter server with jupyter-token-count up in {time.perf_counter() - t0:.1f}s; stand-in at {standin.url}\n")
+        print(
+            f"jupyter server with jupyter-token-count up in {time.perf_counter() - t0:.1f}s; stand-in at "
+            f"{standin.url}\n"
+        )
         try:
             latency(server, standin, args.n, args.upstream_ms)
             cold_open(server, standin)

@@ -60,14 +60,39 @@ class Mix:
 
     def __init__(self, prompts: int, rng: random.Random) -> None:
         self.rng = rng
-        words = ["token", "count", "prompt", "model", "cell", "notebook", "claude", "data", "result", "value", "plot", "table"]
-        self.prompts = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 60))) + f" #{i}" for i in range(prompts)]
-        self.notebooks = [[{"id": f"n{n}c{i}", "cell_type": "markdown" if i % 3 == 0 else "code",
-                            "source": f"# cell {i} of notebook {n}\n" + " ".join(rng.choice(words) for _ in range(40))}
-                           for i in range(20)] for n in range(5)]
+        words = [
+            "token",
+            "count",
+            "prompt",
+            "model",
+            "cell",
+            "notebook",
+            "claude",
+            "data",
+            "result",
+            "value",
+            "plot",
+            "table",
+        ]
+        self.prompts = [
+            " ".join(rng.choice(words) for _ in range(rng.randint(5, 60))) + f" #{i}" for i in range(prompts)
+        ]
+        self.notebooks = [
+            [
+                {
+                    "id": f"n{n}c{i}",
+                    "cell_type": "markdown" if i % 3 == 0 else "code",
+                    "source": f"# cell {i} of notebook {n}\n" + " ".join(rng.choice(words) for _ in range(40)),
+                }
+                for i in range(20)
+            ]
+            for n in range(5)
+        ]
         self.png = base64.b64encode(image_bytes("PNG", (300, 200))).decode()
-        self.pdfs = [base64.b64encode(pdf_bytes(pages=1 + i % 3, text=f"Report {i}: quarterly figures")).decode()
-                     for i in range(10)]
+        self.pdfs = [
+            base64.b64encode(pdf_bytes(pages=1 + i % 3, text=f"Report {i}: quarterly figures")).decode()
+            for i in range(10)
+        ]
         self.bomb = base64.b64encode(pdf_bomb(70 * 2**20)).decode()
         self.ops: list[tuple[str, int, str, str, Any, int]] = [
             ("count", 40, "POST", "count", self.count, 200),
@@ -79,11 +104,45 @@ class Mix:
             ("bad_pdf_bomb", 1, "POST", "count", lambda: self.document(self.bomb), 400),
             ("status", 8, "GET", "status", None, 200),
             ("models", 3, "GET", "models", None, 200),
-            ("bad_surrogate", 3, "POST", "count", lambda: '{"messages": [{"role": "user", "content": "a\\ud800"}]}', 400),
-            ("bad_deep", 3, "POST", "count", lambda: {"messages": [{"role": "user", "content": [
-                {"type": "tool_use", "id": "t", "name": "f", "input": nested(200)}]}]}, 400),
-            ("bad_cell_type", 3, "POST", "cells", lambda: {"cells": [{"id": "a", "cell_type": ["code"], "source": "x"}]}, 400),
-            ("too_large", 2, "POST", "count", lambda: {"messages": [{"role": "user", "content": "x" * (MAX_BODY + 10)}]}, 413),
+            (
+                "bad_surrogate",
+                3,
+                "POST",
+                "count",
+                lambda: '{"messages": [{"role": "user", "content": "a\\ud800"}]}',
+                400,
+            ),
+            (
+                "bad_deep",
+                3,
+                "POST",
+                "count",
+                lambda: {
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": [{"type": "tool_use", "id": "t", "name": "f", "input": nested(200)}],
+                        }
+                    ]
+                },
+                400,
+            ),
+            (
+                "bad_cell_type",
+                3,
+                "POST",
+                "cells",
+                lambda: {"cells": [{"id": "a", "cell_type": ["code"], "source": "x"}]},
+                400,
+            ),
+            (
+                "too_large",
+                2,
+                "POST",
+                "count",
+                lambda: {"messages": [{"role": "user", "content": "x" * (MAX_BODY + 10)}]},
+                413,
+            ),
         ]
         self.weights = [op[1] for op in self.ops]
 
@@ -98,29 +157,53 @@ class Mix:
         return {"model": MODEL, "cells": nb}
 
     def image(self) -> dict[str, Any]:
-        return {"model": MODEL, "messages": [{"role": "user", "content": [
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": self.png}},
-            {"type": "text", "text": self.rng.choice(self.prompts)}]}]}
+        return {
+            "model": MODEL,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": self.png}},
+                        {"type": "text", "text": self.rng.choice(self.prompts)},
+                    ],
+                }
+            ],
+        }
 
     def document(self, data: str) -> dict[str, Any]:
-        return {"model": MODEL, "messages": [{"role": "user", "content": [
-            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}},
-            {"type": "text", "text": "Summarise."}]}]}
+        return {
+            "model": MODEL,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "document",
+                            "source": {"type": "base64", "media_type": "application/pdf", "data": data},
+                        },
+                        {"type": "text", "text": "Summarise."},
+                    ],
+                }
+            ],
+        }
 
     def draw(self) -> tuple[str, str, str, Any, int]:
         name, _, method, path, make, expect = self.rng.choices(self.ops, self.weights)[0]
         return name, method, path, (make() if make else None), expect
 
 
-def client(server: LiveServer, mix: Mix, deadline: float, out: dict[str, list[float]], errors: list[str],
-           lock: threading.Lock) -> None:
+def client(
+    server: LiveServer, mix: Mix, deadline: float, out: dict[str, list[float]], errors: list[str], lock: threading.Lock
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     while time.monotonic() < deadline:
         name, method, path, body, expect = mix.draw()
         raw = None if body is None else (body if isinstance(body, str) else json.dumps(body)).encode()
         t0 = time.perf_counter()
         try:
-            conn.request(method, f"/{NS}/{path}", body=raw, headers={**server.headers, "Content-Type": "application/json"})
+            conn.request(
+                method, f"/{NS}/{path}", body=raw, headers={**server.headers, "Content-Type": "application/json"}
+            )
             resp = conn.getresponse()
             data = resp.read()
             ms = (time.perf_counter() - t0) * 1000
@@ -165,8 +248,10 @@ def main() -> None:
 
     standin = StandIn().start()
     standin.delay = args.upstream_ms / 1000
-    with tempfile.TemporaryDirectory() as tmp, \
-            LiveServer(Path(tmp), standin.url, standin.api_key, rpm=1_000_000, max_request_bytes=MAX_BODY) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LiveServer(Path(tmp), standin.url, standin.api_key, rpm=1_000_000, max_request_bytes=MAX_BODY) as server,
+    ):
         idle = jupyter_status_ms(server, 40)
         # warm-up: imports, the tokenizer's tables, the first connections
         warm = Mix(args.prompts, random.Random(args.seed + 1))
@@ -180,9 +265,14 @@ def main() -> None:
         errors: list[str] = []
         lock = threading.Lock()
         deadline = time.monotonic() + args.seconds
-        threads = [threading.Thread(target=client, args=(server, Mix(args.prompts, random.Random(args.seed + 10 + i)),
-                                                          deadline, out, errors, lock), daemon=True)
-                   for i in range(args.clients)]
+        threads = [
+            threading.Thread(
+                target=client,
+                args=(server, Mix(args.prompts, random.Random(args.seed + 10 + i)), deadline, out, errors, lock),
+                daemon=True,
+            )
+            for i in range(args.clients)
+        ]
         t0 = time.monotonic()
         for t in threads:
             t.start()
@@ -201,22 +291,30 @@ def main() -> None:
         wire = [r.raw for r in standin.count_requests()]
 
     total = sum(len(v) for v in out.values())
-    print(f"soak: {args.seconds:g} s, {args.clients} clients, {args.prompts} prompts, upstream +{args.upstream_ms:g} ms")
+    print(
+        f"soak: {args.seconds:g} s, {args.clients} clients, {args.prompts} prompts, upstream +{args.upstream_ms:g} ms"
+    )
     print(f"requests {total}  throughput {total / elapsed:.1f}/s  errors {len(errors)}")
     print(f"{'operation':16} {'n':>6} {'p50 ms':>8} {'p95 ms':>8}")
     for name in sorted(out, key=lambda k: -len(out[k])):
         p50, p95 = quantiles(out[name])
         print(f"{name:16} {len(out[name]):6d} {p50:8.1f} {p95:8.1f}")
-    print(f"server RSS after warm-up {rss_before / 1024:.1f} MB, at the end {rss_after / 1024:.1f} MB "
-          f"(ratio {rss_after / max(rss_before, 1):.2f}; samples min {min(rss_samples) / 1024:.1f} / "
-          f"max {max(rss_samples) / 1024:.1f} MB)")
+    print(
+        f"server RSS after warm-up {rss_before / 1024:.1f} MB, at the end {rss_after / 1024:.1f} MB "
+        f"(ratio {rss_after / max(rss_before, 1):.2f}; samples min {min(rss_samples) / 1024:.1f} / "
+        f"max {max(rss_samples) / 1024:.1f} MB)"
+    )
     distinct = len(set(wire))
-    print(f"upstream count_tokens calls {len(wire)}, distinct bodies {distinct} "
-          f"(calls per distinct body {len(wire) / max(distinct, 1):.2f})")
+    print(
+        f"upstream count_tokens calls {len(wire)}, distinct bodies {distinct} "
+        f"(calls per distinct body {len(wire) / max(distinct, 1):.2f})"
+    )
     ip50, ip95 = quantiles(idle)
     lp50, lp95 = quantiles(loaded)
-    print(f"jupyter /api/status idle p50 {ip50:.1f} ms p95 {ip95:.1f} ms; under load p50 {lp50:.1f} ms p95 {lp95:.1f} ms "
-          f"(p95 ratio {lp95 / ip95:.1f}x)")
+    print(
+        f"jupyter /api/status idle p50 {ip50:.1f} ms p95 {ip95:.1f} ms; under load p50 {lp50:.1f} ms p95 {lp95:.1f} ms "
+        f"(p95 ratio {lp95 / ip95:.1f}x)"
+    )
     for e in errors[:10]:
         print("  error:", e)
 

@@ -16,6 +16,7 @@ from .result import TokenCount
 class UnknownModelWarning(UserWarning):
     """Counted for a model id nobody could confirm (offline): the estimate uses a guessed tokenizer."""
 
+
 _lock = threading.Lock()
 _default: Counter | None = None
 

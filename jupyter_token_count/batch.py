@@ -76,7 +76,11 @@ def excluded(path: str | Path, globs: Sequence[str]) -> bool:
     text = str(posix)
     for glob in globs:
         g = glob.rstrip("/")
-        if fnmatch.fnmatch(text, g) or fnmatch.fnmatch(text, f"*/{g}") or any(fnmatch.fnmatch(p, g) for p in posix.parts):
+        if (
+            fnmatch.fnmatch(text, g)
+            or fnmatch.fnmatch(text, f"*/{g}")
+            or any(fnmatch.fnmatch(p, g) for p in posix.parts)
+        ):
             return True
     return False
 
@@ -88,8 +92,9 @@ def walk(root: Path, include: Sequence[str], exclude: Sequence[str]) -> list[Pat
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         rel_dir = here.relative_to(root)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS
-                             and not excluded(rel_dir / d, exclude))
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS and not excluded(rel_dir / d, exclude)
+        )
         for name in sorted(filenames):
             if name.startswith(".") or not any(fnmatch.fnmatch(name, g) for g in include):
                 continue
@@ -127,9 +132,15 @@ async def acount_input(counter: Any, inp: Input, opts: Options) -> list[Row]:
         try:
             if isinstance(inp.obj, BaseException):  # found bad while gathering (e.g. a missing file)
                 raise inp.obj
-            req = build_request(inp.obj, model=model, system=opts.system, tools=opts.tools,
-                                default_model=counter.settings.model, include_outputs=opts.include_outputs,
-                                max_bytes=counter.settings.max_request_bytes)
+            req = build_request(
+                inp.obj,
+                model=model,
+                system=opts.system,
+                tools=opts.tools,
+                default_model=counter.settings.model,
+                include_outputs=opts.include_outputs,
+                max_bytes=counter.settings.max_request_bytes,
+            )
             shown_model = req.model
             warning = opts.model_warnings.get(req.model)
             if req.model not in opts.checked_models:
@@ -140,8 +151,9 @@ async def acount_input(counter: Any, inp: Input, opts: Options) -> list[Row]:
                 if cells is None:
                     text = inp.notebook.read_text(encoding="utf-8")
                     cells = load_notebook(text, where=inp.name) if text.strip() else []
-                row.cells = await acount_cells(counter, cells, req.model, include_outputs=opts.include_outputs,
-                                               mode=opts.mode)
+                row.cells = await acount_cells(
+                    counter, cells, req.model, include_outputs=opts.include_outputs, mode=opts.mode
+                )
                 row.first_lines = {c.id: next((ln for ln in c.source.splitlines() if ln.strip()), "") for c in cells}
             rows.append(row)
         except Exception as exc:
@@ -191,6 +203,7 @@ def count_all(inputs: Sequence[Input], opts: Options, jobs: int, progress: Progr
     jobs = max(1, min(jobs, len(inputs)))
     if jobs == 1:
         with progress(len(inputs)) as tick:
+
             async def one(inp: Input) -> list[Row]:
                 try:
                     return await acount_input(counter, inp, opts)
@@ -205,7 +218,9 @@ def count_all(inputs: Sequence[Input], opts: Options, jobs: int, progress: Progr
 
     rpm = max(1, counter.settings.rpm // jobs)
     done: list[list[Row] | None] = [None] * len(inputs)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_init_worker, initargs=(rpm,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=_context(), initializer=_init_worker, initargs=(rpm,)
+    ) as pool:
         # submitting starts the workers: before the progress bar's thread exists, so they fork a single thread
         futures = {pool.submit(_work, inp, opts): i for i, inp in enumerate(inputs)}
         with progress(len(inputs)) as tick:

@@ -28,6 +28,7 @@ MAX_TOKENS = 100_000_000
 def valid_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS
 
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counts (
     key TEXT PRIMARY KEY,
@@ -63,8 +64,12 @@ class CountCache:
                 self._conn()  # fail now, not on the first count
             except (OSError, sqlite3.Error) as exc:
                 if self._open_read_only():
-                    log.warning("token count cache at %s is read-only (%s): existing counts are used, new ones "
-                                "are kept in memory only", self.path, exc)
+                    log.warning(
+                        "token count cache at %s is read-only (%s): existing counts are used, new ones "
+                        "are kept in memory only",
+                        self.path,
+                        exc,
+                    )
                 else:
                     log.warning("token count cache disabled: %s cannot be used (%s)", directory, exc)
                     self.path = None
@@ -76,8 +81,13 @@ class CountCache:
             return False
         for query in ("mode=ro", "mode=ro&immutable=1"):
             try:
-                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{query}", uri=True, timeout=5.0,
-                                       isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?{query}",
+                    uri=True,
+                    timeout=5.0,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
                 conn.execute("SELECT input_tokens FROM counts LIMIT 1").fetchall()
             except sqlite3.Error:
                 continue
@@ -92,8 +102,9 @@ class CountCache:
             return None
         conn = getattr(self._local, "conn", None)
         if conn is None and self.read_only:
-            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{self._ro_uri}", uri=True, timeout=5.0,
-                                   isolation_level=None)
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?{self._ro_uri}", uri=True, timeout=5.0, isolation_level=None
+            )
             self._local.conn = conn
         elif conn is None:
             # one connection per thread: sqlite3 objects must not cross threads

@@ -48,8 +48,13 @@ class CellCount:
     cost_usd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"id": self.id, "tokens": self.tokens, "exact": self.exact, "cell_type": self.cell_type,
-                             "cost_usd": self.cost_usd}
+        d: dict[str, Any] = {
+            "id": self.id,
+            "tokens": self.tokens,
+            "exact": self.exact,
+            "cell_type": self.cell_type,
+            "cost_usd": self.cost_usd,
+        }
         if self.reason:
             d["reason"] = self.reason
         return d
@@ -143,15 +148,17 @@ class _EstimateMemo:
 _memo = _EstimateMemo()
 
 
-def _requests(cells: Sequence[Cell], model: str, include_outputs: bool,
-              max_bytes: int | None) -> tuple[CountRequest, list[CountRequest | None]]:
+def _requests(
+    cells: Sequence[Cell], model: str, include_outputs: bool, max_bytes: int | None
+) -> tuple[CountRequest, list[CountRequest | None]]:
     # cells first: a bad block is then reported with its cell (validation's decodes are memoised)
     per_cell = [cell_request(c, model, include_outputs) for c in cells]
     return notebook_request(cells, include_outputs, model=model, max_bytes=max_bytes), per_cell
 
 
-def _shares(counter: Counter, cells: Sequence[Cell], requests: Sequence[CountRequest | None],
-            model: str, use_cache: bool) -> list[CellCount]:
+def _shares(
+    counter: Counter, cells: Sequence[Cell], requests: Sequence[CountRequest | None], model: str, use_cache: bool
+) -> list[CellCount]:
     from .backends import offline
 
     info = registry.resolve(model)
@@ -168,7 +175,9 @@ def _shares(counter: Counter, cells: Sequence[Cell], requests: Sequence[CountReq
             out.append(CellCount(cell.id, max(0, n - exact_frame), True, cell.cell_type, cell.index))
         else:
             est = _memo.get(req, info)
-            out.append(CellCount(cell.id, max(0, est - offline_frame), False, cell.cell_type, cell.index, OFFLINE_SHARE))
+            out.append(
+                CellCount(cell.id, max(0, est - offline_frame), False, cell.cell_type, cell.index, OFFLINE_SHARE)
+            )
     return out
 
 
@@ -185,14 +194,15 @@ async def acount_cells(
 ) -> CellsResult:
     """The notebook's total (one request; ``deadline`` as in ``Counter.acount``) and every cell's share.
     ``exact_total=False`` (while typing) gives the cached exact total, else a quick estimate from the shares,
-    ``pending`` (ask again with ``exact_total`` for the whole notebook's count). ``cell_counts=False`` queues no exact per-cell
-    counts (e.g. a comparison across models)."""
+    ``pending`` (ask again with ``exact_total`` for the whole notebook's count). ``cell_counts=False`` queues no
+    exact per-cell counts (e.g. a comparison across models)."""
     mode = check_mode(mode or counter.settings.mode)
     info = registry.resolve(model)
     loop = asyncio.get_running_loop()
     # building validates (images are decoded): off whichever loop this runs on
     total_req, cell_reqs = await loop.run_in_executor(
-        None, _requests, cells, model, include_outputs, counter.settings.max_request_bytes)
+        None, _requests, cells, model, include_outputs, counter.settings.max_request_bytes
+    )
     cached = counter.cache.get(total_req.cache_key()) if mode != "offline" else None
     typing = not exact_total and cached is None
     total_task = None if typing else asyncio.ensure_future(counter.acount(total_req, mode, deadline))
@@ -205,8 +215,9 @@ async def acount_cells(
     if total_task is not None:
         total = await total_task
     else:
-        total = counter.result_of(total_req, _typing_total(shares, info), exact=False, source="offline", reason=TYPING,
-                                  pending=True)
+        total = counter.result_of(
+            total_req, _typing_total(shares, info), exact=False, source="offline", reason=TYPING, pending=True
+        )
     n = total.input_tokens
     rate = info.prices.input_rate(n)
     if rate is not None:

@@ -101,51 +101,116 @@ def _fraction(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
-        description="Count the input tokens a prompt costs on Claude: exact through the API, or an honest offline estimate.",
+        description="Count the input tokens a prompt costs on Claude: exact through the API, "
+        "or an honest offline estimate.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("files", nargs="*", metavar="PATH",
-                   help="inputs: .ipynb notebooks, .json (message list or request body), text files, images, PDFs; "
-                   "a directory is searched for notebooks (see --include); - for stdin")
-    p.add_argument("-m", "--model", action="append", default=None,
-                   help="Claude model id; repeat to compare models (default: $JUPYTER_TOKEN_COUNT_MODEL or the newest Sonnet)")
-    p.add_argument("--message", action="append", default=[], metavar="JSON",
-                   help='a message as JSON, e.g. \'{"role": "user", "content": "Hi"}\' (repeatable; together they form one input)')
+    p.add_argument(
+        "files",
+        nargs="*",
+        metavar="PATH",
+        help="inputs: .ipynb notebooks, .json (message list or request body), text files, images, PDFs; "
+        "a directory is searched for notebooks (see --include); - for stdin",
+    )
+    p.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        default=None,
+        help="Claude model id; repeat to compare models (default: $JUPYTER_TOKEN_COUNT_MODEL or the newest Sonnet)",
+    )
+    p.add_argument(
+        "--message",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='a message as JSON, e.g. \'{"role": "user", "content": "Hi"}\' (repeatable; together they form one input)',
+    )
     p.add_argument("-s", "--system", default=None, metavar="TEXT", help="system prompt for every input")
     p.add_argument("--tool", action="append", default=[], metavar="JSON", help="a tool definition as JSON (repeatable)")
     p.add_argument("--per-cell", action="store_true", help="for notebooks: a table of each cell's tokens")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--include-outputs", dest="include_outputs", action="store_true", default=False,
-                     help="for notebooks: count cell outputs (text, PNG/JPEG images) and images attached to markdown cells")
-    out.add_argument("--no-outputs", dest="include_outputs", action="store_false",
-                     help="for notebooks: the cells' text only (default)")
+    out.add_argument(
+        "--include-outputs",
+        dest="include_outputs",
+        action="store_true",
+        default=False,
+        help="for notebooks: count cell outputs (text, PNG/JPEG images) and images attached to markdown cells",
+    )
+    out.add_argument(
+        "--no-outputs",
+        dest="include_outputs",
+        action="store_false",
+        help="for notebooks: the cells' text only (default)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--offline", action="store_true", help="estimate offline; never call the API")
     mode.add_argument("--api", action="store_true", help="require exact counts from the API")
-    p.add_argument("--allow-unknown-model", action="store_true",
-                   help="estimate for a model id nobody can confirm (newer than this release) instead of failing")
+    p.add_argument(
+        "--allow-unknown-model",
+        action="store_true",
+        help="estimate for a model id nobody can confirm (newer than this release) instead of failing",
+    )
 
     found = p.add_argument_group("many files")
-    found.add_argument("--include", action="append", default=[], metavar="GLOB",
-                       help="in directories, also count files named like GLOB, e.g. '*.md' (repeatable; notebooks always)")
-    found.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                       help="skip paths matching GLOB, e.g. 'drafts/*' or 'scratch*.ipynb' (repeatable); "
-                       "hidden folders, node_modules and site-packages are never searched")
-    found.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
-                       help=f"count in N processes (default: the number of CPUs, {os.cpu_count() or 1} here)")
+    found.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="in directories, also count files named like GLOB, e.g. '*.md' (repeatable; notebooks always)",
+    )
+    found.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip paths matching GLOB, e.g. 'drafts/*' or 'scratch*.ipynb' (repeatable); "
+        "hidden folders, node_modules and site-packages are never searched",
+    )
+    found.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=f"count in N processes (default: the number of CPUs, {os.cpu_count() or 1} here)",
+    )
 
     budgets = p.add_argument_group("budgets (exit 1 when one is broken)")
-    budgets.add_argument("--max-tokens", "--budget", dest="budget", type=_token_budget, default=None, metavar="N",
-                         help="an input over N tokens")
-    budgets.add_argument("--max-context-fraction", type=_fraction, default=None, metavar="F",
-                         help="an input taking more than F (e.g. 0.5 or 50%%) of its model's context window")
-    budgets.add_argument("--total-budget", type=_token_budget, default=None, metavar="N",
-                         help="all inputs together over N tokens (per model)")
+    budgets.add_argument(
+        "--max-tokens",
+        "--budget",
+        dest="budget",
+        type=_token_budget,
+        default=None,
+        metavar="N",
+        help="an input over N tokens",
+    )
+    budgets.add_argument(
+        "--max-context-fraction",
+        type=_fraction,
+        default=None,
+        metavar="F",
+        help="an input taking more than F (e.g. 0.5 or 50%%) of its model's context window",
+    )
+    budgets.add_argument(
+        "--total-budget",
+        type=_token_budget,
+        default=None,
+        metavar="N",
+        help="all inputs together over N tokens (per model)",
+    )
 
     report = p.add_argument_group("output")
-    report.add_argument("-f", "--format", choices=FORMATS, default=None,
-                        help="table (default), json, csv, or markdown (for a CI job summary or a pull-request comment)")
+    report.add_argument(
+        "-f",
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="table (default), json, csv, or markdown (for a CI job summary or a pull-request comment)",
+    )
     report.add_argument("--json", action="store_true", help="the same as --format json")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
@@ -164,7 +229,9 @@ def _read_stdin() -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise _Fail(f"stdin: looks like JSON but is invalid (line {exc.lineno}, column {exc.colno}: {exc.msg})", 2) from None
+            raise _Fail(
+                f"stdin: looks like JSON but is invalid (line {exc.lineno}, column {exc.colno}: {exc.msg})", 2
+            ) from None
     if not stripped:
         raise _Fail("stdin: empty, nothing to count", 2)
     return text
@@ -192,8 +259,16 @@ def gather_inputs(args: argparse.Namespace) -> list[Input]:
         if path.is_dir():
             found = walk(path, include, args.exclude)
             if not found:
-                inputs.append(Input(f, InputError(f"no files named {' or '.join(include)} in this directory"
-                                                  + (" (after --exclude)" if args.exclude else ""), f"directory '{f}'")))
+                inputs.append(
+                    Input(
+                        f,
+                        InputError(
+                            f"no files named {' or '.join(include)} in this directory"
+                            + (" (after --exclude)" if args.exclude else ""),
+                            f"directory '{f}'",
+                        ),
+                    )
+                )
             inputs.extend(Input(str(p), p, p if p.suffix.lower() == ".ipynb" else None) for p in found)
         elif excluded(path, args.exclude):
             continue
@@ -222,9 +297,15 @@ def _tools(args: argparse.Namespace) -> list[Any] | None:
 
 
 #: [tool.jupyter-token-count] keys in pyproject.toml → the option they set a default for
-CONFIG_KEYS = {"max-tokens": ("budget", int), "max-context-fraction": ("max_context_fraction", float),
-               "total-budget": ("total_budget", int), "model": ("model", list), "exclude": ("exclude", list),
-               "include": ("include", list), "include-outputs": ("include_outputs", bool)}
+CONFIG_KEYS = {
+    "max-tokens": ("budget", int),
+    "max-context-fraction": ("max_context_fraction", float),
+    "total-budget": ("total_budget", int),
+    "model": ("model", list),
+    "exclude": ("exclude", list),
+    "include": ("include", list),
+    "include-outputs": ("include_outputs", bool),
+}
 
 
 def find_config(start: Path) -> Path | None:
@@ -251,8 +332,9 @@ def read_config(path: Path) -> dict[str, Any]:
     defaults: dict[str, Any] = {}
     for key, value in table.items():
         if key not in CONFIG_KEYS:
-            raise _Fail(f"{path}: [tool.jupyter-token-count] has an unknown key {key!r} "
-                        f"(known: {', '.join(CONFIG_KEYS)})", 2)
+            raise _Fail(
+                f"{path}: [tool.jupyter-token-count] has an unknown key {key!r} (known: {', '.join(CONFIG_KEYS)})", 2
+            )
         dest, kind = CONFIG_KEYS[key]
         if kind is list and isinstance(value, str):
             value = [value]
@@ -260,8 +342,13 @@ def read_config(path: Path) -> dict[str, Any]:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
         if not ok or (kind is list and not all(isinstance(v, str) for v in value)):
-            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be "
-                        f"{ {int: 'a whole number', float: 'a number', list: 'a string or a list of strings', bool: 'true or false'}[kind]}", 2)
+            expected = {
+                int: "a whole number",
+                float: "a number",
+                list: "a string or a list of strings",
+                bool: "true or false",
+            }[kind]
+            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be {expected}", 2)
         if kind is float and not 0 < value <= 1:
             raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be above 0 and at most 1", 2)
         defaults[dest] = value
@@ -312,10 +399,17 @@ def _main(args: argparse.Namespace) -> int:
         if warning:
             model_warnings[model] = warning
     inputs = gather_inputs(args)
-    opts = Options(models=args.model or [None], system=args.system, tools=_tools(args),
-                   include_outputs=args.include_outputs, mode=mode, per_cell=args.per_cell,
-                   checked_models=frozenset(args.model or ()), model_warnings=model_warnings,
-                   allow_unknown_model=args.allow_unknown_model)
+    opts = Options(
+        models=args.model or [None],
+        system=args.system,
+        tools=_tools(args),
+        include_outputs=args.include_outputs,
+        mode=mode,
+        per_cell=args.per_cell,
+        checked_models=frozenset(args.model or ()),
+        model_warnings=model_warnings,
+        allow_unknown_model=args.allow_unknown_model,
+    )
     jobs = args.jobs or os.cpu_count() or 1
 
     # a progress bar only where someone watches many files
@@ -350,8 +444,14 @@ def _main(args: argparse.Namespace) -> int:
 def _progress(total: int) -> Iterator[Callable[[], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("counting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=True, console=_console(stderr=True)) as progress:
+    with Progress(
+        TextColumn("counting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=_console(stderr=True),
+    ) as progress:
         task = progress.add_task("count", total=total)
         yield lambda: progress.advance(task)
 
@@ -369,18 +469,24 @@ def _apply_budgets(rows: list[Row], args: argparse.Namespace) -> list[str]:
         frac = res.context_fraction
         if args.max_context_fraction is not None and frac is not None and frac > args.max_context_fraction:
             r.over.append(f"over {_pct(args.max_context_fraction)} of the window")
-            lines.append(f"{r.input}: {res.label} tokens take {frac:.1%} of {r.model}'s {res.context_window:,}-token "
-                         f"window, over the {_pct(args.max_context_fraction)} allowed")
+            lines.append(
+                f"{r.input}: {res.label} tokens take {frac:.1%} of {r.model}'s {res.context_window:,}-token "
+                f"window, over the {_pct(args.max_context_fraction)} allowed"
+            )
         elif args.max_context_fraction is not None and frac is None:
-            lines.append(f"{r.input}: the context window of {r.model} is unknown; --max-context-fraction cannot be checked")
+            lines.append(
+                f"{r.input}: the context window of {r.model} is unknown; --max-context-fraction cannot be checked"
+            )
     if args.total_budget is not None:
         for model in dict.fromkeys(r.model for r in rows if r.ok):
             counted = [r.result for r in rows if r.ok and r.model == model]
             total = sum(c.input_tokens for c in counted)
             if total > args.total_budget:
                 approx = "" if all(c.exact for c in counted) else "≈"
-                lines.append(f"all inputs together: {approx}{total:,} tokens on {model}, over the total budget of "
-                             f"{args.total_budget:,}")
+                lines.append(
+                    f"all inputs together: {approx}{total:,} tokens on {model}, over the total budget of "
+                    f"{args.total_budget:,}"
+                )
     return lines
 
 
@@ -398,8 +504,13 @@ def _json_rows(rows: list[Row], single: bool) -> Any:
     out: list[dict[str, Any]] = []
     for r in rows:
         if r.error:
-            d: dict[str, Any] = {"input": r.input, "model": r.model, "status": "error", "error": r.error,
-                                 "exit_code": r.code}
+            d: dict[str, Any] = {
+                "input": r.input,
+                "model": r.model,
+                "status": "error",
+                "error": r.error,
+                "exit_code": r.code,
+            }
         else:
             d = {"input": r.input, **r.result.to_dict(), "status": _status(r), "over_budget": r.over}
             if r.result.detail.get("empty"):
@@ -410,8 +521,20 @@ def _json_rows(rows: list[Row], single: bool) -> Any:
     return out[0] if single and len(out) == 1 else out
 
 
-CSV_FIELDS = ("input", "model", "status", "input_tokens", "label", "exact", "source", "cost_usd", "context_window",
-              "context_fraction", "reason", "note")
+CSV_FIELDS = (
+    "input",
+    "model",
+    "status",
+    "input_tokens",
+    "label",
+    "exact",
+    "source",
+    "cost_usd",
+    "context_window",
+    "context_fraction",
+    "reason",
+    "note",
+)
 
 
 def _print_csv(rows: list[Row]) -> None:
@@ -424,12 +547,22 @@ def _print_csv(rows: list[Row]) -> None:
             w.writerow({"input": r.input, "model": r.model, "status": "error", "note": r.error})
             continue
         res = r.result
-        w.writerow({"input": r.input, "model": r.model, "status": _status(r), "input_tokens": res.input_tokens,
-                    "label": res.label, "exact": str(res.exact).lower(), "source": res.source,
-                    "cost_usd": "" if res.cost_usd is None else f"{res.cost_usd:.8f}".rstrip("0").rstrip("."),
-                    "context_window": res.context_window or "",
-                    "context_fraction": "" if res.context_fraction is None else f"{res.context_fraction:.6f}",
-                    "reason": res.reason or "", "note": "; ".join(_notes(r))})
+        w.writerow(
+            {
+                "input": r.input,
+                "model": r.model,
+                "status": _status(r),
+                "input_tokens": res.input_tokens,
+                "label": res.label,
+                "exact": str(res.exact).lower(),
+                "source": res.source,
+                "cost_usd": "" if res.cost_usd is None else f"{res.cost_usd:.8f}".rstrip("0").rstrip("."),
+                "context_window": res.context_window or "",
+                "context_fraction": "" if res.context_fraction is None else f"{res.context_fraction:.6f}",
+                "reason": res.reason or "",
+                "note": "; ".join(_notes(r)),
+            }
+        )
 
 
 def _notes(r: Row) -> list[str]:
@@ -458,14 +591,19 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
     out += ["| | File | Model | Tokens | Cost (input) | Context window | Note |", "|---|---|---|--:|--:|--:|---|"]
     for r in rows:
         if r.error:
-            out.append(f"| ❌ | `{_md(_short(r.input))}` | {_md(r.model)} | — | — | — | error: {_md(_without_name(r.error, r.input))} |")
+            out.append(
+                f"| ❌ | `{_md(_short(r.input))}` | {_md(r.model)} | — | — | — | error: "
+                f"{_md(_without_name(r.error, r.input))} |"
+            )
             continue
         res = r.result
         frac = res.context_fraction
         window = f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown"
         mark = "❌" if r.over else "⚠️" if r.warnings else "✅"
-        out.append(f"| {mark} | `{_md(_short(r.input))}` | {_md(res.display_name or r.model)} | {res.label} | "
-                   f"{format_cost(res.cost_usd)} | {window} | {_md('; '.join(_notes(r)))} |")
+        out.append(
+            f"| {mark} | `{_md(_short(r.input))}` | {_md(res.display_name or r.model)} | {res.label} | "
+            f"{format_cost(res.cost_usd)} | {window} | {_md('; '.join(_notes(r)))} |"
+        )
     out.append("")
     summary = [f"{len(counted)} of {len(rows)} counted"]
     if counted:
@@ -479,9 +617,11 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
     if failed:
         summary.append(f"**{len(failed)} failed**")
     out.append(" · ".join(summary))
-    budgets = [f"--max-tokens {args.budget:,}" if args.budget is not None else "",
-               f"--max-context-fraction {args.max_context_fraction:g}" if args.max_context_fraction is not None else "",
-               f"--total-budget {args.total_budget:,}" if args.total_budget is not None else ""]
+    budgets = [
+        f"--max-tokens {args.budget:,}" if args.budget is not None else "",
+        f"--max-context-fraction {args.max_context_fraction:g}" if args.max_context_fraction is not None else "",
+        f"--total-budget {args.total_budget:,}" if args.total_budget is not None else "",
+    ]
     budgets = [b for b in budgets if b]
     if budgets:
         out += ["", "Budgets: " + ", ".join(f"`{b}`" for b in budgets)]
@@ -515,7 +655,7 @@ def _without_name(error: str, name: str) -> str:
     """An error in a row that already names the input: its text without the name in front."""
     for prefix in (f"file '{name}': ", f"file '{name}', ", f"{name}: "):
         if error.startswith(prefix):
-            return error[len(prefix):]
+            return error[len(prefix) :]
     return error
 
 
@@ -530,7 +670,9 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
         if r.cells is None:
             continue
         cells = r.cells
-        t = Table(title=escape(f"{_short(r.input)} · {cells.display_name or r.model}"), title_justify="left", show_edge=False)
+        t = Table(
+            title=escape(f"{_short(r.input)} · {cells.display_name or r.model}"), title_justify="left", show_edge=False
+        )
         t.add_column("cell", justify="right", no_wrap=True, min_width=4)
         t.add_column("type", no_wrap=True, min_width=8)
         t.add_column("tokens", justify="right", no_wrap=True, min_width=7)
@@ -538,8 +680,12 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
         prefix = "" if cells.exact else "≈"
         for c in cells.cells:
             if c.tokens:
-                t.add_row(str(c.index + 1), c.cell_type, f"{'' if c.exact else '≈'}{c.tokens:,}",
-                          escape(r.first_lines.get(c.id, "")))
+                t.add_row(
+                    str(c.index + 1),
+                    c.cell_type,
+                    f"{'' if c.exact else '≈'}{c.tokens:,}",
+                    escape(r.first_lines.get(c.id, "")),
+                )
         # the rest is the request frame and the joins between cells: the rows add up to the one-request total
         joins_exact = cells.exact and all(c.exact for c in cells.cells)
         t.add_row("", "joins+frame", f"{'' if joins_exact else '≈'}{cells.joins_and_frame:,}", "")
@@ -568,9 +714,13 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
             continue
         res = r.result
         frac = res.context_fraction
-        cells = [escape(_short(r.input)), escape(res.display_name or r.model),
-                 f"[red]{res.label}[/red]" if r.over else res.label, format_cost(res.cost_usd),
-                 f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown"]
+        cells = [
+            escape(_short(r.input)),
+            escape(res.display_name or r.model),
+            f"[red]{res.label}[/red]" if r.over else res.label,
+            format_cost(res.cost_usd),
+            f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown",
+        ]
         if compare:
             if r.input not in first:
                 first[r.input] = res.input_tokens
@@ -587,8 +737,11 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
         for model in dict.fromkeys(r.model for r in counted):
             these = [r.result for r in counted if r.model == model]
             approx = "" if all(c.exact for c in these) else "≈"
-            console.print(f"total on {escape(model)}: {approx}{sum(c.input_tokens for c in these):,} tokens "
-                          f"in {len(these)} input{'s' if len(these) != 1 else ''}", style="dim")
+            console.print(
+                f"total on {escape(model)}: {approx}{sum(c.input_tokens for c in these):,} tokens "
+                f"in {len(these)} input{'s' if len(these) != 1 else ''}",
+                style="dim",
+            )
     reasons = sorted({r.result.reason for r in counted if not r.result.exact and r.result.reason})
     for reason in reasons:
         console.print(f"≈ estimate: {escape(reason)}", style="dim")

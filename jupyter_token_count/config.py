@@ -34,6 +34,11 @@ def check_mode(mode: str) -> str:
     return mode
 
 
+def default_model() -> str:
+    """The model of a request that names none: ``$JUPYTER_TOKEN_COUNT_MODEL``, else the registry's default."""
+    return os.environ.get(ENV_MODEL) or registry.default_model()
+
+
 def default_data_dir() -> Path:
     env = os.environ.get(ENV_DATA_DIR)
     if env:
@@ -78,7 +83,7 @@ class Settings:
             raise ConfigError(f"${ENV_MODE} must be one of {', '.join(MODES)}, not {mode!r}")
         s = cls(
             base_url=os.environ.get(ENV_BASE_URL) or None,
-            model=os.environ.get(ENV_MODEL) or registry.default_model(),
+            model=default_model(),
             mode=mode,
             data_dir=default_data_dir(),
         )

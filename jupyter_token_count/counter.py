@@ -120,7 +120,9 @@ class Counter:
             running = None
         if running is loop:
             coro.close()
-            raise RuntimeError("Counter.count() was called on the counter's own event loop; use `await counter.acount()`")
+            raise RuntimeError(
+                "Counter.count() was called on the counter's own event loop; use `await counter.acount()`"
+            )
         fut: ConcurrentFuture[T] = asyncio.run_coroutine_threadsafe(coro, loop)
         return fut.result()
 
@@ -163,9 +165,18 @@ class Counter:
         return self._result(req, n, **kwargs)
 
     # -- internals ---------------------------------------------------------------------------------
-    def _result(self, req: CountRequest, n: int, *, exact: bool, source: str, reason: str | None = None,
-                retry_after: float | None = None, detail: dict[str, Any] | None = None,
-                pending: bool = False) -> TokenCount:
+    def _result(
+        self,
+        req: CountRequest,
+        n: int,
+        *,
+        exact: bool,
+        source: str,
+        reason: str | None = None,
+        retry_after: float | None = None,
+        detail: dict[str, Any] | None = None,
+        pending: bool = False,
+    ) -> TokenCount:
         info = registry.resolve(req.model)
         if req.empty:
             # an empty notebook or file is sent as a one-token probe (the API refuses an empty message): what
@@ -186,18 +197,28 @@ class Counter:
             detail=detail or {},
         )
 
-    def _estimate_sync(self, req: CountRequest, reason: str, retry_after: float | None = None,
-                       pending: bool = False) -> TokenCount:
+    def _estimate_sync(
+        self, req: CountRequest, reason: str, retry_after: float | None = None, pending: bool = False
+    ) -> TokenCount:
         from .backends import offline
 
         info = registry.resolve(req.model)
         est = offline.estimate(req.body, info)
         detail = {"parts": est.parts, "notes": list(est.notes), "estimator": offline.estimator_name()}
-        return self._result(req, est.input_tokens, exact=False, source="offline", reason=reason,
-                            retry_after=retry_after, detail=detail, pending=pending)
+        return self._result(
+            req,
+            est.input_tokens,
+            exact=False,
+            source="offline",
+            reason=reason,
+            retry_after=retry_after,
+            detail=detail,
+            pending=pending,
+        )
 
-    async def _estimate(self, req: CountRequest, reason: str, retry_after: float | None = None,
-                        pending: bool = False) -> TokenCount:
+    async def _estimate(
+        self, req: CountRequest, reason: str, retry_after: float | None = None, pending: bool = False
+    ) -> TokenCount:
         # CPU-bound: keep the loop (a server's, possibly) responsive
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self._estimate_sync, req, reason, retry_after, pending)
@@ -217,7 +238,9 @@ class Counter:
     async def _aapi(self) -> ApiBackend:
         """``_api()`` without blocking the loop on the SDK's first import (seconds): deadlines keep running."""
         if "jupyter_token_count.backends.api" not in sys.modules:
-            await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "jupyter_token_count.backends.api")
+            await asyncio.get_running_loop().run_in_executor(
+                None, importlib.import_module, "jupyter_token_count.backends.api"
+            )
         return self._api()
 
     async def _count(self, req: CountRequest, mode: str | None, deadline: float | None = None) -> TokenCount:
@@ -344,7 +367,7 @@ class Counter:
             except ApiError as exc:
                 pause = None
                 if isinstance(exc, ApiRateLimited):
-                    pause = exc.retry_after if exc.retry_after is not None else 2.0 ** attempt
+                    pause = exc.retry_after if exc.retry_after is not None else 2.0**attempt
                     self.limiter.on_rate_limited(pause)
                     if self.shared is not None:
                         await self.shared.rate_limited(pause)  # one server's 429 pauses the whole hub
@@ -355,7 +378,11 @@ class Counter:
                     retryable = False  # too long to keep a user waiting
                 if retryable:
                     attempt += 1
-                    delay = pause if pause is not None else min(4.0, 0.5 * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+                    delay = (
+                        pause
+                        if pause is not None
+                        else min(4.0, 0.5 * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+                    )
                     if loop.time() + delay >= until:
                         raise  # no time left for another try: the caller answers now
                     log.info("count_tokens %s; retrying in %.1fs (attempt %d)", type(exc).__name__, delay, attempt)
@@ -381,7 +408,8 @@ class Counter:
             return await self._upstream(req, key, max_wait, background)
         wait_limit = math.inf if background else max_wait + self.settings.timeout
         n, remote = await self.shared.single_flight(
-            key, lambda: self._upstream(req, key, max_wait, background), wait_limit)
+            key, lambda: self._upstream(req, key, max_wait, background), wait_limit
+        )
         if remote:
             self.cache.put(key, req.model, n)
         return n

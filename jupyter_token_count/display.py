@@ -39,8 +39,10 @@ def _badge(res: TokenCount) -> str:
     else:
         text = "estimate"
         colours = f"background:var(--jp-warn-color3,rgba(230,81,0,.14));color:{WARN}"
-    return (f'<span style="font-size:0.72em;font-weight:600;padding:1px 7px;border-radius:9px;'
-            f'vertical-align:middle;{colours}">{text}</span>')
+    return (
+        f'<span style="font-size:0.72em;font-weight:600;padding:1px 7px;border-radius:9px;'
+        f'vertical-align:middle;{colours}">{text}</span>'
+    )
 
 
 def _window_bar(res: TokenCount) -> str:
@@ -54,19 +56,29 @@ def _window_bar(res: TokenCount) -> str:
         f'<div title="{frac:.2%} of the context window" style="height:7px;border-radius:4px;margin:8px 0 3px;'
         f'background:{TRACK};overflow:hidden"><div style="height:100%;width:{width:.2f}%;background:{colour};'
         f'border-radius:4px"></div></div>'
-        f'<div style="font-size:0.82em;color:{FG2}">{frac:.2%} of the {res.context_window:,}-token context window{over}</div>'
+        f'<div style="font-size:0.82em;color:{FG2}">{frac:.2%} of the {res.context_window:,}-token context '
+        f"window{over}</div>"
     )
 
 
-def render_total(res: TokenCount | None, *, pending: bool = False, error: str | None = None,
-                 empty: str | None = None, notes: Iterable[str] = (), info: Iterable[str] = ()) -> str:
+def render_total(
+    res: TokenCount | None,
+    *,
+    pending: bool = False,
+    error: str | None = None,
+    empty: str | None = None,
+    notes: Iterable[str] = (),
+    info: Iterable[str] = (),
+) -> str:
     """The big number, its kind (exact / ≈ with the reason), cost and share of the context window."""
     status = ""
     if pending:
         status = f'<span style="font-size:0.8em;color:{FG2};margin-left:6px">counting…</span>'
     if error:
-        body = (f'<div style="color:{ERROR};font-weight:600">Cannot count</div>'
-                f'<div style="color:{ERROR};font-size:0.9em;white-space:pre-wrap">{esc(error)}</div>{status}')
+        body = (
+            f'<div style="color:{ERROR};font-weight:600">Cannot count</div>'
+            f'<div style="color:{ERROR};font-size:0.9em;white-space:pre-wrap">{esc(error)}</div>{status}'
+        )
     elif res is None:
         text = empty or "Type a prompt or add a file to count its tokens."
         body = f'<div style="color:{FG2}">{esc(text)}{status}</div>'
@@ -74,8 +86,10 @@ def render_total(res: TokenCount | None, *, pending: bool = False, error: str | 
         fade = "opacity:.5;" if pending else ""
         why = ""
         if not res.exact:
-            why = (f'<div style="font-size:0.85em;color:{WARN};margin-top:2px">≈ estimate: '
-                   f'{esc(res.reason or "offline")}</div>')
+            why = (
+                f'<div style="font-size:0.85em;color:{WARN};margin-top:2px">≈ estimate: '
+                f"{esc(res.reason or 'offline')}</div>"
+            )
         cost = format_cost(res.cost_usd)
         price = " at the list input price" if res.cost_usd is not None else ""
         body = (
@@ -92,5 +106,7 @@ def render_total(res: TokenCount | None, *, pending: bool = False, error: str | 
     extra = "".join(f'<div style="font-size:0.82em;color:{FG2};margin-top:4px">{esc(n)}</div>' for n in info)
     extra += "".join(f'<div style="font-size:0.82em;color:{WARN};margin-top:4px">{esc(n)}</div>' for n in notes)
     hook = f' data-token-count="{res.input_tokens}"' if res is not None and not error else ""
-    return (f'<div class="jtc-card jupyter-token-count"{hook} style="box-sizing:border-box;font-family:{FONT};'
-            f'color:{FG};border:1px solid {BORDER};border-radius:8px;padding:10px 14px">{body}{extra}</div>')
+    return (
+        f'<div class="jtc-card jupyter-token-count"{hook} style="box-sizing:border-box;font-family:{FONT};'
+        f'color:{FG};border:1px solid {BORDER};border-radius:8px;padding:10px 14px">{body}{extra}</div>'
+    )

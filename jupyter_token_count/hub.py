@@ -112,7 +112,8 @@ def check_url(url: str) -> str | None:
     except ValueError as exc:
         return f"redis_url is not a URL ({exc})"
     if parts.scheme not in SCHEMES:
-        return f"redis_url must start with redis://, rediss:// or unix://, not {parts.scheme + '://' if parts.scheme else 'nothing'}"
+        got = parts.scheme + "://" if parts.scheme else "nothing"
+        return f"redis_url must start with redis://, rediss:// or unix://, not {got}"
     if parts.scheme != "unix" and not parts.hostname:
         return "redis_url names no host (redis://host:6379/0)"
     return None
@@ -151,7 +152,9 @@ class HubSettings:
     window_seconds: float = 62.0
 
     def __repr__(self) -> str:  # never the password
-        return f"HubSettings(url={safe_url(self.url)!r}, rpm={self.rpm}, ttl={self.ttl:g}, namespace={self.namespace!r})"
+        return (
+            f"HubSettings(url={safe_url(self.url)!r}, rpm={self.rpm}, ttl={self.ttl:g}, namespace={self.namespace!r})"
+        )
 
 
 class RedisHub:
@@ -194,11 +197,19 @@ class RedisHub:
             # one immediate retry, on a new connection: an idle pool's connections to a Redis that restarted are
             # dead without our knowing; more is our own backoff's job (and wait_for bounds the whole call)
             self._client = aioredis.Redis.from_url(
-                self.settings.url, socket_timeout=t, socket_connect_timeout=t, retry=Retry(NoBackoff(), 1),
-                decode_responses=True, max_connections=64,
+                self.settings.url,
+                socket_timeout=t,
+                socket_connect_timeout=t,
+                retry=Retry(NoBackoff(), 1),
+                decode_responses=True,
+                max_connections=64,
             )
-            for name, src in (("acquire", _ACQUIRE), ("rate_limited", _RATE_LIMITED),
-                              ("release", _RELEASE), ("extend", _EXTEND)):
+            for name, src in (
+                ("acquire", _ACQUIRE),
+                ("rate_limited", _RATE_LIMITED),
+                ("release", _RELEASE),
+                ("extend", _EXTEND),
+            ):
                 self._scripts[name] = self._client.register_script(src)
         return self._client
 
@@ -229,8 +240,11 @@ class RedisHub:
                 self._probing = False
         self._timeouts = 0
         if not self.available:
-            self.log.info("jupyter-token-count: Redis at %s is back after %.0fs; sharing counts and the rate "
-                             "budget again", safe_url(self.settings.url), time.time() - (self.down_since or time.time()))
+            self.log.info(
+                "jupyter-token-count: Redis at %s is back after %.0fs; sharing counts and the rate budget again",
+                safe_url(self.settings.url),
+                time.time() - (self.down_since or time.time()),
+            )
             self.available = True
             self.error = None
             self.down_since = None
@@ -253,8 +267,12 @@ class RedisHub:
             self.down_since = time.time()
             self._backoff = BACKOFF_MIN
             # one warning per outage: every later failure is silent until Redis is back
-            self.log.warning("jupyter-token-count: Redis at %s unavailable (%s); going on with this server's own "
-                             "cache and rate limit, retrying in the background", safe_url(self.settings.url), self.error)
+            self.log.warning(
+                "jupyter-token-count: Redis at %s unavailable (%s); going on with this server's own "
+                "cache and rate limit, retrying in the background",
+                safe_url(self.settings.url),
+                self.error,
+            )
             # reconnect even if no count asks for Redis meanwhile (status then tells the truth)
             self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
         else:
@@ -292,9 +310,19 @@ class RedisHub:
         s = self.settings
         member = secrets.token_hex(8)  # unique: two grants in the same millisecond are two entries
         try:
-            granted, wait_ms, used, *paused = await self._run(lambda r: self._scripts["acquire"](
-                keys=self._rate_keys, args=[s.rpm, int(s.window_seconds * 1000), max(0.0, min(1.0, reserve)), member,
-                                            int(s.recover_seconds * 1000)], client=r))
+            granted, wait_ms, used, *paused = await self._run(
+                lambda r: self._scripts["acquire"](
+                    keys=self._rate_keys,
+                    args=[
+                        s.rpm,
+                        int(s.window_seconds * 1000),
+                        max(0.0, min(1.0, reserve)),
+                        member,
+                        int(s.recover_seconds * 1000),
+                    ],
+                    client=r,
+                )
+            )
         except _Down:
             # down: the local limiter decides alone; one failed call while Redis still counts as up: no grant
             # (the script may have run without us hearing), ask again shortly
@@ -312,8 +340,11 @@ class RedisHub:
         s = self.settings
         pause = MAX_PAUSE if not math.isfinite(pause) else min(MAX_PAUSE, max(0.0, pause))
         try:
-            left = await self._run(lambda r: self._scripts["rate_limited"](
-                keys=self._rate_keys[1:], args=[int(pause * 1000), s.rpm, int(s.recover_seconds * 1000)], client=r))
+            left = await self._run(
+                lambda r: self._scripts["rate_limited"](
+                    keys=self._rate_keys[1:], args=[int(pause * 1000), s.rpm, int(s.recover_seconds * 1000)], client=r
+                )
+            )
             self.paused_until = time.monotonic() + int(left) / 1000
         except _Down:
             pass

@@ -37,13 +37,17 @@ class _MagicError(Exception):
 
 @magics_class
 class TokenCountMagics(Magics):
-    """Count Claude input tokens from a cell or an expression. Configure with ``%config TokenCountMagics.model = ...``."""
-
+    """Count Claude input tokens from a cell or an expression.
+    Configure with ``%config TokenCountMagics.model = ...``."""
 
     model = Unicode(help="Default Claude model for %count_tokens / %%count_tokens.").tag(config=True)
-    mode = CaselessStrEnum(MODES, default_value=None, allow_none=True,
-                           help="auto: exact through the API when a key is set, else an estimate; api; offline. "
-                           f"Default: the configured mode (${ENV_MODE}, else auto).").tag(config=True)
+    mode = CaselessStrEnum(
+        MODES,
+        default_value=None,
+        allow_none=True,
+        help="auto: exact through the API when a key is set, else an estimate; api; offline. "
+        f"Default: the configured mode (${ENV_MODE}, else auto).",
+    ).tag(config=True)
     include_outputs = Bool(False, help="Include outputs when counting a notebook.").tag(config=True)
 
     @default("model")
@@ -153,21 +157,40 @@ class TokenCountMagics(Magics):
 
     # -- the magic ------------------------------------------------------------------------------------
     @magic_arguments()
-    @argument("-m", "--model", default=None, help="Claude model id (default: TokenCountMagics.model, "
-              "env JUPYTER_TOKEN_COUNT_MODEL, or the registry's default).")
+    @argument(
+        "-m",
+        "--model",
+        default=None,
+        help="Claude model id (default: TokenCountMagics.model, "
+        "env JUPYTER_TOKEN_COUNT_MODEL, or the registry's default).",
+    )
     @argument("-s", "--system", default=None, help="System prompt: literal text, or the name of a variable holding it.")
-    @argument("--tools", default=None, metavar="EXPR", help="Python expression giving the tool definitions (a list of dicts).")
-    @argument("--json", action="store_true", help="Cell magic: the cell body is JSON, a message list or a request body.")
+    @argument(
+        "--tools", default=None, metavar="EXPR", help="Python expression giving the tool definitions (a list of dicts)."
+    )
+    @argument(
+        "--json", action="store_true", help="Cell magic: the cell body is JSON, a message list or a request body."
+    )
     @argument("--widget", action="store_true", help="Cell magic: show a live counter panel seeded with the cell.")
-    @argument("--notebook", action="store_true", help="Line magic: count a notebook; the rest of the line is its "
-              "path, taken literally (quotes optional; $var expands a variable; default: this notebook's saved file).")
-    @argument("--include-outputs", action="store_true", help="With a notebook: include outputs (text, PNG/JPEG images).")
+    @argument(
+        "--notebook",
+        action="store_true",
+        help="Line magic: count a notebook; the rest of the line is its "
+        "path, taken literally (quotes optional; $var expands a variable; default: this notebook's saved file).",
+    )
+    @argument(
+        "--include-outputs", action="store_true", help="With a notebook: include outputs (text, PNG/JPEG images)."
+    )
     @argument("--offline", action="store_true", help="Estimate offline; never call the API.")
     @argument("--api", action="store_true", help="Require an exact count from the API (an error if it cannot be had).")
     @argument("-o", "--output", default=None, metavar="VAR", help="Store the result object in this variable.")
     @argument("-q", "--quiet", action="store_true", help="Do not display the result (use with -o).")
-    @argument("expr", nargs="*", help="Line magic: a Python expression to count (a string, message list, request "
-              "dict, Path to a PDF/image/text/.ipynb file, PIL image, notebook).")
+    @argument(
+        "expr",
+        nargs="*",
+        help="Line magic: a Python expression to count (a string, message list, request "
+        "dict, Path to a PDF/image/text/.ipynb file, PIL image, notebook).",
+    )
     @line_cell_magic
     def count_tokens(self, line: str = "", cell: str | None = None) -> Any:
         """Count the input tokens of a Claude prompt: exact through the API when a key is set, else an estimate (≈).
@@ -212,7 +235,9 @@ class TokenCountMagics(Magics):
         # IPython hands the body over with the newline that ends the cell's last line; it is not part of the prompt
         cell = cell[:-1] if cell.endswith("\n") else cell
         if expr or args.notebook:
-            raise _MagicError(f"unexpected argument {expr or '--notebook'!r} for the cell magic (the cell is what is counted)")
+            raise _MagicError(
+                f"unexpected argument {expr or '--notebook'!r} for the cell magic (the cell is what is counted)"
+            )
         if args.widget:
             return self._widget(cell, args)
         obj: Any = cell
@@ -220,7 +245,9 @@ class TokenCountMagics(Magics):
             try:
                 obj = json.loads(cell)
             except json.JSONDecodeError as exc:
-                raise _MagicError(f"the cell is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+                raise _MagicError(
+                    f"the cell is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+                ) from None
         elif not cell.strip():
             raise _MagicError("the cell is empty: nothing to count")
         self._finish(self._count(obj, args), args, show=True)
@@ -232,8 +259,13 @@ class TokenCountMagics(Magics):
         from .widget import TokenCounter
 
         tools = self._eval(args.tools, "--tools") if args.tools else None
-        panel = TokenCounter(model=_unquote(args.model) if args.model else self.model, system=self._system(args.system) or "",
-                             prompt=cell, tools=tools, mode=self._mode(args))
+        panel = TokenCounter(
+            model=_unquote(args.model) if args.model else self.model,
+            system=self._system(args.system) or "",
+            prompt=cell,
+            tools=tools,
+            mode=self._mode(args),
+        )
         if args.output:
             self.shell.user_ns[args.output] = panel
         if not args.quiet:
@@ -246,12 +278,27 @@ class CallMeterMagics(Magics):
     """``%count_calls on|off|report``: count and price every Claude call the anthropic SDK makes from this kernel."""
 
     @magic_arguments()
-    @argument("action", choices=("on", "off", "report"), help="on: meter every Messages call; off: stop; "
-              "report: this kernel's calls as a table.")
-    @argument("--budget-tokens", type=int, default=None, metavar="N", help="Stop (do not send) a call whose predicted "
-              "input would bring the session total (or, with --per-call, the call) past N tokens.")
-    @argument("--budget-usd", type=float, default=None, metavar="X", help="The same in US dollars at list price "
-              "(input cost, cache- and batch-aware; the session total includes what earlier calls cost).")
+    @argument(
+        "action",
+        choices=("on", "off", "report"),
+        help="on: meter every Messages call; off: stop; report: this kernel's calls as a table.",
+    )
+    @argument(
+        "--budget-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Stop (do not send) a call whose predicted "
+        "input would bring the session total (or, with --per-call, the call) past N tokens.",
+    )
+    @argument(
+        "--budget-usd",
+        type=float,
+        default=None,
+        metavar="X",
+        help="The same in US dollars at list price "
+        "(input cost, cache- and batch-aware; the session total includes what earlier calls cost).",
+    )
     @argument("--per-call", action="store_true", help="Apply the budgets to each call instead of the session total.")
     @argument("-q", "--quiet", action="store_true", help="Record calls without showing a line per call.")
     @line_magic
@@ -288,10 +335,13 @@ class CallMeterMagics(Magics):
             meter.stop_metering()
             print("count_calls: off")
             return None
-        meter.meter_calls(budget_tokens=args.budget_tokens, budget_usd=args.budget_usd, per_call=args.per_call,
-                          show=not args.quiet)
-        limits = [f"{args.budget_tokens:,} tokens" if args.budget_tokens is not None else "",
-                  f"${args.budget_usd:g}" if args.budget_usd is not None else ""]
+        meter.meter_calls(
+            budget_tokens=args.budget_tokens, budget_usd=args.budget_usd, per_call=args.per_call, show=not args.quiet
+        )
+        limits = [
+            f"{args.budget_tokens:,} tokens" if args.budget_tokens is not None else "",
+            f"${args.budget_usd:g}" if args.budget_usd is not None else "",
+        ]
         budget = " and ".join(x for x in limits if x)
         scope = "per call" if args.per_call else "for this session"
         print("count_calls: on" + (f", budget {budget} {scope}" if budget else ""))

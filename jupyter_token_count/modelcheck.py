@@ -49,8 +49,11 @@ def closest(model: str, extra: Iterable[str] = (), n: int = 3) -> list[str]:
 
 
 def unknown_message(model: str, suggestions: list[str], asked_api: bool, why_not_api: str = "no API key") -> str:
-    where = "neither jupyter-token-count's model list nor the API's (GET /v1/models) has it" if asked_api \
+    where = (
+        "neither jupyter-token-count's model list nor the API's (GET /v1/models) has it"
+        if asked_api
         else f"not in jupyter-token-count's model list, and the API's could not be asked ({why_not_api})"
+    )
     hint = f"; did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
     return f"unknown model {model!r}: {where}{hint}"
 
@@ -91,8 +94,9 @@ def is_listed(model: str, ids: Iterable[str]) -> bool:
     return any(key in (mid, registry._DATE_SUFFIX.sub("", mid)) for mid in ids)
 
 
-def check_listed(model: str, api_ids: Iterable[str] | None, *, strict: bool = False,
-                 why_not_api: str = "no API key") -> str | None:
+def check_listed(
+    model: str, api_ids: Iterable[str] | None, *, strict: bool = False, why_not_api: str = "no API key"
+) -> str | None:
     """``check_model`` for a caller that holds the API's list already (None: no list to trust)."""
     if registry.resolve(model).known:
         return None
@@ -105,8 +109,9 @@ def check_listed(model: str, api_ids: Iterable[str] | None, *, strict: bool = Fa
     suggestions = closest(model)
     message = unknown_message(model, suggestions, False, why_not_api)
     if strict:  # the CLI: say how to count a model newer than this release anyway
-        raise UnknownModel(f"{message} (a model newer than this release? --allow-unknown-model estimates it)",
-                           model, suggestions)
+        raise UnknownModel(
+            f"{message} (a model newer than this release? --allow-unknown-model estimates it)", model, suggestions
+        )
     return f"{message} Estimated with a guessed tokenizer; the cost is unknown."
 
 

@@ -182,7 +182,9 @@ def estimator_figures(info: ModelInfo) -> dict[str, Any]:
 _DATE_SUFFIX = re.compile(r"-(\d{8})$")
 # Decorations seen in third-party tools and transcripts that are not API ids.
 _DECORATION = re.compile(r"\[[^\]]*\]$")
-_VERSION = re.compile(r"claude-(?:(?P<tier>opus|sonnet|haiku|fable|mythos)-)?(?P<major>\d+)(?:[-.](?P<minor>\d{1,2}))?(?:-|$)")
+_VERSION = re.compile(
+    r"claude-(?:(?P<tier>opus|sonnet|haiku|fable|mythos)-)?(?P<major>\d+)(?:[-.](?P<minor>\d{1,2}))?(?:-|$)"
+)
 
 
 def _guess_tokenizer(model_id: str) -> str:

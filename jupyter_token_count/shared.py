@@ -31,8 +31,7 @@ class SharedLevel(Protocol):
         """The API answered 429: every server pauses ``pause`` seconds and slows down."""
         ...
 
-    async def single_flight(self, key: str, fetch: Callable[[], Awaitable[int]],
-                            wait_limit: float) -> tuple[int, bool]:
+    async def single_flight(self, key: str, fetch: Callable[[], Awaitable[int]], wait_limit: float) -> tuple[int, bool]:
         """One server of the hub calls ``fetch`` for this key; the others wait for its answer (at most
         ``wait_limit`` seconds, then fetch themselves). Returns the count and whether it came from another
         server."""

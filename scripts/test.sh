@@ -28,6 +28,7 @@ fi
 
 echo "» ruff"
 ruff check jupyter_token_count tests bench
+ruff format --check jupyter_token_count tests bench
 # The front end's dev dependencies (eslint, prettier, jest) come with the locked install the build uses.
 echo "» TypeScript: prettier, eslint, jest"
 (

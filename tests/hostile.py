@@ -11,8 +11,11 @@ from typing import Any
 def pdf_bomb(inflated_bytes: int = 70 * 2**20) -> bytes:
     """A one-page PDF whose page tree lives in an object stream padded with ``inflated_bytes`` of blanks:
     a few tens of KB on disk, and any reader must inflate all of it to find the pages."""
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"]
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+    ]
     offsets, body = [], b""
     for o in objs:
         offsets.append(len(body))
@@ -23,15 +26,24 @@ def pdf_bomb(inflated_bytes: int = 70 * 2**20) -> bytes:
     out = b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n"
     xref_offsets = {}
     xref_offsets[4] = len(out)
-    out += (b"4 0 obj\n<< /Type /ObjStm /N 3 /First %d /Filter /FlateDecode /Length %d >>\nstream\n"
-            % (len(header), len(stream))) + stream + b"\nendstream\nendobj\n"
+    out += (
+        (
+            b"4 0 obj\n<< /Type /ObjStm /N 3 /First %d /Filter /FlateDecode /Length %d >>\nstream\n"
+            % (len(header), len(stream))
+        )
+        + stream
+        + b"\nendstream\nendobj\n"
+    )
     xref_at = len(out)
     rows = [b"\x00" + struct.pack(">IH", 0, 65535)]
     rows += [b"\x02" + struct.pack(">IH", 4, i) for i in range(3)]  # objects 1-3: in object stream 4
     rows += [b"\x01" + struct.pack(">IH", xref_offsets[4], 0), b"\x01" + struct.pack(">IH", xref_at, 0)]
     xdata = b"".join(rows)
-    out += (b"5 0 obj\n<< /Type /XRef /Size 6 /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n" % len(xdata)
-            + xdata + b"\nendstream\nendobj\n")
+    out += (
+        b"5 0 obj\n<< /Type /XRef /Size 6 /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n" % len(xdata)
+        + xdata
+        + b"\nendstream\nendobj\n"
+    )
     out += b"startxref\n%d\n%%%%EOF\n" % xref_at
     return out
 
@@ -39,11 +51,14 @@ def pdf_bomb(inflated_bytes: int = 70 * 2**20) -> bytes:
 def png_header(width: int, height: int) -> bytes:
     """A PNG whose IHDR declares ``width`` × ``height`` (and one tiny, valid IDAT): the header is what
     Pillow reads to decide it is a bomb."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b"")
+    )
 
 
 def nested(depth: int, leaf: Any = "x", key: str | None = "a") -> Any:

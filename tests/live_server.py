@@ -37,10 +37,14 @@ class LiveServer:
         tc = {"cache_dir": str(tmp / "cache"), **token_count_config}
         if standin_url:
             tc["base_url"] = standin_url
-        (config_dir / "jupyter_server_config.json").write_text(json.dumps({
-            "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
-            "TokenCountConfig": tc,
-        }))
+        (config_dir / "jupyter_server_config.json").write_text(
+            json.dumps(
+                {
+                    "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
+                    "TokenCountConfig": tc,
+                }
+            )
+        )
         (tmp / "root").mkdir(exist_ok=True)
         self.env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config_dir)}
         self.env.pop("ANTHROPIC_BASE_URL", None)
@@ -64,9 +68,20 @@ class LiveServer:
     def __enter__(self) -> LiveServer:
         log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}",
-             "--port-retries=0", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.tmp / 'root'}"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--no-browser",
+                "--allow-root",
+                f"--port={self.port}",
+                "--port-retries=0",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={self.tmp / 'root'}",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         deadline = time.monotonic() + 120
@@ -91,14 +106,23 @@ class LiveServer:
                 self.proc.kill()
                 self.proc.wait(5)
 
-    def call(self, method: str, endpoint: str, body: Any = None, *, timeout: float = 60,
-             conn: http.client.HTTPConnection | None = None) -> tuple[int, Any]:
+    def call(
+        self,
+        method: str,
+        endpoint: str,
+        body: Any = None,
+        *,
+        timeout: float = 60,
+        conn: http.client.HTTPConnection | None = None,
+    ) -> tuple[int, Any]:
         """One request (on ``conn`` to keep it alive); (status, parsed JSON body)."""
         own = conn is None
         c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             raw = None if body is None else json.dumps(body).encode()
-            c.request(method, f"/{NS}/{endpoint}", body=raw, headers={**self.headers, "Content-Type": "application/json"})
+            c.request(
+                method, f"/{NS}/{endpoint}", body=raw, headers={**self.headers, "Content-Type": "application/json"}
+            )
             resp = c.getresponse()
             data = resp.read()
             return resp.status, json.loads(data) if data else None

@@ -37,8 +37,23 @@ class RedisProc:
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisProc:
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", str(self.dir / "redis.log")]
+        args = [
+            REDIS_SERVER,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
         if self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -63,8 +78,9 @@ class RedisProc:
         """One command (set-up and inspection only; the code under test has its own client)."""
         import redis
 
-        client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, decode_responses=True,
-                             socket_timeout=2)
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, decode_responses=True, socket_timeout=2
+        )
         try:
             return client.execute_command(*args)
         finally:

@@ -27,15 +27,35 @@ from typing import Any
 API_VERSIONS = ("2023-06-01", "2026-10-21")
 MAX_BYTES = 32 * 1024 * 1024
 FIELDS = {
-    "model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "output_format",
-    "cache_control", "context_management", "speed", "mcp_servers",
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "output_config",
+    "output_format",
+    "cache_control",
+    "context_management",
+    "speed",
+    "mcp_servers",
 }
 SERVER_TOOL_PREFIXES = ("web_search_", "web_fetch_", "code_execution_", "tool_search_tool_")
 
 MODELS = [
-    {"id": "claude-sonnet-5-5", "display_name": "Claude Sonnet 5.5", "max_input_tokens": 1_000_000, "max_tokens": 128_000},
+    {
+        "id": "claude-sonnet-5-5",
+        "display_name": "Claude Sonnet 5.5",
+        "max_input_tokens": 1_000_000,
+        "max_tokens": 128_000,
+    },
     {"id": "claude-opus-4-8", "display_name": "Claude Opus 4.8", "max_input_tokens": 1_000_000, "max_tokens": 128_000},
-    {"id": "claude-haiku-4-5-20251001", "display_name": "Claude Haiku 4.5", "max_input_tokens": 200_000, "max_tokens": 64_000},
+    {
+        "id": "claude-haiku-4-5-20251001",
+        "display_name": "Claude Haiku 4.5",
+        "max_input_tokens": 200_000,
+        "max_tokens": 64_000,
+    },
     {"id": "claude-sonnet-6", "display_name": "Claude Sonnet 6", "max_input_tokens": 2_000_000, "max_tokens": 256_000},
 ]
 
@@ -105,12 +125,25 @@ class StandIn:
         self._server.shutdown()
         self._server.server_close()
 
-    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None, message: str | None = None,
-                  error_type: str | None = None, delay: float = 0.0) -> None:
+    def fail_next(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        message: str | None = None,
+        error_type: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
         etype = error_type or {
-            400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-            404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-            500: "api_error", 529: "overloaded_error",
+            400: "invalid_request_error",
+            401: "authentication_error",
+            403: "permission_error",
+            404: "not_found_error",
+            413: "request_too_large",
+            429: "rate_limit_error",
+            500: "api_error",
+            529: "overloaded_error",
         }.get(status, "api_error")
         headers = {}
         if retry_after is not None:
@@ -125,8 +158,15 @@ class StandIn:
             self.script.append(Scripted(200, None, {}, seconds))
 
     # -- fault injection (see the section at the end of this file) -------------------------------------
-    def answer_next(self, raw: bytes | str, *, status: int = 200, content_type: str = "application/json",
-                    headers: dict[str, str] | None = None, times: int = 1) -> None:
+    def answer_next(
+        self,
+        raw: bytes | str,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
         """The next answers are exactly ``raw`` (malformed 200s: HTML, a string count, a negative one...)."""
         data = raw.encode() if isinstance(raw, str) else raw
         for _ in range(times):
@@ -173,7 +213,9 @@ class StandIn:
                 self._send(status, {"type": "error", "error": {"type": etype, "message": message}}, headers)
 
             def _record(self, raw: bytes) -> None:
-                rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, raw, time.monotonic())
+                rec = Recorded(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, raw, time.monotonic()
+                )
                 with standin._lock:
                     standin.requests.append(rec)
 
@@ -206,9 +248,15 @@ class StandIn:
                     return
                 if self.path.split("?")[0] == "/v1/models":
                     data = [{"type": "model", "created_at": "2026-01-01T00:00:00Z", **m} for m in standin.models]
-                    self._send(200, {"data": data, "has_more": False,
-                                     "first_id": data[0]["id"] if data else None,
-                                     "last_id": data[-1]["id"] if data else None})
+                    self._send(
+                        200,
+                        {
+                            "data": data,
+                            "has_more": False,
+                            "first_id": data[0]["id"] if data else None,
+                            "last_id": data[-1]["id"] if data else None,
+                        },
+                    )
                     return
                 self._error(404, "not_found_error", f"Not found: {self.path}")
 
@@ -281,14 +329,23 @@ def validate(body: Any) -> tuple[int, str, str] | None:
         content = m.get("content")
         final_assistant = i == len(messages) - 1 and m["role"] == "assistant"
         if content in ("", []) and not final_assistant:
-            return 400, bad, f"messages.{i}: all messages must have non-empty content except for the optional final assistant message"
+            return (
+                400,
+                bad,
+                f"messages.{i}: all messages must have non-empty content except for the optional final "
+                "assistant message",
+            )
         if isinstance(content, list):
             for j, b in enumerate(content):
                 if not isinstance(b, dict) or "type" not in b:
                     return 400, bad, f"messages.{i}.content.{j}.type: Field required"
                 src = b.get("source") if isinstance(b.get("source"), dict) else {}
                 if b["type"] in ("image", "document") and src.get("type") in ("url", "file"):
-                    return 400, bad, f"messages.{i}.content.{j}.source: {src['type']} sources are not supported for token counting"
+                    return (
+                        400,
+                        bad,
+                        f"messages.{i}.content.{j}.source: {src['type']} sources are not supported for token counting",
+                    )
                 if b["type"] == "text" and not b.get("text"):
                     return 400, bad, f"messages.{i}.content.{j}.text: text content blocks must be non-empty"
     for k, t in enumerate(body.get("tools") or []):
@@ -306,8 +363,18 @@ def validate(body: Any) -> tuple[int, str, str] | None:
 MESSAGES_PATHS = ("/v1/messages", "/v1/messages/batches")
 #: what the canned assistant says; one output token per word
 REPLY_WORDS = ["Hello", " from", " the", " local", " stand-in", "."]
-_CREATE_ONLY = {"max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata",
-                "service_tier", "inference_geo", "container"}
+_CREATE_ONLY = {
+    "max_tokens",
+    "stream",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "metadata",
+    "service_tier",
+    "inference_geo",
+    "container",
+}
 
 
 def message_requests(standin: StandIn) -> list[Recorded]:
@@ -334,8 +401,10 @@ def _breakpoint_prefix(body: dict[str, Any]) -> tuple[dict[str, Any], str] | Non
             for b, block in enumerate(content):
                 if isinstance(block, dict) and block.get("cache_control"):
                     head = dict(msg, content=content[: b + 1])
-                    found = ({"tools": tools, "system": system, "messages": [*body["messages"][:m], head]},
-                             block["cache_control"].get("ttl", "5m"))
+                    found = (
+                        {"tools": tools, "system": system, "messages": [*body["messages"][:m], head]},
+                        block["cache_control"].get("ttl", "5m"),
+                    )
     return found
 
 
@@ -358,9 +427,14 @@ def messages_usage(standin: StandIn, body: dict[str, Any]) -> dict[str, Any]:
             split["ephemeral_1h_input_tokens" if ttl == "1h" else "ephemeral_5m_input_tokens"] = tokens
         cache[key] = now + (3600.0 if ttl == "1h" else 300.0)  # a read refreshes the lifetime
     output = min(len(REPLY_WORDS), int(body.get("max_tokens") or 1))
-    return {"input_tokens": total - created - read, "cache_creation_input_tokens": created,
-            "cache_read_input_tokens": read, "cache_creation": split, "output_tokens": output,
-            "service_tier": "standard"}
+    return {
+        "input_tokens": total - created - read,
+        "cache_creation_input_tokens": created,
+        "cache_read_input_tokens": read,
+        "cache_creation": split,
+        "output_tokens": output,
+        "service_tier": "standard",
+    }
 
 
 def _validate_create(body: Any) -> tuple[int, str, str] | None:
@@ -374,8 +448,16 @@ def _validate_create(body: Any) -> tuple[int, str, str] | None:
 def _message(body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
     text = "".join(REPLY_WORDS[: usage["output_tokens"]])
     stop = "end_turn" if usage["output_tokens"] == len(REPLY_WORDS) else "max_tokens"
-    return {"id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant", "model": body["model"],
-            "content": [{"type": "text", "text": text}], "stop_reason": stop, "stop_sequence": None, "usage": usage}
+    return {
+        "id": "msg_" + uuid.uuid4().hex[:24],
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": usage,
+    }
 
 
 def _sse(handler: BaseHTTPRequestHandler, body: dict[str, Any], usage: dict[str, Any]) -> None:
@@ -384,15 +466,30 @@ def _sse(handler: BaseHTTPRequestHandler, body: dict[str, Any], usage: dict[str,
     words = REPLY_WORDS[: usage["output_tokens"]]
     events: list[tuple[str, dict[str, Any]]] = [
         ("message_start", {"type": "message_start", "message": start}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
         ("ping", {"type": "ping"}),
-        *[("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                   "delta": {"type": "text_delta", "text": w}}) for w in words],
+        *[
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}},
+            )
+            for w in words
+        ],
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta",
-                           "delta": {"stop_reason": msg["stop_reason"], "stop_sequence": None},
-                           "usage": {k: usage[k] for k in ("input_tokens", "cache_creation_input_tokens",
-                                                           "cache_read_input_tokens", "output_tokens")}}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": msg["stop_reason"], "stop_sequence": None},
+                "usage": {
+                    k: usage[k]
+                    for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+                },
+            },
+        ),
         ("message_stop", {"type": "message_stop"}),
     ]
     handler.send_response(200)
@@ -445,13 +542,25 @@ def messages_answer(handler: Any, standin: StandIn, path: str, raw: bytes) -> No
 def _batch_object(standin: StandIn, batch_id: str, *, ended: bool) -> dict[str, Any]:
     """A batch as the API describes it. The stand-in's batches end at once: the first retrieve finds them ended."""
     n = len(standin.__dict__.get("batches", {}).get(batch_id, []))
-    counts = {"processing": 0 if ended else n, "succeeded": n if ended else 0, "errored": 0, "canceled": 0,
-              "expired": 0}
-    return {"id": batch_id, "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
-            "request_counts": counts, "ended_at": "2026-11-30T00:01:00Z" if ended else None,
-            "created_at": "2026-11-30T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z", "archived_at": None,
-            "cancel_initiated_at": None,
-            "results_url": f"{standin.url}/v1/messages/batches/{batch_id}/results" if ended else None}
+    counts = {
+        "processing": 0 if ended else n,
+        "succeeded": n if ended else 0,
+        "errored": 0,
+        "canceled": 0,
+        "expired": 0,
+    }
+    return {
+        "id": batch_id,
+        "type": "message_batch",
+        "processing_status": "ended" if ended else "in_progress",
+        "request_counts": counts,
+        "ended_at": "2026-11-30T00:01:00Z" if ended else None,
+        "created_at": "2026-11-30T00:00:00Z",
+        "expires_at": "2026-12-01T00:00:00Z",
+        "archived_at": None,
+        "cancel_initiated_at": None,
+        "results_url": f"{standin.url}/v1/messages/batches/{batch_id}/results" if ended else None,
+    }
 
 
 def batches_get(handler: Any, standin: StandIn, path: str) -> None:

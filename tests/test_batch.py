@@ -59,7 +59,9 @@ def test_a_folder_gives_one_row_per_file_and_never_stops_at_a_bad_one(tmp_path: 
     assert p.returncode == 2, p.stderr
     rows = {Path(r["input"]).name: r for r in json.loads(p.stdout)}
     good = [nb.name for nb in sorted(FIXTURES.glob("*.ipynb"))[:2]]
-    assert sorted(rows) == sorted([*good, "Untitled.ipynb", "Untitled1.ipynb", "zero.ipynb", "corrupt.ipynb", "notes.ipynb"])
+    assert sorted(rows) == sorted(
+        [*good, "Untitled.ipynb", "Untitled1.ipynb", "zero.ipynb", "corrupt.ipynb", "notes.ipynb"]
+    )
     # the good ones count exactly what they count alone
     for name in good:
         alone = count_tokens(folder / name, mode="offline")
@@ -69,7 +71,9 @@ def test_a_folder_gives_one_row_per_file_and_never_stops_at_a_bad_one(tmp_path: 
     for name in ("Untitled.ipynb", "Untitled1.ipynb", "zero.ipynb"):
         assert rows[name]["status"] == "ok" and rows[name]["input_tokens"] == frame > 0 and rows[name]["empty"]
     for name in ("corrupt.ipynb", "notes.ipynb"):
-        assert rows[name]["status"] == "error" and name in rows[name]["error"] and "not a notebook" in rows[name]["error"]
+        assert (
+            rows[name]["status"] == "error" and name in rows[name]["error"] and "not a notebook" in rows[name]["error"]
+        )
     errors = p.stderr.strip().splitlines()
     assert len(errors) == 2 and all("not a notebook" in e for e in errors) and "Traceback" not in p.stderr
 
@@ -88,8 +92,19 @@ def test_empty_notebook_is_the_exact_frame_with_a_key(tmp_path: Path, key_env, s
 def test_exclude_and_include(tmp_path: Path):
     folder = _mixed_folder(tmp_path)
     (folder / "prompt.md").write_text("Summarise the notebook in three bullet points.", encoding="utf-8")
-    p = cli(str(folder), "--json", "--offline", "--exclude", "corrupt.ipynb", "--exclude", "notes*", "--exclude", "sub",
-            "--include", "*.md")
+    p = cli(
+        str(folder),
+        "--json",
+        "--offline",
+        "--exclude",
+        "corrupt.ipynb",
+        "--exclude",
+        "notes*",
+        "--exclude",
+        "sub",
+        "--include",
+        "*.md",
+    )
     assert p.returncode == 0, p.stderr
     names = sorted(Path(r["input"]).name for r in json.loads(p.stdout))
     assert "prompt.md" in names and "corrupt.ipynb" not in names and "notes.ipynb" not in names
@@ -126,15 +141,18 @@ def test_jobs_2_with_a_key_counts_exactly_and_in_order(tmp_path: Path, key_env, 
     assert len(sent) == 3 and not [r for r in standin.requests if r.path.startswith("/v1/models")]
     one = cli(str(folder), "--json", "--jobs", "1", env=key_env)  # now from the shared on-disk cache
     rows_two, rows_one = json.loads(two.stdout), json.loads(one.stdout)
-    assert [(r["input"], r["input_tokens"], r["exact"]) for r in rows_two] == \
-        [(r["input"], r["input_tokens"], r["exact"]) for r in rows_one]
+    assert [(r["input"], r["input_tokens"], r["exact"]) for r in rows_two] == [
+        (r["input"], r["input_tokens"], r["exact"]) for r in rows_one
+    ]
     assert all(r["exact"] for r in rows_two) and {r["source"] for r in rows_one} == {"cache"}
     assert sorted(r["input_tokens"] for r in rows_two) == sorted(standin_count(s.json) for s in sent)
 
 
 def test_formats_parse_and_render(tmp_path: Path):
     folder = _mixed_folder(tmp_path)
-    counts = [r["input_tokens"] for r in json.loads(cli(str(folder), "--offline", "--json").stdout) if "input_tokens" in r]
+    counts = [
+        r["input_tokens"] for r in json.loads(cli(str(folder), "--offline", "--json").stdout) if "input_tokens" in r
+    ]
     budget = max(counts) - 1  # the biggest notebook is over it, the empty ones are not
     args = (str(folder), "--offline", "--max-tokens", str(budget))
     rows = json.loads(cli(*args, "--format", "json").stdout)
@@ -165,7 +183,9 @@ def test_budgets(tmp_path: Path):
     f.write_text("word " * 2000, encoding="utf-8")
     assert cli(str(f), "--offline", "--max-context-fraction", "0.5").returncode == 0
     over = cli(str(f), "--offline", "-m", "claude-haiku-4-5", "--max-context-fraction", "0.001")
-    assert over.returncode == 1 and "window, over the 0.1% allowed" in over.stderr and "of claude-haiku-4-5" in over.stderr
+    assert (
+        over.returncode == 1 and "window, over the 0.1% allowed" in over.stderr and "of claude-haiku-4-5" in over.stderr
+    )
     total = cli(str(f), str(f), "--offline", "--total-budget", "3000")
     assert total.returncode == 1 and "over the total budget of 3,000" in total.stderr
     bad = cli(str(f), "--max-context-fraction", "2")
@@ -251,7 +271,11 @@ def test_empty_notebook_and_file_in_the_python_api(tmp_path: Path):
     blank.write_text("  \n", encoding="utf-8")
     for path in (nb, blank):
         r = count_tokens(path, model="claude-opus-4-8", mode="offline")
-        assert r.input_tokens == frame and r.detail["empty"] and r.cost_usd == registry.resolve("claude-opus-4-8").cost_usd(frame)
+        assert (
+            r.input_tokens == frame
+            and r.detail["empty"]
+            and r.cost_usd == registry.resolve("claude-opus-4-8").cost_usd(frame)
+        )
     # an explicit empty message is still the API's error, not an empty document
     with pytest.raises(InputError):
         build_request([{"role": "user", "content": []}], model="claude-opus-4-8")
@@ -259,9 +283,20 @@ def test_empty_notebook_and_file_in_the_python_api(tmp_path: Path):
 
 # -- pre-commit ------------------------------------------------------------------------------------------
 def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, timeout=60,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"})
+    subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.org",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.org",
+        },
+    )
 
 
 def test_pre_commit_hook_passes_under_budget_and_fails_over_it(tmp_path: Path):
@@ -277,14 +312,23 @@ def test_pre_commit_hook_passes_under_budget_and_fails_over_it(tmp_path: Path):
     shutil.copy(sorted(FIXTURES.glob("*.ipynb"))[0], repo / "analysis.ipynb")
     (repo / "README.txt").write_text("not a prompt", encoding="utf-8")  # not the hook's kind of file
     _git(repo, "add", ".")
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
 
     def run(budget: int) -> subprocess.CompletedProcess[str]:
         # try-repo takes no hook arguments: the budget comes from the repository's pyproject.toml
         (repo / "pyproject.toml").write_text(f"[tool.jupyter-token-count]\nmax-tokens = {budget}\n", encoding="utf-8")
-        return subprocess.run([str(pre_commit), "try-repo", str(ROOT), "jupyter-token-count", "--all-files", "--verbose"],
-                              cwd=repo, capture_output=True, text=True, timeout=300, env=env)
+        return subprocess.run(
+            [str(pre_commit), "try-repo", str(ROOT), "jupyter-token-count", "--all-files", "--verbose"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
 
     under = run(100_000)
     assert under.returncode == 0, under.stdout + under.stderr

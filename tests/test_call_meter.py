@@ -75,8 +75,12 @@ def k(kernel: Kernel, standin: StandIn) -> Iterator[Kernel]:
 
 
 def cell_outputs(k: Kernel, msg_id: str) -> list[dict[str, Any]]:
-    return [m for m in k.iopub if m["parent_header"].get("msg_id") == msg_id
-            and m["msg_type"] in ("display_data", "update_display_data", "stream", "error", "execute_result")]
+    return [
+        m
+        for m in k.iopub
+        if m["parent_header"].get("msg_id") == msg_id
+        and m["msg_type"] in ("display_data", "update_display_data", "stream", "error", "execute_result")
+    ]
 
 
 def run(k: Kernel, code: str) -> tuple[str, str]:
@@ -89,11 +93,15 @@ def run(k: Kernel, code: str) -> tuple[str, str]:
 
 def lines_of(k: Kernel, msg_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The call lines a cell created, and every update sent to them (from any thread, so found by display id)."""
-    shown = [m for m in cell_outputs(k, msg_id) if m["msg_type"] == "display_data"
-             and "jupyter-token-count-call" in m["content"]["data"].get("text/html", "")]
+    shown = [
+        m
+        for m in cell_outputs(k, msg_id)
+        if m["msg_type"] == "display_data" and "jupyter-token-count-call" in m["content"]["data"].get("text/html", "")
+    ]
     ids = {m["content"]["transient"]["display_id"] for m in shown}
-    updates = [m for m in k.iopub if m["msg_type"] == "update_display_data"
-               and m["content"]["transient"]["display_id"] in ids]
+    updates = [
+        m for m in k.iopub if m["msg_type"] == "update_display_data" and m["content"]["transient"]["display_id"] in ids
+    ]
     return shown, updates
 
 
@@ -142,11 +150,15 @@ def test_async_client_is_metered(k: Kernel, standin: StandIn):
     assert "actual in" in final_text(k, mid)
 
 
-@pytest.mark.parametrize("code", [
-    "for ev in client.messages.create(model=M, max_tokens=4, messages=HELLO, stream=True): pass",
-    "with client.messages.stream(model=M, max_tokens=4, messages=HELLO) as s:\n    text = s.get_final_text()",
-    "async with aclient.messages.stream(model=M, max_tokens=4, messages=HELLO) as s:\n    text = await s.get_final_text()",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "for ev in client.messages.create(model=M, max_tokens=4, messages=HELLO, stream=True): pass",
+        "with client.messages.stream(model=M, max_tokens=4, messages=HELLO) as s:\n    text = s.get_final_text()",
+        "async with aclient.messages.stream(model=M, max_tokens=4, messages=HELLO) as s:\n    text = await "
+        "s.get_final_text()",
+    ],
+)
 def test_streams_record_usage_when_the_stream_ends(k: Kernel, standin: StandIn, code: str):
     mid, _ = run(k, code)
     [rec] = settled(k)
@@ -158,17 +170,25 @@ def test_streams_record_usage_when_the_stream_ends(k: Kernel, standin: StandIn, 
 
 def test_beta_messages_and_a_client_with_its_own_key_and_url(k: Kernel, standin: StandIn):
     # a client with explicit credentials is counted with them (the process-wide counter is told nothing)
-    run(k, f"import os\nother = anthropic.Anthropic(api_key=os.environ['ANTHROPIC_API_KEY'], base_url={standin.url + '/'!r})\n"
-           "m = other.beta.messages.create(model=M, max_tokens=8, messages=HELLO, betas=['context-management-2025-06-27'])")
+    run(
+        k,
+        "import os\nother = anthropic.Anthropic(api_key=os.environ['ANTHROPIC_API_KEY'], "
+        f"base_url={standin.url + '/'!r})\n"
+        "m = other.beta.messages.create(model=M, max_tokens=8, messages=HELLO, "
+        "betas=['context-management-2025-06-27'])",
+    )
     [rec] = settled(k)
     assert message_requests(standin)[-1].headers["anthropic-beta"] == "context-management-2025-06-27"
     assert rec["exact"] and rec["status"] == "done"
 
 
 def test_batch_requests_are_each_priced_at_batch_prices(k: Kernel, standin: StandIn):
-    mid, _ = run(k, "reqs = [{'custom_id': f'q{i}', 'params': {'model': M, 'max_tokens': 100, "
-                    "'messages': [{'role': 'user', 'content': 'word ' * (10 * i + 1)}]}} for i in range(3)]\n"
-                    "b = client.messages.batches.create(requests=reqs)")
+    mid, _ = run(
+        k,
+        "reqs = [{'custom_id': f'q{i}', 'params': {'model': M, 'max_tokens': 100, "
+        "'messages': [{'role': 'user', 'content': 'word ' * (10 * i + 1)}]}} for i in range(3)]\n"
+        "b = client.messages.batches.create(requests=reqs)",
+    )
     recs = settled(k)
     assert [r["custom_id"] for r in recs] == ["q0", "q1", "q2"] and {r["kind"] for r in recs} == {"batch"}
     sent = last_body(standin)["requests"]
@@ -182,8 +202,11 @@ def test_batch_requests_are_each_priced_at_batch_prices(k: Kernel, standin: Stan
 
 
 def test_prompt_caching_predicts_a_write_then_a_read(k: Kernel, standin: StandIn):
-    code = ("system = [{'type': 'text', 'text': 'You are a careful reviewer. ' * 300, 'cache_control': {'type': 'ephemeral'}}]\n"
-            "m = client.messages.create(model=M, max_tokens=8, system=system, messages=HELLO)")
+    code = (
+        "system = [{'type': 'text', 'text': 'You are a careful reviewer. ' * 300, 'cache_control': {'type': "
+        "'ephemeral'}}]\n"
+        "m = client.messages.create(model=M, max_tokens=8, system=system, messages=HELLO)"
+    )
     run(k, code)
     run(k, code)
     first, second = settled(k)
@@ -192,7 +215,10 @@ def test_prompt_caching_predicts_a_write_then_a_read(k: Kernel, standin: StandIn
     assert second["predicted_cache_write_tokens"] == 0
     # the stand-in wrote then read the same prefix; the prediction is a close share of the exact count
     assert first["cache_creation_input_tokens"] == second["cache_read_input_tokens"] > 0
-    assert abs(first["predicted_cache_write_tokens"] - first["cache_creation_input_tokens"]) < 0.1 * first["cache_creation_input_tokens"]
+    assert (
+        abs(first["predicted_cache_write_tokens"] - first["cache_creation_input_tokens"])
+        < 0.1 * first["cache_creation_input_tokens"]
+    )
     assert second["cost_usd"] < first["cost_usd"]  # $0.20 reads instead of $2.50 writes
     assert second["predicted_cost_usd"] < first["predicted_cost_usd"]
 
@@ -210,9 +236,11 @@ def test_a_counting_failure_never_fails_the_call(k: Kernel, standin: StandIn):
 
 
 def test_bytes_on_the_wire_are_identical_with_the_meter_on_and_off(k: Kernel, standin: StandIn):
-    code = ("m = client.messages.create(model=M, max_tokens=8, system='Be brief.', stop_sequences=['END'], "
-            "messages=HELLO + [{'role': 'assistant', 'content': 'Hi'}, {'role': 'user', 'content': 'Ünïcödé ✓'}], "
-            "metadata={'user_id': 'u1'}, extra_body={'top_k': 5})")
+    code = (
+        "m = client.messages.create(model=M, max_tokens=8, system='Be brief.', stop_sequences=['END'], "
+        "messages=HELLO + [{'role': 'assistant', 'content': 'Hi'}, {'role': 'user', 'content': 'Ünïcödé ✓'}], "
+        "metadata={'user_id': 'u1'}, extra_body={'top_k': 5})"
+    )
     k.execute("jtc.stop_metering()")
     k.execute(code)
     k.execute("jtc.meter_calls()")
@@ -221,7 +249,8 @@ def test_bytes_on_the_wire_are_identical_with_the_meter_on_and_off(k: Kernel, st
     assert off.raw == on.raw
     volatile = {"x-stainless-retry-count", "x-stainless-read-timeout", "idempotency-key", "x-stainless-timeout"}
     assert {h: v for h, v in off.headers.items() if h not in volatile} == {
-        h: v for h, v in on.headers.items() if h not in volatile}
+        h: v for h, v in on.headers.items() if h not in volatile
+    }
     assert len(settled(k)) == 1  # only the call made while on
 
 
@@ -256,11 +285,15 @@ def test_usd_budget_counts_what_earlier_calls_cost(k: Kernel, standin: StandIn):
     [first] = settled(k)
     # room for the first call's cost plus a little, not for a second call's input
     k.execute(f"jtc.meter_calls(budget_usd={first['cost_usd'] + first['predicted_cost_usd'] / 2!r})")
-    out = k.execute("try:\n    client.messages.create(model=M, max_tokens=8, messages=HELLO)\n"
-                    "except jtc.BudgetExceeded as e:\n    print('stopped:', e)")
+    out = k.execute(
+        "try:\n    client.messages.create(model=M, max_tokens=8, messages=HELLO)\n"
+        "except jtc.BudgetExceeded as e:\n    print('stopped:', e)"
+    )
     assert "stopped: not sent" in out and "already spent by 1 earlier call" in out
-    out = k.execute("try:\n    await aclient.messages.create(model=M, max_tokens=8, messages=HELLO)\n"
-                    "except jtc.BudgetExceeded as e:\n    print('stopped:', e)")
+    out = k.execute(
+        "try:\n    await aclient.messages.create(model=M, max_tokens=8, messages=HELLO)\n"
+        "except jtc.BudgetExceeded as e:\n    print('stopped:', e)"
+    )
     assert "stopped: not sent" in out  # the async client is held back the same way
     assert len(message_requests(standin)) == 1
 
@@ -290,8 +323,10 @@ def test_magics_and_report(k: Kernel, standin: StandIn):
 def test_without_a_key_the_prediction_is_an_estimate_and_a_budget_needs_no_network(k: Kernel, standin: StandIn):
     k.execute("configure(mode='offline'); jtc.meter_calls(budget_tokens=5)")
     counts = len(standin.count_requests())
-    out = k.execute("try:\n    client.messages.create(model=M, max_tokens=8, messages=HELLO)\n"
-                    "except jtc.BudgetExceeded as e:\n    print(e)")
+    out = k.execute(
+        "try:\n    client.messages.create(model=M, max_tokens=8, messages=HELLO)\n"
+        "except jtc.BudgetExceeded as e:\n    print(e)"
+    )
     assert "≈" in out and "not sent" in out
     assert len(standin.count_requests()) == counts and not message_requests(standin)
     k.execute("configure(data_dir=None)")
@@ -331,8 +366,17 @@ def test_sse_usage_survives_any_chunking():
     from jupyter_token_count.meter.usage import SSEUsage
 
     events = [
-        {"type": "message_start", "message": {"usage": {"input_tokens": 9, "cache_read_input_tokens": 100,
-                                                         "cache_creation_input_tokens": 0, "output_tokens": 1}}},
+        {
+            "type": "message_start",
+            "message": {
+                "usage": {
+                    "input_tokens": 9,
+                    "cache_read_input_tokens": 100,
+                    "cache_creation_input_tokens": 0,
+                    "output_tokens": 1,
+                }
+            },
+        },
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "data: x\n\n"}},
         {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 42}},
         {"type": "message_stop"},
@@ -341,9 +385,17 @@ def test_sse_usage_survives_any_chunking():
     for size in (1, 7, 64, len(raw)):
         s = SSEUsage()
         for i in range(0, len(raw), size):
-            s.feed(raw[i:i + size])
-        assert s.usage == {"input_tokens": 9, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0,
-                           "output_tokens": 42} and s.finished
+            s.feed(raw[i : i + size])
+        assert (
+            s.usage
+            == {
+                "input_tokens": 9,
+                "cache_read_input_tokens": 100,
+                "cache_creation_input_tokens": 0,
+                "output_tokens": 42,
+            }
+            and s.finished
+        )
 
 
 def test_prices_are_cache_batch_and_band_aware():
@@ -356,8 +408,9 @@ def test_prices_are_cache_batch_and_band_aware():
     assert pricing.input_cost("claude-sonnet-5-5", uncached=1_000_000, batch=True) == pytest.approx(1.0)
     # Haiku 5.5: past 100K prompt tokens every rate is the band's, output too
     small = actual_cost("claude-haiku-5-5", {"input_tokens": 100_000, "output_tokens": 1_000_000})
-    big = actual_cost("claude-haiku-5-5", {"input_tokens": 50_000, "cache_read_input_tokens": 60_000,
-                                           "output_tokens": 1_000_000})
+    big = actual_cost(
+        "claude-haiku-5-5", {"input_tokens": 50_000, "cache_read_input_tokens": 60_000, "output_tokens": 1_000_000}
+    )
     assert small == pytest.approx(0.1 * 0.1 + 0.5)
     assert big == pytest.approx(0.05 * 0.5 + 0.06 * 0.05 + 2.5)
     assert pricing.input_cost("claude-unknown-model-9", uncached=10) is None  # no invented price
@@ -367,10 +420,17 @@ def test_breakpoints_follow_the_cache_prefix_order():
     from jupyter_token_count.meter.core import breakpoints
 
     cc = {"type": "ephemeral"}
-    body = {"model": "m", "tools": [{"name": "t", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
-            "system": [{"type": "text", "text": "s", "cache_control": cc}],
-            "messages": [{"role": "user", "content": [{"type": "text", "text": "a", "cache_control": cc},
-                                                      {"type": "text", "text": "b"}]}]}
+    body = {
+        "model": "m",
+        "tools": [{"name": "t", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+        "system": [{"type": "text", "text": "s", "cache_control": cc}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "a", "cache_control": cc}, {"type": "text", "text": "b"}],
+            }
+        ],
+    }
     bps = breakpoints(body)
     assert [bp.ttl for bp in bps] == ["1h", "5m", "5m"]
     assert bps[0].prefix == {"tools": body["tools"]}
@@ -414,9 +474,12 @@ def test_outside_a_kernel_the_line_is_text_and_estimates_are_marked(standin: Sta
 
 
 def test_a_batch_gets_its_usage_when_its_results_are_fetched(k: Kernel, standin: StandIn):
-    mid, _ = run(k, "reqs = [{'custom_id': f'r{i}', 'params': {'model': M, 'max_tokens': 100, "
-                    "'messages': [{'role': 'user', 'content': 'item ' * (5 * i + 1)}]}} for i in range(2)]\n"
-                    "b = client.messages.batches.create(requests=reqs)")
+    mid, _ = run(
+        k,
+        "reqs = [{'custom_id': f'r{i}', 'params': {'model': M, 'max_tokens': 100, "
+        "'messages': [{'role': 'user', 'content': 'item ' * (5 * i + 1)}]}} for i in range(2)]\n"
+        "b = client.messages.batches.create(requests=reqs)",
+    )
     settled(k)
     out = k.execute("print(sum(1 for _ in client.messages.batches.results(b.id)))")
     assert out.strip() == "2"  # the SDK still reads every result: the meter only watched them go by

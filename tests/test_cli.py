@@ -21,7 +21,12 @@ FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None):
     return subprocess.run(
         [sys.executable, "-m", "jupyter_token_count.cli", *args],
-        input=stdin, capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})}, cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
@@ -55,12 +60,16 @@ def test_several_models_side_by_side_offline(tmp_path: Path):
 
 def test_request_file_keeps_its_model_and_messages_flags(tmp_path: Path, key_env, standin: StandIn):
     req = tmp_path / "req.json"
-    req.write_text(json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}))
+    req.write_text(
+        json.dumps({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]})
+    )
     p = cli(str(req), "--json", env=key_env)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["model"] == "claude-haiku-4-5"
     tool = json.dumps({"name": "t", "input_schema": {"type": "object"}})
-    p = cli("--message", '{"role": "user", "content": "Hi"}', "--system", "Be brief", "--tool", tool, "--json", env=key_env)
+    p = cli(
+        "--message", '{"role": "user", "content": "Hi"}', "--system", "Be brief", "--tool", tool, "--json", env=key_env
+    )
     assert p.returncode == 0, p.stderr
     body = standin.count_requests()[-1].json
     assert body["system"] == "Be brief" and body["tools"][0]["name"] == "t"
@@ -68,8 +77,11 @@ def test_request_file_keeps_its_model_and_messages_flags(tmp_path: Path, key_env
 
 def test_per_cell_table_and_json(tmp_path: Path):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# Summarise the quarterly report"), nbformat.v4.new_code_cell(""),
-                nbformat.v4.new_code_cell("prompt = 'Write a haiku about tokens'")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Summarise the quarterly report"),
+        nbformat.v4.new_code_cell(""),
+        nbformat.v4.new_code_cell("prompt = 'Write a haiku about tokens'"),
+    ]
     path = tmp_path / "work.ipynb"
     nbformat.write(nb, path)
     p = cli(str(path), "--per-cell", "--json")
@@ -149,7 +161,10 @@ def test_api_errors_exit_3_and_never_show_the_key(key_env, standin: StandIn, tmp
 def test_bad_mode_in_the_environment_exits_3_with_one_line(tmp_path: Path):
     p = cli(stdin="hi", env={"JUPYTER_TOKEN_COUNT_MODE": "fast"}, cwd=tmp_path)
     assert p.returncode == 3 and "Traceback" not in p.stderr
-    assert p.stderr.strip() == "jupyter-token-count: $JUPYTER_TOKEN_COUNT_MODE must be one of auto, api, offline, not 'fast'"
+    assert (
+        p.stderr.strip()
+        == "jupyter-token-count: $JUPYTER_TOKEN_COUNT_MODE must be one of auto, api, offline, not 'fast'"
+    )
 
 
 def test_many_files_and_image(tmp_path: Path):
@@ -172,6 +187,10 @@ def test_jupyter_subcommand_is_wired():
     exe = Path(sys.executable).parent / "jupyter-token-count"
     if not exe.exists():
         pytest.fail(f"{exe} is missing: the package is not installed with its console script")
-    p = subprocess.run([str(Path(sys.executable).parent / "jupyter"), "token-count", "--version"],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter"), "token-count", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0 and "jupyter-token-count" in p.stdout

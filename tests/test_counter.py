@@ -51,13 +51,30 @@ def _inputs(tmp_path: Path) -> dict[str, object]:
     nb.cells = [nbformat.v4.new_markdown_cell("# Prompt"), nbformat.v4.new_code_cell("x = 1")]
     nb_path = tmp_path / "prompt.ipynb"
     nbformat.write(nb, nb_path)
-    reply = Message(id="msg_1", type="message", role="assistant", model=M, stop_reason="end_turn", stop_sequence=None,
-                    content=[TextBlock(type="text", text="Hello! How can I help?")], usage=Usage(input_tokens=1, output_tokens=1))
+    reply = Message(
+        id="msg_1",
+        type="message",
+        role="assistant",
+        model=M,
+        stop_reason="end_turn",
+        stop_sequence=None,
+        content=[TextBlock(type="text", text="Hello! How can I help?")],
+        usage=Usage(input_tokens=1, output_tokens=1),
+    )
     return {
         "string": "Hello, Claude",
-        "messages with SDK reply": [{"role": "user", "content": "Hi"}, reply, {"role": "user", "content": "Tell me more"}],
-        "request dict": {"model": M, "max_tokens": 100, "temperature": 1, "system": "Be brief",
-                         "messages": [{"role": "user", "content": "Hi"}]},
+        "messages with SDK reply": [
+            {"role": "user", "content": "Hi"},
+            reply,
+            {"role": "user", "content": "Tell me more"},
+        ],
+        "request dict": {
+            "model": M,
+            "max_tokens": 100,
+            "temperature": 1,
+            "system": "Be brief",
+            "messages": [{"role": "user", "content": "Hi"}],
+        },
         "image path": png,
         "pdf path": pdf,
         "notebook path": nb_path,
@@ -65,7 +82,9 @@ def _inputs(tmp_path: Path) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("kind", ["string", "messages with SDK reply", "request dict", "image path", "pdf path", "notebook path", "parts"])
+@pytest.mark.parametrize(
+    "kind", ["string", "messages with SDK reply", "request dict", "image path", "pdf path", "notebook path", "parts"]
+)
 def test_wire_body_is_exactly_the_built_request(kind: str, counter: Counter, standin: StandIn, tmp_path: Path):
     r = req(_inputs(tmp_path)[kind])
     res = counter.count(r)
@@ -83,7 +102,16 @@ def test_result_carries_model_facts(counter: Counter, standin: StandIn):
     assert res.context_window == 1_000_000
     assert res.cost_usd == pytest.approx(res.input_tokens * 5 / 1_000_000)
     d = res.to_dict()
-    assert {"input_tokens", "exact", "source", "model", "reason", "cost_usd", "context_window", "context_fraction"} <= set(d)
+    assert {
+        "input_tokens",
+        "exact",
+        "source",
+        "model",
+        "reason",
+        "cost_usd",
+        "context_window",
+        "context_fraction",
+    } <= set(d)
     assert "≈" not in res.label and "≈" not in res._repr_html_()
 
 
@@ -102,10 +130,16 @@ def test_cache_survives_a_new_counter(api_settings: Settings, standin: StandIn):
 
 def test_a_second_process_makes_no_upstream_request(api_settings: Settings, standin: StandIn):
     Counter(api_settings).count(req())
-    env = {**os.environ, "ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url,
-           "JUPYTER_TOKEN_COUNT_DATA_DIR": str(api_settings.data_dir)}
-    code = ("from jupyter_token_count import count_tokens; import json; "
-            f"r = count_tokens('Hello, Claude', model={M!r}); print(json.dumps(r.to_dict()))")
+    env = {
+        **os.environ,
+        "ANTHROPIC_API_KEY": standin.api_key,
+        "ANTHROPIC_BASE_URL": standin.url,
+        "JUPYTER_TOKEN_COUNT_DATA_DIR": str(api_settings.data_dir),
+    }
+    code = (
+        "from jupyter_token_count import count_tokens; import json; "
+        f"r = count_tokens('Hello, Claude', model={M!r}); print(json.dumps(r.to_dict()))"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["source"] == "cache" and got["exact"] is True
@@ -156,6 +190,7 @@ def test_async_callers_from_another_loop(counter: Counter, standin: StandIn):
 
 # -- errors and the fallback policy -----------------------------------------------------------------
 
+
 def test_400_is_raised_with_the_api_message(counter: Counter, standin: StandIn):
     standin.fail_next(400, message="messages.0.content.0: bad block")
     with pytest.raises(InvalidRequest, match="bad block") as err:
@@ -176,7 +211,9 @@ def test_unknown_model_reaches_the_api_and_its_404_is_raised(counter: Counter, s
 
 
 @pytest.mark.parametrize("status,message", [(401, "invalid x-api-key"), (403, "this key may not use this model")])
-def test_auth_errors_in_auto_mode_give_the_estimate_with_the_reason(status, message, counter: Counter, standin: StandIn):
+def test_auth_errors_in_auto_mode_give_the_estimate_with_the_reason(
+    status, message, counter: Counter, standin: StandIn
+):
     standin.fail_next(status, message=message)
     res = counter.count(req())
     assert not res.exact and res.source == "offline"

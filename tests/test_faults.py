@@ -52,8 +52,15 @@ def _fault(standin: StandIn, kind: str) -> None:
 
 
 FAULTS = ["reset", "html", "negative", "huge", "truncated", "string", "hang", "retry_inf", "retry_huge_ms", "500"]
-EXPECTED = {"reset": ApiConnectionError, "html": ApiBadResponse, "negative": ApiBadResponse, "huge": ApiBadResponse,
-            "truncated": ApiBadResponse, "string": ApiBadResponse, "hang": ApiTimeout}
+EXPECTED = {
+    "reset": ApiConnectionError,
+    "html": ApiBadResponse,
+    "negative": ApiBadResponse,
+    "huge": ApiBadResponse,
+    "truncated": ApiBadResponse,
+    "string": ApiBadResponse,
+    "hang": ApiTimeout,
+}
 
 
 @pytest.fixture
@@ -122,8 +129,11 @@ def test_server_faults_keep_json_finite_and_answers_bounded(tmp_path: Any, stand
             for mode in ("auto", "api"):
                 _fault(standin, kind)
                 t0 = time.monotonic()
-                status, body = server.call("POST", "count", {"model": M, "mode": mode,
-                                                             "messages": [{"role": "user", "content": f"{kind} {mode}"}]})
+                status, body = server.call(
+                    "POST",
+                    "count",
+                    {"model": M, "mode": mode, "messages": [{"role": "user", "content": f"{kind} {mode}"}]},
+                )
                 assert time.monotonic() - t0 < 5
                 strict(body)
                 if mode == "auto":
@@ -141,11 +151,18 @@ def test_models_list_with_absurd_limits_is_not_believed(standin: StandIn, api_se
     saved = dict(registry._overrides)
     try:
         before = registry.resolve("claude-sonnet-5-5")
-        registry.update_from_api([{"id": "claude-sonnet-5-5", "max_input_tokens": -5, "max_tokens": 1e30, "display_name": 7},
-                                  {"id": "claude-new-x", "max_input_tokens": "big", "max_tokens": True}])
+        registry.update_from_api(
+            [
+                {"id": "claude-sonnet-5-5", "max_input_tokens": -5, "max_tokens": 1e30, "display_name": 7},
+                {"id": "claude-new-x", "max_input_tokens": "big", "max_tokens": True},
+            ]
+        )
         after = registry.resolve("claude-sonnet-5-5")
         assert (after.context_window, after.max_output, after.display_name) == (
-            before.context_window, before.max_output, before.display_name)
+            before.context_window,
+            before.max_output,
+            before.display_name,
+        )
         new = registry.resolve("claude-new-x")
         assert new.context_window is None or isinstance(new.context_window, int)
         json.dumps(new.to_dict(), allow_nan=False)

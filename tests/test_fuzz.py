@@ -34,21 +34,54 @@ SCHEMA = schemathesis.openapi.from_dict(OPENAPI)
 # -- the validation boundary: any JSON is a request or an InputError, nothing else ----------------------
 _text = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)  # lone surrogates included
 _scalars = st.none() | st.booleans() | st.integers() | st.floats() | _text
-JSON = st.recursive(_scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(_text, kids, max_size=4),
-                    max_leaves=30)
+JSON = st.recursive(
+    _scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(_text, kids, max_size=4), max_leaves=30
+)
 _block_types = st.sampled_from(["text", "image", "document", "tool_use", "tool_result", "search_result", "thinking"])
-BLOCK = st.fixed_dictionaries({"type": _block_types}, optional={
-    "text": JSON, "source": JSON, "content": JSON, "input": JSON, "id": JSON, "name": JSON, "tool_use_id": JSON})
-MESSAGE = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", "x"]) | JSON,
-                                 "content": _text | st.lists(BLOCK, max_size=3) | JSON})
-BODY = st.fixed_dictionaries({"messages": st.lists(MESSAGE, max_size=3) | JSON}, optional={
-    "model": st.just("claude-sonnet-4-5") | JSON, "system": JSON, "tools": st.lists(JSON, max_size=2) | JSON,
-    "tool_choice": JSON, "thinking": JSON})
-CELL = st.fixed_dictionaries({}, optional={
-    "id": _text | JSON, "cell_type": st.sampled_from(["code", "markdown", "raw"]) | JSON, "source": _text | JSON,
-    "outputs": st.lists(st.fixed_dictionaries({"output_type": st.sampled_from(["stream", "error", "display_data"]) | JSON},
-                                              optional={"data": JSON, "text": JSON, "ename": JSON, "evalue": JSON}),
-                        max_size=2) | JSON})
+BLOCK = st.fixed_dictionaries(
+    {"type": _block_types},
+    optional={
+        "text": JSON,
+        "source": JSON,
+        "content": JSON,
+        "input": JSON,
+        "id": JSON,
+        "name": JSON,
+        "tool_use_id": JSON,
+    },
+)
+MESSAGE = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["user", "assistant", "system", "x"]) | JSON,
+        "content": _text | st.lists(BLOCK, max_size=3) | JSON,
+    }
+)
+BODY = st.fixed_dictionaries(
+    {"messages": st.lists(MESSAGE, max_size=3) | JSON},
+    optional={
+        "model": st.just("claude-sonnet-4-5") | JSON,
+        "system": JSON,
+        "tools": st.lists(JSON, max_size=2) | JSON,
+        "tool_choice": JSON,
+        "thinking": JSON,
+    },
+)
+CELL = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": _text | JSON,
+        "cell_type": st.sampled_from(["code", "markdown", "raw"]) | JSON,
+        "source": _text | JSON,
+        "outputs": st.lists(
+            st.fixed_dictionaries(
+                {"output_type": st.sampled_from(["stream", "error", "display_data"]) | JSON},
+                optional={"data": JSON, "text": JSON, "ename": JSON, "evalue": JSON},
+            ),
+            max_size=2,
+        )
+        | JSON,
+    },
+)
 
 
 @settings(max_examples=200, deadline=None, database=None)
@@ -76,20 +109,36 @@ def test_any_json_cells_are_cells_or_an_input_error(cells: list[Any], include_ou
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     standin = StandIn().start()
     try:
-        with LiveServer(Path(tmp_path_factory.mktemp("fuzz")), standin.url, standin.api_key,
-                        rpm=1_000_000, max_retries=0, timeout=5.0) as server:
+        with LiveServer(
+            Path(tmp_path_factory.mktemp("fuzz")),
+            standin.url,
+            standin.api_key,
+            rpm=1_000_000,
+            max_retries=0,
+            timeout=5.0,
+        ) as server:
             yield server
     finally:
         standin.stop()
 
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance, negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+]
 
 
 @SCHEMA.parametrize()
-@settings(max_examples=30, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=30,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 def test_openapi_contract_holds_against_the_running_server(case: Any, live: LiveServer):
     """Schema-valid and schema-invalid bodies alike: never a 5xx from us, every status documented, every
     body schema-valid, and schema-invalid requests refused. (Schema-valid bodies may still be refused with
@@ -98,9 +147,16 @@ def test_openapi_contract_holds_against_the_running_server(case: Any, live: Live
     case.call_and_validate(base_url=live.base, headers=live.headers, checks=CHECKS, timeout=30)
 
 
-@settings(max_examples=60, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(endpoint=st.sampled_from(["count", "cells", "messages"]), body=BODY | st.fixed_dictionaries({"cells": st.lists(CELL, max_size=3)}))
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    endpoint=st.sampled_from(["count", "cells", "messages"]),
+    body=BODY | st.fixed_dictionaries({"cells": st.lists(CELL, max_size=3)}),
+)
 def test_arbitrary_bodies_never_a_server_error(endpoint: str, body: dict[str, Any], live: LiveServer):
     """What schemathesis does not send (it generates valid UTF-8 only): lone surrogates as JSON escapes,
     NaN-free but otherwise arbitrary trees, on every POST endpoint. Always a JSON answer, never a 5xx
@@ -114,8 +170,12 @@ def test_arbitrary_bodies_never_a_server_error(endpoint: str, body: dict[str, An
     except ValueError:
         return  # NaN/Infinity: not JSON, nothing a client can send
     try:
-        conn.request("POST", f"/jupyter-token-count/{endpoint}", body=raw.encode(),
-                     headers={**live.headers, "Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            f"/jupyter-token-count/{endpoint}",
+            body=raw.encode(),
+            headers={**live.headers, "Content-Type": "application/json"},
+        )
         resp = conn.getresponse()
         data = json.loads(resp.read())
     finally:

@@ -61,13 +61,16 @@ def _strict(text: str) -> Any:
 
 
 # -- the validation boundary ------------------------------------------------------------------------------
-@pytest.mark.parametrize(("body", "where"), [
-    (req("a\ud800b"), "messages[0].content"),
-    (req([{"type": "text", "text": "ok"}, {"type": "text", "text": "x\udfffy"}]), "messages[0].content[1].text"),
-    (req("hi", system="sys\ud83d"), "system"),
-    (req([{"type": "tool_use", "id": "t", "name": "f", "input": {"k\ud800": 1}}]), "messages[0].content[0].input"),
-    ({"model": "claude-\ud800", "messages": [{"role": "user", "content": "hi"}]}, "model"),
-])
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (req("a\ud800b"), "messages[0].content"),
+        (req([{"type": "text", "text": "ok"}, {"type": "text", "text": "x\udfffy"}]), "messages[0].content[1].text"),
+        (req("hi", system="sys\ud83d"), "system"),
+        (req([{"type": "tool_use", "id": "t", "name": "f", "input": {"k\ud800": 1}}]), "messages[0].content[0].input"),
+        ({"model": "claude-\ud800", "messages": [{"role": "user", "content": "hi"}]}, "model"),
+    ],
+)
 def test_lone_surrogates_are_input_errors_naming_the_place(body: dict[str, Any], where: str):
     with pytest.raises(InputError) as info:
         build_request(body)
@@ -75,12 +78,15 @@ def test_lone_surrogates_are_input_errors_naming_the_place(body: dict[str, Any],
     assert "lone surrogate" in info.value.message
 
 
-@pytest.mark.parametrize("make", [
-    lambda d: req(nested_tool_result(d)),
-    lambda d: req([{"type": "tool_use", "id": "t", "name": "f", "input": nested(d)}]),
-    lambda d: req("hi", tools=[{"name": "f", "input_schema": nested(d, key="properties")}]),
-    lambda d: req([{"type": "text", "text": "x", "citations": nested(d, key=None)}]),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: req(nested_tool_result(d)),
+        lambda d: req([{"type": "tool_use", "id": "t", "name": "f", "input": nested(d)}]),
+        lambda d: req("hi", tools=[{"name": "f", "input_schema": nested(d, key="properties")}]),
+        lambda d: req([{"type": "text", "text": "x", "citations": nested(d, key=None)}]),
+    ],
+)
 @pytest.mark.parametrize("depth", [300, 5000])
 def test_deep_nesting_is_an_input_error_not_a_recursion_error(make: Any, depth: int, caplog: pytest.LogCaptureFixture):
     with caplog.at_level(logging.DEBUG), pytest.raises(InputError, match=f"nested more than {MAX_DEPTH} levels"):
@@ -105,13 +111,19 @@ def test_image_header_declaring_huge_dimensions_is_an_input_error():
         build_request(req([block]))
 
 
-@pytest.mark.parametrize(("cell", "message"), [
-    ({"id": "a", "cell_type": ["code"], "source": "x"}, "cell 1: cell_type must be a string (code, markdown or raw), got array"),
-    ({"id": "a", "cell_type": {"t": 1}, "source": "x"}, "got object"),
-    ({"id": None, "cell_type": "code", "source": "x"}, "cell 1: id must be a string, got null"),
-    ({"id": "a", "cell_type": "code", "source": "x", "outputs": None}, "outputs must be a list, got null"),
-    ({"id": "a", "cell_type": "code", "source": "x\ud800"}, "lone surrogate"),
-])
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (
+            {"id": "a", "cell_type": ["code"], "source": "x"},
+            "cell 1: cell_type must be a string (code, markdown or raw), got array",
+        ),
+        ({"id": "a", "cell_type": {"t": 1}, "source": "x"}, "got object"),
+        ({"id": None, "cell_type": "code", "source": "x"}, "cell 1: id must be a string, got null"),
+        ({"id": "a", "cell_type": "code", "source": "x", "outputs": None}, "outputs must be a list, got null"),
+        ({"id": "a", "cell_type": "code", "source": "x\ud800"}, "lone surrogate"),
+    ],
+)
 def test_cells_with_wrong_json_types(cell: dict[str, Any], message: str):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         cells_from_json([cell], strict=True)
@@ -119,15 +131,22 @@ def test_cells_with_wrong_json_types(cell: dict[str, Any], message: str):
 
 @pytest.mark.parametrize("data", ["image/png", ["text/plain"], 7])
 def test_output_data_must_be_a_mime_bundle(data: Any):
-    cells = cells_from_json([{"id": "a", "cell_type": "code", "source": "x",
-                              "outputs": [{"output_type": "execute_result", "data": data}]}])
+    cells = cells_from_json(
+        [{"id": "a", "cell_type": "code", "source": "x", "outputs": [{"output_type": "execute_result", "data": data}]}]
+    )
     with pytest.raises(InputError, match="cell 1 \\(id 'a'\\), output 1: execute_result 'data' must be an object"):
         notebook_blocks(cells, include_outputs=True)
 
 
 def test_decompression_bomb_pdf_is_refused_quickly():
-    doc = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
-                                          "data": base64.b64encode(pdf_bomb(70 * 2**20)).decode()}}
+    doc = {
+        "type": "document",
+        "source": {
+            "type": "base64",
+            "media_type": "application/pdf",
+            "data": base64.b64encode(pdf_bomb(70 * 2**20)).decode(),
+        },
+    }
     t0 = time.monotonic()
     with pytest.raises(InputError, match="inflates to more than 64 MB"):
         build_request(req([doc]))
@@ -181,18 +200,21 @@ def test_malformed_200_is_never_believed_or_cached(raw: str, ctype: str, standin
         Counter(api_settings).count(build_request(req("another")), mode="api")
 
 
-@pytest.mark.parametrize(("headers", "expected"), [
-    ({"retry-after": "1e12"}, MAX_RETRY_AFTER),
-    ({"retry-after": "inf"}, MAX_RETRY_AFTER),
-    ({"retry-after": "nan"}, None),
-    ({"retry-after": "-5"}, None),
-    ({"retry-after": "soon"}, None),
-    ({"retry-after": "7"}, 7.0),
-    ({"retry-after-ms": "1e15"}, MAX_RETRY_AFTER),
-    ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
-    ({"retry-after-ms": "-1", "retry-after": "9"}, 9.0),
-    ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),  # in the past
-])
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "1e12"}, MAX_RETRY_AFTER),
+        ({"retry-after": "inf"}, MAX_RETRY_AFTER),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after": "-5"}, None),
+        ({"retry-after": "soon"}, None),
+        ({"retry-after": "7"}, 7.0),
+        ({"retry-after-ms": "1e15"}, MAX_RETRY_AFTER),
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+        ({"retry-after-ms": "-1", "retry-after": "9"}, 9.0),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),  # in the past
+    ],
+)
 def test_retry_after_is_capped(headers: dict[str, str], expected: float | None):
     assert _retry_after(headers) == expected
 
@@ -230,8 +252,14 @@ def test_cli_survives_a_damaged_cache_row(tmp_path: Path):
     CountCache(data).put(r.cache_key(), M, 5)
     with sqlite3.connect(data / "counts.sqlite3") as db:
         db.execute("UPDATE counts SET input_tokens = 'garbage'")
-    p = subprocess.run([sys.executable, "-m", "jupyter_token_count.cli", "--json", "-m", M], input=text, text=True,
-                       capture_output=True, timeout=120, env={**os.environ, "JUPYTER_TOKEN_COUNT_DATA_DIR": str(data)})
+    p = subprocess.run(
+        [sys.executable, "-m", "jupyter_token_count.cli", "--json", "-m", M],
+        input=text,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "JUPYTER_TOKEN_COUNT_DATA_DIR": str(data)},
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["exact"] is False and out["source"] == "offline"
@@ -249,10 +277,12 @@ def test_read_only_data_dir_still_serves_the_existing_cache(tmp_path: Path):
     assert sorted(p.name for p in data.iterdir()) == ["counts.sqlite3"]  # checkpointed and closed
     (data / "counts.sqlite3").chmod(0o444)
     data.chmod(0o555)
-    code = ("import json, pathlib\nfrom jupyter_token_count.cache import CountCache\n"
-            f"c = CountCache(pathlib.Path({str(data)!r}))\n"
-            f"v = c.get({r.cache_key()!r}); c.put('new', 'm', 7)\n"
-            "print(json.dumps([v, c.read_only, c.get('new')]))")
+    code = (
+        "import json, pathlib\nfrom jupyter_token_count.cache import CountCache\n"
+        f"c = CountCache(pathlib.Path({str(data)!r}))\n"
+        f"v = c.get({r.cache_key()!r}); c.put('new', 'm', 7)\n"
+        "print(json.dumps([v, c.read_only, c.get('new')]))"
+    )
     cmd = [sys.executable, "-c", code]
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
@@ -274,22 +304,89 @@ async def _raw(client: Client, endpoint: str, raw: bytes) -> Any:
 
 async def test_server_bad_inputs_are_400s(client: Client, key: str, standin: StandIn, caplog: pytest.LogCaptureFixture):
     cases = [
-        ("count", b'{"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "a\\ud800b"}]}',
-         "messages[0].content: this string contains a lone surrogate"),
-        ("count", b'{"model": "claude-\\udc00", "messages": [{"role": "user", "content": "hi"}]}', "model: this string"),
-        ("cells", b'{"cells": [{"id": "a", "cell_type": "code", "source": "\\ud800"}]}', "cells[0].source: this string"),
-        ("count", json.dumps(req([{"type": "tool_use", "id": "t", "name": "f", "input": nested(400)}])).encode(),
-         f"nested more than {MAX_DEPTH} levels"),
+        (
+            "count",
+            b'{"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "a\\ud800b"}]}',
+            "messages[0].content: this string contains a lone surrogate",
+        ),
+        (
+            "count",
+            b'{"model": "claude-\\udc00", "messages": [{"role": "user", "content": "hi"}]}',
+            "model: this string",
+        ),
+        (
+            "cells",
+            b'{"cells": [{"id": "a", "cell_type": "code", "source": "\\ud800"}]}',
+            "cells[0].source: this string",
+        ),
+        (
+            "count",
+            json.dumps(req([{"type": "tool_use", "id": "t", "name": "f", "input": nested(400)}])).encode(),
+            f"nested more than {MAX_DEPTH} levels",
+        ),
         ("count", json.dumps(req(nested_tool_result(300))).encode(), f"nested more than {MAX_DEPTH} levels"),
-        ("cells", json.dumps({"cells": [{"id": "a", "cell_type": ["code"], "source": "x"}]}).encode(), "cell_type must be a string"),
-        ("cells", json.dumps({"cells": [{"id": None, "cell_type": "code", "source": "x"}]}).encode(), "id must be a string"),
-        ("cells", json.dumps({"include_outputs": True, "cells": [{"id": "a", "cell_type": "code", "source": "x", "outputs": [
-            {"output_type": "display_data", "data": "image/png"}]}]}).encode(), "'data' must be an object"),
-        ("messages", json.dumps({"include_outputs": True, "cells": [{"id": "a", "cell_type": "code", "source": "x", "outputs": [
-            {"output_type": "display_data", "data": ["x"]}]}]}).encode(), "'data' must be an object"),
-        ("count", json.dumps(req([{"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                              "data": base64.b64encode(png_header(90_000, 90_000)).decode()}}])).encode(),
-         "pixels"),
+        (
+            "cells",
+            json.dumps({"cells": [{"id": "a", "cell_type": ["code"], "source": "x"}]}).encode(),
+            "cell_type must be a string",
+        ),
+        (
+            "cells",
+            json.dumps({"cells": [{"id": None, "cell_type": "code", "source": "x"}]}).encode(),
+            "id must be a string",
+        ),
+        (
+            "cells",
+            json.dumps(
+                {
+                    "include_outputs": True,
+                    "cells": [
+                        {
+                            "id": "a",
+                            "cell_type": "code",
+                            "source": "x",
+                            "outputs": [{"output_type": "display_data", "data": "image/png"}],
+                        }
+                    ],
+                }
+            ).encode(),
+            "'data' must be an object",
+        ),
+        (
+            "messages",
+            json.dumps(
+                {
+                    "include_outputs": True,
+                    "cells": [
+                        {
+                            "id": "a",
+                            "cell_type": "code",
+                            "source": "x",
+                            "outputs": [{"output_type": "display_data", "data": ["x"]}],
+                        }
+                    ],
+                }
+            ).encode(),
+            "'data' must be an object",
+        ),
+        (
+            "count",
+            json.dumps(
+                req(
+                    [
+                        {
+                            "type": "image",
+                            "source": {
+                                "type": "base64",
+                                "media_type": "image/png",
+                                "data": base64.b64encode(png_header(90_000, 90_000)).decode(),
+                            },
+                        }
+                    ]
+                )
+            ).encode(),
+            "pixels",
+        ),
     ]
     caplog.clear()
     for endpoint, raw, message in cases:
@@ -312,7 +409,11 @@ async def test_server_malformed_200_auto_estimate_api_502(client: Client, key: s
     standin.answer_next('{"input_tokens": 1e30}')
     await client.post("count", {**req("again"), "mode": "api"}, status=502)
     res = await client.post("count", req("again"))  # the bad answer was not cached
-    assert res["exact"] and res["source"] == "api" and res["input_tokens"] == standin_count(build_request(req("again")).body)
+    assert (
+        res["exact"]
+        and res["source"] == "api"
+        and res["input_tokens"] == standin_count(build_request(req("again")).body)
+    )
 
 
 @pytest.mark.parametrize("tc_config", [{"max_retries": 0}])
@@ -320,8 +421,9 @@ async def test_server_absurd_retry_after_api_mode_429_has_a_body(client: Client,
     for value in ("1e12", "inf"):
         standin.fail_next(429)
         standin.script[-1].headers["retry-after"] = value
-        resp = await client._fetch(NS, "count", method="POST", body=json.dumps({**req(f"x{value}"), "mode": "api"}),
-                                   raise_error=False)
+        resp = await client._fetch(
+            NS, "count", method="POST", body=json.dumps({**req(f"x{value}"), "mode": "api"}), raise_error=False
+        )
         assert resp.code == 429 and resp.body, value
         err = _strict(resp.body.decode())
         assert err["error"]["type"] == "rate_limit_error"
@@ -333,7 +435,9 @@ async def test_server_absurd_retry_after_api_mode_429_has_a_body(client: Client,
         assert data["exact"] is False and data["retry_after"] <= MAX_RETRY_AFTER
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[bytes, dict[str, str], bytes]:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[bytes, dict[str, str], bytes]:
     writer.write(request)
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
@@ -385,21 +489,24 @@ def _valid(endpoint: str, body: Any) -> bool:
     return Draft202012Validator(_schema(schema)).is_valid(body)
 
 
-@pytest.mark.parametrize(("endpoint", "body"), [
-    ("count", {"messages": []}),
-    ("count", {"messages": [{"role": "user", "content": "hi"}], "model": None}),
-    ("count", {"messages": [{"role": "user", "content": "hi"}], "model": ""}),
-    ("count", {"messages": [{"role": "user", "content": "hi"}], "mode": None}),
-    ("count", {"messages": [{"role": "user", "content": "hi"}], "system": None}),
-    ("count", {"messages": [{"role": "user", "content": "hi"}], "tools": {"name": "f", "input_schema": {}}}),
-    ("count", {"messages": [{"role": "user", "content": "hi"}], "unknown_field": 1}),
-    ("count", {"messages": [{}]}),
-    ("cells", {"cells": [], "model": ""}),
-    ("cells", {"cells": [{"id": None, "cell_type": "code", "source": "x"}]}),
-    ("cells", {"cells": [{"cell_type": "code", "source": "x"}]}),
-    ("cells", {"cells": [{"id": "a", "cell_type": "code", "source": "x", "outputs": None}]}),
-    ("cells", {"cells": [], "model": None}),
-])
+@pytest.mark.parametrize(
+    ("endpoint", "body"),
+    [
+        ("count", {"messages": []}),
+        ("count", {"messages": [{"role": "user", "content": "hi"}], "model": None}),
+        ("count", {"messages": [{"role": "user", "content": "hi"}], "model": ""}),
+        ("count", {"messages": [{"role": "user", "content": "hi"}], "mode": None}),
+        ("count", {"messages": [{"role": "user", "content": "hi"}], "system": None}),
+        ("count", {"messages": [{"role": "user", "content": "hi"}], "tools": {"name": "f", "input_schema": {}}}),
+        ("count", {"messages": [{"role": "user", "content": "hi"}], "unknown_field": 1}),
+        ("count", {"messages": [{}]}),
+        ("cells", {"cells": [], "model": ""}),
+        ("cells", {"cells": [{"id": None, "cell_type": "code", "source": "x"}]}),
+        ("cells", {"cells": [{"cell_type": "code", "source": "x"}]}),
+        ("cells", {"cells": [{"id": "a", "cell_type": "code", "source": "x", "outputs": None}]}),
+        ("cells", {"cells": [], "model": None}),
+    ],
+)
 async def test_contract_and_server_agree(client: Client, endpoint: str, body: dict[str, Any]):
     """Each of these was either schema-valid and refused, or schema-invalid and accepted."""
     code, _ = await _raw(client, endpoint, json.dumps(body).encode())
@@ -407,12 +514,15 @@ async def test_contract_and_server_agree(client: Client, endpoint: str, body: di
     assert code in (200, 400)
 
 
-@pytest.mark.parametrize(("endpoint", "body"), [
-    ("count", {"messages": [{"role": "user", "content": "hi"}]}),
-    ("count", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 100, "temperature": 0.5}),
-    ("cells", {"cells": []}),
-    ("cells", {"cells": [{"id": "", "cell_type": "raw", "source": ["a", "b"]}], "mode": "offline"}),
-])
+@pytest.mark.parametrize(
+    ("endpoint", "body"),
+    [
+        ("count", {"messages": [{"role": "user", "content": "hi"}]}),
+        ("count", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 100, "temperature": 0.5}),
+        ("cells", {"cells": []}),
+        ("cells", {"cells": [{"id": "", "cell_type": "raw", "source": ["a", "b"]}], "mode": "offline"}),
+    ],
+)
 async def test_contract_valid_bodies_are_accepted(client: Client, endpoint: str, body: dict[str, Any]):
     assert _valid(endpoint, body)
     code, _ = await _raw(client, endpoint, json.dumps(body).encode())
@@ -426,17 +536,27 @@ def _rss_kb() -> int:
     return 0
 
 
-async def test_pdf_bomb_does_not_stall_the_server(client: Client, key: str, standin: StandIn, monkeypatch: pytest.MonkeyPatch):
+async def test_pdf_bomb_does_not_stall_the_server(
+    client: Client, key: str, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+):
     """While a decompression-heavy PDF is processed (a 60 KB file whose object stream inflates to 60 MB,
     under the inflate limit, so the worker really works until the time limit kills it), Jupyter's own
     /api/status answers in under 200 ms, and the server's memory does not keep what the PDF cost."""
     from jupyter_token_count.request import pdfread
 
     monkeypatch.setattr(pdfread, "PDF_TIME_LIMIT", 3.0)
-    doc = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
-                                          "data": base64.b64encode(pdf_bomb(60 * 2**20)).decode()}}
+    doc = {
+        "type": "document",
+        "source": {
+            "type": "base64",
+            "media_type": "application/pdf",
+            "data": base64.b64encode(pdf_bomb(60 * 2**20)).decode(),
+        },
+    }
     rss_before = _rss_kb()
-    task = asyncio.ensure_future(client._fetch(NS, "count", method="POST", body=json.dumps(req([doc])), raise_error=False))
+    task = asyncio.ensure_future(
+        client._fetch(NS, "count", method="POST", body=json.dumps(req([doc])), raise_error=False)
+    )
     await asyncio.sleep(0.3)  # the worker is running
     times: list[float] = []
     while not task.done():
@@ -449,7 +569,10 @@ async def test_pdf_bomb_does_not_stall_the_server(client: Client, key: str, stan
     assert resp.code == 400 and "longer than 3 s" in json.loads(resp.body)["error"]["message"]
     times.sort()
     p90, worst = times[int(len(times) * 0.9)], times[-1]
-    print(f"/api/status while the PDF bomb was read: {len(times)} polls, p90 {p90 * 1000:.1f} ms, worst {worst * 1000:.1f} ms")
+    print(
+        f"/api/status while the PDF bomb was read: {len(times)} polls, p90 {p90 * 1000:.1f} ms, worst "
+        f"{worst * 1000:.1f} ms"
+    )
     # a stalled loop would hold every poll for seconds; the worst single poll is allowed a scheduling hiccup
     # on a loaded two-core machine, the 90th percentile is not
     assert len(times) >= 10 and p90 < 0.2 and worst < 1.0, times
@@ -463,8 +586,16 @@ def test_cell_metadata_is_not_our_concern():
     cells = cells_from_json([{"id": "a", "cell_type": "code", "source": "x", "metadata": nested(500)}], strict=True)
     assert notebook_blocks(cells) == [{"type": "text", "text": "# %%\nx"}]
     with pytest.raises(InputError, match="cell 1 outputs"):
-        cells_from_json([{"id": "a", "cell_type": "code", "source": "x",
-                          "outputs": [{"output_type": "display_data", "data": nested(200)}]}])
+        cells_from_json(
+            [
+                {
+                    "id": "a",
+                    "cell_type": "code",
+                    "source": "x",
+                    "outputs": [{"output_type": "display_data", "data": nested(200)}],
+                }
+            ]
+        )
 
 
 def test_a_refused_pdf_is_remembered_not_reparsed():

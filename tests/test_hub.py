@@ -182,8 +182,9 @@ def test_a_429_on_one_server_pauses_the_others(hub: Hub, standin: StandIn, redis
     assert len(standin.count_requests()) == 1
 
 
-def test_redis_killed_slow_and_back(hub: Hub, standin: StandIn, redis_server: RedisProc,
-                                    caplog: pytest.LogCaptureFixture):
+def test_redis_killed_slow_and_back(
+    hub: Hub, standin: StandIn, redis_server: RedisProc, caplog: pytest.LogCaptureFixture
+):
     a, b = hub.server(), hub.server()
     assert a.count(req("before the outage")).source == "api"
     assert b.count(req("before the outage")).source == "cache"
@@ -250,8 +251,9 @@ def test_urls_and_passwords():
     assert "pw" not in repr(HubSettings(url="redis://:pw@host:6379/0"))
 
 
-def test_an_invalid_url_only_disables_sharing(api_settings: Settings, standin: StandIn,
-                                              caplog: pytest.LogCaptureFixture):
+def test_an_invalid_url_only_disables_sharing(
+    api_settings: Settings, standin: StandIn, caplog: pytest.LogCaptureFixture
+):
     with caplog.at_level(logging.WARNING):
         shared = RedisHub(HubSettings(url="http://:topsecret@somewhere:6379"))
     assert "must start with redis://" in caplog.text and "topsecret" not in caplog.text

@@ -53,8 +53,13 @@ def test_config_reads_the_url_from_the_environment(monkeypatch: pytest.MonkeyPat
             TokenCountConfig(**bad)
 
 
-async def test_status_and_counts_with_redis_up_then_down(client: Client, key: str, standin: StandIn,  # noqa: F811
-                                                         redis_server: RedisProc, service: Any):  # noqa: F811
+async def test_status_and_counts_with_redis_up_then_down(
+    client: Client,
+    key: str,
+    standin: StandIn,
+    redis_server: RedisProc,
+    service: Any,
+):
     st = await client.get("status")
     hub = st["hub"]
     assert hub["enabled"] is True and hub["rpm"] == 100 and hub["url"].startswith("redis://***@127.0.0.1:")
@@ -79,7 +84,7 @@ async def test_status_and_counts_with_redis_up_then_down(client: Client, key: st
 
 
 @pytest.mark.parametrize("tc_config", [{"redis_url": "http://user:topsecret@redis:6379"}])
-async def test_a_wrong_url_is_shown_in_status_and_counting_goes_on(client: Client, key: str):  # noqa: F811
+async def test_a_wrong_url_is_shown_in_status_and_counting_goes_on(client: Client, key: str):
     res = await client.post("count", body("no hub, still a count"))
     assert res["exact"]
     st = await client.get("status")
@@ -88,6 +93,6 @@ async def test_a_wrong_url_is_shown_in_status_and_counting_goes_on(client: Clien
 
 
 @pytest.mark.parametrize("tc_config", [{}])
-async def test_without_redis_the_status_says_so(client: Client):  # noqa: F811
+async def test_without_redis_the_status_says_so(client: Client):
     st = await client.get("status")
     assert st["hub"] == {"enabled": False}

@@ -67,8 +67,9 @@ def _counter(settings: Settings, **kw: object) -> Counter:
     return Counter(replace(settings, **kw))
 
 
-def test_auto_deadline_answers_with_a_pending_estimate_then_the_exact_count_lands(api_settings: Settings,
-                                                                                 standin: StandIn):
+def test_auto_deadline_answers_with_a_pending_estimate_then_the_exact_count_lands(
+    api_settings: Settings, standin: StandIn
+):
     counter = _counter(api_settings, timeout=5.0)
     counter.count(build_request("warm the tokenizer", model=M), mode="offline")
     standin.hang_next(1.0)

@@ -18,8 +18,11 @@ pytestmark = [
 WEATHER = {
     "name": "get_weather",
     "description": "Get the current weather in a given location",
-    "input_schema": {"type": "object", "properties": {"location": {"type": "string", "description": "The city and state"}},
-                     "required": ["location"]},
+    "input_schema": {
+        "type": "object",
+        "properties": {"location": {"type": "string", "description": "The city and state"}},
+        "required": ["location"],
+    },
 }
 
 

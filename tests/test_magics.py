@@ -39,8 +39,11 @@ def test_cell_magic_counts_the_cell_with_a_system_prompt(ip, api_env: StandIn):
     r = ip.user_ns["r"]
     assert isinstance(r, TokenCount) and r.exact
     [sent] = api_env.count_requests()
-    assert sent.json == {"model": "claude-sonnet-4-5", "system": "You are a scientist",
-                         "messages": [{"role": "user", "content": "Hello, Claude"}]}
+    assert sent.json == {
+        "model": "claude-sonnet-4-5",
+        "system": "You are a scientist",
+        "messages": [{"role": "user", "content": "Hello, Claude"}],
+    }
     assert r.input_tokens == standin_count(sent.json)
 
 
@@ -53,8 +56,11 @@ def test_system_may_be_a_variable_and_model_an_option(ip, api_env: StandIn):
 
 def test_json_cell_and_tools_expression(ip, api_env: StandIn):
     ip.user_ns["tools"] = [{"name": "calc", "description": "math", "input_schema": {"type": "object"}}]
-    run(ip, '%%count_tokens --json --tools tools -o r -q\n'
-            '{"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "2+2?"}]}')
+    run(
+        ip,
+        "%%count_tokens --json --tools tools -o r -q\n"
+        '{"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "2+2?"}]}',
+    )
     body = api_env.count_requests()[0].json
     assert body["model"] == "claude-haiku-4-5" and body["tools"][0]["name"] == "calc" and "max_tokens" not in body
 

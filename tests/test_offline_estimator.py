@@ -28,9 +28,7 @@ GET_WEATHER = {
     "description": "Get the current weather in a given location",
     "input_schema": {
         "type": "object",
-        "properties": {
-            "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"}
-        },
+        "properties": {"location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"}},
         "required": ["location"],
     },
 }
@@ -182,11 +180,7 @@ def test_legacy_tier_uses_area_rule():
 
 def test_image_block_is_decoded_and_costed_by_tier():
     info = resolve("claude-opus-4-8")
-    body = {
-        "messages": [
-            {"role": "user", "content": [png_block(1920, 1080), {"type": "text", "text": "Describe"}]}
-        ]
-    }
+    body = {"messages": [{"role": "user", "content": [png_block(1920, 1080), {"type": "text", "text": "Describe"}]}]}
     e = offline.estimate(body, info)
     assert e.parts["/messages/0/content/0"] >= 2691  # the patch count, plus a small wrapper
     assert e.parts["/messages/0/content/0"] - 2691 < 10
@@ -218,9 +212,7 @@ def test_parts_add_up_and_use_json_pointers():
             {"role": "user", "content": "Weather in Paris?"},
             {
                 "role": "assistant",
-                "content": [
-                    {"type": "tool_use", "id": "a", "name": "get_weather", "input": {"location": "Paris"}}
-                ],
+                "content": [{"type": "tool_use", "id": "a", "name": "get_weather", "input": {"location": "Paris"}}],
             },
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a", "content": "Sunny"}]},
         ],
@@ -255,9 +247,7 @@ def test_document_with_text_source_counts_as_its_text():
         return {"messages": [{"role": "user", "content": [block, {"type": "text", "text": "Summarise."}]}]}
 
     info = resolve("claude-sonnet-4-5")
-    assert est(body(doc), info).input_tokens - est(body(""), info).input_tokens == offline.text_tokens(
-        doc, info
-    )
+    assert est(body(doc), info).input_tokens - est(body(""), info).input_tokens == offline.text_tokens(doc, info)
 
 
 def test_pdf_is_estimated_with_a_note():
@@ -335,12 +325,9 @@ def test_odd_bodies_never_raise(body):
 
 
 def test_unknown_block_type_is_counted_with_a_note():
-    body = {
-        "messages": [{"role": "user", "content": [{"type": "mystery_block", "payload": "some words here"}]}]
-    }
+    body = {"messages": [{"role": "user", "content": [{"type": "mystery_block", "payload": "some words here"}]}]}
     e = est(body)
     assert e.parts["/messages/0/content/0"] > 0 and any("mystery_block" in n for n in e.notes)
-
 
 
 # ---- structured outputs, document framing, forced tool, figures without data -----------------------------
@@ -455,6 +442,7 @@ def test_a_models_own_figure_overrides_one_wrapper_and_keeps_the_rest():
     path = "/messages/2/content/0"
     assert est(body, sonnet).parts[path] - est(body, haiku).parts[path] == 1
 
+
 def test_unpublished_tool_prompt_is_noted():
     info = resolve("claude-sonnet-5-5")
     e = offline.estimate({"tools": [GET_WEATHER], "messages": [{"role": "user", "content": "hi"}]}, info)
@@ -535,9 +523,7 @@ def test_fallback_is_within_its_band_on_ordinary_text(monkeypatch, model):
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "calibration_error", ROOT / "bench" / "calibration_error.py"
-    )
+    spec = importlib.util.spec_from_file_location("calibration_error", ROOT / "bench" / "calibration_error.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -14,7 +14,12 @@ from jupyter_token_count.backends.offline import estimate
 from jupyter_token_count.request import build_request
 
 CALIBRATION = SHARED / "calibration"
-FILES = ["real_counts.jsonl", "real_counts_images.jsonl", "unlabelled_requests.jsonl", "unlabelled_requests_images.jsonl"]
+FILES = [
+    "real_counts.jsonl",
+    "real_counts_images.jsonl",
+    "unlabelled_requests.jsonl",
+    "unlabelled_requests_images.jsonl",
+]
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -30,16 +30,28 @@ def test_string_is_one_user_message():
 
 def test_system_tools_choice_thinking_are_kept_in_order():
     tool = {"name": "get_weather", "description": "d", "input_schema": {"type": "object", "properties": {}}}
-    b = body("hi", system="You are a scientist", tools=[tool], tool_choice={"type": "auto"},
-             thinking={"type": "enabled", "budget_tokens": 2048})
+    b = body(
+        "hi",
+        system="You are a scientist",
+        tools=[tool],
+        tool_choice={"type": "auto"},
+        thinking={"type": "enabled", "budget_tokens": 2048},
+    )
     assert list(b) == ["model", "messages", "system", "tools", "tool_choice", "thinking"]
     assert b["system"] == "You are a scientist" and b["tools"] == [tool]
 
 
 def test_request_dict_drops_sampling_fields_and_keeps_the_rest():
     req = {
-        "model": "claude-opus-4-8", "max_tokens": 1024, "temperature": 0.2, "top_p": 0.9, "top_k": 5, "stream": True,
-        "metadata": {"user_id": "u"}, "stop_sequences": ["END"], "system": "Be brief",
+        "model": "claude-opus-4-8",
+        "max_tokens": 1024,
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "top_k": 5,
+        "stream": True,
+        "metadata": {"user_id": "u"},
+        "stop_sequences": ["END"],
+        "system": "Be brief",
         "messages": [{"role": "user", "content": "hi"}],
     }
     b = build_request(req).body
@@ -47,8 +59,12 @@ def test_request_dict_drops_sampling_fields_and_keeps_the_rest():
 
 
 def test_explicit_model_wins_over_request_dict():
-    assert build_request({"model": "claude-opus-4-8", "messages": [{"role": "user", "content": "x"}]},
-                         model="claude-haiku-4-5").model == "claude-haiku-4-5"
+    assert (
+        build_request(
+            {"model": "claude-opus-4-8", "messages": [{"role": "user", "content": "x"}]}, model="claude-haiku-4-5"
+        ).model
+        == "claude-haiku-4-5"
+    )
 
 
 def test_unknown_request_field_is_named():
@@ -58,7 +74,12 @@ def test_unknown_request_field_is_named():
 
 def test_sdk_response_message_appended_as_assistant_turn():
     resp = Message(
-        id="msg_1", type="message", role="assistant", model=M, stop_reason="tool_use", stop_sequence=None,
+        id="msg_1",
+        type="message",
+        role="assistant",
+        model=M,
+        stop_reason="tool_use",
+        stop_sequence=None,
         content=[
             ThinkingBlock(type="thinking", thinking="let me see", signature="sig"),
             TextBlock(type="text", text="Checking.", citations=None),
@@ -66,8 +87,11 @@ def test_sdk_response_message_appended_as_assistant_turn():
         ],
         usage=Usage(input_tokens=10, output_tokens=5),
     )
-    msgs = [{"role": "user", "content": "Weather in Paris?"}, resp,
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C"}]}]
+    msgs = [
+        {"role": "user", "content": "Weather in Paris?"},
+        resp,
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C"}]},
+    ]
     b = body(msgs)
     assert b["messages"][1] == {
         "role": "assistant",
@@ -80,13 +104,18 @@ def test_sdk_response_message_appended_as_assistant_turn():
     json.dumps(b)  # plain JSON all the way down
 
 
-@pytest.mark.parametrize("fmt,media", [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("GIF", "image/gif"), ("WEBP", "image/webp")])
+@pytest.mark.parametrize(
+    "fmt,media", [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("GIF", "image/gif"), ("WEBP", "image/webp")]
+)
 def test_image_path_media_type_is_sniffed_not_trusted(tmp_path: Path, fmt: str, media: str):
     data = image_bytes(fmt)
     p = tmp_path / "picture.png"  # always named .png: the bytes decide
     p.write_bytes(data)
     block = body(p)["messages"][0]["content"][0]
-    assert block == {"type": "image", "source": {"type": "base64", "media_type": media, "data": base64.b64encode(data).decode()}}
+    assert block == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": media, "data": base64.b64encode(data).decode()},
+    }
 
 
 def test_pdf_path_text_file_and_parts_list(tmp_path: Path):
@@ -122,7 +151,11 @@ def test_json_file_holds_a_message_list_or_request(tmp_path: Path):
     p = tmp_path / "conv.json"
     p.write_text(json.dumps([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]))
     assert [m["role"] for m in body(p)["messages"]] == ["user", "assistant"]
-    p.write_text(json.dumps({"model": "claude-opus-4-8", "max_tokens": 5, "system": "s", "messages": [{"role": "user", "content": "q"}]}))
+    p.write_text(
+        json.dumps(
+            {"model": "claude-opus-4-8", "max_tokens": 5, "system": "s", "messages": [{"role": "user", "content": "q"}]}
+        )
+    )
     b = build_request(p).body
     assert b["model"] == "claude-opus-4-8" and b["system"] == "s"
 
@@ -132,16 +165,28 @@ def _nb() -> nbformat.NotebookNode:
     code = nbformat.v4.new_code_cell("print('hi')")
     code.outputs = [
         nbformat.v4.new_output("stream", name="stdout", text="hi\n"),
-        nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(image_bytes()).decode(), "text/plain": "<Figure>"}),
+        nbformat.v4.new_output(
+            "display_data", data={"image/png": base64.b64encode(image_bytes()).decode(), "text/plain": "<Figure>"}
+        ),
     ]
-    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), code, nbformat.v4.new_code_cell("   "), nbformat.v4.new_raw_cell("raw text")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        code,
+        nbformat.v4.new_code_cell("   "),
+        nbformat.v4.new_raw_cell("raw text"),
+    ]
     return nb
 
 
 def test_notebook_rendering_is_documented_and_stable(tmp_path: Path):
     nb = _nb()
     content = body(nb)["messages"][0]["content"]
-    assert content == [{"type": "text", "text": CELL_SEPARATOR.join(["# %% [markdown]\n# Title", "# %%\nprint('hi')", "# %% [raw]\nraw text"])}]
+    assert content == [
+        {
+            "type": "text",
+            "text": CELL_SEPARATOR.join(["# %% [markdown]\n# Title", "# %%\nprint('hi')", "# %% [raw]\nraw text"]),
+        }
+    ]
     with_out = build_request(nb, model=M, include_outputs=True).body["messages"][0]["content"]
     assert [b["type"] for b in with_out] == ["text", "image", "text"]
     assert with_out[0]["text"].endswith("# %%\nprint('hi')\n\n# Out:\nhi")
@@ -175,6 +220,7 @@ def test_canonical_json_makes_equal_requests_equal():
 
 # -- bad input: each its own specific error ------------------------------------------------------
 
+
 def _img_block(data: bytes, media: str) -> dict:
     return {"type": "image", "source": {"type": "base64", "media_type": media, "data": base64.b64encode(data).decode()}}
 
@@ -187,19 +233,57 @@ def _img_block(data: bytes, media: str) -> dict:
         ([{"role": "user", "content": []}], "messages[0].content", "empty list"),
         ([{"role": "user", "content": [{"type": "text", "text": ""}]}], "messages[0].content[0]", "text is empty"),
         ([{"role": "user"}], "messages[0]", "no 'content'"),
-        ([{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "***"}}]}],
-         "messages[0].content[0].source", "not valid base64"),
-        ([{"role": "user", "content": [_img_block(image_bytes("JPEG"), "image/png")]}],
-         "messages[0].content[0].source", "media_type says image/png but the bytes are image/jpeg"),
-        ([{"role": "user", "content": [_img_block(b"not an image at all", "image/png")]}],
-         "messages[0].content[0].source", "but the bytes are not an image"),
-        ([{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]}],
-         "messages[0].content[0].source", "base64"),
-        ([{"role": "user", "content": [{"type": "document", "source": {"type": "file", "file_id": "file_1"}}]}],
-         "messages[0].content[0].source", "Files-API"),
-        ([{"role": "user", "content": [{"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
-                                                                      "data": base64.b64encode(b"%PDF-1.7 garbage").decode()}}]}],
-         "messages[0].content[0]", "unreadable PDF"),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "***"}}
+                    ],
+                }
+            ],
+            "messages[0].content[0].source",
+            "not valid base64",
+        ),
+        (
+            [{"role": "user", "content": [_img_block(image_bytes("JPEG"), "image/png")]}],
+            "messages[0].content[0].source",
+            "media_type says image/png but the bytes are image/jpeg",
+        ),
+        (
+            [{"role": "user", "content": [_img_block(b"not an image at all", "image/png")]}],
+            "messages[0].content[0].source",
+            "but the bytes are not an image",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]}],
+            "messages[0].content[0].source",
+            "base64",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "document", "source": {"type": "file", "file_id": "file_1"}}]}],
+            "messages[0].content[0].source",
+            "Files-API",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "document",
+                            "source": {
+                                "type": "base64",
+                                "media_type": "application/pdf",
+                                "data": base64.b64encode(b"%PDF-1.7 garbage").decode(),
+                            },
+                        }
+                    ],
+                }
+            ],
+            "messages[0].content[0]",
+            "unreadable PDF",
+        ),
     ],
 )
 def test_bad_messages_get_specific_errors(obj, where, message):
@@ -274,10 +358,16 @@ def test_bad_notebook_output_names_the_cell():
         build_request(nb, model=M, include_outputs=True)
 
 
-@pytest.mark.parametrize("output,field", [
-    ({"output_type": "stream", "name": "stdout", "text": 5}, "text"),
-    ({"output_type": "execute_result", "data": {"text/plain": {"x": 1}}, "metadata": {}, "execution_count": 1}, "text/plain"),
-])
+@pytest.mark.parametrize(
+    "output,field",
+    [
+        ({"output_type": "stream", "name": "stdout", "text": 5}, "text"),
+        (
+            {"output_type": "execute_result", "data": {"text/plain": {"x": 1}}, "metadata": {}, "execution_count": 1},
+            "text/plain",
+        ),
+    ],
+)
 def test_malformed_output_text_names_the_cell(output, field):
     nb = {"nbformat": 4, "cells": [{"id": "a1", "cell_type": "code", "source": "x", "outputs": [output]}]}
     with pytest.raises(InputError) as err:

@@ -41,7 +41,9 @@ def _schema(node: dict[str, Any]) -> dict[str, Any]:
 
 def _response_spec(endpoint: str, method: str, status: int) -> dict[str, Any]:
     op = OPENAPI["paths"][f"/{NS}/{endpoint}"][method.lower()]
-    assert str(status) in op["responses"], f"{method} {endpoint} answered {status}, which openapi.yaml does not document"
+    assert str(status) in op["responses"], (
+        f"{method} {endpoint} answered {status}, which openapi.yaml does not document"
+    )
     spec = op["responses"][str(status)]
     if "$ref" in spec:
         spec = OPENAPI["components"]["responses"][spec["$ref"].rsplit("/", 1)[-1]]
@@ -78,16 +80,18 @@ def tc_config() -> dict[str, Any]:
 @pytest.fixture
 def jp_server_config(standin: StandIn, tmp_path: Path, tc_config: dict[str, Any]) -> Config:
     # the test environment has no system config: enable the extension as the shipped config file does
-    return Config({
-        "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
-        "TokenCountConfig": {
-            "base_url": standin.url,
-            "cache_dir": str(tmp_path / "server-cache"),
-            "timeout": 2.0,
-            "max_retry_wait": 3.0,
-            **tc_config,
-        },
-    })
+    return Config(
+        {
+            "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
+            "TokenCountConfig": {
+                "base_url": standin.url,
+                "cache_dir": str(tmp_path / "server-cache"),
+                "timeout": 2.0,
+                "max_retry_wait": 3.0,
+                **tc_config,
+            },
+        }
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -114,12 +118,29 @@ class Client:
         self.standin = standin
         self.bodies: list[str] = []
 
-    async def call(self, method: str, endpoint: str, body: Any = None, *, status: int = 200, raw: bytes | None = None,
-                   headers: dict[str, str] | None = None, **kw: Any) -> Any:
+    async def call(
+        self,
+        method: str,
+        endpoint: str,
+        body: Any = None,
+        *,
+        status: int = 200,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> Any:
         if raw is None and body is not None:
             raw = json.dumps(body).encode()
-        resp: HTTPResponse = await self._fetch(NS, endpoint, method=method, body=raw, headers=headers,
-                                               raise_error=False, allow_nonstandard_methods=True, **kw)
+        resp: HTTPResponse = await self._fetch(
+            NS,
+            endpoint,
+            method=method,
+            body=raw,
+            headers=headers,
+            raise_error=False,
+            allow_nonstandard_methods=True,
+            **kw,
+        )
         text = resp.body.decode()
         self.bodies.append(text)
         assert self.standin.api_key not in text
@@ -175,7 +196,11 @@ def cells(n: int, tag: str = "") -> list[dict[str, Any]]:
     out = []
     for i in range(n):
         kind = "markdown" if i % 3 == 0 else "code"
-        src = f"# Section {i}{tag}\nSome prose about step {i}." if kind == "markdown" else f"x{i} = {i} * 2{tag}\nprint(x{i})"
+        src = (
+            f"# Section {i}{tag}\nSome prose about step {i}."
+            if kind == "markdown"
+            else f"x{i} = {i} * 2{tag}\nprint(x{i})"
+        )
         out.append({"id": f"c{i}", "cell_type": kind, "source": src})
     return out
 
@@ -202,18 +227,38 @@ def test_config_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://example.invalid")
     c = TokenCountConfig()
     s = c.settings()
-    assert (s.mode, s.model, s.base_url, s.data_dir) == ("offline", "claude-opus-4-8", "http://example.invalid", tmp_path / "jtc-data")
+    assert (s.mode, s.model, s.base_url, s.data_dir) == (
+        "offline",
+        "claude-opus-4-8",
+        "http://example.invalid",
+        tmp_path / "jtc-data",
+    )
     assert TokenCountConfig(cache_dir="").settings().data_dir is None
     with pytest.raises(Exception, match="at least 1"):
         TokenCountConfig(rpm=0)
 
 
-@pytest.mark.parametrize("tc_config", [{"rpm": 100, "default_model": "claude-opus-4-8", "mode": "offline", "max_request_bytes": 1000,
-                                        "api_key_env": "MY_CLAUDE_KEY"}])
+@pytest.mark.parametrize(
+    "tc_config",
+    [
+        {
+            "rpm": 100,
+            "default_model": "claude-opus-4-8",
+            "mode": "offline",
+            "max_request_bytes": 1000,
+            "api_key_env": "MY_CLAUDE_KEY",
+        }
+    ],
+)
 async def test_config_traits_reach_the_counter(client: Client, service: Any, tmp_path: Path):
     st = await client.get("status")
     assert st["rate_limit"]["rpm"] == 100
-    assert (st["default_model"], st["mode"], st["backend"], st["max_request_bytes"]) == ("claude-opus-4-8", "offline", "offline", 1000)
+    assert (st["default_model"], st["mode"], st["backend"], st["max_request_bytes"]) == (
+        "claude-opus-4-8",
+        "offline",
+        "offline",
+        1000,
+    )
     assert st["api_key_env"] == "MY_CLAUDE_KEY" and st["key_configured"] is False
     assert service.counter.cache.path == tmp_path / "server-cache" / "counts.sqlite3"
     res = await client.post("count", {"messages": [{"role": "user", "content": "hi"}]})
@@ -227,7 +272,12 @@ async def test_count_exact_then_cached(client: Client, key: str, standin: StandI
     [sent] = standin.count_requests()
     expected = build_request(b).body
     assert sent.json == expected and "max_tokens" not in sent.json
-    assert (res["input_tokens"], res["exact"], res["source"], res["reason"]) == (standin_count(expected), True, "api", None)
+    assert (res["input_tokens"], res["exact"], res["source"], res["reason"]) == (
+        standin_count(expected),
+        True,
+        "api",
+        None,
+    )
     assert res["context_window"] == registry.resolve(M).context_window
     assert res["cost_usd"] == pytest.approx(registry.resolve(M).cost_usd(res["input_tokens"]))
     again = await client.post("count", b)
@@ -241,9 +291,18 @@ async def test_count_exact_then_cached(client: Client, key: str, standin: StandI
 async def test_big_bodies_with_media(client: Client, key: str, standin: StandIn):
     # a big body with media: parsed and validated off the event loop, same answer
     png = base64.b64encode(image_bytes("PNG", (400, 300))).decode()
-    b = {"model": M, "messages": [{"role": "user", "content": [
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
-        {"type": "text", "text": "describe this " * 30_000}]}]}
+    b = {
+        "model": M,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+                    {"type": "text", "text": "describe this " * 30_000},
+                ],
+            }
+        ],
+    }
     assert len(json.dumps(b)) > 256 * 1024
     res = await client.post("count", b)
     [sent] = standin.count_requests()
@@ -260,7 +319,11 @@ async def test_count_without_key_is_an_honest_estimate(client: Client, standin: 
     assert "no API key" in res["reason"] and "ANTHROPIC_API_KEY" in res["reason"]
     assert res["input_tokens"] > 0
     assert await client.post("count", body(mode="api"), status=400) == {
-        "error": {"type": "config_error", "message": "mode 'api' needs an API key: set ANTHROPIC_API_KEY or configure one"}}
+        "error": {
+            "type": "config_error",
+            "message": "mode 'api' needs an API key: set ANTHROPIC_API_KEY or configure one",
+        }
+    }
     assert standin.requests == []
 
 
@@ -270,8 +333,9 @@ async def test_count_offline_mode_per_request(client: Client, key: str, standin:
     assert standin.count_requests() == []
 
 
-async def test_count_takes_strings_literally(client: Client, key: str, standin: StandIn, jp_root_dir: Path,
-                                             monkeypatch: pytest.MonkeyPatch):
+async def test_count_takes_strings_literally(
+    client: Client, key: str, standin: StandIn, jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
     # a prompt that names a file on the server is text: it is never read from the server's disk
     (jp_root_dir / "notes.txt").write_text("secret server file " * 50)
     monkeypatch.chdir(jp_root_dir)
@@ -281,25 +345,51 @@ async def test_count_takes_strings_literally(client: Client, key: str, standin: 
 
 
 # -- errors -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("raw", "etype", "message"), [
-    (b'{"messages": [', "invalid_json", "malformed JSON at line 1, column 15"),
-    (b'{"a": 1,}', "invalid_json", "malformed JSON at line 1, column 9: Expecting property name"),
-    (b"", "invalid_json", "the request body is empty"),
-    (b"\xff\xfe{}", "invalid_json", "not UTF-8"),
-    (b'[{"role": "user", "content": "hi"}]', "invalid_json", "expected a JSON object, got an array"),
-    (b'{"messages": [{"role": "user", "content": "hi"}], "x": NaN}', "invalid_json", "NaN is not valid JSON"),
-    (b'{"model": "claude-sonnet-4-5"}', "invalid_request_error", "messages: required"),
-    (b'{"messages": [{"role": "user", "content": ""}]}', "invalid_request_error", "messages[0].content: content is empty"),
-    (b'{"messages": [{"role": "user", "content": "a"}, {"role": "robot", "content": "x"}]}', "invalid_request_error",
-     "messages[1].role: unknown role 'robot'"),
-    (b'{"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]}]}',
-     "invalid_request_error", "messages[0].content[0].source"),
-    (b'{"messages": [{"role": "user", "content": "x"}], "temperatur": 1}', "invalid_request_error", "request: unknown request field 'temperatur'"),
-    (b'{"messages": [{"role": "user", "content": "x"}], "mode": "fast"}', "invalid_request_error", 'mode: expected one of auto, api, offline, got "fast"'),
-    (b'{"messages": [{"role": "user", "content": "x"}], "model": 3}', "invalid_request_error", "model: expected a model id"),
-])
-async def test_count_bad_bodies_are_400_naming_the_problem(client: Client, key: str, standin: StandIn, raw: bytes,
-                                                           etype: str, message: str):
+@pytest.mark.parametrize(
+    ("raw", "etype", "message"),
+    [
+        (b'{"messages": [', "invalid_json", "malformed JSON at line 1, column 15"),
+        (b'{"a": 1,}', "invalid_json", "malformed JSON at line 1, column 9: Expecting property name"),
+        (b"", "invalid_json", "the request body is empty"),
+        (b"\xff\xfe{}", "invalid_json", "not UTF-8"),
+        (b'[{"role": "user", "content": "hi"}]', "invalid_json", "expected a JSON object, got an array"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "x": NaN}', "invalid_json", "NaN is not valid JSON"),
+        (b'{"model": "claude-sonnet-4-5"}', "invalid_request_error", "messages: required"),
+        (
+            b'{"messages": [{"role": "user", "content": ""}]}',
+            "invalid_request_error",
+            "messages[0].content: content is empty",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "a"}, {"role": "robot", "content": "x"}]}',
+            "invalid_request_error",
+            "messages[1].role: unknown role 'robot'",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]}]}',
+            "invalid_request_error",
+            "messages[0].content[0].source",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "temperatur": 1}',
+            "invalid_request_error",
+            "request: unknown request field 'temperatur'",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "mode": "fast"}',
+            "invalid_request_error",
+            'mode: expected one of auto, api, offline, got "fast"',
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "model": 3}',
+            "invalid_request_error",
+            "model: expected a model id",
+        ),
+    ],
+)
+async def test_count_bad_bodies_are_400_naming_the_problem(
+    client: Client, key: str, standin: StandIn, raw: bytes, etype: str, message: str
+):
     err = await client.post("count", raw=raw, status=400)
     assert err["error"]["type"] == etype
     assert message in err["error"]["message"]
@@ -310,8 +400,10 @@ async def test_api_errors_keep_their_status(client: Client, key: str, standin: S
     # 400 from the API (a check we do not make locally): its own message, never an estimate
     standin.fail_next(400, message="messages.0.content.0: something only the API checks")
     err = await client.post("count", body("a"), status=400)
-    assert err["error"] == {"type": "invalid_request_error",
-                            "message": "the API rejected the request: messages.0.content.0: something only the API checks"}
+    assert err["error"] == {
+        "type": "invalid_request_error",
+        "message": "the API rejected the request: messages.0.content.0: something only the API checks",
+    }
     # 404: an unknown model (the stand-in knows only claude-* ids)
     err = await client.post("count", {**body("b"), "model": "gpt-5"}, status=404)
     assert err["error"]["type"] == "not_found_error" and "gpt-5" in err["error"]["message"]
@@ -333,8 +425,11 @@ async def test_body_over_the_limit_is_413(client: Client, key: str, standin: Sta
 @pytest.mark.parametrize("tc_config", [{"max_request_bytes": 4096}])
 async def test_413_is_decided_before_the_body_is_read(server: Any):
     # announce 100 MB and send none of it: the answer comes from the headers alone
-    head = (f"POST {server.base_url}{NS}/count HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {server.auth['Authorization']}\r\n"
-            "Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n")
+    head = (
+        f"POST {server.base_url}{NS}/count HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
+        f"{server.auth['Authorization']}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n"
+    )
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(head.encode())
     await writer.drain()
@@ -367,23 +462,32 @@ async def test_chunked_body_over_the_limit_is_413(server: Any):
 
 
 async def test_unauthenticated_is_403_everywhere(client: Client, key: str, standin: StandIn, server: Any):
-    for method, endpoint in (("GET", "status"), ("GET", "models"), ("POST", "count"), ("POST", "cells"), ("POST", "messages")):
+    for method, endpoint in (
+        ("GET", "status"),
+        ("GET", "models"),
+        ("POST", "count"),
+        ("POST", "cells"),
+        ("POST", "messages"),
+    ):
         b = body() if endpoint == "count" else {"cells": cells(2)}
         for auth in ("", "token not-the-token"):
-            err = await client.call(method, endpoint, b if method == "POST" else None, status=403,
-                                    headers={"Authorization": auth})
+            err = await client.call(
+                method, endpoint, b if method == "POST" else None, status=403, headers={"Authorization": auth}
+            )
             assert err["error"]["type"] == "forbidden", (method, endpoint, err)
     # a browser session without the XSRF token is refused too
     http = AsyncHTTPClient(force_instance=True)
-    resp = await http.fetch(server.url("count"), method="POST", body=json.dumps(body()),
-                            headers={"Cookie": "_xsrf=abc"}, raise_error=False)
+    resp = await http.fetch(
+        server.url("count"), method="POST", body=json.dumps(body()), headers={"Cookie": "_xsrf=abc"}, raise_error=False
+    )
     http.close()
     assert resp.code == 403
     assert standin.requests == []
 
 
-async def test_wrong_method_and_internal_errors_use_the_envelope(client: Client, key: str, service: Any,
-                                                                 monkeypatch: pytest.MonkeyPatch, standin: StandIn):
+async def test_wrong_method_and_internal_errors_use_the_envelope(
+    client: Client, key: str, service: Any, monkeypatch: pytest.MonkeyPatch, standin: StandIn
+):
     resp = await client._fetch(NS, "count", method="GET", raise_error=False)
     assert resp.code == 405 and json.loads(resp.body)["error"]["type"] == "method_not_allowed"
 
@@ -399,14 +503,21 @@ async def test_wrong_method_and_internal_errors_use_the_envelope(client: Client,
 
 # -- upstream failures in auto mode: the estimate, with the reason ------------------------------------
 @pytest.mark.parametrize("tc_config", [{"max_retries": 0, "timeout": 0.5}])
-@pytest.mark.parametrize(("script", "reason"), [
-    (lambda s: s.fail_next(401, message="invalid x-api-key"), "API key rejected (401: invalid x-api-key); check ANTHROPIC_API_KEY"),
-    (lambda s: s.fail_next(529), "the API is overloaded (529)"),
-    (lambda s: s.fail_next(500), "API error 500"),
-    (lambda s: s.hang_next(1.5), "the API did not answer within 0.5s"),
-])
-async def test_upstream_failures_answer_with_the_estimate(client: Client, key: str, standin: StandIn, script: Any,
-                                                          reason: str):
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        (
+            lambda s: s.fail_next(401, message="invalid x-api-key"),
+            "API key rejected (401: invalid x-api-key); check ANTHROPIC_API_KEY",
+        ),
+        (lambda s: s.fail_next(529), "the API is overloaded (529)"),
+        (lambda s: s.fail_next(500), "API error 500"),
+        (lambda s: s.hang_next(1.5), "the API did not answer within 0.5s"),
+    ],
+)
+async def test_upstream_failures_answer_with_the_estimate(
+    client: Client, key: str, standin: StandIn, script: Any, reason: str
+):
     script(standin)
     res = await client.post("count", body())
     assert (res["exact"], res["source"]) == (False, "offline")
@@ -445,14 +556,18 @@ async def test_rpm_cap_answers_with_the_estimate_not_a_queue(client: Client, key
 
 
 @pytest.mark.parametrize("tc_config", [{"mode": "api", "max_retries": 0, "timeout": 0.5}])
-@pytest.mark.parametrize(("script", "status", "etype"), [
-    (lambda s: s.fail_next(429, retry_after=7), 429, "rate_limit_error"),
-    (lambda s: s.fail_next(529), 503, "overloaded_error"),
-    (lambda s: s.fail_next(401), 502, "upstream_auth_error"),
-    (lambda s: s.hang_next(1.5), 504, "timeout_error"),
-])
-async def test_api_mode_reports_upstream_failures(client: Client, key: str, standin: StandIn, script: Any,
-                                                  status: int, etype: str):
+@pytest.mark.parametrize(
+    ("script", "status", "etype"),
+    [
+        (lambda s: s.fail_next(429, retry_after=7), 429, "rate_limit_error"),
+        (lambda s: s.fail_next(529), 503, "overloaded_error"),
+        (lambda s: s.fail_next(401), 502, "upstream_auth_error"),
+        (lambda s: s.hang_next(1.5), 504, "timeout_error"),
+    ],
+)
+async def test_api_mode_reports_upstream_failures(
+    client: Client, key: str, standin: StandIn, script: Any, status: int, etype: str
+):
     script(standin)
     err = await client.post("count", body(), status=status)
     assert err["error"]["type"] == etype
@@ -465,8 +580,10 @@ async def test_40_concurrent_identical_requests_make_one_upstream_request(key: s
     standin.delay = 0.3  # hold the first one in flight while the others arrive
     http = AsyncHTTPClient(force_instance=True, max_clients=64)
     try:
-        fetches = [http.fetch(server.url("count"), method="POST", body=json.dumps(body("shared")), headers=server.auth)
-                   for _ in range(40)]
+        fetches = [
+            http.fetch(server.url("count"), method="POST", body=json.dumps(body("shared")), headers=server.auth)
+            for _ in range(40)
+        ]
         answers = [json.loads(r.body) for r in await asyncio.gather(*fetches)]
     finally:
         http.close()
@@ -480,8 +597,14 @@ async def test_distinct_requests_in_flight_are_bounded(key: str, standin: StandI
     standin.delay = 0.2
     http = AsyncHTTPClient(force_instance=True, max_clients=16)
     try:
-        await asyncio.gather(*(http.fetch(server.url("count"), method="POST", body=json.dumps(body(f"distinct {i}")),
-                                          headers=server.auth) for i in range(6)))
+        await asyncio.gather(
+            *(
+                http.fetch(
+                    server.url("count"), method="POST", body=json.dumps(body(f"distinct {i}")), headers=server.auth
+                )
+                for i in range(6)
+            )
+        )
     finally:
         http.close()
     arrivals = sorted(r.at for r in standin.count_requests())
@@ -494,6 +617,7 @@ async def test_distinct_requests_in_flight_are_bounded(key: str, standin: StandI
 #: a deadline for tests that assert an exact first answer: a loaded machine may take longer than the default
 #: 2 s to import the SDK and answer (the UI would then show the estimate, pending, and ask again)
 SLOW_OK = 30_000
+
 
 def _notebook_body(nb: list[dict[str, Any]]) -> dict[str, Any]:
     """The request ``count_tokens(Path(nb))`` and the CLI send for these cells (sources only)."""
@@ -528,8 +652,9 @@ async def test_cold_notebook_total_is_one_request_whatever_the_cap(client: Clien
     assert [c["id"] for c in first["cells"]] == [f"c{i}" for i in range(100)]
     assert all(not c["exact"] and c["tokens"] > 0 and c["reason"] for c in first["cells"])
     assert first["total"] == first["joins_and_frame"] + sum(c["tokens"] for c in first["cells"])
-    assert first["by_type"] == {t: sum(c["tokens"] for c in first["cells"] if c["cell_type"] == t)
-                                for t in ("markdown", "code")}
+    assert first["by_type"] == {
+        t: sum(c["tokens"] for c in first["cells"] if c["cell_type"] == t) for t in ("markdown", "code")
+    }
     assert first["cells_pending"] == 0  # background work is off
 
     again = await client.post("cells", {"model": M, "cells": nb, "include_outputs": False})
@@ -546,21 +671,33 @@ async def test_cold_notebook_total_is_one_request_whatever_the_cap(client: Clien
     assert changed == list(range(0, 100, 10))
 
 
-async def test_notebook_total_equals_the_cli_and_count_tokens(client: Client, key: str, standin: StandIn,
-                                                              tmp_path: Path):
+async def test_notebook_total_equals_the_cli_and_count_tokens(
+    client: Client, key: str, standin: StandIn, tmp_path: Path
+):
     import os
     import subprocess
     import sys
 
     path = sorted(FIXTURE_NOTEBOOKS.glob("*.ipynb"))[0]
     raw = json.loads(path.read_text())
-    nb = [{"id": c.get("id") or f"i{i}", "cell_type": c["cell_type"], "source": c["source"]}
-          for i, c in enumerate(raw["cells"])]
+    nb = [
+        {"id": c.get("id") or f"i{i}", "cell_type": c["cell_type"], "source": c["source"]}
+        for i, c in enumerate(raw["cells"])
+    ]
     res = await client.post("cells", {"model": M, "cells": nb, "deadline_ms": SLOW_OK})
-    env = {**os.environ, "ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url,
-           "JUPYTER_TOKEN_COUNT_DATA_DIR": str(tmp_path / "cli-cache")}
-    cli = subprocess.run([sys.executable, "-m", "jupyter_token_count.cli", "--api", "-m", M, str(path), "--json"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "ANTHROPIC_API_KEY": standin.api_key,
+        "ANTHROPIC_BASE_URL": standin.url,
+        "JUPYTER_TOKEN_COUNT_DATA_DIR": str(tmp_path / "cli-cache"),
+    }
+    cli = subprocess.run(
+        [sys.executable, "-m", "jupyter_token_count.cli", "--api", "-m", M, str(path), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cli.returncode == 0, cli.stderr
     assert res["exact"] and res["total"] == json.loads(cli.stdout)["input_tokens"]
     sent = standin.count_requests()  # the CLI has a cache of its own: it asked too, with the same bytes
@@ -678,8 +815,11 @@ async def test_api_mode_retries_share_one_time_budget(client: Client, key: str, 
 
 
 async def test_cells_offline_and_edge_cases(client: Client, standin: StandIn):
-    nb = [*cells(3), {"id": "empty", "cell_type": "code", "source": "   "},
-          {"id": "lines", "cell_type": "markdown", "source": ["# Title\n", "text"]}]
+    nb = [
+        *cells(3),
+        {"id": "empty", "cell_type": "code", "source": "   "},
+        {"id": "lines", "cell_type": "markdown", "source": ["# Title\n", "text"]},
+    ]
     res = await client.post("cells", {"cells": nb})
     assert res["exact"] is False and "no API key" in res["reason"]
     assert res["model"] == registry.default_model()
@@ -693,26 +833,63 @@ async def test_cells_offline_and_edge_cases(client: Client, standin: StandIn):
 
 
 async def test_cells_include_outputs(client: Client, key: str):
-    nb = [{"id": "a", "cell_type": "code", "source": "print('hi')",
-           "outputs": [{"output_type": "stream", "name": "stdout", "text": "hi\n" * 20}]}]
+    nb = [
+        {
+            "id": "a",
+            "cell_type": "code",
+            "source": "print('hi')",
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "hi\n" * 20}],
+        }
+    ]
     without = await client.post("cells", {"model": M, "cells": nb, "include_outputs": False})
     with_out = await client.post("cells", {"model": M, "cells": nb, "include_outputs": True})
     assert with_out["cells"][0]["tokens"] > without["cells"][0]["tokens"]
 
 
-@pytest.mark.parametrize(("payload", "message"), [
-    ({"model": M}, "cells: required"),
-    ({"cells": {"a": 1}}, "cells: expected an array, got an object"),
-    ({"cells": [{"id": "a", "cell_type": "python", "source": "x"}]}, "cell 1: unknown cell_type 'python'"),
-    ({"cells": [{"id": "a", "cell_type": "code", "source": 5}]}, "cell 1: source: expected a string"),
-    ({"cells": [], "include_outputs": "yes"}, "include_outputs: expected a boolean, got a string"),
-    ({"cells": [*cells(2), {"id": "img", "cell_type": "code", "source": "plot()", "outputs": [
-        {"output_type": "display_data", "data": {"image/png": "not base64!"}}]}], "include_outputs": True},
-     "cell 3 (id 'img'), output 1: image/png output is not valid base64"),
-    ({"cells": [{"id": "img", "cell_type": "code", "source": "plot()", "outputs": [
-        {"output_type": "display_data", "data": {"image/png": base64.b64encode(b"not a picture").decode()}}]}],
-      "include_outputs": True}, "cell 1 (id 'img'), "),
-])
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"model": M}, "cells: required"),
+        ({"cells": {"a": 1}}, "cells: expected an array, got an object"),
+        ({"cells": [{"id": "a", "cell_type": "python", "source": "x"}]}, "cell 1: unknown cell_type 'python'"),
+        ({"cells": [{"id": "a", "cell_type": "code", "source": 5}]}, "cell 1: source: expected a string"),
+        ({"cells": [], "include_outputs": "yes"}, "include_outputs: expected a boolean, got a string"),
+        (
+            {
+                "cells": [
+                    *cells(2),
+                    {
+                        "id": "img",
+                        "cell_type": "code",
+                        "source": "plot()",
+                        "outputs": [{"output_type": "display_data", "data": {"image/png": "not base64!"}}],
+                    },
+                ],
+                "include_outputs": True,
+            },
+            "cell 3 (id 'img'), output 1: image/png output is not valid base64",
+        ),
+        (
+            {
+                "cells": [
+                    {
+                        "id": "img",
+                        "cell_type": "code",
+                        "source": "plot()",
+                        "outputs": [
+                            {
+                                "output_type": "display_data",
+                                "data": {"image/png": base64.b64encode(b"not a picture").decode()},
+                            }
+                        ],
+                    }
+                ],
+                "include_outputs": True,
+            },
+            "cell 1 (id 'img'), ",
+        ),
+    ],
+)
 async def test_cells_bad_input_is_400_naming_the_cell(client: Client, payload: dict[str, Any], message: str):
     err = await client.post("cells", raw=json.dumps(payload).encode(), status=400)
     assert err["error"]["type"] == "invalid_request_error"
@@ -726,14 +903,16 @@ async def test_messages_is_the_notebook_as_one_request(client: Client, standin: 
     req = res["request"]
     assert req["model"] == M and [m["role"] for m in req["messages"]] == ["user"]
     assert req["messages"][0]["content"][0]["text"].startswith("# %% [markdown]\n# Section 0")
-    err = await client.post("messages", raw=json.dumps({"cells": [{"id": "e", "cell_type": "code", "source": ""}]}).encode(),
-                            status=400)
+    err = await client.post(
+        "messages", raw=json.dumps({"cells": [{"id": "e", "cell_type": "code", "source": ""}]}).encode(), status=400
+    )
     assert "every cell is empty" in err["error"]["message"]
     assert standin.requests == []
 
 
-async def test_status_and_big_notebooks_are_built_off_the_event_loop(client: Client, service: Any,
-                                                                     monkeypatch: pytest.MonkeyPatch):
+async def test_status_and_big_notebooks_are_built_off_the_event_loop(
+    client: Client, service: Any, monkeypatch: pytest.MonkeyPatch
+):
     import threading
 
     from jupyter_token_count.server import handlers
@@ -746,6 +925,7 @@ async def test_status_and_big_notebooks_are_built_off_the_event_loop(client: Cli
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             seen[name] = threading.current_thread()
             return fn(*args, **kwargs)
+
         return wrapped
 
     monkeypatch.setattr(service, "status", spy("status", status))
@@ -763,13 +943,17 @@ async def test_status_and_big_notebooks_are_built_off_the_event_loop(client: Cli
 def _fixture_cells() -> list[dict[str, Any]]:
     path = sorted(FIXTURE_NOTEBOOKS.glob("*.ipynb"))[0]
     nb = json.loads(path.read_text())
-    return [{"id": c.get("id") or f"i{i}", "cell_type": c["cell_type"], "source": c["source"]} for i, c in enumerate(nb["cells"])]
+    return [
+        {"id": c.get("id") or f"i{i}", "cell_type": c["cell_type"], "source": c["source"]}
+        for i, c in enumerate(nb["cells"])
+    ]
 
 
 @pytest.mark.skipif(not FIXTURE_NOTEBOOKS.is_dir(), reason="no fixture notebooks")
 @pytest.mark.parametrize("with_key", [False, True])
-async def test_cells_total_is_the_whole_notebook(client: Client, standin: StandIn, monkeypatch: pytest.MonkeyPatch,
-                                                 with_key: bool):
+async def test_cells_total_is_the_whole_notebook(
+    client: Client, standin: StandIn, monkeypatch: pytest.MonkeyPatch, with_key: bool
+):
     """POST cells' total is POST messages' request counted by POST count: the same number, exact or not."""
     if with_key:
         monkeypatch.setenv("ANTHROPIC_API_KEY", standin.api_key)
@@ -796,8 +980,9 @@ async def test_models_refreshed_from_the_api_at_most_every_n_minutes(client: Cli
     res = await client.get("models")
     assert res["refreshed_from_api"] is True and isinstance(res["refreshed_at"], float)
     by_id = {m["id"]: m for m in res["models"]}
-    assert by_id["claude-haiku-4-5-20251001"]["context_window"] == 200_000 or \
-        any(m["context_window"] == 200_000 and "claude-haiku-4-5-20251001" in m.get("aliases", []) for m in res["models"])
+    assert by_id["claude-haiku-4-5-20251001"]["context_window"] == 200_000 or any(
+        m["context_window"] == 200_000 and "claude-haiku-4-5-20251001" in m.get("aliases", []) for m in res["models"]
+    )
     assert by_id["claude-sonnet-6"]["context_window"] == 2_000_000  # a model the bundled registry does not know
     assert by_id["claude-sonnet-6"]["known"] is False
     await asyncio.gather(client.get("models"), client.get("models"), client.get("models"))
@@ -821,15 +1006,24 @@ async def test_models_refresh_failure_keeps_the_registry(client: Client, key: st
 async def test_status_never_shows_the_key(client: Client, key: str):
     st = await client.get("status")
     assert st["key_configured"] is True and st["backend"] == "api" and key not in json.dumps(st)
-    assert set(st) >= {"backend", "mode", "key_configured", "default_model", "estimator", "cache", "upstream_requests",
-                       "rate_limit"}
+    assert set(st) >= {
+        "backend",
+        "mode",
+        "key_configured",
+        "default_model",
+        "estimator",
+        "cache",
+        "upstream_requests",
+        "rate_limit",
+    }
     assert st["estimator"]
 
 
 # -- the key never leaves the server ------------------------------------------------------------------
 @pytest.mark.parametrize("tc_config", [{"max_retries": 0, "cell_counts": False}])  # the scripted errors are for counts
-async def test_key_absent_from_bodies_and_debug_logs(client: Client, key: str, standin: StandIn,
-                                                      caplog: pytest.LogCaptureFixture, jp_serverapp: Any):
+async def test_key_absent_from_bodies_and_debug_logs(
+    client: Client, key: str, standin: StandIn, caplog: pytest.LogCaptureFixture, jp_serverapp: Any
+):
     caplog.set_level(logging.DEBUG)
     jp_serverapp.log.setLevel(logging.DEBUG)
     await client.get("status")
@@ -855,7 +1049,9 @@ async def test_key_absent_from_bodies_and_debug_logs(client: Client, key: str, s
 async def test_unknown_model_offline_is_counted_with_a_warning(client: Client, standin: StandIn):
     res = await client.post("count", {"model": "claude-sonet-4-5", "messages": [{"role": "user", "content": "hi"}]})
     assert res["exact"] is False and "did you mean 'claude-sonnet-4-5'" in res["warnings"][0]
-    cells = await client.post("cells", {"model": "claude-sonet-4-5", "cells": [{"id": "a", "cell_type": "code", "source": "x"}]})
+    cells = await client.post(
+        "cells", {"model": "claude-sonet-4-5", "cells": [{"id": "a", "cell_type": "code", "source": "x"}]}
+    )
     assert "unknown model 'claude-sonet-4-5'" in cells["warnings"][0]
     known = await client.post("count", {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]})
     assert known["warnings"] == []
@@ -863,7 +1059,9 @@ async def test_unknown_model_offline_is_counted_with_a_warning(client: Client, s
 
 async def test_unknown_model_is_refused_once_the_api_list_is_known(client: Client, key: str, standin: StandIn):
     await client.get("models")  # the front end asks for the model list first; it refreshes from the API
-    err = await client.post("count", {"model": "claude-sonet-6", "messages": [{"role": "user", "content": "hi"}]}, status=400)
+    err = await client.post(
+        "count", {"model": "claude-sonet-6", "messages": [{"role": "user", "content": "hi"}]}, status=400
+    )
     assert "unknown model 'claude-sonet-6'" in err["error"]["message"]
     assert "did you mean 'claude-sonnet-6'" in err["error"]["message"] and not standin.count_requests()
     ok = await client.post("count", {"model": "claude-sonnet-6", "messages": [{"role": "user", "content": "hi"}]})
@@ -876,8 +1074,13 @@ def _cli_json(path: Path, *args: str, env: dict[str, str] | None = None) -> dict
     import subprocess
     import sys
 
-    run = subprocess.run([sys.executable, "-m", "jupyter_token_count.cli", str(path), "--json", *args],
-                         env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "jupyter_token_count.cli", str(path), "--json", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -886,8 +1089,9 @@ async def test_document_text_counts_as_the_cli_counts_the_file(client: Client, t
     text = "# System prompt\n\nYou are a careful analyst. Cite the rows you use.\n\n" * 20
     path = tmp_path / "system.md"
     path.write_text(text)
-    res = await client.post("document", {"name": "system.md", "text": text, "model": M,
-                                         "selection": "You are a careful analyst."})
+    res = await client.post(
+        "document", {"name": "system.md", "text": text, "model": M, "selection": "You are a careful analyst."}
+    )
     assert res["kind"] == "text" and not res["total"]["exact"]
     assert res["total"]["input_tokens"] == _cli_json(path, "--offline", "-m", M)["input_tokens"]
     assert 0 < res["selection"]["input_tokens"] < res["total"]["input_tokens"]
@@ -895,18 +1099,30 @@ async def test_document_text_counts_as_the_cli_counts_the_file(client: Client, t
 
 
 async def test_document_json_is_counted_as_what_it_holds(client: Client, key: str, standin: StandIn, tmp_path: Path):
-    messages = [{"role": "user", "content": "Summarise the report."}, {"role": "assistant", "content": "Sure."},
-                {"role": "user", "content": "Now in French."}]
-    request = {"model": M, "max_tokens": 100, "system": "Be brief.", "messages": messages,
-               "tools": [{"name": "calc", "description": "math", "input_schema": {"type": "object"}}]}
+    messages = [
+        {"role": "user", "content": "Summarise the report."},
+        {"role": "assistant", "content": "Sure."},
+        {"role": "user", "content": "Now in French."},
+    ]
+    request = {
+        "model": M,
+        "max_tokens": 100,
+        "system": "Be brief.",
+        "messages": messages,
+        "tools": [{"name": "calc", "description": "math", "input_schema": {"type": "object"}}],
+    }
     for name, value, kind in (("messages.json", messages, "messages"), ("request.json", request, "request")):
         path = tmp_path / name
         path.write_text(json.dumps(value, indent=2))
-        res = await client.post("document", {"name": name, "text": path.read_text(), "model": M,
-                                             "deadline_ms": SLOW_OK})
+        res = await client.post(
+            "document", {"name": name, "text": path.read_text(), "model": M, "deadline_ms": SLOW_OK}
+        )
         assert res["kind"] == kind and res["total"]["exact"], res
-        env = {"ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url,
-               "JUPYTER_TOKEN_COUNT_DATA_DIR": str(tmp_path / "cli")}
+        env = {
+            "ANTHROPIC_API_KEY": standin.api_key,
+            "ANTHROPIC_BASE_URL": standin.url,
+            "JUPYTER_TOKEN_COUNT_DATA_DIR": str(tmp_path / "cli"),
+        }
         assert res["total"]["input_tokens"] == _cli_json(path, "--api", env=env)["input_tokens"]
     sent = standin.count_requests()[-1].json
     assert sent["system"] == "Be brief." and sent["tools"][0]["name"] == "calc" and "max_tokens" not in sent
@@ -916,20 +1132,25 @@ async def test_document_json_is_counted_as_what_it_holds(client: Client, key: st
 
 
 async def test_document_json_that_is_neither_is_text_and_says_so(client: Client):
-    for text, words in (('{"temperature": 0.2, "notes": "no messages here"}', "neither"),
-                        ('{"messages": [', "not valid JSON")):
+    for text, words in (
+        ('{"temperature": 0.2, "notes": "no messages here"}', "neither"),
+        ('{"messages": [', "not valid JSON"),
+    ):
         res = await client.post("document", {"name": "settings.json", "text": text, "model": M})
         assert res["kind"] == "text" and words in res["note"] and res["total"]["input_tokens"] > 0
     empty = await client.post("document", {"name": "blank.txt", "text": "  \n", "model": M})
     assert empty["note"].startswith("empty") and empty["total"]["input_tokens"] > 0  # the frame alone
 
 
-@pytest.mark.parametrize(("payload", "message"), [
-    ({"text": "x"}, "name: expected the document's file name"),
-    ({"name": "a.md", "text": 5}, "text: expected the document's text (a string), got a number"),
-    ({"name": "a.md", "text": "x", "selection": ["x"]}, "selection: expected a string or null, got an array"),
-    ({"name": "m.json", "text": '[{"role": "user", "content": []}]'}, "document 'm.json'"),
-])
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"text": "x"}, "name: expected the document's file name"),
+        ({"name": "a.md", "text": 5}, "text: expected the document's text (a string), got a number"),
+        ({"name": "a.md", "text": "x", "selection": ["x"]}, "selection: expected a string or null, got an array"),
+        ({"name": "m.json", "text": '[{"role": "user", "content": []}]'}, "document 'm.json'"),
+    ],
+)
 async def test_document_bad_input_is_400(client: Client, payload: dict[str, Any], message: str):
     err = await client.post("document", raw=json.dumps(payload).encode(), status=400)
     assert message in err["error"]["message"]

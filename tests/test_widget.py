@@ -103,7 +103,8 @@ class Kernel:
         return [
             m["content"]["data"]["state"]
             for m in self.iopub
-            if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == model_id
+            if m["msg_type"] == "comm_msg"
+            and m["content"]["comm_id"] == model_id
             and m["content"]["data"].get("method") == "update"
         ]
 
@@ -153,11 +154,28 @@ def final_prompt(body: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("source", ["browser", "python"])
 def test_burst_of_20_edits_costs_at_most_2_requests(k: Kernel, standin: StandIn, source: str):
-    ids = k.json("w = TokenCounter(model=M, prompt='Tell me'); w.wait(20); "
-                 "print(json.dumps([w._prompt_box.model_id, w._total.model_id]))")
+    ids = k.json(
+        "w = TokenCounter(model=M, prompt='Tell me'); w.wait(20); "
+        "print(json.dumps([w._prompt_box.model_id, w._total.model_id]))"
+    )
     before = len(standin.count_requests())
     assert before == 1
-    words = ["Tell", "me", "about", "the", "history", "of", "the", "Royal", "Society", "and", "its", "first", "fellows", "please"]
+    words = [
+        "Tell",
+        "me",
+        "about",
+        "the",
+        "history",
+        "of",
+        "the",
+        "Royal",
+        "Society",
+        "and",
+        "its",
+        "first",
+        "fellows",
+        "please",
+    ]
     edits = [" ".join(words[: i + 1]) + "?" * (i % 3) for i in range(20)]
     if source == "browser":
         for text in edits:  # someone typing: ~25 ms between keystrokes
@@ -178,8 +196,10 @@ def test_burst_of_20_edits_costs_at_most_2_requests(k: Kernel, standin: StandIn,
 
 def test_stale_answer_never_overwrites_newer_and_kernel_stays_responsive(k: Kernel, standin: StandIn):
     standin.delay = 0.8  # every answer takes 0.8 s
-    k.execute("seen = []\nw = TokenCounter(model=M, prompt='first version')\n"
-              "w.observe(lambda c: seen.append(c['new']), 'input_tokens')")
+    k.execute(
+        "seen = []\nw = TokenCounter(model=M, prompt='first version')\n"
+        "w.observe(lambda c: seen.append(c['new']), 'input_tokens')"
+    )
     deadline = time.monotonic() + 5
     while not standin.count_requests() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -222,8 +242,10 @@ def test_adding_a_real_png_puts_an_image_block_in_the_request(k: Kernel, standin
     s = k.json("show(w)")
     body = sent_bodies(standin)[-1]
     image, text = body["messages"][0]["content"]
-    assert image == {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                 "data": base64.standard_b64encode(data).decode()}}
+    assert image == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": base64.standard_b64encode(data).decode()},
+    }
     assert text == {"type": "text", "text": "What does this chart show?"}
     assert body["system"] == "You read charts."
     assert s["request"] == body  # reusable as client.messages.create(**w.request, max_tokens=...)
@@ -254,7 +276,9 @@ def test_unusable_files_get_inline_errors_and_are_never_sent(k: Kernel, standin:
     for p in (corrupt, fake, huge, good):
         k.execute(f"w.add_file({str(p)!r})")
     s = k.json("show(w)")
-    noise = [m["content"]["text"] for m in k.iopub[start:] if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"]
+    noise = [
+        m["content"]["text"] for m in k.iopub[start:] if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"
+    ]
     assert noise == []  # the errors are in the panel; pypdf's repair warnings are not printed under it
     errors = {f["name"]: f["error"] for f in s["files"]}
     assert errors["report.pdf"].startswith("unreadable PDF")
@@ -277,8 +301,10 @@ def test_uploads_from_the_browser_are_added_one_by_one(k: Kernel, standin: Stand
     ids = k.json("w = TokenCounter(model=M, prompt='Compare'); w.wait(20); print(json.dumps([w._upload.model_id]))")
     for name, data in (("a.jpg", image_bytes("JPEG", (40, 30))), ("b.webp", image_bytes("WEBP", (30, 40)))):
         value = [{"name": name, "type": "image/jpeg", "size": len(data), "last_modified": 1_700_000_000_000}]
-        content = {"comm_id": ids[0], "data": {"method": "update", "state": {"value": value},
-                                              "buffer_paths": [["value", 0, "content"]]}}
+        content = {
+            "comm_id": ids[0],
+            "data": {"method": "update", "state": {"value": value}, "buffer_paths": [["value", 0, "content"]]},
+        }
         msg = k.kc.session.msg("comm_msg", content)
         k.kc.session.send(k.kc.shell_channel.socket, msg, buffers=[data])
         time.sleep(0.05)
@@ -292,24 +318,31 @@ def test_uploads_from_the_browser_are_added_one_by_one(k: Kernel, standin: Stand
 
 
 def test_tools_json_is_validated_inline(k: Kernel, standin: StandIn):
-    tools = [{"name": "get_weather", "description": "Weather for a city",
-              "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    tools = [
+        {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+        }
+    ]
     # the constructor the %%count_tokens --widget magic calls
     s = k.json(f"w = TokenCounter(model=M, system='', prompt='Weather in Paris?', tools={tools!r}); show(w)")
     assert sent_bodies(standin)[-1]["tools"] == tools == s["request"]["tools"]
-    s = k.json("w._tools_box.value = '[{\"name\": \"get_weather\",'; show(w)")
+    s = k.json('w._tools_box.value = \'[{"name": "get_weather",\'; show(w)')
     assert "invalid JSON at line 1" in s["tools_html"] and "tools left out" in s["tools_html"]
     assert "tools" not in s["request"] and "tools" not in sent_bodies(standin)[-1]
     assert s["status"] == "done"
-    s = k.json("w._tools_box.value = '[{\"name\": \"x\"}]'; show(w)")
+    s = k.json('w._tools_box.value = \'[{"name": "x"}]\'; show(w)')
     assert "needs an &#x27;input_schema&#x27;" in s["tools_html"]  # escaped: it is HTML
 
 
 def test_clear_resets_everything_but_the_model(k: Kernel, standin: StandIn, tmp_path: Path):
     png = tmp_path / "x.png"
     png.write_bytes(image_bytes())
-    k.execute(f"w = TokenCounter(model=M, system='s', prompt='p', tools=[{{'name': 't', 'input_schema': {{}}}}])\n"
-              f"w.add_file({str(png)!r}); w.wait(20)")
+    k.execute(
+        f"w = TokenCounter(model=M, system='s', prompt='p', tools=[{{'name': 't', 'input_schema': {{}}}}])\n"
+        f"w.add_file({str(png)!r}); w.wait(20)"
+    )
     sent = len(standin.count_requests())
     s = k.json("w.clear(); print(json.dumps(state(w)))")  # at once, before any recount
     assert (s["input_tokens"], s["exact"], s["status"], s["files"], s["request"]) == (0, False, "empty", [], None)
@@ -364,10 +397,14 @@ def test_magic_widget_option_shows_a_live_panel(k: Kernel, standin: StandIn):
 
 
 def test_watch_recounts_a_growing_message_list_on_refresh(k: Kernel, standin: StandIn):
-    k.execute("msgs = [{'role': 'user', 'content': 'Hi Claude'}]\nv = watch(msgs, model=M, system='Be brief'); v.wait(20)")
+    k.execute(
+        "msgs = [{'role': 'user', 'content': 'Hi Claude'}]\nv = watch(msgs, model=M, system='Be brief'); v.wait(20)"
+    )
     assert len(standin.count_requests()) == 1
-    k.execute("for i in range(5):\n    msgs.append({'role': 'assistant' if i % 2 == 0 else 'user', 'content': f'turn {i}'})\n"
-              "    v.refresh()\n")
+    k.execute(
+        "for i in range(5):\n    msgs.append({'role': 'assistant' if i % 2 == 0 else 'user', 'content': f'turn {i}'})\n"
+        "    v.refresh()\n"
+    )
     s = k.json("v.wait(20); print(json.dumps([v.input_tokens, v.exact, v.value, v._repr_mimebundle_()['text/plain']]))")
     bodies = sent_bodies(standin)
     assert len(bodies) <= 3  # five refreshes in a burst: debounced too

@@ -92,11 +92,14 @@ def checked_tokens(value: Any) -> int:
     if value is None:
         raise ApiBadResponse("the API answered 200 without input_tokens")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiBadResponse(f"the API answered 200 with input_tokens = {str(value)[:40]!r} ({type(value).__name__}), "
-                             "not a whole number")
+        raise ApiBadResponse(
+            f"the API answered 200 with input_tokens = {str(value)[:40]!r} ({type(value).__name__}), not a whole number"
+        )
     if not 0 <= value <= MAX_INPUT_TOKENS:
-        raise ApiBadResponse(f"the API answered 200 with an impossible input_tokens = {value} "
-                             f"(believed between 0 and {MAX_INPUT_TOKENS:,})")
+        raise ApiBadResponse(
+            f"the API answered 200 with an impossible input_tokens = {value} "
+            f"(believed between 0 and {MAX_INPUT_TOKENS:,})"
+        )
     return value
 
 

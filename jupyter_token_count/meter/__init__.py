@@ -20,8 +20,17 @@ from .core import BudgetExceeded, Meter
 from .record import CallLine, CallRecord
 from .report import CallReport
 
-__all__ = ["BudgetExceeded", "CallLine", "CallRecord", "CallReport", "call_log", "call_report", "is_metering",
-           "meter_calls", "stop_metering"]
+__all__ = [
+    "BudgetExceeded",
+    "CallLine",
+    "CallRecord",
+    "CallReport",
+    "call_log",
+    "call_report",
+    "is_metering",
+    "meter_calls",
+    "stop_metering",
+]
 
 _lock = threading.Lock()
 _log: list[CallRecord] = []  # every record of this kernel, across on/off
@@ -37,15 +46,20 @@ def _check_budget(name: str, value: Any, kind: type) -> Any:
     return kind(value)
 
 
-def meter_calls(budget_tokens: int | None = None, budget_usd: float | None = None, per_call: bool = False,
-                show: bool = True) -> Meter:
+def meter_calls(
+    budget_tokens: int | None = None, budget_usd: float | None = None, per_call: bool = False, show: bool = True
+) -> Meter:
     """Switch the call meter on (again: with new budgets). ``budget_tokens`` / ``budget_usd`` stop a call before it
     is sent when its predicted input (``per_call=True``) or the session's total with it would pass them; a stopped
     call raises ``BudgetExceeded`` and nothing reaches the API. ``show=False`` records without showing lines."""
     from . import hooks
 
-    meter = Meter(_check_budget("budget_tokens", budget_tokens, int), _check_budget("budget_usd", budget_usd, float),
-                  bool(per_call), bool(show))
+    meter = Meter(
+        _check_budget("budget_tokens", budget_tokens, int),
+        _check_budget("budget_usd", budget_usd, float),
+        bool(per_call),
+        bool(show),
+    )
     meter.records = _log  # one log per kernel: the session total spans re-configurations
     with _lock:
         old = hooks.active()

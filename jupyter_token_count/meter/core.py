@@ -69,8 +69,12 @@ def breakpoints(body: dict[str, Any]) -> list[Breakpoint]:
             for b, block in enumerate(content):
                 if isinstance(block, dict) and block.get("cache_control"):
                     head = dict(msg, content=content[: b + 1])
-                    out.append(Breakpoint({"tools": tools, "system": system, "messages": [*messages[:m], head]},
-                                          ttl(block["cache_control"])))
+                    out.append(
+                        Breakpoint(
+                            {"tools": tools, "system": system, "messages": [*messages[:m], head]},
+                            ttl(block["cache_control"]),
+                        )
+                    )
     if body.get("cache_control") and messages:
         out.append(Breakpoint({"tools": tools, "system": system, "messages": messages}, ttl(body["cache_control"])))
     return out
@@ -87,8 +91,13 @@ def _prefix_key(model: str, prefix: dict[str, Any]) -> str:
 
 
 class Meter:
-    def __init__(self, budget_tokens: int | None = None, budget_usd: float | None = None, per_call: bool = False,
-                 show: bool = True) -> None:
+    def __init__(
+        self,
+        budget_tokens: int | None = None,
+        budget_usd: float | None = None,
+        per_call: bool = False,
+        show: bool = True,
+    ) -> None:
         self.budget_tokens = budget_tokens
         self.budget_usd = budget_usd
         self.per_call = per_call
@@ -103,9 +112,12 @@ class Meter:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jtc-meter")
 
     def __repr__(self) -> str:
-        limits = [f"budget_tokens={self.budget_tokens:,}" if self.budget_tokens is not None else "",
-                  f"budget_usd={self.budget_usd:g}" if self.budget_usd is not None else "",
-                  "per_call" if self.per_call and self.has_budget else "", "" if self.show else "quiet"]
+        limits = [
+            f"budget_tokens={self.budget_tokens:,}" if self.budget_tokens is not None else "",
+            f"budget_usd={self.budget_usd:g}" if self.budget_usd is not None else "",
+            "per_call" if self.per_call and self.has_budget else "",
+            "" if self.show else "quiet",
+        ]
         return f"<call meter: {', '.join(x for x in ['on', *limits] if x)}; {len(self.records)} call(s) logged>"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
@@ -139,8 +151,16 @@ class Meter:
         with self._lock:
             return [self._prefixes.get(_prefix_key(model, bp.prefix), 0.0) > now for bp in breakpoints(body)]
 
-    def predict(self, rec: CallRecord, body: dict[str, Any], counter: Any, *, batch: bool,
-                live: list[bool] | None = None, deadline: float | None = None) -> None:
+    def predict(
+        self,
+        rec: CallRecord,
+        body: dict[str, Any],
+        counter: Any,
+        *,
+        batch: bool,
+        live: list[bool] | None = None,
+        deadline: float | None = None,
+    ) -> None:
         """Fill in the record's prediction. Never raises: a failure to count is a note on the line."""
         try:
             self._predict(rec, body, counter, batch=batch, live=live, deadline=deadline)
@@ -153,8 +173,16 @@ class Meter:
                 if rec.status == "counting":
                     rec.status = "sent"
 
-    def _predict(self, rec: CallRecord, body: dict[str, Any], counter: Any, *, batch: bool,
-                 live: list[bool] | None, deadline: float | None) -> None:
+    def _predict(
+        self,
+        rec: CallRecord,
+        body: dict[str, Any],
+        counter: Any,
+        *,
+        batch: bool,
+        live: list[bool] | None,
+        deadline: float | None,
+    ) -> None:
         req = CountRequest(count_body(body))
         try:
             res = counter.count(req, deadline=deadline)
@@ -173,9 +201,12 @@ class Meter:
         total = res.input_tokens
         live = live if live is not None else self.cache_live(rec.model, body)
         w5, w1, read = self._cache_split(rec.model, body, total, live)
-        cost = pricing.input_cost(rec.model, uncached=max(0, total - w5 - w1 - read), write_5m=w5, write_1h=w1,
-                                  read=read, batch=batch)
-        out = pricing.output_cost(rec.model, rec.max_tokens, prompt_tokens=total, batch=batch) if rec.max_tokens else None
+        cost = pricing.input_cost(
+            rec.model, uncached=max(0, total - w5 - w1 - read), write_5m=w5, write_1h=w1, read=read, batch=batch
+        )
+        out = (
+            pricing.output_cost(rec.model, rec.max_tokens, prompt_tokens=total, batch=batch) if rec.max_tokens else None
+        )
         with rec._lock:  # all figures at once: a line never shows a count without its price
             rec.context_window = info.context_window
             rec.predicted_input_tokens, rec.exact, rec.count_source = total, res.exact, res.source
@@ -244,31 +275,39 @@ class Meter:
         if self.budget_tokens is not None:
             used = 0 if self.per_call else sum(r.spent_tokens() for r in earlier)
             if used + tokens > self.budget_tokens:
-                where = ("per-call budget" if self.per_call else "session budget")
+                where = "per-call budget" if self.per_call else "session budget"
                 already = "" if self.per_call else f" ({used:,} already used by {len(earlier)} earlier call(s))"
                 raise BudgetExceeded(
                     f"not sent: this call's input is {label} tokens and would pass the {where} of "
-                    f"{self.budget_tokens:,} tokens{already}; {how}, or `%count_calls off`")
+                    f"{self.budget_tokens:,} tokens{already}; {how}, or `%count_calls off`"
+                )
         if self.budget_usd is not None:
             if any(r.predicted_cost_usd is None for r in new):
-                raise BudgetExceeded(f"not sent: no list price is known for {new[0].model!r}, so a USD budget cannot be "
-                                     "checked; use --budget-tokens, or `%count_calls off`")
+                raise BudgetExceeded(
+                    f"not sent: no list price is known for {new[0].model!r}, so a USD budget cannot be "
+                    "checked; use --budget-tokens, or `%count_calls off`"
+                )
             used_usd = 0.0 if self.per_call else sum(r.spent_usd() for r in earlier)
             if used_usd + usd > self.budget_usd:
-                where = ("per-call budget" if self.per_call else "session budget")
-                already = "" if self.per_call else f" ({format_cost(used_usd)} already spent by {len(earlier)} earlier call(s))"
+                where = "per-call budget" if self.per_call else "session budget"
+                already = (
+                    ""
+                    if self.per_call
+                    else f" ({format_cost(used_usd)} already spent by {len(earlier)} earlier call(s))"
+                )
                 raise BudgetExceeded(
                     f"not sent: this call's input costs {'' if exact else '≈'}{format_cost(usd)} and would pass the "
-                    f"{where} of {format_cost(self.budget_usd)}{already}; raise it with `%count_calls on --budget-usd X`"
-                    " / `meter_calls(budget_usd=X)`, or `%count_calls off`")
+                    f"{where} of {format_cost(self.budget_usd)}{already}; raise it with `%count_calls on "
+                    "--budget-usd X`"
+                    " / `meter_calls(budget_usd=X)`, or `%count_calls off`"
+                )
 
     @property
     def has_budget(self) -> bool:
         return self.budget_tokens is not None or self.budget_usd is not None
 
     # -- the hooks' entry points ----------------------------------------------------------------------
-    def before_send(self, client: Any, raw: bytes, path: str, idempotency_key: str | None,
-                    retries_taken: int) -> Any:
+    def before_send(self, client: Any, raw: bytes, path: str, idempotency_key: str | None, retries_taken: int) -> Any:
         """A request is about to go out. Returns a handle for ``after_response`` (None if not metered). Raises only
         ``BudgetExceeded``."""
         if retries_taken and idempotency_key in self._by_idempotency:
@@ -290,10 +329,17 @@ class Meter:
         if not items or not all(isinstance(p.get("model"), str) for p, _ in items):
             return None
         count = _execution_count()
-        recs = [CallRecord(model=p["model"], kind="batch" if batch else "message", execution_count=count,
-                           stream=bool(p.get("stream")) and not batch, custom_id=cid,
-                           max_tokens=p.get("max_tokens") if isinstance(p.get("max_tokens"), int) else None)
-                for p, cid in items]
+        recs = [
+            CallRecord(
+                model=p["model"],
+                kind="batch" if batch else "message",
+                execution_count=count,
+                stream=bool(p.get("stream")) and not batch,
+                custom_id=cid,
+                max_tokens=p.get("max_tokens") if isinstance(p.get("max_tokens"), int) else None,
+            )
+            for p, cid in items
+        ]
         counter = self.counter_for(client)
         handle = _Handle(self, recs, [p for p, _ in items], batch)
         handle.live = [self.cache_live(p["model"], p) for p, _ in items]

@@ -58,8 +58,9 @@ def _build_request(self: Any, options: Any, *, retries_taken: int = 0) -> Any:
     from .core import BudgetExceeded
 
     try:
-        handle = meter.before_send(self, request.content, path, getattr(options, "idempotency_key", None),
-                                   retries_taken)
+        handle = meter.before_send(
+            self, request.content, path, getattr(options, "idempotency_key", None), retries_taken
+        )
     except BudgetExceeded:
         raise
     except Exception:  # the meter must never fail a call
@@ -293,10 +294,15 @@ def install(meter: Any) -> None:
     from ..errors import ConfigError
 
     seams = (getattr(bc, "BaseClient", None), getattr(bc, "SyncAPIClient", None), getattr(bc, "AsyncAPIClient", None))
-    if not (seams[0] and hasattr(seams[0], "_build_request") and all(
-            c is not None and hasattr(c, "_attempt_request") for c in seams[1:])):
-        raise ConfigError(f"the call meter does not know this anthropic SDK ({anthropic.__version__}): it needs the "
-                          "request-building and sending methods of 2.14; try `pip install -U anthropic`")
+    if not (
+        seams[0]
+        and hasattr(seams[0], "_build_request")
+        and all(c is not None and hasattr(c, "_attempt_request") for c in seams[1:])
+    ):
+        raise ConfigError(
+            f"the call meter does not know this anthropic SDK ({anthropic.__version__}): it needs the "
+            "request-building and sending methods of 2.14; try `pip install -U anthropic`"
+        )
     if not _originals:
         _originals["build"] = bc.BaseClient._build_request
         _originals["attempt_sync"] = bc.SyncAPIClient._attempt_request
@@ -315,8 +321,11 @@ def uninstall() -> None:
         return
     from anthropic import _base_client as bc
 
-    ours = (bc.BaseClient._build_request is _build_request and bc.SyncAPIClient._attempt_request is _attempt_sync
-            and bc.AsyncAPIClient._attempt_request is _attempt_async)
+    ours = (
+        bc.BaseClient._build_request is _build_request
+        and bc.SyncAPIClient._attempt_request is _attempt_sync
+        and bc.AsyncAPIClient._attempt_request is _attempt_async
+    )
     if ours:
         bc.BaseClient._build_request = _originals.pop("build")  # type: ignore[method-assign]
         bc.SyncAPIClient._attempt_request = _originals.pop("attempt_sync")  # type: ignore[method-assign]

@@ -28,8 +28,13 @@ def rates(model: str, prompt_tokens: int, *, batch: bool = False) -> Rates | Non
     p = registry.resolve(model).prices
     if p.input is None:
         return None
-    r = {"input": p.input, "output": p.output, "cache_write_5m": p.cache_write_5m,
-         "cache_write_1h": p.cache_write_1h, "cache_read": p.cache_read}
+    r = {
+        "input": p.input,
+        "output": p.output,
+        "cache_write_5m": p.cache_write_5m,
+        "cache_write_1h": p.cache_write_1h,
+        "cache_read": p.cache_read,
+    }
     for band in registry.price_bands(model):
         if prompt_tokens > band.get("prompt_above", float("inf")):
             r.update({k: v for k, v in band.items() if k in r})
@@ -43,14 +48,19 @@ def _mtok(tokens: int, rate: float | None) -> float | None:
     return None if rate is None else tokens * rate / 1_000_000
 
 
-def input_cost(model: str, *, uncached: int, write_5m: int = 0, write_1h: int = 0, read: int = 0,
-               batch: bool = False) -> float | None:
+def input_cost(
+    model: str, *, uncached: int, write_5m: int = 0, write_1h: int = 0, read: int = 0, batch: bool = False
+) -> float | None:
     """Input cost of one request split into uncached, cache-written and cache-read tokens."""
     r = rates(model, uncached + write_5m + write_1h + read, batch=batch)
     if r is None:
         return None
-    parts = [_mtok(uncached, r.input), _mtok(write_5m, r.cache_write_5m), _mtok(write_1h, r.cache_write_1h),
-             _mtok(read, r.cache_read)]
+    parts = [
+        _mtok(uncached, r.input),
+        _mtok(write_5m, r.cache_write_5m),
+        _mtok(write_1h, r.cache_write_1h),
+        _mtok(read, r.cache_read),
+    ]
     return None if any(x is None for x in parts) else sum(x for x in parts if x is not None)
 
 

@@ -118,8 +118,10 @@ class CallLine:
             total = sum(p for p in preds if p is not None)
             exact = all(r.exact for r in recs)
             cost = _sum([r.predicted_cost_usd for r in recs])
-            parts.append(f"in {format_tokens(total, exact)} ({'' if exact else '≈'}{format_cost(cost)}"
-                         f"{' at batch price' if self.batch else ''})")
+            parts.append(
+                f"in {format_tokens(total, exact)} ({'' if exact else '≈'}{format_cost(cost)}"
+                f"{' at batch price' if self.batch else ''})"
+            )
             frac = r0.context_fraction
             if frac is not None and not self.batch:
                 if frac > 1:
@@ -142,9 +144,11 @@ class CallLine:
         if self.batch and settled and r0.batch_id:  # the batch's results were fetched
             cost = _sum([r.cost_usd for r in done])
             failed = len(settled) - len(done)
-            parts.append(f"→ results {len(done)}/{len(recs)}: actual in {sum(r.actual_input_total or 0 for r in done):,}, "
-                         f"out {sum(r.output_tokens or 0 for r in done):,}, {format_cost(cost)} at batch price"
-                         + (f", {failed} failed" if failed else ""))
+            parts.append(
+                f"→ results {len(done)}/{len(recs)}: actual in {sum(r.actual_input_total or 0 for r in done):,}, "
+                f"out {sum(r.output_tokens or 0 for r in done):,}, {format_cost(cost)} at batch price"
+                + (f", {failed} failed" if failed else "")
+            )
         elif r0.status == "blocked":
             parts.append("NOT SENT (budget)")
         elif r0.status == "submitted":

@@ -8,9 +8,20 @@ from typing import Any
 from ..result import format_cost, format_tokens
 from .record import CallRecord
 
-COLUMNS = ("execution_count", "model", "kind", "status", "predicted_input_tokens", "exact", "input_tokens",
-           "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens", "predicted_cost_usd",
-           "cost_usd")
+COLUMNS = (
+    "execution_count",
+    "model",
+    "kind",
+    "status",
+    "predicted_input_tokens",
+    "exact",
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "predicted_cost_usd",
+    "cost_usd",
+)
 
 
 def _n(v: Any) -> str:
@@ -50,10 +61,23 @@ class CallReport:
     def _rows(self) -> list[list[str]]:
         rows = []
         for r in self.records:
-            pred = "" if r.predicted_input_tokens is None else ("" if r.exact else "≈") + f"{r.predicted_input_tokens:,}"
-            rows.append([_n(r.execution_count), r.model, r.kind + (" (stream)" if r.stream else ""), r.status, pred,
-                         _n(r.input_tokens), _n(r.cache_creation_input_tokens), _n(r.cache_read_input_tokens),
-                         _n(r.output_tokens), "" if r.cost_usd is None else format_cost(r.cost_usd)])
+            pred = (
+                "" if r.predicted_input_tokens is None else ("" if r.exact else "≈") + f"{r.predicted_input_tokens:,}"
+            )
+            rows.append(
+                [
+                    _n(r.execution_count),
+                    r.model,
+                    r.kind + (" (stream)" if r.stream else ""),
+                    r.status,
+                    pred,
+                    _n(r.input_tokens),
+                    _n(r.cache_creation_input_tokens),
+                    _n(r.cache_read_input_tokens),
+                    _n(r.output_tokens),
+                    "" if r.cost_usd is None else format_cost(r.cost_usd),
+                ]
+            )
         return rows
 
     HEAD = ("cell", "model", "kind", "status", "predicted in", "input", "cache write", "cache read", "output", "cost")
@@ -66,10 +90,12 @@ class CallReport:
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
         t = self.totals()
         pred = format_tokens(t["predicted_input_tokens"], t["predicted_exact"])
-        lines.append(f"total: {t['calls']} call(s), predicted in {pred}, input "
-                     f"{t['input_tokens']:,}, cache write {t['cache_creation_input_tokens']:,}, cache read "
-                     f"{t['cache_read_input_tokens']:,}, output {t['output_tokens']:,}, cost {format_cost(t['cost_usd'])}"
-                     + (f" ({t['blocked']} blocked by the budget)" if t["blocked"] else ""))
+        lines.append(
+            f"total: {t['calls']} call(s), predicted in {pred}, input "
+            f"{t['input_tokens']:,}, cache write {t['cache_creation_input_tokens']:,}, cache read "
+            f"{t['cache_read_input_tokens']:,}, output {t['output_tokens']:,}, cost {format_cost(t['cost_usd'])}"
+            + (f" ({t['blocked']} blocked by the budget)" if t["blocked"] else "")
+        )
         return "\n".join(lines)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
@@ -83,8 +109,13 @@ class CallReport:
         body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in self._rows())
         t = self.totals()
         blocked = f", {t['blocked']} blocked" if t["blocked"] else ""
-        foot = (f'<tr style="font-weight:600"><td colspan="4">total: {t["calls"]} call(s){blocked}</td>'
-                f"<td>{format_tokens(t['predicted_input_tokens'], t['predicted_exact'])}</td><td>{t['input_tokens']:,}</td>"
-                f"<td>{t['cache_creation_input_tokens']:,}</td><td>{t['cache_read_input_tokens']:,}</td>"
-                f"<td>{t['output_tokens']:,}</td><td>{esc(format_cost(t['cost_usd']))}</td></tr>")
-        return f'<table class="jupyter-token-count-calls"><thead><tr>{head}</tr></thead><tbody>{body}{foot}</tbody></table>'
+        foot = (
+            f'<tr style="font-weight:600"><td colspan="4">total: {t["calls"]} call(s){blocked}</td>'
+            f"<td>{format_tokens(t['predicted_input_tokens'], t['predicted_exact'])}</td><td>{t['input_tokens']:,}</td>"
+            f"<td>{t['cache_creation_input_tokens']:,}</td><td>{t['cache_read_input_tokens']:,}</td>"
+            f"<td>{t['output_tokens']:,}</td><td>{esc(format_cost(t['cost_usd']))}</td></tr>"
+        )
+        return (
+            f'<table class="jupyter-token-count-calls"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}{foot}</tbody></table>"
+        )

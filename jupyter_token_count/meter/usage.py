@@ -50,7 +50,7 @@ class SSEUsage:
             if cut is None:
                 return
             end, skip = cut
-            event, self._buf = self._buf[:end], self._buf[end + skip:]
+            event, self._buf = self._buf[:end], self._buf[end + skip :]
             self._event(event)
 
     def _next_boundary(self) -> tuple[int, int] | None:

@@ -35,6 +35,7 @@ __all__ = [
     "notebook_request",
 ]
 
+
 def build_request(
     obj: Any,
     *,
@@ -58,8 +59,14 @@ def build_request(
     # the structural boundary first: nothing below (adapters, validation, encoding) may recurse into or
     # trip over a too-deep tree, a lone surrogate or a NaN
     top = "messages" if isinstance(obj, (list, tuple)) else ""
-    for value, where in ((obj, top), (model, "model"), (system, "system"), (tools, "tools"),
-                         (tool_choice, "tool_choice"), (thinking, "thinking")):
+    for value, where in (
+        (obj, top),
+        (model, "model"),
+        (system, "system"),
+        (tools, "tools"),
+        (tool_choice, "tool_choice"),
+        (thinking, "thinking"),
+    ):
         if value is not None:
             check_tree(value, where)
     messages, extras = from_input(obj, include_outputs=include_outputs)
@@ -91,7 +98,9 @@ def build_request(
         check_tree(body)  # names the place
         raise InputError("the request cannot be encoded as JSON") from None
     try:
-        validate_body(body, max_bytes=max_bytes, context_window=info.context_window, size=req.size_bytes if max_bytes else None)
+        validate_body(
+            body, max_bytes=max_bytes, context_window=info.context_window, size=req.size_bytes if max_bytes else None
+        )
     except InputError as exc:
         origin = _origin(obj)
         raise (exc.at(origin) if origin else exc) from None
@@ -113,5 +122,3 @@ def _origin(obj: Any) -> str | None:
     if isinstance(obj, os.PathLike) or (isinstance(obj, str) and looks_like_path(obj)):
         return f"file '{Path(obj)}'"
     return None
-
-

@@ -58,8 +58,9 @@ def document_request(name: str, text: str, **build: Any) -> Document:
         value, why = _parsed(name, text)
         if why is None:
             is_request = isinstance(value, dict) and "messages" in value
-            is_messages = isinstance(value, list) and bool(value) and all(
-                isinstance(m, dict) and "role" in m for m in value)
+            is_messages = (
+                isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
+            )
             if is_request or is_messages:
                 kwargs = dict(build)
                 if is_request and isinstance(value.get("model"), str) and value["model"].strip():

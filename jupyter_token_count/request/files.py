@@ -61,7 +61,10 @@ def image_block(data: bytes, media_type: str | None = None) -> dict[str, Any]:
 def pdf_block(data: bytes, title: str | None = None) -> dict[str, Any]:
     if sniff_media_type(data) != PDF_TYPE:
         raise InputError("not a PDF (no %PDF- header in its first KiB)")
-    block: dict[str, Any] = {"type": "document", "source": {"type": "base64", "media_type": PDF_TYPE, "data": b64(data)}}
+    block: dict[str, Any] = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": PDF_TYPE, "data": b64(data)},
+    }
     if title:
         block["title"] = title
     return block

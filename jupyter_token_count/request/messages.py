@@ -104,7 +104,9 @@ def to_blocks(obj: Any, where: str, include_outputs: bool = False) -> list[dict[
             raise exc.at(where) from None
     if isinstance(obj, dict):
         if "type" not in obj:
-            raise InputError("a content block needs a 'type' (text, image, document, tool_use, tool_result, ...)", where)
+            raise InputError(
+                "a content block needs a 'type' (text, image, document, tool_use, tool_result, ...)", where
+            )
         return [_strip({k: _plain(v) for k, v in obj.items()})]
     raise InputError(f"cannot use a {type(obj).__name__} as message content", where)
 
@@ -131,7 +133,10 @@ def to_message(obj: Any, where: str, include_outputs: bool = False) -> dict[str,
         raise InputError("message has no 'role' (expected 'user' or 'assistant')", where)
     if "content" not in obj:
         raise InputError("message has no 'content'", where)
-    msg: dict[str, Any] = {"role": obj["role"], "content": to_content(obj["content"], f"{where}.content", include_outputs)}
+    msg: dict[str, Any] = {
+        "role": obj["role"],
+        "content": to_content(obj["content"], f"{where}.content", include_outputs),
+    }
     return msg
 
 
@@ -200,7 +205,9 @@ def from_input(obj: Any, include_outputs: bool = False) -> tuple[list[dict[str, 
             "a dict must be a request body (with 'messages'), a message (with 'role'), "
             "a content block (with 'type') or a notebook (with 'cells')"
         )
-    if isinstance(obj, (list, tuple)) and not (isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], (bytes, bytearray))):
+    if isinstance(obj, (list, tuple)) and not (
+        isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], (bytes, bytearray))
+    ):
         if not obj:
             raise InputError("nothing to count: the message list is empty")
         if all(_message_like(m) for m in obj):

@@ -105,13 +105,17 @@ def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool =
                 raise InputError(f"output must be an object, got {_json_name(output)}", f"{loc}, output {j + 1}")
         attachments = raw.get("attachments", {})  # present means typed: null is not "none"
         if not isinstance(attachments, dict):
-            raise InputError(f"attachments must be an object mapping file names to {{media type: data}}, "
-                             f"got {_json_name(attachments)}", loc)
+            raise InputError(
+                f"attachments must be an object mapping file names to {{media type: data}}, "
+                f"got {_json_name(attachments)}",
+                loc,
+            )
         for name, bundle in attachments.items():
             # checked whatever the outputs switch: a malformed attachment is a malformed cell
             if not isinstance(bundle, dict):
-                raise InputError(f"attachment {name!r} must be an object {{media type: data}}, got {_json_name(bundle)}",
-                                 loc)
+                raise InputError(
+                    f"attachment {name!r} must be an object {{media type: data}}, got {_json_name(bundle)}", loc
+                )
         out.append(Cell(cid, cell_type, source, tuple(outputs), i, tuple(attachments.items())))
     return out
 
@@ -144,7 +148,9 @@ def load_notebook(obj: Any, where: str = "notebook") -> list[Cell]:
         raise InputError("not a notebook: expected an object with a 'cells' list (nbformat 4)", where)
     major = obj.get("nbformat", 4)
     if major != 4:
-        raise InputError(f"nbformat {major} is not supported; open and re-save it with Jupyter to get nbformat 4", where)
+        raise InputError(
+            f"nbformat {major} is not supported; open and re-save it with Jupyter to get nbformat 4", where
+        )
     return cells_from_json(obj["cells"])
 
 

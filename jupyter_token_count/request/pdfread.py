@@ -76,14 +76,24 @@ def read_pdf(raw: bytes, *, text: bool) -> tuple[PdfPage, ...]:
         known = _refusals.get(digest)
     if known is not None:
         raise InputError(known)
-    cmd = [sys.executable, "-m", "jupyter_token_count._pdfworker", "text" if text else "pages",
-           str(PDF_MEMORY_LIMIT), str(PDF_MAX_INFLATE)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter_token_count._pdfworker",
+        "text" if text else "pages",
+        str(PDF_MEMORY_LIMIT),
+        str(PDF_MAX_INFLATE),
+    ]
     try:
         with _workers:
-            done = subprocess.run(cmd, input=raw, capture_output=True, timeout=PDF_TIME_LIMIT, check=False, env=_worker_env())
+            done = subprocess.run(
+                cmd, input=raw, capture_output=True, timeout=PDF_TIME_LIMIT, check=False, env=_worker_env()
+            )
     except subprocess.TimeoutExpired:
-        raise InputError(f"reading the PDF took longer than {PDF_TIME_LIMIT:g} s (the limit per document); "
-                         "it may be a decompression bomb or extremely complex") from None
+        raise InputError(
+            f"reading the PDF took longer than {PDF_TIME_LIMIT:g} s (the limit per document); "
+            "it may be a decompression bomb or extremely complex"
+        ) from None
     except OSError as exc:
         raise InputError(f"the PDF could not be read: no worker process could be started ({exc.strerror})") from None
     try:
@@ -98,5 +108,7 @@ def read_pdf(raw: bytes, *, text: bool) -> tuple[PdfPage, ...]:
     if status == "error":
         raise _refuse(digest, f"unreadable PDF ({answer.get('message')})")
     # killed (memory limit hit outside Python's reach) or crashed
-    raise InputError(f"the PDF could not be read within the limits ({PDF_TIME_LIMIT:g} s, "
-                     f"{PDF_MEMORY_LIMIT // 2**20} MB of memory; worker exit status {done.returncode})")
+    raise InputError(
+        f"the PDF could not be read within the limits ({PDF_TIME_LIMIT:g} s, "
+        f"{PDF_MEMORY_LIMIT // 2**20} MB of memory; worker exit status {done.returncode})"
+    )

@@ -120,8 +120,10 @@ def image_size(data: bytes) -> tuple[int, int]:
             img.verify()  # checks structure (chunk CRCs for PNG) without decoding pixels
     except Image.DecompressionBombError:
         # Pillow refuses headers declaring more than 2 × MAX_IMAGE_PIXELS before reading any pixel
-        raise InputError(f"the image header declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; the API "
-                         f"accepts at most {MAX_IMAGE_EDGE}×{MAX_IMAGE_EDGE}") from None
+        raise InputError(
+            f"the image header declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; the API "
+            f"accepts at most {MAX_IMAGE_EDGE}×{MAX_IMAGE_EDGE}"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"the image data is corrupt or truncated ({exc})") from None
     return size
@@ -171,7 +173,9 @@ class _Walker:
             raise InputError(f"unknown image source type {stype!r} (expected 'base64')", f"{where}.source")
         declared = source.get("media_type")
         if declared not in IMAGE_TYPES:
-            raise InputError(f"media_type {declared!r} is not supported; expected one of {', '.join(IMAGE_TYPES)}", f"{where}.source")
+            raise InputError(
+                f"media_type {declared!r} is not supported; expected one of {', '.join(IMAGE_TYPES)}", f"{where}.source"
+            )
         data = source.get("data")
         if isinstance(data, str) and len(data) > MAX_IMAGE_BASE64:
             raise InputError(f"image is {len(data) / 2**20:.1f} MB as base64; the API accepts at most 10 MB", where)
@@ -197,7 +201,9 @@ class _Walker:
             raise InputError(_URL_HINT.format(kind="document", stype=stype), f"{where}.source")
         if stype == "base64":
             if source.get("media_type") != PDF_TYPE:
-                raise InputError(f"base64 documents must be application/pdf, not {source.get('media_type')!r}", f"{where}.source")
+                raise InputError(
+                    f"base64 documents must be application/pdf, not {source.get('media_type')!r}", f"{where}.source"
+                )
             raw = _b64(source.get("data"), f"{where}.source")
             if sniff_media_type(raw) != PDF_TYPE:
                 raise InputError("media_type says application/pdf but the bytes are not a PDF", f"{where}.source")
@@ -215,7 +221,9 @@ class _Walker:
             elif not isinstance(content, str):
                 raise InputError("source.content must be a string or a list of blocks", f"{where}.source")
         else:
-            raise InputError(f"unknown document source type {stype!r} (expected base64, text or content)", f"{where}.source")
+            raise InputError(
+                f"unknown document source type {stype!r} (expected base64, text or content)", f"{where}.source"
+            )
 
     def block(self, block: Any, where: str) -> None:
         if not isinstance(block, dict):
@@ -265,7 +273,9 @@ class _Walker:
                     )
         page_cap = MAX_PDF_PAGES if (self.context_window or 0) >= 1_000_000 else 100
         if self.pdf_pages > page_cap:
-            raise InputError(f"the PDFs have {self.pdf_pages} pages in all; this model accepts at most {page_cap} per request")
+            raise InputError(
+                f"the PDFs have {self.pdf_pages} pages in all; this model accepts at most {page_cap} per request"
+            )
 
 
 def _tools(tools: Any) -> set[str]:
@@ -304,8 +314,11 @@ def validate_body(body: dict[str, Any], *, max_bytes: int | None, context_window
         where = f"messages[{i}]"
         role = msg.get("role")
         if role not in ROLES:
-            raise InputError(f"unknown role {role!r}; expected 'user' or 'assistant' (or 'system' for an "
-                             "instruction mid-conversation; the first system prompt goes in system=...)", f"{where}.role")
+            raise InputError(
+                f"unknown role {role!r}; expected 'user' or 'assistant' (or 'system' for an "
+                "instruction mid-conversation; the first system prompt goes in system=...)",
+                f"{where}.role",
+            )
         content = msg.get("content")
         final_assistant = i == last and role == "assistant"
         if isinstance(content, str):
@@ -340,7 +353,9 @@ def validate_body(body: dict[str, Any], *, max_bytes: int | None, context_window
         if thinking["type"] == "enabled":
             budget = thinking.get("budget_tokens")
             if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
-                raise InputError(f"thinking.budget_tokens must be an integer of at least {MIN_THINKING_BUDGET}", "thinking")
+                raise InputError(
+                    f"thinking.budget_tokens must be an integer of at least {MIN_THINKING_BUDGET}", "thinking"
+                )
     walker.finish()
     if max_bytes is not None and size is not None and size > max_bytes:
         raise InputError(f"the request is {size / 2**20:.1f} MB; the API accepts at most {max_bytes / 2**20:.0f} MB")

@@ -24,15 +24,22 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     s = service.settings
     serverapp.log.info(
         "jupyter-token-count: mode %s, backend %s (key %s in $%s), %d requests/min, cache %s",
-        s.mode, service.counter.backend_name, "set" if s.key_configured else "not set", s.api_key_env,
-        s.rpm, s.data_dir or "in memory only",
+        s.mode,
+        service.counter.backend_name,
+        "set" if s.key_configured else "not set",
+        s.api_key_env,
+        s.rpm,
+        s.data_dir or "in memory only",
     )
     if service.hub is not None:
         from ..hub import safe_url
 
         h = service.hub.settings
-        serverapp.log.info("jupyter-token-count: sharing counts and a %d requests/min budget through Redis at %s",
-                           h.rpm, safe_url(h.url))
+        serverapp.log.info(
+            "jupyter-token-count: sharing counts and a %d requests/min budget through Redis at %s",
+            h.rpm,
+            safe_url(h.url),
+        )
 
 
 def _warm_up(service: TokenCountService) -> None:
@@ -44,8 +51,10 @@ def _warm_up(service: TokenCountService) -> None:
     from ..backends import offline
 
     try:
-        offline.estimate({"model": service.settings.model, "messages": [{"role": "user", "content": "warm up"}]},
-                         registry.resolve(service.settings.model))
+        offline.estimate(
+            {"model": service.settings.model, "messages": [{"role": "user", "content": "warm up"}]},
+            registry.resolve(service.settings.model),
+        )
         if service.settings.mode != "offline":
             # the SDK takes seconds to import: not in the first count's deadline
             from ..backends import api  # noqa: F401
@@ -54,4 +63,3 @@ def _warm_up(service: TokenCountService) -> None:
         return
     gc.collect()
     gc.freeze()
-

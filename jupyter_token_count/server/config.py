@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from traitlets import Bool, Enum, Float, Integer, Unicode, default, validate
 from traitlets.config import Configurable
 
-from .. import registry
 from ..config import (
     ENV_BASE_URL,
     ENV_MODE,
@@ -28,6 +27,7 @@ from ..config import (
     Settings,
     default_data_dir,
 )
+from ..config import default_model as _default_model
 
 if TYPE_CHECKING:
     from ..hub import HubSettings
@@ -85,15 +85,19 @@ class TokenCountConfig(Configurable):
         help="Seconds one count may take upstream, every retry included (one time budget, so retries never "
         "multiply the wait). Api mode answers 504 past it.",
     )
-    max_retries = Integer(Settings.max_retries, config=True,
-                          help="Retries of a transient API failure (within `timeout`) before falling back.")
+    max_retries = Integer(
+        Settings.max_retries,
+        config=True,
+        help="Retries of a transient API failure (within `timeout`) before falling back.",
+    )
     max_retry_wait = Float(
         Settings.max_retry_wait,
         config=True,
         help="Longest 429 retry-after waited out; longer pauses answer with the estimate (auto mode).",
     )
-    max_concurrency = Integer(Settings.max_concurrency, config=True,
-                              help="Distinct count_tokens requests in flight at once.")
+    max_concurrency = Integer(
+        Settings.max_concurrency, config=True, help="Distinct count_tokens requests in flight at once."
+    )
     deadline = Float(
         Settings.deadline,
         config=True,
@@ -140,7 +144,8 @@ class TokenCountConfig(Configurable):
     models_refresh_minutes = Float(
         60.0,
         config=True,
-        help="GET models refreshes context windows from the API's GET /v1/models at most this often (when a key is set).",
+        help="GET models refreshes context windows from the API's GET /v1/models at most this often "
+        "(when a key is set).",
     )
 
     @default("base_url")
@@ -149,7 +154,7 @@ class TokenCountConfig(Configurable):
 
     @default("default_model")
     def _model_default(self) -> str:
-        return os.environ.get(ENV_MODEL) or registry.default_model()
+        return _default_model()
 
     @default("mode")
     def _mode_default(self) -> str:
@@ -237,5 +242,10 @@ class TokenCountConfig(Configurable):
             return None
         from ..hub import HubSettings
 
-        return HubSettings(url=self.redis_url.strip(), ttl=self.redis_ttl_days * 86400,
-                           rpm=self.hub_rpm or self.rpm, namespace=self.redis_namespace, op_timeout=self.redis_timeout)
+        return HubSettings(
+            url=self.redis_url.strip(),
+            ttl=self.redis_ttl_days * 86400,
+            rpm=self.hub_rpm or self.rpm,
+            namespace=self.redis_namespace,
+            op_timeout=self.redis_timeout,
+        )

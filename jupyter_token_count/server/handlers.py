@@ -63,7 +63,9 @@ _TYPES = {
 class ApiFailure(tornado.web.HTTPError):
     """An error answered as the JSON envelope. ``message`` is shown to the user as is."""
 
-    def __init__(self, status: int, message: str, error_type: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, error_type: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(status, log_message=None, reason=None)
         self.message = message
         self.error_type = error_type or _TYPES.get(status, "error")
@@ -192,8 +194,10 @@ class BaseHandler(APIHandler):
             failure = ApiFailure(status_code, exc.log_message % exc.args if exc.args else exc.log_message)
         elif status_code >= 500:
             # never a traceback or an exception text in the answer: it is in the server log
-            failure = ApiFailure(status_code, "internal error in the jupyter-token-count server extension "
-                                 "(details are in the Jupyter server log)")
+            failure = ApiFailure(
+                status_code,
+                "internal error in the jupyter-token-count server extension (details are in the Jupyter server log)",
+            )
         else:
             phrase = HTTPStatus(status_code).phrase if status_code in HTTPStatus._value2member_map_ else "error"
             failure = ApiFailure(status_code, phrase)
@@ -214,12 +218,20 @@ class BaseHandler(APIHandler):
 
     @classmethod
     def allowed_methods(cls) -> list[str]:
-        return [m for m in ("GET", "POST") if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())]
+        return [
+            m for m in ("GET", "POST") if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())
+        ]
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ApiFailure):  # an answer, not a fault: one line, no traceback
-            self.log.info("jupyter-token-count %s %s → %d %s: %s", self.request.method, self.request.path,
-                          value.status_code, value.error_type, value.message)
+            self.log.info(
+                "jupyter-token-count %s %s → %d %s: %s",
+                self.request.method,
+                self.request.path,
+                value.status_code,
+                value.error_type,
+                value.message,
+            )
             return
         super().log_exception(typ, value, tb)
 
@@ -310,7 +322,9 @@ class BodyHandler(BaseHandler):
             return self.service.settings.deadline
         ms = body["deadline_ms"]
         if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 <= ms <= MAX_DEADLINE_MS:
-            raise ApiFailure(400, f"deadline_ms: expected milliseconds from 0 to {MAX_DEADLINE_MS}, got {json.dumps(ms)}")
+            raise ApiFailure(
+                400, f"deadline_ms: expected milliseconds from 0 to {MAX_DEADLINE_MS}, got {json.dumps(ms)}"
+            )
         return ms / 1000
 
     async def cells_body(self) -> tuple[str, str | None, bool, list[Any], float]:
@@ -335,17 +349,29 @@ def _shown(value: Any) -> str:
 _JSON_NAMES = {str: "a string", list: "an array", dict: "an object"}
 
 #: request fields whose JSON type is fixed (openapi.yaml): null is refused rather than taken as absent
-_TYPED_FIELDS = {"system": (str, list), "tools": (list,), "tool_choice": (dict,), "thinking": (dict,),
-                 "messages": (list,)}
+_TYPED_FIELDS = {
+    "system": (str, list),
+    "tools": (list,),
+    "tool_choice": (dict,),
+    "thinking": (dict,),
+    "messages": (list,),
+}
 
 
 def _too_large_message(n: int, limit: int) -> str:
-    return f"the request body is {_size(n)}; this server accepts at most {_size(limit)} (TokenCountConfig.max_request_bytes)"
+    return (
+        f"the request body is {_size(n)}; this server accepts at most {_size(limit)} "
+        "(TokenCountConfig.max_request_bytes)"
+    )
 
 
 def _failure_413(limit: int) -> ApiFailure:
-    return ApiFailure(413, f"the request body is over {_size(limit)}; this server accepts at most {_size(limit)} "
-                      "(TokenCountConfig.max_request_bytes)", "request_too_large")
+    return ApiFailure(
+        413,
+        f"the request body is over {_size(limit)}; this server accepts at most {_size(limit)} "
+        "(TokenCountConfig.max_request_bytes)",
+        "request_too_large",
+    )
 
 
 def _size(n: int) -> str:
@@ -363,10 +389,14 @@ class CountHandler(BodyHandler):
         body = await self.json_body()
         model, mode = self.model_and_mode(body)
         if "messages" not in body:
-            raise ApiFailure(400, "messages: required (the body is a count_tokens request: {model?, messages, system?, tools?, ...})")
+            raise ApiFailure(
+                400, "messages: required (the body is a count_tokens request: {model?, messages, system?, tools?, ...})"
+            )
         for name, types in _TYPED_FIELDS.items():
             if name in body and not isinstance(body[name], types):
-                raise ApiFailure(400, f"{name}: expected {' or '.join(_JSON_NAMES[t] for t in types)}, got {_json_type(body[name])}")
+                raise ApiFailure(
+                    400, f"{name}: expected {' or '.join(_JSON_NAMES[t] for t in types)}, got {_json_type(body[name])}"
+                )
         request_body = {k: v for k, v in body.items() if k not in ("mode", "deadline_ms")}
         s = self.service.settings
         deadline = self.deadline(body)
@@ -381,12 +411,15 @@ class CellsHandler(BodyHandler):
     async def post(self) -> None:
         model, mode, include_outputs, raw_cells, deadline = await self.cells_body()
         flags = {name: self.parsed.get(name, True) for name in ("cell_counts", "exact_total")}
-        cells = await asyncio.get_running_loop().run_in_executor(None, functools.partial(cells_from_json, raw_cells, strict=True))
+        cells = await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(cells_from_json, raw_cells, strict=True)
+        )
         counter = self.service.counter
         # run on the counter's own loop: building a hundred cell requests is CPU work the server's
         # event loop (kernels, websockets) should not wait for
-        result = await counter.arun(acount_cells(counter, cells, model, include_outputs=include_outputs, mode=mode,
-                                                 deadline=deadline, **flags))
+        result = await counter.arun(
+            acount_cells(counter, cells, model, include_outputs=include_outputs, mode=mode, deadline=deadline, **flags)
+        )
         self.reply(result.to_dict())
 
 
@@ -412,12 +445,17 @@ class DocumentHandler(BodyHandler):
         limit = self.service.settings.max_request_bytes
         doc = await self.build(document_request, name, text, model=model, max_bytes=limit)
         counter = self.service.counter
-        total = await (counter.acount(doc.request, mode, deadline) if exact_total
-                       else counter.atyping(doc.request, mode))
+        total = await (
+            counter.acount(doc.request, mode, deadline) if exact_total else counter.atyping(doc.request, mode)
+        )
         out: dict[str, Any] = {"kind": doc.kind, "note": doc.note, "total": total.to_dict(), "selection": None}
         if selection and selection.strip():
-            sel = await self.build(build_request, [{"role": "user", "content": [{"type": "text", "text": selection}]}],
-                                   model=model, max_bytes=limit)
+            sel = await self.build(
+                build_request,
+                [{"role": "user", "content": [{"type": "text", "text": selection}]}],
+                model=model,
+                max_bytes=limit,
+            )
             out["selection"] = (await counter.acount(sel, mode, deadline)).to_dict()
         self.reply(out)
 
@@ -427,8 +465,13 @@ class MessagesHandler(BodyHandler):
     @answers
     async def post(self) -> None:
         model, _mode, include_outputs, raw_cells, _deadline = await self.cells_body()
-        req = await self.build(_notebook_request, raw_cells, include_outputs, model=model,
-                               max_bytes=self.service.settings.max_request_bytes)
+        req = await self.build(
+            _notebook_request,
+            raw_cells,
+            include_outputs,
+            model=model,
+            max_bytes=self.service.settings.max_request_bytes,
+        )
         self.reply({"request": req.body})
 
 

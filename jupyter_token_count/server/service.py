@@ -65,7 +65,9 @@ class TokenCountService:
                 listed = await backend.alist_models()
             except ApiError as exc:
                 self._refresh_error = redact(str(exc), key)
-                self._next_refresh = time.monotonic() + min(RETRY_FAILED_REFRESH, self.config.models_refresh_minutes * 60)
+                self._next_refresh = time.monotonic() + min(
+                    RETRY_FAILED_REFRESH, self.config.models_refresh_minutes * 60
+                )
                 self.log.warning("jupyter-token-count: could not refresh models from the API: %s", self._refresh_error)
                 return
             finally:
@@ -76,7 +78,9 @@ class TokenCountService:
             self._refreshed_for = ident
             self._refresh_error = None
             self._next_refresh = time.monotonic() + self.config.models_refresh_minutes * 60
-            self.log.debug("jupyter-token-count: %d models from the API, %d registry records updated", len(listed), changed)
+            self.log.debug(
+                "jupyter-token-count: %d models from the API, %d registry records updated", len(listed), changed
+            )
 
     def api_model_ids(self) -> list[str] | None:
         """The ids the API listed at the last refresh, or None when there is no fresh list to trust."""

@@ -47,8 +47,9 @@ _STYLE = f"""<style>
 
 def _label(text: str, hint: str = "") -> w.HTML:
     hint_html = f' <span style="color:{FG2};font-weight:400">{esc(hint)}</span>' if hint else ""
-    return w.HTML(f'<div style="font-size:0.85em;font-weight:600;color:{FG};margin-top:6px">{esc(text)}{hint_html}</div>')
-
+    return w.HTML(
+        f'<div style="font-size:0.85em;font-weight:600;color:{FG};margin-top:6px">{esc(text)}{hint_html}</div>'
+    )
 
 
 class TokenCounter(_BackgroundCount, w.VBox):
@@ -117,45 +118,77 @@ class TokenCounter(_BackgroundCount, w.VBox):
     def _build_ui(self, tools: Any) -> None:
         full = w.Layout(width="100%")
         models = [m.id for m in registry.all_models()]
-        self._model_box = w.Combobox(options=models, ensure_option=False, continuous_update=False,
-                                     placeholder="model id, e.g. claude-sonnet-5-5", layout=full)
+        self._model_box = w.Combobox(
+            options=models,
+            ensure_option=False,
+            continuous_update=False,
+            placeholder="model id, e.g. claude-sonnet-5-5",
+            layout=full,
+        )
         self._system_box = w.Textarea(placeholder="Optional system prompt", rows=3, layout=full)
-        self._prompt_box = w.Textarea(placeholder="Type the user prompt; the count updates as you type", rows=6,
-                                      layout=full)
+        self._prompt_box = w.Textarea(
+            placeholder="Type the user prompt; the count updates as you type", rows=6, layout=full
+        )
         tools_text = "" if tools is None else json.dumps(tools, indent=2, ensure_ascii=False)
-        self._tools_box = w.Textarea(value=tools_text, rows=5, layout=full,
-                                     placeholder='[{"name": "get_weather", "description": "…", "input_schema": {"type": "object"}}]')
+        self._tools_box = w.Textarea(
+            value=tools_text,
+            rows=5,
+            layout=full,
+            placeholder='[{"name": "get_weather", "description": "…", "input_schema": {"type": "object"}}]',
+        )
         self._tools_box.add_class("jtc-mono")
         self._tools_msg = w.HTML()
-        self._tools_fold = w.Accordion(children=[w.VBox([self._tools_box, self._tools_msg])], titles=("Tools (JSON)",),
-                                       selected_index=0 if tools else None, layout=w.Layout(width="100%", margin="8px 0 0"))
-        self._upload = w.FileUpload(accept=UPLOAD_ACCEPT, multiple=True, description="Add files",
-                                    tooltip="PDF, PNG, JPEG, GIF or WebP; add as many as you like", icon="paperclip",
-                                    layout=w.Layout(width="auto"))
+        self._tools_fold = w.Accordion(
+            children=[w.VBox([self._tools_box, self._tools_msg])],
+            titles=("Tools (JSON)",),
+            selected_index=0 if tools else None,
+            layout=w.Layout(width="100%", margin="8px 0 0"),
+        )
+        self._upload = w.FileUpload(
+            accept=UPLOAD_ACCEPT,
+            multiple=True,
+            description="Add files",
+            tooltip="PDF, PNG, JPEG, GIF or WebP; add as many as you like",
+            icon="paperclip",
+            layout=w.Layout(width="auto"),
+        )
         self._upload.add_class("jtc-upload")
         self._file_list = w.VBox(layout=w.Layout(width="100%"))
         # no width: 100%: the widgets' own margins would push the cards past the right edge
         self._total = w.HTML()
         self._bars = w.HTML()
-        self._clear_button = w.Button(description="Clear", tooltip="Empty the prompts, tools and files",
-                                      layout=w.Layout(width="auto", margin="8px 0 0", align_self="flex-end"))
+        self._clear_button = w.Button(
+            description="Clear",
+            tooltip="Empty the prompts, tools and files",
+            layout=w.Layout(width="auto", margin="8px 0 0", align_self="flex-end"),
+        )
         self._clear_button.on_click(lambda _b: self.clear())
         title = w.HTML(f'{_STYLE}<div style="font-weight:650;font-size:1.05em;color:{FG}">Claude token count</div>')
         inputs = w.VBox(
             [
-                _label("Model", "registry models, or type any id"), self._model_box,
-                _label("System prompt"), self._system_box,
-                _label("User prompt"), self._prompt_box,
+                _label("Model", "registry models, or type any id"),
+                self._model_box,
+                _label("System prompt"),
+                self._system_box,
+                _label("User prompt"),
+                self._prompt_box,
                 self._tools_fold,
                 _label("Files", "PDF and images; each is counted in the request"),
-                self._upload, self._file_list,
+                self._upload,
+                self._file_list,
             ],
             layout=w.Layout(flex="3 1 340px", min_width="280px", padding="0 6px 0 0"),
         )
-        results = w.VBox([self._total, self._bars, self._clear_button],
-                         layout=w.Layout(flex="2 1 280px", min_width="240px", margin="22px 0 0"))
-        body = w.Box([inputs, results], layout=w.Layout(display="flex", flex_flow="row wrap", width="100%",
-                                                        align_items="flex-start", grid_gap="12px"))
+        results = w.VBox(
+            [self._total, self._bars, self._clear_button],
+            layout=w.Layout(flex="2 1 280px", min_width="240px", margin="22px 0 0"),
+        )
+        body = w.Box(
+            [inputs, results],
+            layout=w.Layout(
+                display="flex", flex_flow="row wrap", width="100%", align_items="flex-start", grid_gap="12px"
+            ),
+        )
         self._ui = w.VBox([title, body], layout=w.Layout(width="100%", padding="4px 2px"))
         self._tools_box.observe(lambda _c: self._changed(), names="value")
         self._upload.observe(self._on_upload, names="value")
@@ -177,8 +210,9 @@ class TokenCounter(_BackgroundCount, w.VBox):
             self._sched.poke(self._debounce if delay is None else delay)
             if self.status != "pending":
                 self.set_trait("status", "pending")
-                self._total.value = render_total(self._result, pending=True,
-                                                 empty="Type a prompt or add a file to count its tokens.")
+                self._total.value = render_total(
+                    self._result, pending=True, empty="Type a prompt or add a file to count its tokens."
+                )
 
     # -- public API --------------------------------------------------------------------------------
     @property
@@ -201,8 +235,17 @@ class TokenCounter(_BackgroundCount, w.VBox):
         """The attached files: name, size, kind, info, error (None when it counts) and its token share."""
         with self._sched.lock:
             left_out = self._plan.file_errors if self._plan else {}
-            return [{"name": f.name, "size": f.size, "kind": f.kind, "info": f.info,
-                     "error": f.error or left_out.get(f.name), "tokens": f.tokens} for f in self._files]
+            return [
+                {
+                    "name": f.name,
+                    "size": f.size,
+                    "kind": f.kind,
+                    "info": f.info,
+                    "error": f.error or left_out.get(f.name),
+                    "tokens": f.tokens,
+                }
+                for f in self._files
+            ]
 
     def add_file(self, path: str | Path | bytes, name: str | None = None) -> str:
         """Attach a PDF or image (a path, or bytes with a ``name``). A file that cannot be used is listed with
@@ -326,8 +369,11 @@ class TokenCounter(_BackgroundCount, w.VBox):
             for f in self._files:
                 if f.name not in self._rows:
                     text = w.HTML(layout=w.Layout(flex="1 1 auto", overflow="hidden"))
-                    button = w.Button(description="✕", tooltip=f"Remove {f.name}",
-                                      layout=w.Layout(width="32px", min_width="32px", height="28px"))
+                    button = w.Button(
+                        description="✕",
+                        tooltip=f"Remove {f.name}",
+                        layout=w.Layout(width="32px", min_width="32px", height="28px"),
+                    )
                     button.on_click(lambda _b, n=f.name: self._remove_quietly(n))
                     row = w.HBox([text, button], layout=w.Layout(width="100%", align_items="center"))
                     row.add_class("jtc-file")
@@ -345,8 +391,10 @@ class TokenCounter(_BackgroundCount, w.VBox):
         plan = self._plan
         error = f.error or (plan.file_errors.get(f.name) if plan else None)
         meta = " · ".join(x for x in (f.info, _size(f.size)) if x)
-        head = (f'<span style="font-weight:600">{esc(f.name)}</span> '
-                f'<span style="color:{FG2};font-size:0.9em">{esc(meta)}</span>')
+        head = (
+            f'<span style="font-weight:600">{esc(f.name)}</span> '
+            f'<span style="color:{FG2};font-size:0.9em">{esc(meta)}</span>'
+        )
         if error:
             tail = f'<div style="color:{ERROR};font-size:0.88em">⚠ {esc(error)} — left out of the count</div>'
         elif f.tokens is not None and self._result is not None:
@@ -441,8 +489,16 @@ class TokenCounter(_BackgroundCount, w.VBox):
         timer.daemon = True
         timer.start()
 
-    def _apply(self, gen: int, plan: _Plan | None, res: TokenCount | None, parts: _Parts | None = None, *,
-               error: str | None = None, key: tuple[str, str | None] | None = None) -> bool:
+    def _apply(
+        self,
+        gen: int,
+        plan: _Plan | None,
+        res: TokenCount | None,
+        parts: _Parts | None = None,
+        *,
+        error: str | None = None,
+        key: tuple[str, str | None] | None = None,
+    ) -> bool:
         """Show a count (and, once known, its split); False when an edit made it stale."""
         with self._sched.lock:
             if not self._sched.current(gen):
@@ -451,8 +507,11 @@ class TokenCounter(_BackgroundCount, w.VBox):
             self._result = res
             self._shown_key = key if res is not None else None
             self._tools_msg.value = (
-                f'<div style="color:{ERROR};font-size:0.88em">⚠ {esc(plan.tools_error)} — tools left out of the count</div>'
-                if plan is not None and plan.tools_error else "")
+                f'<div style="color:{ERROR};font-size:0.88em">⚠ {esc(plan.tools_error)} — tools left out of '
+                "the count</div>"
+                if plan is not None and plan.tools_error
+                else ""
+            )
             notes: list[str] = []
             if plan is not None:
                 left_out = [f for f in self._files if f.error or f.name in plan.file_errors]
@@ -469,8 +528,9 @@ class TokenCounter(_BackgroundCount, w.VBox):
                 self._bars.value = ""
             if res is not None and plan is not None and parts is not None:
                 rows = self._rows_for(plan, parts)
-                self._bars.value = render_bars(rows, res.input_tokens, approx=not res.exact or parts.scaled,
-                                               note=_split_note(parts, res))
+                self._bars.value = render_bars(
+                    rows, res.input_tokens, approx=not res.exact or parts.scaled, note=_split_note(parts, res)
+                )
             elif res is not None:
                 for f in self._files:
                     f.tokens = None
@@ -489,7 +549,9 @@ class TokenCounter(_BackgroundCount, w.VBox):
             m = _CONTENT.match(path)
             if m and m.group(1) == "0":
                 k = m.group(2)
-                kind, name = plan.labels[int(k)] if k is not None and int(k) < len(plan.labels) else ("prompt", "User prompt")
+                kind, name = (
+                    plan.labels[int(k)] if k is not None and int(k) < len(plan.labels) else ("prompt", "User prompt")
+                )
                 group = f"file:{name}" if kind == "file" else "prompt"
                 if kind == "file":
                     file_tokens[name] = file_tokens.get(name, 0) + n
@@ -506,10 +568,18 @@ class TokenCounter(_BackgroundCount, w.VBox):
         for i, name in enumerate(plan.files):
             rows.append(_Row(name, groups.get(f"file:{name}", 0), FILE_COLOURS[i % len(FILE_COLOURS)]))
         if groups.get("tools"):
-            rows.append(_Row("Tools", groups["tools"], COLOURS["tools"],
-                             "tool definitions plus the tool-use system prompt the API adds"))
+            rows.append(
+                _Row(
+                    "Tools",
+                    groups["tools"],
+                    COLOURS["tools"],
+                    "tool definitions plus the tool-use system prompt the API adds",
+                )
+            )
         if groups.get("other"):
             rows.append(_Row("Other", groups["other"], COLOURS["other"]))
         if groups.get("frame"):
-            rows.append(_Row("Framing", groups["frame"], COLOURS["frame"], "message and turn markers every request pays"))
+            rows.append(
+                _Row("Framing", groups["frame"], COLOURS["frame"], "message and turn markers every request pays")
+            )
         return rows

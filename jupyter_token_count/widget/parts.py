@@ -49,7 +49,9 @@ class _Parts:
     notes: list[str] = field(default_factory=list)
 
 
-def _estimate_parts(res: TokenCount, req: CountRequest, counter: Counter, cache: OrderedDict[str, tuple[dict[str, int], list[str]]]) -> _Parts:
+def _estimate_parts(
+    res: TokenCount, req: CountRequest, counter: Counter, cache: OrderedDict[str, tuple[dict[str, int], list[str]]]
+) -> _Parts:
     if not res.exact:
         parts = dict(res.detail.get("parts") or {})
         return _Parts(parts, scaled=False, notes=list(res.detail.get("notes") or []))

@@ -79,8 +79,14 @@ def _make_plan(snap: dict[str, Any], counter: Counter) -> _Plan:
         content: Any = prompt if not files and not looks_like_path(prompt) else blocks
         message = {"role": "user", "content": content}
         try:
-            req = build_request([message], model=model, system=snap["system"] or None, tools=tools,
-                                max_bytes=max_bytes, default_model=counter.settings.model)
+            req = build_request(
+                [message],
+                model=model,
+                system=snap["system"] or None,
+                tools=tools,
+                max_bytes=max_bytes,
+                default_model=counter.settings.model,
+            )
         except InputError as exc:
             m = re.match(r"messages\[0\]\.content\[(\d+)\]", exc.where or "")
             k = int(m.group(1)) if m else -1

@@ -32,7 +32,9 @@ class _Row:
     title: str = ""
 
 
-def render_bars(rows: list[_Row], total: int, *, approx: bool, note: str = "", heading: str = "Where the tokens go") -> str:
+def render_bars(
+    rows: list[_Row], total: int, *, approx: bool, note: str = "", heading: str = "Where the tokens go"
+) -> str:
     """Horizontal bars, one per part, widths relative to the largest part."""
     if not rows or total <= 0:
         return ""
@@ -48,11 +50,13 @@ def render_bars(rows: list[_Row], total: int, *, approx: bool, note: str = "", h
             f'<div style="height:100%;width:{max(width, 0.8 if r.tokens else 0):.2f}%;background:{r.colour};'
             f'border-radius:5px"></div></div>'
             f'<div style="text-align:right;font-variant-numeric:tabular-nums">{sign}{r.tokens:,}</div>'
-            f'<div style="text-align:right;color:{FG2};font-variant-numeric:tabular-nums">{esc(_pct(r.tokens, total))}</div>'
+            f'<div style="text-align:right;color:{FG2};font-variant-numeric:tabular-nums">'
+            f"{esc(_pct(r.tokens, total))}</div>"
         )
     foot = f'<div style="font-size:0.8em;color:{FG2};margin-top:6px">{esc(note)}</div>' if note else ""
     return (
-        f'<div class="jtc-card" style="box-sizing:border-box;font-family:{FONT};color:{FG};border:1px solid {BORDER};border-radius:8px;'
+        f'<div class="jtc-card" style="box-sizing:border-box;font-family:{FONT};color:{FG};border:1px solid '
+        f"{BORDER};border-radius:8px;"
         f'padding:10px 14px;margin-top:8px"><div style="font-size:0.85em;font-weight:600;margin-bottom:6px">'
         f'{esc(heading)}</div><div style="display:grid;grid-template-columns:minmax(5em,max-content) 1fr auto auto;'
         f'gap:5px 10px;align-items:center;font-size:0.88em">{"".join(cells)}</div>{foot}</div>'

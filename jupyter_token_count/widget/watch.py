@@ -26,9 +26,19 @@ class Watch(_BackgroundCount, w.HTML):
     input_tokens = Int(0, read_only=True)
     exact = Bool(False, read_only=True)
 
-    def __init__(self, obj: Any, *, model: str | None = None, system: Any = None, tools: Any = None,
-                 mode: str | None = None, counter: Counter | None = None, every_cell: bool = False,
-                 debounce: float = DEBOUNCE, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        obj: Any,
+        *,
+        model: str | None = None,
+        system: Any = None,
+        tools: Any = None,
+        mode: str | None = None,
+        counter: Counter | None = None,
+        every_cell: bool = False,
+        debounce: float = DEBOUNCE,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("layout", w.Layout(max_width="38em"))
         super().__init__(**kwargs)
         self.obj = obj
@@ -53,9 +63,14 @@ class Watch(_BackgroundCount, w.HTML):
         counter = self._active_counter()
         with self._sched.lock:
             try:
-                self._pending = build_request(self.obj, model=self._model, system=self._system, tools=self._tools,
-                                              max_bytes=counter.settings.max_request_bytes,
-                                              default_model=counter.settings.model)
+                self._pending = build_request(
+                    self.obj,
+                    model=self._model,
+                    system=self._system,
+                    tools=self._tools,
+                    max_bytes=counter.settings.max_request_bytes,
+                    default_model=counter.settings.model,
+                )
                 self._error = None
             except InputError as exc:
                 self._pending, self._error = None, str(exc)
@@ -139,8 +154,15 @@ class Watch(_BackgroundCount, w.HTML):
         return f"Watch({self.summary()})"
 
 
-def watch(obj: Any, *, model: str | None = None, system: Any = None, tools: Any = None, mode: str | None = None,
-          every_cell: bool = False) -> Watch:
+def watch(
+    obj: Any,
+    *,
+    model: str | None = None,
+    system: Any = None,
+    tools: Any = None,
+    mode: str | None = None,
+    every_cell: bool = False,
+) -> Watch:
     """A small live count of ``obj`` (e.g. the message list of a conversation). Call ``.refresh()`` after
     changing it, or pass ``every_cell=True`` to refresh after each cell runs.
 

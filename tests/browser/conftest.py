@@ -140,9 +140,7 @@ class JupyterServer:
         for d in (self.root, config, data, runtime):
             d.mkdir(parents=True, exist_ok=True)
         self._write_user_settings(config)
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "JUPYTER_TOKEN_COUNT_"))
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "JUPYTER_TOKEN_COUNT_"))}
         env.update(
             JUPYTER_CONFIG_DIR=str(config),
             JUPYTER_DATA_DIR=str(data),
@@ -174,9 +172,7 @@ class JupyterServer:
         cmd += self.args
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self._wait_ready()
         return self
 

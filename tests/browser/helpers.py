@@ -53,7 +53,8 @@ def open_notebook(page: Any, server: Any, name: str) -> None:
     page.goto(url)
     page.wait_for_function(
         "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-        " return !!(w && w.context && w.context.isReady && w.content && w.content.widgets && w.content.widgets.length); }"
+        " return !!(w && w.context && w.context.isReady && w.content && w.content.widgets && "
+        "w.content.widgets.length); }"
     )
 
 

@@ -40,7 +40,8 @@ def demo_notebook() -> nbformat.NotebookNode:
         ),
         new_raw_cell("Raw notes: figures are in thousands of euros; Q3 west includes a one-off order."),
         new_code_cell(
-            "def growth(values):\n    return (values[-1] - values[0]) / values[0]\n\n{r: growth(v) for r, v in sales.items()}"
+            "def growth(values):\n    return (values[-1] - values[0]) / values[0]\n\n{r: growth(v) for r, v "
+            "in sales.items()}"
         ),
     ]
     nb = new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})

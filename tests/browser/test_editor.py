@@ -33,7 +33,9 @@ def open_file(page: Any, server: Any, name: str) -> None:
     """Open ``name`` in the file editor (a .json file would open in the JSON viewer by default)."""
     if not page.evaluate("() => !!window.jupyterapp"):
         page.goto(server.url(f"lab/tree/{name}") + "&reset")
-        page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.commands.hasCommand('docmanager:open'))")
+        page.wait_for_function(
+            "() => !!(window.jupyterapp && window.jupyterapp.commands.hasCommand('docmanager:open'))"
+        )
     execute(page, "docmanager:open", {"path": name, "factory": "Editor"})
     page.wait_for_function(
         "(n) => { const w = window.jupyterapp.shell.currentWidget;"
@@ -41,7 +43,9 @@ def open_file(page: Any, server: Any, name: str) -> None:
         arg=name,
     )
     page.wait_for_selector(f"{EDITOR} >> visible=true")
-    page.wait_for_function(f"() => {{ const s = document.querySelector('{DOC}'); return s && s.dataset.tokenCountTotal; }}")
+    page.wait_for_function(
+        f"() => {{ const s = document.querySelector('{DOC}'); return s && s.dataset.tokenCountTotal; }}"
+    )
 
 
 def doc_total(page: Any) -> int:
@@ -49,8 +53,12 @@ def doc_total(page: Any) -> int:
 
 
 def cli_tokens(path: Any) -> int:
-    run = subprocess.run([sys.executable, "-m", "jupyter_token_count.cli", "--offline", str(path), "--json"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "jupyter_token_count.cli", "--offline", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)["input_tokens"]
 
@@ -77,7 +85,9 @@ def test_a_markdown_file_counts_as_the_cli_counts_it(server: Any, page: Any) -> 
     before = doc_total(page)
     page.keyboard.press("Control+End")
     page.keyboard.type("\nAlways end with a one-line summary of the risks you found.", delay=10)
-    page.wait_for_function(f"(old) => Number(document.querySelector('{DOC}').dataset.tokenCountTotal) > old", arg=before)
+    page.wait_for_function(
+        f"(old) => Number(document.querySelector('{DOC}').dataset.tokenCountTotal) > old", arg=before
+    )
     page.wait_for_function(f"() => !document.querySelector('{DOC}').classList.contains('jp-mod-pending')")
     execute(page, "docmanager:save")
     page.wait_for_timeout(500)
@@ -85,9 +95,11 @@ def test_a_markdown_file_counts_as_the_cli_counts_it(server: Any, page: Any) -> 
 
 
 def test_a_messages_json_file_is_counted_as_messages(server: Any, page: Any) -> None:
-    messages = [{"role": "user", "content": "Summarise the quarterly report."},
-                {"role": "assistant", "content": "Revenue grew 8 %; the south dipped."},
-                {"role": "user", "content": "Why did the south dip?"}]
+    messages = [
+        {"role": "user", "content": "Summarise the quarterly report."},
+        {"role": "assistant", "content": "Revenue grew 8 %; the south dipped."},
+        {"role": "user", "content": "Why did the south dip?"},
+    ]
     (server.root / "messages.json").write_text(json.dumps(messages, indent=2))
     open_file(page, server, "messages.json")
     assert "a list of 3 messages" in (page.get_attribute(DOC, "title") or "")
@@ -170,6 +182,7 @@ def test_the_sidebar_follows_a_prompt_file(server: Any, page: Any) -> None:
         " return rows.length > 1 && rows.every(r => r.dataset.tokenCount !== undefined); }"
     )
     page.shots("sidebar-follows-file")
-    counts = page.eval_on_selector_all(".jp-TokenCount-compareTable tr[data-model]",
-                                       "rows => rows.map(r => Number(r.dataset.tokenCount))")
+    counts = page.eval_on_selector_all(
+        ".jp-TokenCount-compareTable tr[data-model]", "rows => rows.map(r => Number(r.dataset.tokenCount))"
+    )
     assert doc_total(page) in counts and len(set(counts)) > 1  # other tokenizers, other counts

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.browser
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from standin import StandIn, standin_count  # noqa: E402
 
-EXACT_JS = "() => { const s = document.querySelector('.jp-TokenCount-status'); return s && s.dataset.tokenExact === 'true'; }"
+EXACT_JS = (
+    "() => { const s = document.querySelector('.jp-TokenCount-status'); return s && s.dataset.tokenExact === 'true'; }"
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +38,14 @@ def standin() -> Iterator[StandIn]:
 
 @pytest.fixture(scope="module")
 def keyed(server_factory: Any, standin: StandIn) -> Any:
-    return server_factory("lab", env={"ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url,
-                                      "JUPYTER_TOKEN_COUNT_MODE": "auto"})
+    return server_factory(
+        "lab",
+        env={
+            "ANTHROPIC_API_KEY": standin.api_key,
+            "ANTHROPIC_BASE_URL": standin.url,
+            "JUPYTER_TOKEN_COUNT_MODE": "auto",
+        },
+    )
 
 
 @pytest.fixture
@@ -56,10 +64,19 @@ def test_exact_total_is_the_clis_number(server: Any, standin: StandIn, page: Any
     notebook_requests = [r for r in standin.count_requests() if standin_count(r.json) == total]
     assert len(notebook_requests) == 1  # the notebook, counted once as one request
     assert notebook_requests[0] is standin.count_requests()[0]  # and before any background per-cell count
-    env = {**os.environ, "ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url,
-           "JUPYTER_TOKEN_COUNT_DATA_DIR": str(tmp_path / "cli")}
-    cli = subprocess.run([sys.executable, "-m", "jupyter_token_count.cli", "--api", str(server.root / DEMO), "--json"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "ANTHROPIC_API_KEY": standin.api_key,
+        "ANTHROPIC_BASE_URL": standin.url,
+        "JUPYTER_TOKEN_COUNT_DATA_DIR": str(tmp_path / "cli"),
+    }
+    cli = subprocess.run(
+        [sys.executable, "-m", "jupyter_token_count.cli", "--api", str(server.root / DEMO), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["input_tokens"] == total
     # The sidebar's rows add up to that total: the cells' shares, then joins and frame.
@@ -85,15 +102,21 @@ def test_background_cell_counts_make_the_badges_exact(server: Any, standin: Stan
 
 
 def _one_line_notebook(root: Path) -> str:
-    nb = new_notebook(cells=[new_markdown_cell("# Short cells"), new_code_cell("x = 1"), new_code_cell("y = 2")],
-                      metadata={"kernelspec": KERNELSPEC})
+    nb = new_notebook(
+        cells=[new_markdown_cell("# Short cells"), new_code_cell("x = 1"), new_code_cell("y = 2")],
+        metadata={"kernelspec": KERNELSPEC},
+    )
     nbformat.write(nb, str(root / "short.ipynb"))
     return "short.ipynb"
 
 
 def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
-    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
-                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
 
 
 def test_badge_of_a_selected_one_line_cell_is_not_under_the_cell_toolbar(server: Any, page: Any) -> None:
@@ -129,7 +152,9 @@ def test_sidebar_fits_its_default_width(server: Any, page: Any) -> None:
     heights = page.eval_on_selector_all(
         ".jp-TokenCount-compareTable tr[data-model]", "rows => rows.map(r => r.getBoundingClientRect().height)"
     )
-    line = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.jp-TokenCount-compareTable td')).lineHeight) || 18")
+    line = page.evaluate(
+        "() => parseFloat(getComputedStyle(document.querySelector('.jp-TokenCount-compareTable td')).lineHeight) || 18"
+    )
     assert all(h < 2 * line for h in heights), (heights, line)
 
 

@@ -52,9 +52,7 @@ def test_every_nonempty_cell_shows_a_badge(server: Any, page: Any) -> None:
             assert cell["badge"]["tokens"] > 0
             assert "Model:" in cell["badge"]["title"] and "Cost:" in cell["badge"]["title"]
     # The test hook is an integer attribute on the badge element itself.
-    hooks = page.eval_on_selector_all(
-        ".jp-TokenCount-badge:not([hidden])", "els => els.map(e => e.dataset.tokenCount)"
-    )
+    hooks = page.eval_on_selector_all(".jp-TokenCount-badge:not([hidden])", "els => els.map(e => e.dataset.tokenCount)")
     assert hooks and all(re.fullmatch(r"\d+", h) for h in hooks)
 
 
@@ -114,9 +112,7 @@ def test_status_total_equals_sidebar_total(server: Any, page: Any) -> None:
     joins = by_type[-2]
     assert joins + sum(c["badge"]["tokens"] for c in state if c["badge"]) == total
     # Cells are ranked by tokens, one row per non-empty cell.
-    ranked = page.eval_on_selector_all(
-        ".jp-TokenCount-rowButton", "els => els.map(e => Number(e.dataset.tokenCount))"
-    )
+    ranked = page.eval_on_selector_all(".jp-TokenCount-rowButton", "els => els.map(e => Number(e.dataset.tokenCount))")
     assert ranked == sorted(ranked, reverse=True)
     assert len(ranked) == sum(1 for c in state if not c["empty"])
     # The status item warns (and says so) only above 80 % of the context window.
@@ -158,15 +154,14 @@ def test_switching_the_model_changes_the_counts(server: Any, page: Any) -> None:
         arg=by_id[other]["display_name"],
     )
     page.wait_for_function(
-        "(old) => Number(document.querySelector('[data-token-count-sidebar-total]').dataset.tokenCountSidebarTotal) !== old",
+        "(old) => Number(document.querySelector('[data-token-count-sidebar-total]')"
+        ".dataset.tokenCountSidebarTotal) !== old",
         arg=total_before,
     )
     page.shots("model-switched")
     after = {c["index"]: c["badge"]["tokens"] for c in wait_all_badges(page) if c["badge"]}
     assert after.keys() == before.keys()
-    assert after != before, (
-        f"{other} ({by_id[other].get('tokenizer')}) counted the same as {default} ({family})"
-    )
+    assert after != before, f"{other} ({by_id[other].get('tokenizer')}) counted the same as {default} ({family})"
     assert status_total(page) == sidebar_total(page) != total_before
 
 
@@ -205,9 +200,7 @@ def test_sidebar_rows_are_keyboard_accessible(server: Any, page: Any) -> None:
     # Enter on a row goes to its cell.
     last = page.locator(".jp-TokenCount-rowButton").last
     target_id = last.get_attribute("data-cell-id")
-    assert target_id != page.evaluate(
-        "() => window.jupyterapp.shell.currentWidget.content.activeCell.model.id"
-    )
+    assert target_id != page.evaluate("() => window.jupyterapp.shell.currentWidget.content.activeCell.model.id")
     last.focus()
     page.keyboard.press("Enter")
     page.wait_for_function(
@@ -220,7 +213,8 @@ def test_commands_in_palette(server: Any, page: Any) -> None:
     open_notebook(page, server, DEMO)
     wait_all_badges(page)
     labels = page.evaluate(
-        "() => ['token-count:toggle-badges','token-count:open-sidebar','token-count:recount','token-count:copy-messages']"
+        "() => ['token-count:toggle-badges','token-count:open-sidebar',"
+        "'token-count:recount','token-count:copy-messages']"
         ".map(id => window.jupyterapp.commands.hasCommand(id) ? window.jupyterapp.commands.label(id) : null)"
     )
     assert all(labels), labels
@@ -261,9 +255,7 @@ def test_copy_notebook_as_claude_messages(server: Any, page: Any) -> None:
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     open_notebook(page, server, DEMO)
     wait_all_badges(page)
-    with page.expect_response(
-        lambda r: r.url.split("?")[0].endswith("/jupyter-token-count/messages")
-    ) as resp:
+    with page.expect_response(lambda r: r.url.split("?")[0].endswith("/jupyter-token-count/messages")) as resp:
         execute(page, "token-count:copy-messages")
     assert resp.value.ok
     page.wait_for_selector(".Toastify__toast >> text=Copied")
@@ -281,9 +273,7 @@ def test_cleanup_when_cells_and_notebooks_close(server: Any, page: Any) -> None:
     rows_js = "(n) => document.querySelectorAll('.jp-TokenCount-rowButton').length === n"
     execute(page, "token-count:open-sidebar")
     page.wait_for_function(rows_js, arg=n_badges)
-    page.evaluate(
-        "() => { const nb = window.jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 0; }"
-    )
+    page.evaluate("() => { const nb = window.jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 0; }")
     execute(page, "notebook:delete-cell")
     page.wait_for_function(
         "(n) => document.querySelectorAll('.jp-Notebook .jp-TokenCount-badge:not([hidden])').length === n",
@@ -305,9 +295,7 @@ def test_cleanup_when_cells_and_notebooks_close(server: Any, page: Any) -> None:
 
 def test_windowed_notebook_gets_badges_as_cells_render(server_factory: Any, page: Any) -> None:
     # "full" windowing attaches only the cells in view; badges must follow as cells scroll in.
-    lab_full = server_factory(
-        "lab", settings={"@jupyterlab/notebook-extension:tracker": {"windowingMode": "full"}}
-    )
+    lab_full = server_factory("lab", settings={"@jupyterlab/notebook-extension:tracker": {"windowingMode": "full"}})
     open_notebook(page, lab_full, LARGE)
     page.wait_for_selector(".jp-Notebook .jp-TokenCount-badge[data-token-count]")
     page.shots("windowed-top")
@@ -319,7 +307,8 @@ def test_windowed_notebook_gets_badges_as_cells_render(server_factory: Any, page
     )
     page.wait_for_function(
         "() => { const nb = window.jupyterapp.shell.currentWidget.content; const c = nb.widgets[nb.widgets.length - 1];"
-        " const b = c.node.querySelector('.jp-TokenCount-badge'); return b && !b.hidden && b.dataset.tokenCount !== undefined && c.node.isConnected; }"
+        " const b = c.node.querySelector('.jp-TokenCount-badge'); return b && !b.hidden && "
+        "b.dataset.tokenCount !== undefined && c.node.isConnected; }"
     )
     page.shots("windowed-bottom")
     # The status total covers every cell, rendered or not.
@@ -354,9 +343,7 @@ def test_badges_take_no_layout_space(server: Any, page: Any) -> None:
 def test_dark_theme(server: Any, page: Any) -> None:
     open_notebook(page, server, DEMO)
     wait_all_badges(page)
-    light = page.eval_on_selector(
-        ".jp-TokenCount-badge:not([hidden])", "b => getComputedStyle(b).backgroundColor"
-    )
+    light = page.eval_on_selector(".jp-TokenCount-badge:not([hidden])", "b => getComputedStyle(b).backgroundColor")
     execute(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
     page.wait_for_function(
@@ -397,9 +384,7 @@ def test_include_outputs_toggle(server: Any, page: Any) -> None:
 
 def test_included_outputs_recount_after_execution(server: Any, page: Any) -> None:
     # With outputs counted, running a cell changes its badge although its source did not change.
-    source_js = (
-        "(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()"
-    )
+    source_js = "(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()"
     open_notebook(page, server, DEMO)
     state = wait_all_badges(page)
     open_sidebar_from_status(page)

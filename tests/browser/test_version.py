@@ -26,9 +26,7 @@ def installed_labextension() -> Path:
         pkg = Path(base) / NAME / "package.json"
         if pkg.exists():
             return pkg
-    raise AssertionError(
-        f"{NAME} is not installed in any labextensions directory: {jupyter_path('labextensions')}"
-    )
+    raise AssertionError(f"{NAME} is not installed in any labextensions directory: {jupyter_path('labextensions')}")
 
 
 def test_versions_agree() -> None:

@@ -170,9 +170,7 @@ def seam(left: str, right: str, version: str, family: str, exact: bool) -> int:
     )
 
 
-def content_tokens(
-    text: str, version: str, family: str, *, bow: bool = True, exact: bool | None = None
-) -> int:
+def content_tokens(text: str, version: str, family: str, *, bow: bool = True, exact: bool | None = None) -> int:
     """Tokens ``text`` adds as (part of) a message's content. ``bow=False``: the text opens the prompt
     (a system prompt), so a leading space or newline is not absorbed by a preceding ``Human: ``."""
     if not text:

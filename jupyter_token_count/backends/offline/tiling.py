@@ -193,8 +193,10 @@ class Tiler:
             if run[0].isalpha():
                 if pending:
                     # a lone ' (its run: not after other punctuation) binds a contraction suffix
-                    if run in CONTRACTION_SUFFIXES and pending[-1] == "'" and (
-                        len(pending) == 1 or not _is_punct(pending[-2])
+                    if (
+                        run in CONTRACTION_SUFFIXES
+                        and pending[-1] == "'"
+                        and (len(pending) == 1 or not _is_punct(pending[-2]))
                     ):
                         total += cost_of(pending + run + EOW_G)
                         pending = ""

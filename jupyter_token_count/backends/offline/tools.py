@@ -47,9 +47,7 @@ def choice_kind(body: dict[str, Any]) -> str:
     return kind if kind in ("auto", "any", "tool", "none") else "auto"
 
 
-def overhead(
-    body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], count: Count
-) -> tuple[int, list[str]]:
+def overhead(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], count: Count) -> tuple[int, list[str]]:
     """The tool-use system prompt: the model's published figure for its ``tool_choice``, plus the
     forced tool's name for ``{"type": "tool"}``. None is charged without tools."""
     if not body.get("tools"):
@@ -64,9 +62,7 @@ def overhead(
     if value is None:
         default = (fig.get("tool_overhead_default") or {}).get("any" if forced else "auto", 0)
         value = int(default)
-        notes.append(
-            f"tool-use prompt size for {info.id} is unknown (no published figure): assumed {value} tokens"
-        )
+        notes.append(f"tool-use prompt size for {info.id} is unknown (no published figure): assumed {value} tokens")
     elif "tool_overhead" in info.uncertain:
         notes.append(f"tool-use prompt size for {info.id} is inferred (no published figure)")
     if forced and info.notes.get("forced_tool_choice_error"):

@@ -52,9 +52,7 @@ class Ctx:
     exact: bool = True
 
     def count(self, text: str, *, bow: bool = True) -> int:
-        return textmod.content_tokens(
-            text, self.info.ctok_version, self.info.tokenizer, bow=bow, exact=self.exact
-        )
+        return textmod.content_tokens(text, self.info.ctok_version, self.info.tokenizer, bow=bow, exact=self.exact)
 
     def seam(self, left: str, right: str) -> int:
         return textmod.seam(left, right, self.info.ctok_version, self.info.tokenizer, self.exact)
@@ -220,9 +218,7 @@ def _system(ctx: Ctx, system: Any) -> None:
     if isinstance(system, str):
         texts = [system]
     elif isinstance(system, list):
-        texts = [
-            str(b.get("text", "")) for b in system if isinstance(b, dict) and b.get("type", "text") == "text"
-        ]
+        texts = [str(b.get("text", "")) for b in system if isinstance(b, dict) and b.get("type", "text") == "text"]
         others = [b for b in system if not (isinstance(b, dict) and b.get("type", "text") == "text")]
         for b in others:
             ctx.add("/system", _json_tokens(ctx, b))
@@ -321,9 +317,7 @@ def _messages(ctx: Ctx, messages: list[dict[str, Any]]) -> None:
         calls = sum(1 for _, b in _blocks(msg.get("content")) if b.get("type") in _CALLS)
         if calls > 1:  # parallel calls in one turn cost more than the same calls made one at a time
             use = ctx.fig.get("tool_use") or {}
-            ctx.add(
-                "/frame", int(use.get("parallel_base", 0)) + int(use.get("parallel_call", 0)) * (calls - 1)
-            )
+            ctx.add("/frame", int(use.get("parallel_base", 0)) + int(use.get("parallel_call", 0)) * (calls - 1))
         prev_text: str | None = None
         for suffix, block in _blocks(msg.get("content")):
             path = f"/messages/{i}{suffix}"
@@ -341,11 +335,7 @@ def _citations_enabled(value: Any) -> bool:
     """Whether any document or search result in the body turns citations on."""
     if isinstance(value, dict):
         cit = value.get("citations")
-        if (
-            isinstance(cit, dict)
-            and cit.get("enabled")
-            and value.get("type") in ("document", "search_result")
-        ):
+        if isinstance(cit, dict) and cit.get("enabled") and value.get("type") in ("document", "search_result"):
             return True
         return any(_citations_enabled(v) for k, v in value.items() if k in ("content", "messages", "source"))
     if isinstance(value, list):
