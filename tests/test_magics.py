@@ -163,3 +163,18 @@ def test_notebook_path_is_taken_literally(ip, tmp_path: Path, monkeypatch: pytes
     assert ip.user_ns["x"].input_tokens == first
     res = ip.run_cell("%count_tokens --notebook missing.ipynb --offline")
     assert res.error_in_exec is None  # a clear message, not a traceback
+
+
+def test_notebook_magic_counts_the_same_request_as_the_ui(ip, api_env: StandIn, tmp_path: Path, monkeypatch):
+    """``%count_tokens --notebook`` sends the one request the server's total is (request.notebook_request)."""
+    from jupyter_token_count.request import load_notebook, notebook_request
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Brief\nSummarise the report."), nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, tmp_path / "brief.ipynb")
+    monkeypatch.chdir(tmp_path)
+    run(ip, "x = %count_tokens --notebook brief.ipynb -m claude-sonnet-4-5")
+    [sent] = api_env.count_requests()
+    expected = notebook_request(load_notebook((tmp_path / "brief.ipynb").read_text()), model="claude-sonnet-4-5")
+    assert sent.json == expected.body
+    assert ip.user_ns["x"].exact and ip.user_ns["x"].input_tokens == standin_count(expected.body)
