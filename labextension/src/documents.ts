@@ -384,6 +384,18 @@ export namespace DocumentCounter {
   }
 }
 
+/** The selection's count on a status item's node (`data-token-count-selection`), or none without one. */
+export function markSelection(
+  node: HTMLElement,
+  selection: ITokenCount | null
+): void {
+  if (selection) {
+    node.dataset.tokenCountSelection = String(selection.input_tokens);
+  } else {
+    delete node.dataset.tokenCountSelection;
+  }
+}
+
 /** "412 selected · " before a status text, or '' without a selection. */
 export function selectionPrefix(selection: ITokenCount | null): string {
   return selection
@@ -434,11 +446,7 @@ export class DocumentStatusItem extends Widget {
       'jp-mod-estimate',
       'jp-mod-pending'
     );
-    if (sel) {
-      node.dataset.tokenCountSelection = String(sel.input_tokens);
-    } else {
-      delete node.dataset.tokenCountSelection;
-    }
+    markSelection(node, sel);
     if (!counter || !r) {
       node.textContent = counter?.error ? 'Tokens: unavailable' : 'Tokens: …';
       node.title = counter?.error

@@ -2,7 +2,7 @@
  * Status bar item: the current notebook's total, its share of the context window and its cost.
  */
 import { CommandRegistry } from '@lumino/commands';
-import { selectionPrefix, SelectionCounter } from './documents';
+import { markSelection, selectionPrefix, SelectionCounter } from './documents';
 import { Widget } from '@lumino/widgets';
 
 import { ModelCatalog } from './catalog';
@@ -85,11 +85,7 @@ export class TokenStatusItem extends Widget {
     const fraction = contextFraction(r);
     const pct = formatPercent(fraction);
     const sel = this._selection?.result ?? null;
-    if (sel) {
-      node.dataset.tokenCountSelection = String(sel.input_tokens);
-    } else {
-      delete node.dataset.tokenCountSelection;
-    }
+    markSelection(node, sel);
     const parts = [
       `${selectionPrefix(sel)}${formatCount(r.total, r.exact)} tokens`
     ];
