@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from redis_proc import RedisProc, free_port  # noqa: E402
+from live_server import free_port, server_argv, write_server_config  # noqa: E402
+from redis_proc import RedisProc  # noqa: E402
 from server_latency import notebook  # noqa: E402
 from standin import StandIn  # noqa: E402
 
@@ -56,20 +57,9 @@ class JupyterServer:
         self.token = secrets.token_hex(16)
         self.dir = tmp
         config_dir = tmp / "config"
-        config_dir.mkdir(parents=True)
-        (config_dir / "jupyter_server_config.json").write_text(
-            json.dumps(
-                {
-                    "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
-                    # each server's own cap is the hub's: only the shared budget binds while Redis is up
-                    "TokenCountConfig": {
-                        "base_url": standin.url,
-                        "rpm": cap,
-                        "hub_rpm": cap,
-                        "cache_dir": str(tmp / "cache"),
-                    },
-                }
-            )
+        # each server's own cap is the hub's: only the shared budget binds while Redis is up
+        write_server_config(
+            config_dir, {"base_url": standin.url, "rpm": cap, "hub_rpm": cap, "cache_dir": str(tmp / "cache")}
         )
         (tmp / "root").mkdir()
         env = {**os.environ, "ANTHROPIC_API_KEY": standin.api_key, "JUPYTER_CONFIG_DIR": str(config_dir)}
@@ -79,17 +69,7 @@ class JupyterServer:
             env["JUPYTER_TOKEN_COUNT_REDIS_URL"] = redis_url
         self.log = (tmp / "server.log").open("w")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                "--no-browser",
-                "--allow-root",
-                f"--port={self.port}",
-                "--port-retries=0",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={tmp / 'root'}",
-            ],
+            server_argv(self.port, self.token, tmp / "root"),
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -36,7 +36,6 @@ import math
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from live_server import free_port, server_argv, write_server_config  # noqa: E402
 from standin import StandIn  # noqa: E402
 
 NS = "jupyter-token-count"
@@ -117,42 +117,18 @@ def notebook(n: int, salt: str) -> list[dict[str, Any]]:
 
 
 # -- the server ----------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, standin: StandIn, tmp: Path) -> None:
         self.port = free_port()
         self.token = secrets.token_hex(16)
         config_dir = tmp / "config"
-        config_dir.mkdir()
-        (config_dir / "jupyter_server_config.json").write_text(
-            json.dumps(
-                {
-                    "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
-                    "TokenCountConfig": {"base_url": standin.url, "rpm": 1_000_000, "cache_dir": str(tmp / "cache")},
-                }
-            )
-        )
+        write_server_config(config_dir, {"base_url": standin.url, "rpm": 1_000_000, "cache_dir": str(tmp / "cache")})
         (tmp / "root").mkdir()
         env = {**os.environ, "ANTHROPIC_API_KEY": standin.api_key, "JUPYTER_CONFIG_DIR": str(config_dir)}
         env.pop("ANTHROPIC_BASE_URL", None)
         self.log = (tmp / "server.log").open("w")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                "--no-browser",
-                "--allow-root",
-                f"--port={self.port}",
-                "--port-retries=0",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={tmp / 'root'}",
-            ],
+            server_argv(self.port, self.token, tmp / "root"),
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

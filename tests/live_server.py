@@ -24,6 +24,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_argv(port: int, token: str, root: Path) -> list[str]:
+    """The command that starts a real ``jupyter server`` on this port only, with token auth and no browser."""
+    return [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        "--no-browser",
+        "--allow-root",
+        f"--port={port}",
+        "--port-retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+    ]
+
+
+def write_server_config(config_dir: Path, token_count_config: dict[str, Any]) -> None:
+    """A Jupyter config directory enabling the extension (as the shipped config file does) with these traits."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
+                "TokenCountConfig": token_count_config,
+            }
+        )
+    )
+
+
 class LiveServer:
     """``with LiveServer(tmp, standin_url, api_key, rpm=...) as server:`` — ``server.url(endpoint)``,
     ``server.headers``, ``server.call(method, endpoint, body)`` and ``server.rss_kb()``."""
@@ -33,18 +61,10 @@ class LiveServer:
         self.port = free_port()
         self.token = secrets.token_hex(16)
         config_dir = tmp / "config"
-        config_dir.mkdir(parents=True, exist_ok=True)
         tc = {"cache_dir": str(tmp / "cache"), **token_count_config}
         if standin_url:
             tc["base_url"] = standin_url
-        (config_dir / "jupyter_server_config.json").write_text(
-            json.dumps(
-                {
-                    "ServerApp": {"jpserver_extensions": {"jupyter_token_count": True}},
-                    "TokenCountConfig": tc,
-                }
-            )
-        )
+        write_server_config(config_dir, tc)
         (tmp / "root").mkdir(exist_ok=True)
         self.env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config_dir)}
         self.env.pop("ANTHROPIC_BASE_URL", None)
@@ -68,17 +88,7 @@ class LiveServer:
     def __enter__(self) -> LiveServer:
         log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                "--no-browser",
-                "--allow-root",
-                f"--port={self.port}",
-                "--port-retries=0",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={self.tmp / 'root'}",
-            ],
+            server_argv(self.port, self.token, self.tmp / "root"),
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -8,13 +8,11 @@ Every iopub message is kept: the line in the calling cell is checked as the fron
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jupyter_client.manager import KernelManager
 from standin import StandIn, message_requests, standin_count
 from test_widget import Kernel
 
@@ -44,15 +42,7 @@ def settle(n=None, timeout=20):
 
 @pytest.fixture(scope="module")
 def kernel(standin_server: StandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "JUPYTER_TOKEN_COUNT_"))}
-    env.update(
-        ANTHROPIC_API_KEY=standin_server.api_key,
-        ANTHROPIC_BASE_URL=standin_server.url,
-        JUPYTER_TOKEN_COUNT_DATA_DIR=str(tmp_path_factory.mktemp("kernel-data")),
-    )
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=env, cwd=str(tmp_path_factory.mktemp("kernel-cwd")))
-    k = Kernel(km)
+    k = Kernel.start(standin_server, tmp_path_factory)
     try:
         k.execute(PRELUDE)
         yield k
@@ -61,7 +51,7 @@ def kernel(standin_server: StandIn, tmp_path_factory: pytest.TempPathFactory) ->
         assert standin_server.api_key not in json.dumps([m["content"] for m in k.iopub])
     finally:
         k.kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        k.km.shutdown_kernel(now=True)
 
 
 @pytest.fixture

@@ -45,6 +45,19 @@ def show(w):
 class Kernel:
     """A running kernel and everything it has published on iopub."""
 
+    @classmethod
+    def start(cls, standin: StandIn, tmp_path_factory: pytest.TempPathFactory) -> Kernel:
+        """A python3 kernel whose environment points the package at the stand-in, with a cache of its own."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "JUPYTER_TOKEN_COUNT_"))}
+        env.update(
+            ANTHROPIC_API_KEY=standin.api_key,
+            ANTHROPIC_BASE_URL=standin.url,
+            JUPYTER_TOKEN_COUNT_DATA_DIR=str(tmp_path_factory.mktemp("kernel-data")),
+        )
+        km = KernelManager(kernel_name="python3")
+        km.start_kernel(env=env, cwd=str(tmp_path_factory.mktemp("kernel-cwd")))
+        return cls(km)
+
     def __init__(self, km: KernelManager) -> None:
         self.km = km
         self.kc = km.client()
@@ -111,15 +124,7 @@ class Kernel:
 
 @pytest.fixture(scope="module")
 def kernel(standin_server: StandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "JUPYTER_TOKEN_COUNT_"))}
-    env.update(
-        ANTHROPIC_API_KEY=standin_server.api_key,
-        ANTHROPIC_BASE_URL=standin_server.url,
-        JUPYTER_TOKEN_COUNT_DATA_DIR=str(tmp_path_factory.mktemp("kernel-data")),
-    )
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=env, cwd=str(tmp_path_factory.mktemp("kernel-cwd")))
-    k = Kernel(km)
+    k = Kernel.start(standin_server, tmp_path_factory)
     try:
         k.execute(PRELUDE)
         yield k
@@ -127,7 +132,7 @@ def kernel(standin_server: StandIn, tmp_path_factory: pytest.TempPathFactory) ->
         assert k.problems() == []
     finally:
         k.kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        k.km.shutdown_kernel(now=True)
 
 
 @pytest.fixture

@@ -149,6 +149,13 @@ export class TokenCountError extends Error {
   }
 }
 
+/** Any failure of a request as a `TokenCountError` (a network or client error keeps its message). */
+export function asTokenCountError(err: unknown): TokenCountError {
+  return err instanceof TokenCountError
+    ? err
+    : new TokenCountError(String((err as Error)?.message ?? err), 'client', 0);
+}
+
 export class TokenCountAPI {
   constructor(settings?: ServerConnection.ISettings) {
     this.serverSettings = settings ?? ServerConnection.makeSettings();

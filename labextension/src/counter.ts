@@ -18,6 +18,7 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
+  asTokenCountError,
   ICellCount,
   ICellPayload,
   ICellsRequest,
@@ -342,14 +343,7 @@ export class NotebookCounter implements IDisposable {
       if (this._disposed) {
         return;
       }
-      this._error =
-        err instanceof TokenCountError
-          ? err
-          : new TokenCountError(
-              String((err as Error)?.message ?? err),
-              'client',
-              0
-            );
+      this._error = asTokenCountError(err);
       this._lastSignature = null;
       this._changed.emit();
     } finally {

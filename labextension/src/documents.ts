@@ -16,6 +16,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import {
+  asTokenCountError,
   IDocumentResult,
   ITokenCount,
   TokenCountAPI,
@@ -337,14 +338,7 @@ export class DocumentCounter implements IDisposable, IComparable {
       }
     } catch (err) {
       if (!this._disposed) {
-        this._error =
-          err instanceof TokenCountError
-            ? err
-            : new TokenCountError(
-                String((err as Error)?.message ?? err),
-                'client',
-                0
-              );
+        this._error = asTokenCountError(err);
         this._text = null;
         this._changed.emit();
       }
