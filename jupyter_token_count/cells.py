@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -128,7 +129,8 @@ class _EstimateMemo:
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, req: CountRequest, info: registry.ModelInfo) -> int:
+    def get(self, req: CountRequest, info: registry.ModelInfo, deadline: float) -> tuple[int, str | None]:
+        """The estimate, and why it is rough when it is (past ``deadline``: rough figures are not memoised)."""
         from .backends import offline
 
         key = req.cache_key()
@@ -136,13 +138,15 @@ class _EstimateMemo:
             n = self._data.get(key)
             if n is not None:
                 self._data.move_to_end(key)
-                return n
-        n = offline.estimate(req.body, info).input_tokens
+                return n, None
+        est = offline.estimate(req.body, info, deadline=deadline)
+        if est.rough:
+            return est.input_tokens, est.rough
         with self._lock:
-            self._data[key] = n
+            self._data[key] = est.input_tokens
             while len(self._data) > self._size:
                 self._data.popitem(last=False)
-        return n
+        return est.input_tokens, None
 
 
 _memo = _EstimateMemo()
@@ -165,6 +169,7 @@ def _shares(
     offline_frame = offline.frame_tokens(info)
     # an exact share needs the exact frame (offline mode shows estimates only)
     exact_frame = counter.known_frame(model) if use_cache else None
+    deadline = time.monotonic() + counter.settings.estimate_timeout  # one time limit for all the shares
     out: list[CellCount] = []
     for cell, req in zip(cells, requests, strict=True):
         if req is None:
@@ -174,10 +179,9 @@ def _shares(
         if n is not None and exact_frame is not None:
             out.append(CellCount(cell.id, max(0, n - exact_frame), True, cell.cell_type, cell.index))
         else:
-            est = _memo.get(req, info)
-            out.append(
-                CellCount(cell.id, max(0, est - offline_frame), False, cell.cell_type, cell.index, OFFLINE_SHARE)
-            )
+            est, rough = _memo.get(req, info, deadline)
+            why = f"{OFFLINE_SHARE}; {rough}" if rough else OFFLINE_SHARE
+            out.append(CellCount(cell.id, max(0, est - offline_frame), False, cell.cell_type, cell.index, why))
     return out
 
 

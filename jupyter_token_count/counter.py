@@ -21,6 +21,7 @@ import math
 import random
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Coroutine
 from concurrent.futures import Future as ConcurrentFuture
@@ -203,8 +204,10 @@ class Counter:
         from .backends import offline
 
         info = registry.resolve(req.model)
-        est = offline.estimate(req.body, info)
+        est = offline.estimate(req.body, info, deadline=time.monotonic() + self.settings.estimate_timeout)
         detail = {"parts": est.parts, "notes": list(est.notes), "estimator": offline.estimator_name()}
+        if est.rough:
+            reason = f"{reason}; {est.rough}"  # the answer says the estimate was cut short
         return self._result(
             req,
             est.input_tokens,

@@ -11,6 +11,7 @@ or ``--help-all`` output can ever contain it.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,6 +106,13 @@ class TokenCountConfig(Configurable):
         "pending); the exact count goes on in the background and lands in the cache. A request's deadline_ms "
         "overrides it. Api mode waits up to `timeout` and answers 504 past it.",
     )
+    estimate_timeout = Float(
+        Settings.estimate_timeout,
+        config=True,
+        help="Seconds an offline estimate may take (per answer). Past them, the text not tokenized yet is "
+        "costed from its length, and the answer says so (≈, 'rough' in its reason): no input holds a thread "
+        "of the server for longer.",
+    )
     cell_counts = Bool(
         Settings.cell_counts,
         config=True,
@@ -186,10 +194,10 @@ class TokenCountConfig(Configurable):
             raise ValueError("TokenCountConfig.redis_namespace must not be empty")
         return proposal["value"].strip()
 
-    @validate("timeout", "models_refresh_minutes", "redis_ttl_days", "redis_timeout")
+    @validate("timeout", "models_refresh_minutes", "redis_ttl_days", "redis_timeout", "estimate_timeout")
     def _positive_float(self, proposal: dict) -> float:
-        if proposal["value"] <= 0:
-            raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be positive")
+        if not (math.isfinite(proposal["value"]) and proposal["value"] > 0):
+            raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be a positive number of seconds")
         return proposal["value"]
 
     @validate("deadline")
@@ -232,6 +240,7 @@ class TokenCountConfig(Configurable):
             max_retry_wait=self.max_retry_wait,
             max_concurrency=self.max_concurrency,
             deadline=self.deadline,
+            estimate_timeout=self.estimate_timeout,
             cell_counts=self.cell_counts,
             background_share=self.background_share,
         )

@@ -14,14 +14,21 @@ calibrated on real counts and kept in ``models.json``. Modules:
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...registry import ModelInfo, estimator_figures
+from . import deadline as _deadline
 from . import text as _text
 from . import transcript as _transcript
+from .deadline import EstimateTimeout
 
-__all__ = ["Estimate", "estimate", "estimator_name", "frame_tokens", "text_tokens"]
+#: seconds an estimate may take unless its caller says otherwise; past them, what is left is costed roughly
+TIME_LIMIT = 10.0
+
+__all__ = ["TIME_LIMIT", "Estimate", "EstimateTimeout", "estimate", "estimator_name", "frame_tokens", "text_tokens"]
 
 
 @dataclass
@@ -32,20 +39,38 @@ class Estimate:
     parts: dict[str, int] = field(default_factory=dict)
     #: short human caveats about what the estimate could not know
     notes: list[str] = field(default_factory=list)
+    #: set when part of the text was costed from its length (the deadline passed, or a text known to be too
+    #: slow to tokenize): what the answer must say; such an estimate is never memoised as the estimate
+    rough: str | None = None
 
 
-def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
+def estimate(body: dict[str, Any], info: ModelInfo, *, deadline: float | None = None) -> Estimate:
     """Estimated ``input_tokens`` of a count_tokens request body for the model ``info``. Never raises
-    on a well-formed body and never does I/O."""
+    on a well-formed body and never does I/O. ``deadline`` (``time.monotonic()``; default ``TIME_LIMIT``
+    seconds from now, ``math.inf`` for none): past it, the text not tokenized yet is costed from its length
+    and the estimate says so (``rough``)."""
     exact = _text.using_ctok()
     fig = estimator_figures(info)
+    if deadline is None:
+        deadline = time.monotonic() + TIME_LIMIT
+    started = time.monotonic()
+    _text.prepare(info.ctok_version, exact)
+    stopped = False
     try:
-        ctx = _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact)
-        parts, notes = ctx.parts, ctx.notes
-    except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
-        parts = {"/frame": int(fig.get("message_frame", 0))}
-        parts["/messages"] = _json_fallback(body, info, exact)
-        notes = [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"]
+        with _deadline.limit(deadline if math.isfinite(deadline) else None):
+            parts, notes, rough_chars = _build(body, info, fig, exact, rough=False)
+    except EstimateTimeout:
+        stopped = True
+        parts, notes, rough_chars = _build(body, info, fig, exact, rough=True)
+    rough = None
+    if rough_chars:
+        why = (
+            f"the offline tokenizer stopped after {time.monotonic() - started:.3g} s"
+            if stopped
+            else "the offline tokenizer took too long on this text before"
+        )
+        rough = f"rough: {rough_chars:,} characters counted from their length ({why})"
+        notes = [*notes, rough]
     if not exact:
         reason = _text.fallback_reason()
         if reason:
@@ -56,17 +81,37 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
             f"{info.id} is not a known model: its {info.tokenizer} tokenizer is guessed from the name",
         ]
     parts = {k: v for k, v in parts.items() if v or k.startswith("/messages") or k == "/frame"}
-    return Estimate(sum(parts.values()), parts, notes)
+    return Estimate(sum(parts.values()), parts, notes, rough)
 
 
-def _json_fallback(body: Any, info: ModelInfo, exact: bool) -> int:
+def _build(
+    body: Any, info: ModelInfo, fig: dict[str, Any], exact: bool, *, rough: bool
+) -> tuple[dict[str, int], list[str], int]:
+    """The transcript's parts, notes, and how many characters were costed from their length."""
+    try:
+        ctx = _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact, rough)
+        return ctx.parts, ctx.notes, ctx.rough_chars
+    except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
+        parts = {"/frame": int(fig.get("message_frame", 0))}
+        payload = _json_text(body)
+        if rough:
+            parts["/messages"] = _text.rough_tokens(payload)
+        else:
+            parts["/messages"] = _text.content_tokens(payload, info.ctok_version, info.tokenizer, exact=exact)
+        return (
+            parts,
+            [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"],
+            (len(payload) if rough else 0),
+        )
+
+
+def _json_text(body: Any) -> str:
     import json
 
     try:
-        payload = json.dumps({k: v for k, v in body.items() if k != "model"}, ensure_ascii=False, default=str)
+        return json.dumps({k: v for k, v in body.items() if k != "model"}, ensure_ascii=False, default=str)
     except Exception:
-        payload = str(body)
-    return _text.content_tokens(payload, info.ctok_version, info.tokenizer, exact=exact)
+        return str(body)
 
 
 def frame_tokens(info: ModelInfo) -> int:

@@ -45,6 +45,7 @@ from ctok.constants import (
     STRIP_CONTROL,
 )
 
+from . import normal
 from .memo import ByteBoundedCache
 
 _normalize = sys.modules["ctok.normalize"]  # ``ctok.normalize`` the attribute is the public function
@@ -383,7 +384,7 @@ class Tiler:
             # touch only non-ASCII), and its translate/sub passes cost more than the rest of a count
             norm = text if _ASCII_CONTROL.search(text) is None else STRIP_CONTROL.sub("", text).replace("\0", " ")
         else:
-            norm = _normalize.nfc(text, fold_quotes=self.fold_quotes)
+            norm = normal.nfc(text, fold_quotes=self.fold_quotes)  # linear, in short C calls (normal.py)
             if _GLYPH.search(norm) is not None:
                 norm = norm.translate(LITERAL_MARKER_ESCAPE_TABLE)
         core = norm.rstrip("\n")
@@ -548,6 +549,13 @@ def tiler(family: str, frame_bow: bool = True) -> Tiler:
             pairs = like.pairs if like is not None else _pairs(model.vocab)
             hit = _tilers[key] = Tiler(model, pairs, CACHE_BYTES, like)
         return hit
+
+
+def prepare(version: str) -> None:
+    """Load the tilers a count for this version uses (both frames)."""
+    family = _main._family(version)
+    tiler(family, True)
+    tiler(family, False)
 
 
 def content_count(text: str, version: str, frame_bow: bool = True) -> int:

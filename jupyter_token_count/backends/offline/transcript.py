@@ -50,11 +50,24 @@ class Ctx:
     parts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     exact: bool = True
+    #: past the estimate's deadline: texts not counted before are costed from their length
+    rough: bool = False
+    #: characters costed from their length (past the deadline, or a text known to be too slow to tokenize)
+    rough_chars: int = 0
 
     def count(self, text: str, *, bow: bool = True) -> int:
-        return textmod.content_tokens(text, self.info.ctok_version, self.info.tokenizer, bow=bow, exact=self.exact)
+        version, family = self.info.ctok_version, self.info.tokenizer
+        if text and (self.rough or textmod.too_slow(text, version, family, bow, self.exact)):
+            hit = textmod.cached(text, version, family, bow, self.exact)
+            if hit is not None:
+                return hit
+            self.rough_chars += len(text)
+            return textmod.rough_tokens(text)
+        return textmod.content_tokens(text, version, family, bow=bow, exact=self.exact)
 
     def seam(self, left: str, right: str) -> int:
+        if self.rough:
+            return 0
         return textmod.seam(left, right, self.info.ctok_version, self.info.tokenizer, self.exact)
 
     def add(self, path: str, n: int) -> None:
@@ -343,8 +356,8 @@ def _citations_enabled(value: Any) -> bool:
     return False
 
 
-def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: bool) -> Ctx:
-    ctx = Ctx(info, fig, exact=exact)
+def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: bool, rough: bool = False) -> Ctx:
+    ctx = Ctx(info, fig, exact=exact, rough=rough)
     ctx.parts["/frame"] = int(fig.get("message_frame", 0))
     _system(ctx, body.get("system"))
     _tools(ctx, body)
