@@ -85,8 +85,11 @@ class Counter:
         self.settings = settings or Settings.from_env()
         self.cache = cache if cache is not None else CountCache(self.settings.data_dir)
         self.limiter = limiter or RateLimiter(self.settings.rpm)
-        #: a level shared with other servers (a hub's Redis, ``hub.py``): cache, rate budget, single-flight
+        #: a level shared with other servers (a hub's Redis, ``hub.py``): cache, rate budget, single-flight; what it
+        #: shares belongs to the API key this counter uses
         self.shared = shared
+        if shared is not None:
+            shared.bind(lambda: self.settings.api_key)
         self._loop = loop
         self._loop_thread: _LoopThread | None = None
         self._thread_lock = threading.Lock()

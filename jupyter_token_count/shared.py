@@ -13,6 +13,14 @@ from typing import Any, Protocol
 
 
 class SharedLevel(Protocol):
+    """Everything shared belongs to a credential: the counter binds the API key it uses (``bind``), and every
+    method acts within that key's namespace, so servers with the same key share counts, single-flight and the
+    rate budget, and servers with different keys share nothing and cannot find each other's entries."""
+
+    def bind(self, credential: Callable[[], str | None]) -> None:
+        """The API key in use, asked at each call (None: nothing is shared)."""
+        ...
+
     async def get(self, key: str) -> int | None:
         """The exact count stored under this cache key by any server, or None (a miss, or unavailable)."""
         ...

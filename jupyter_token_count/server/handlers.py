@@ -29,6 +29,7 @@ from ..errors import (
     InputError,
     TokenCountError,
 )
+from ..limiter import MAX_PAUSE
 from ..modelcheck import check_listed
 from ..request import CountRequest, build_request, cells_from_json, check_tree, notebook_request
 from ..request.document import document_request
@@ -42,8 +43,8 @@ AUTH_REQUIRED = "authentication required: send the Jupyter token, or the session
 SERVICE_KEY = "jupyter_token_count"
 #: the longest ``deadline_ms`` a request may ask for
 MAX_DEADLINE_MS = 60_000
-#: the longest Retry-After we send (seconds); the API backend caps what it believes at the same value
-MAX_RETRY_AFTER = 300
+#: the longest Retry-After we send (seconds): the cap the limiter and the API backend put on what they believe
+MAX_RETRY_AFTER = int(MAX_PAUSE)
 
 #: error ``type`` for statuses we raise without a more specific one
 _TYPES = {
