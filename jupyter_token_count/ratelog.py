@@ -33,7 +33,7 @@ class RateLimitedLog:
                 return False
             held = self._held.pop(kind, 0)
             self._last[kind] = now
-        if held:
-            msg += f" ({held} more like this in the last {now - (last or now):.0f}s, not logged)"
+        if held and last is not None:
+            msg += f" ({held} more like this in the last {now - last:.0f}s, not logged)"
         self.logger.warning(msg, *args)
         return True

@@ -195,10 +195,10 @@ def test_a_peer_that_is_not_redis_is_marked_down_with_bounded_memory(
         state = shared.state()
         assert state["connected"] is False
         error = state["error"] or ""
-        if shape != "huge array":
+        if shape != "garbage":  # random bytes fail in random ways (a closed connection, an error reply...)
             assert "does not answer as Redis does" in error, error
-        # one bounded reply per connection, and few connections: the reply limit, not the timeout, ended them
-        assert peer.sent < 64 * 2**20 * max(1, peer.connections) or peer.sent < 256 * 2**20
+        assert error
+        # few connections: marked down at once, then probed with backoff (memory: the real server's test below)
         assert peer.connections <= 10
     finally:
         peer.stop()

@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, shown
 
 IMAGE_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/gif", "image/webp")
 PDF_TYPE = "application/pdf"
@@ -81,7 +81,7 @@ def bytes_block(data: bytes, media_type: str | None = None) -> dict[str, Any]:
         return image_block(data, media_type)
     if kind is None:
         raise InputError("bytes of unknown type: pass (data, media_type), e.g. (data, 'image/png')")
-    raise InputError(f"unsupported media type {kind!r}; expected one of {', '.join((*IMAGE_TYPES, PDF_TYPE))}")
+    raise InputError(f"unsupported media type {shown(kind)}; expected one of {', '.join((*IMAGE_TYPES, PDF_TYPE))}")
 
 
 def pil_block(img: Any) -> dict[str, Any]:

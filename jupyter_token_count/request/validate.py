@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from functools import wraps
 from typing import Any, NamedTuple, TypeVar
 
-from ..errors import InputError
+from ..errors import InputError, shown
 from .files import IMAGE_TYPES, PDF_TYPE, sniff_media_type
 
 MAX_IMAGE_EDGE = 8000
@@ -33,7 +33,7 @@ TOOL_CHOICES = ("auto", "any", "tool", "none")
 THINKING_TYPES = ("enabled", "disabled", "adaptive")
 
 _URL_HINT = (
-    "count_tokens rejects {kind} sources of type {stype!r} (URL and Files-API sources); "
+    "count_tokens rejects {kind} sources of type {stype} (URL and Files-API sources); "
     "download the file and pass it as base64, e.g. count_tokens([Path('file')])"
 )
 
@@ -168,13 +168,14 @@ class _Walker:
             raise InputError("image block needs a 'source' object", where)
         stype = source.get("type")
         if stype in ("url", "file"):
-            raise InputError(_URL_HINT.format(kind="image", stype=stype), f"{where}.source")
+            raise InputError(_URL_HINT.format(kind="image", stype=shown(stype)), f"{where}.source")
         if stype != "base64":
-            raise InputError(f"unknown image source type {stype!r} (expected 'base64')", f"{where}.source")
+            raise InputError(f"unknown image source type {shown(stype)} (expected 'base64')", f"{where}.source")
         declared = source.get("media_type")
         if declared not in IMAGE_TYPES:
             raise InputError(
-                f"media_type {declared!r} is not supported; expected one of {', '.join(IMAGE_TYPES)}", f"{where}.source"
+                f"media_type {shown(declared)} is not supported; expected one of {', '.join(IMAGE_TYPES)}",
+                f"{where}.source",
             )
         data = source.get("data")
         if isinstance(data, str) and len(data) > MAX_IMAGE_BASE64:
@@ -198,11 +199,12 @@ class _Walker:
             raise InputError("document block needs a 'source' object", where)
         stype = source.get("type")
         if stype in ("url", "file"):
-            raise InputError(_URL_HINT.format(kind="document", stype=stype), f"{where}.source")
+            raise InputError(_URL_HINT.format(kind="document", stype=shown(stype)), f"{where}.source")
         if stype == "base64":
             if source.get("media_type") != PDF_TYPE:
                 raise InputError(
-                    f"base64 documents must be application/pdf, not {source.get('media_type')!r}", f"{where}.source"
+                    f"base64 documents must be application/pdf, not {shown(source.get('media_type'))}",
+                    f"{where}.source",
                 )
             raw = _b64(source.get("data"), f"{where}.source")
             if sniff_media_type(raw) != PDF_TYPE:
@@ -222,7 +224,7 @@ class _Walker:
                 raise InputError("source.content must be a string or a list of blocks", f"{where}.source")
         else:
             raise InputError(
-                f"unknown document source type {stype!r} (expected base64, text or content)", f"{where}.source"
+                f"unknown document source type {shown(stype)} (expected base64, text or content)", f"{where}.source"
             )
 
     def block(self, block: Any, where: str) -> None:
@@ -290,16 +292,16 @@ def _tools(tools: Any) -> set[str]:
         name = tool.get("name")
         if isinstance(ttype, str) and ttype.startswith(SERVER_TOOL_PREFIXES):
             raise InputError(
-                f"server tool {ttype!r} cannot be counted: count_tokens rejects server tools; "
+                f"server tool {shown(ttype)} cannot be counted: count_tokens rejects server tools; "
                 "read usage from the real Messages response instead",
                 where,
             )
         if not isinstance(name, str) or not name:
             raise InputError("tool needs a 'name'", where)
         if ttype in (None, "custom") and not isinstance(tool.get("input_schema"), dict):
-            raise InputError(f"tool {name!r} needs an 'input_schema' object (a JSON Schema)", where)
+            raise InputError(f"tool {shown(name)} needs an 'input_schema' object (a JSON Schema)", where)
         if name in names:
-            raise InputError(f"duplicate tool name {name!r}; tool names must be unique", where)
+            raise InputError(f"duplicate tool name {shown(name)}; tool names must be unique", where)
         names.add(name)
     return names
 
@@ -315,7 +317,7 @@ def validate_body(body: dict[str, Any], *, max_bytes: int | None, context_window
         role = msg.get("role")
         if role not in ROLES:
             raise InputError(
-                f"unknown role {role!r}; expected 'user' or 'assistant' (or 'system' for an "
+                f"unknown role {shown(role)}; expected 'user' or 'assistant' (or 'system' for an "
                 "instruction mid-conversation; the first system prompt goes in system=...)",
                 f"{where}.role",
             )
@@ -343,9 +345,9 @@ def validate_body(body: dict[str, Any], *, max_bytes: int | None, context_window
         if not isinstance(tc, dict) or tc.get("type") not in TOOL_CHOICES:
             raise InputError(f"tool_choice must be an object with type one of {', '.join(TOOL_CHOICES)}", "tool_choice")
         if tc["type"] in ("any", "tool") and not names:
-            raise InputError(f"tool_choice {tc['type']!r} needs tools", "tool_choice")
+            raise InputError(f"tool_choice {shown(tc['type'])} needs tools", "tool_choice")
         if tc["type"] == "tool" and tc.get("name") not in names:
-            raise InputError(f"tool_choice names {tc.get('name')!r}, which is not among the tools", "tool_choice")
+            raise InputError(f"tool_choice names {shown(tc.get('name'))}, which is not among the tools", "tool_choice")
     thinking = body.get("thinking")
     if thinking is not None:
         if not isinstance(thinking, dict) or thinking.get("type") not in THINKING_TYPES:

@@ -30,7 +30,7 @@ from ..errors import (
     TokenCountError,
 )
 from ..limiter import MAX_PAUSE
-from ..modelcheck import check_listed
+from ..modelcheck import MAX_MODEL_ID, check_listed
 from ..request import CountRequest, build_request, cells_from_json, check_tree, notebook_request
 from ..request.document import document_request
 from ..request.files import strings_may_be_paths
@@ -308,8 +308,12 @@ class BodyHandler(BaseHandler):
     def model_and_mode(self, body: dict[str, Any]) -> tuple[str, str | None]:
         # a field that is present must have its type: null is not "the default" (leave the field out)
         model = body.get("model", self.service.settings.model)
-        if not isinstance(model, str) or not model.strip():
-            raise ApiFailure(400, f"model: expected a model id such as 'claude-sonnet-5-5', got {_shown(model)}")
+        if not isinstance(model, str) or not model.strip() or len(model) > MAX_MODEL_ID:
+            raise ApiFailure(
+                400,
+                f"model: expected a model id such as 'claude-sonnet-5-5' (at most {MAX_MODEL_ID} characters), "
+                f"got {_shown(model)}",
+            )
         mode = body.get("mode")
         if "mode" in body and mode not in MODES:
             raise ApiFailure(400, f"mode: expected one of {', '.join(MODES)}, got {_shown(mode)}")
