@@ -376,7 +376,7 @@ class Counter:
                     pause = exc.retry_after if exc.retry_after is not None else 2.0**attempt
                     self.limiter.on_rate_limited(pause)
                     if self.shared is not None:
-                        await self.shared.rate_limited(pause)  # one server's 429 pauses the whole hub
+                        await self.shared.rate_limited(pause)  # one server's 429 pauses every server of its key
                     pause = min(pause, MAX_PAUSE)
                     exc.retry_after = pause
                 retryable = exc.transient and not isinstance(exc, ApiAuthError) and attempt < s.max_retries
@@ -409,7 +409,7 @@ class Counter:
         return n
 
     async def _flight(self, req: CountRequest, key: str, max_wait: float, background: bool) -> int:
-        """``_upstream``, made once for the whole hub: another server asking the same thing answers for us."""
+        """``_upstream``, made once for the hub (per key): another server asking the same thing answers for us."""
         if self.shared is None:
             return await self._upstream(req, key, max_wait, background)
         wait_limit = math.inf if background else max_wait + self.settings.timeout

@@ -248,7 +248,7 @@ class HubSettings:
     url: str
     #: seconds a shared count lives in Redis (renewed by nothing: a count of the same bytes never changes)
     ttl: float = 7 * 86400
-    #: requests per minute for the whole hub (the organisation's count_tokens limit, less some headroom)
+    #: requests per minute for the servers of one API key (the organisation's count_tokens limit, less headroom)
     rpm: int = 500
     #: key prefix: hubs (or organisations, whose rate limits differ) sharing one Redis use different ones
     namespace: str = "jupyter-token-count"
@@ -297,7 +297,7 @@ class RedisHub:
         self.waits = 0  # upstream calls this server did not make because another server was making them
         self.grants = 0
         self.denials = 0
-        self.window_requests: int | None = None  # grants in the last 60 s, hub-wide, at the last acquire
+        self.window_requests: int | None = None  # grants in the last 60 s to this key's servers, at the last acquire
         self.paused_until = 0.0  # time.monotonic() of the shared pause's end, as last seen
         self.failures = 0
         self.rejected = 0  # stored values that did not check out (forged, damaged, out of range): ignored
@@ -520,7 +520,7 @@ class RedisHub:
         except (_Down, TypeError, ValueError):
             pass
 
-    # -- one upstream call per request for the whole hub --------------------------------------------
+    # -- one upstream call per request for the hub (per key) -----------------------------------------
     async def single_flight(self, key: str, fetch: Callable[[], Awaitable[int]], wait_limit: float) -> tuple[int, bool]:
         cred = self._cred()
         if cred is None:

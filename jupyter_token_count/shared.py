@@ -1,9 +1,9 @@
 """The interface between the counter and a level shared by several processes (a hub's Redis, ``hub.py``).
 
 The counter knows nothing of Redis: it asks this interface for a count another server already has, for a
-slot of the shared rate budget, and to make one upstream call for the whole hub. Every method degrades on
-its own: when the shared level is unavailable it answers "nothing shared" (None, or calling ``fetch``
-itself), never raises, so the counter goes on with its local cache and limiter.
+slot of the shared rate budget, and to make one upstream call for the hub (for the servers of one key).
+Every method degrades on its own: when the shared level is unavailable it answers "nothing shared" (None, or
+calling ``fetch`` itself), never raises, so the counter goes on with its local cache and limiter.
 """
 
 from __future__ import annotations

@@ -127,24 +127,26 @@ class TokenCountConfig(Configurable):
     redis_url = Unicode(
         config=True,
         help="JupyterHub: a Redis shared by all single-user servers (redis://[:password@]host:6379/0, rediss:// "
-        "for TLS, unix:///path.sock). Exact counts are then shared by content hash, the rate cap `hub_rpm` is one "
-        "budget for all servers, a 429 pauses them all, and identical requests make one upstream call. Redis "
+        "for TLS, unix:///path.sock). Servers that use the same API key then share exact counts, the rate cap "
+        "`hub_rpm`, a 429's pause and one upstream call per request; servers with different keys share nothing "
+        "(everything in Redis is namespaced by a keyed hash of the key, and its values are authenticated). Redis "
         f"down or slow never fails a count: each server goes on alone. Default: ${ENV_REDIS_URL}, else none. "
         "The password is never logged or shown.",
     )
     hub_rpm = Integer(
         0,
         config=True,
-        help="With redis_url: count_tokens requests per minute for the whole hub, never exceeded in any 60 s "
-        "(set it to the organisation's limit less some headroom). Each server's own `rpm` still applies, and is "
-        "all that applies while Redis is unavailable. 0: the same as rpm.",
+        help="With redis_url: count_tokens requests per minute for all the servers that use one API key, never "
+        "exceeded in any 60 s (the API's limit is per organisation: set it to that limit less some headroom, "
+        "divided by the keys of the organisation in use on the hub). Each server's own `rpm` still applies, and "
+        "is all that applies while Redis is unavailable. 0: the same as rpm.",
     )
     redis_ttl_days = Float(7.0, config=True, help="With redis_url: days a shared count is kept in Redis.")
     redis_namespace = Unicode(
         "jupyter-token-count",
         config=True,
-        help="With redis_url: prefix of every Redis key. Hubs or organisations (whose rate limits differ) "
-        "sharing one Redis use different ones.",
+        help="With redis_url: prefix of every Redis key. Hubs sharing one Redis use different ones (within a "
+        "namespace, each API key has its own entries and rate budget already).",
     )
     redis_timeout = Float(
         0.5, config=True, help="With redis_url: seconds one Redis call may take before Redis counts as unavailable."
