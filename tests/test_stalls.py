@@ -148,6 +148,39 @@ def test_normalised_in_slices_is_normalised_whole(text: str, size: int, fold: bo
     assert "".join(ctok_normalize.nfc(p, fold_quotes=fold) for p in parts) == expected
 
 
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.lists(st.sampled_from(["a", "bb", " ", "  ", "\n", "\t", "\u3000", "é", "x y"]), max_size=40).map("".join),
+    size=st.integers(1, 12),
+)
+def test_whitespace_split_in_slices_is_the_whole_split(text: str, size: int, monkeypatch: pytest.MonkeyPatch):
+    from jupyter_token_count.backends.offline import tiling
+
+    monkeypatch.setattr(normal, "SLICE", size)
+    core = text.rstrip("\n")
+    assert tiling._split(core) == tiling._SPLIT.split(core)
+    assert normal.per_slice(str.upper, text, size) == text.upper()
+
+
+def test_fixture_notebooks_normalise_as_ctok_does(fixture_notebooks: list[Path]):
+    """Every cell of the real notebooks in tests/fixtures: the bounded normalisation is ctok's, slice by slice
+    (small slices, so that texts are cut many times)."""
+    import nbformat
+
+    texts = [
+        "".join(cell.source)
+        for path in fixture_notebooks
+        for cell in nbformat.read(path, as_version=4).cells
+        if cell.source
+    ]
+    assert len(texts) > 20
+    for text in texts:
+        for fold in (True, False):
+            expected = ctok_normalize.nfc(text, fold_quotes=fold)
+            assert "".join(ctok_normalize.nfc(p, fold_quotes=fold) for p in normal.slices(text, 64)) == expected
+            assert normal.nfc(text, fold_quotes=fold) == expected
+
+
 def test_only_marks_can_be_or_start_with_non_starters():
     """What ``normal.presorted`` relies on, over every code point of this Python's Unicode data: a character
     with a non-zero combining class, or whose decomposition holds one, is a mark (category M); any other
@@ -296,6 +329,34 @@ def test_server_answers_status_within_a_second_while_a_cell_is_counted(live: Liv
     assert status == 200, reply
     assert reply["total"] > 0 and not reply["exact"]
     assert worst < 1.0, f"{family}: GET /api/status took {worst:.2f} s while the cell was counted"
+
+
+def test_server_answers_status_within_a_second_while_the_largest_body_is_counted(live: LiveServer):
+    """About 30 MB of prose (the API's request limit is 32 MB): the work is linear, and no single step of it
+    (parsing, hashing, normalising, splitting) may hold the interpreter for long."""
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "a",
+        "lazy",
+        "dog",
+        "while",
+        "we",
+        "count",
+        "tokens",
+        "in",
+        "notebooks",
+    ]
+    text = " ".join(words[i % len(words)] + ("\n" if i % 17 == 0 else "") for i in range(5_500_000))[:30_000_000]
+    body = {"model": M, "messages": [{"role": "user", "content": text}], "mode": "offline"}
+    (status, reply), worst = _status_latencies(live, lambda: live.call("POST", "count", body, timeout=120))
+    assert status == 200, reply
+    assert reply["input_tokens"] > 1_000_000
+    assert worst < 1.0, f"GET /api/status took {worst:.2f} s while 30 MB were counted"
 
 
 def test_server_past_the_estimate_deadline_answers_rough_and_says_so(live: LiveServer):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 
 import regex
@@ -84,6 +85,13 @@ def slices(text: str, size: int = SLICE) -> list[str]:
         start = cut
     out.append(text[start:])
     return out
+
+
+def per_slice(fn: Callable[[str], str], text: str, size: int = SLICE) -> str:
+    """``fn(text)`` for a ``fn`` that works character by character, one slice of ``size`` at a time."""
+    if len(text) <= 2 * size:
+        return fn(text)
+    return "".join(fn(text[i : i + size]) for i in range(0, len(text), size))
 
 
 def nfc(text: str, *, fold_quotes: bool) -> str:
