@@ -197,6 +197,51 @@ def test_only_marks_can_be_or_start_with_non_starters():
         assert unicodedata.combining(nfd[0]) == 0, hex(cp)
 
 
+# -- one long count does not hold up the others --------------------------------------------------------------
+def test_a_long_count_does_not_hold_up_other_counts():
+    """Other notebooks' counts go on while one long text is counted (the tiler's memos take no lock for a
+    count: a lock held for a whole count made a small estimate wait 4 s behind 600,000 newlines)."""
+    textmod.clear_cache()
+    long = body("x" + "\n" * 300_000 + "x")
+    worker = threading.Thread(target=lambda: offline.estimate(long, INFO, deadline=math.inf))
+    worker.start()
+    worst, n = 0.0, 0
+    try:
+        time.sleep(0.1)
+        while worker.is_alive():
+            started = time.perf_counter()
+            offline.estimate(body(f"a small cell, number {n}"), INFO)
+            worst = max(worst, time.perf_counter() - started)
+            n += 1
+            time.sleep(0.01)
+    finally:
+        worker.join()
+    assert n >= 5 and worst < 0.5, (n, worst)
+
+
+def test_concurrent_counts_are_the_serial_counts(fixture_notebooks: list[Path]):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import nbformat
+
+    texts = [
+        "".join(cell.source)
+        for path in fixture_notebooks
+        for cell in nbformat.read(path, as_version=4).cells
+        if cell.source
+    ]
+    texts += [FAMILIES[f](500) for f in FAMILIES]
+    textmod.clear_cache()
+    serial = [textmod.content_tokens(t, INFO.ctok_version, INFO.tokenizer) for t in texts]
+    for _ in range(3):
+        textmod.clear_cache()
+        with ThreadPoolExecutor(6) as pool:
+            # every text several times, in different orders, so that threads race on the same memo entries
+            order = [i for k in range(3) for i in (range(len(texts)) if k % 2 else reversed(range(len(texts))))]
+            got = list(pool.map(lambda i: textmod.content_tokens(texts[i], INFO.ctok_version, INFO.tokenizer), order))
+        assert got == [serial[i] for i in order]
+
+
 # -- fuzzing for the stall class ----------------------------------------------------------------------------
 CATEGORIES = ["Mn", "Mc", "Me", "Lo", "Ll", "Lu", "Lm", "Nd", "No", "Pd", "Po", "Ps", "Sk", "Sm", "So", "Zs", "Cf"]
 
