@@ -279,6 +279,6 @@ def test_a_server_waiting_on_another_answers_with_the_estimate_at_its_deadline(h
         assert not waiting.exact and waiting.pending
         assert first.result().exact
     # b's own wait goes on in the background and lands in its cache, still without a request of its own
-    _wait(lambda: b.cache.get(r.cache_key()) is not None, 5)
+    _wait(lambda: b.cached(r) is not None, 5)
     assert b.count(r).source == "cache"
     assert len(standin.count_requests()) == 1
