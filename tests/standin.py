@@ -797,9 +797,7 @@ def files_answer(handler: Any, standin: StandIn, raw: bytes) -> None:
     from email.parser import BytesParser
     from email.policy import HTTP
 
-    if FILES_BETA not in (handler.headers.get("anthropic-beta") or ""):
-        handler._error(400, "invalid_request_error", f"The Files API requires the `{FILES_BETA}` beta header")
-        return
+    # (SDK 2.17 sends no beta header to /v1/files: the endpoint itself is not gated here; a file source is)
     path = handler.path.split("?")[0].rstrip("/")
     if handler.command == "POST":
         ctype = handler.headers.get("content-type", "")
