@@ -14,6 +14,7 @@ from typing import Any
 from . import __version__
 from .batch import Input, Row
 from .errors import TokenCountError, UnknownModel
+from .result import edited_note
 
 PROG = "jupyter-token-count"
 
@@ -592,6 +593,8 @@ def _notes(r: Row) -> list[str]:
     notes = list(r.over)
     if r.ok and r.result.detail.get("empty"):
         notes.append("empty: the request frame alone")
+    if r.ok and r.result.original_input_tokens is not None:
+        notes.append(edited_note(r.result.original_input_tokens, r.result.exact))
     if r.warnings:
         notes.append("unknown model (guessed tokenizer)")
     return notes
