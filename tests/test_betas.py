@@ -335,3 +335,15 @@ def test_an_older_cache_file_gains_the_new_column(tmp_path: Path):
     assert CountCache(tmp_path).entry("new") == (30, 45)
     cache.put("bad", "m", 30, -1)  # nothing wrong is stored
     assert CountCache(tmp_path).entry("bad") is None
+
+
+def test_the_readme_table_is_the_code_table():
+    from conftest import ROOT
+
+    rows = [f"| {f.name} | {f.what} | `{f.betas[0]}` | {', '.join(f'`{b}`' for b in f.betas)} |" for f in FEATURES]
+    head = "| what the request uses | what it is | beta added | any of these is enough |"
+    table = "\n".join([head, "|---|---|---|---|", *rows])
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- betas-table")
+    end = readme.index("<!-- end of betas-table -->")
+    assert readme[start:end].split("\n", 1)[1].strip() == table

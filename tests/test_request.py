@@ -213,7 +213,9 @@ def test_real_fixture_notebooks_all_build(fixture_notebooks: list[Path]):
 def test_canonical_json_makes_equal_requests_equal():
     a = build_request({"messages": [{"role": "user", "content": "x"}], "system": "s", "model": M})
     b = build_request("x", system="s", model=M)
-    assert a.identity == b.identity and a.cache_key("https://api.anthropic.com") == b.cache_key("https://api.anthropic.com")
+    assert a.identity == b.identity and a.cache_key("https://api.anthropic.com") == b.cache_key(
+        "https://api.anthropic.com"
+    )
     assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == '{"a":[1,{"c":3,"d":2}],"b":1}'
     assert a.identity != build_request("x", system="s", model="claude-opus-4-8").identity
 

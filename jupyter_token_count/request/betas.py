@@ -42,10 +42,12 @@ CONTEXT_EDITING = Feature(
     "context_management", ("context-management-2025-06-27",), "context editing (clearing tool results, thinking)"
 )
 COMPACTION_EDIT = Feature(
-    "context_management (compact_20260112 edit)", ("compact-2026-01-12",), "server-side compaction as a context edit"
+    "context_management with a compact_20260112 edit", ("compact-2026-01-12",), "server-side compaction as an edit"
 )
 COMPACTION = Feature("compaction", ("compact-2026-09-04",), "a compaction request (accepted and ignored by counting)")
-FILES = Feature("file sources", ("files-api-2025-04-14",), "images and documents uploaded with the Files API (file_id)")
+FILES = Feature(
+    "file sources, container_upload blocks", ("files-api-2025-04-14",), "uploads of the Files API (by file_id)"
+)
 MCP = Feature(
     "mcp_servers",
     ("mcp-client-2025-11-20", "mcp-client-2026-09-15", "mcp-client-2025-04-04"),
