@@ -500,7 +500,8 @@ EDIT = (
 LOOP = (
     "LOOP = [{'role': 'user', 'content': 'Weather?'}]\n"
     "for i in range(3):\n"
-    "    LOOP.append({'role': 'assistant', 'content': [{'type': 'tool_use', 'id': f't{i}', 'name': 'w', 'input': {}}]})\n"
+    "    use = {'type': 'tool_use', 'id': f't{i}', 'name': 'w', 'input': {}}\n"
+    "    LOOP.append({'role': 'assistant', 'content': [use]})\n"
     "    LOOP.append({'role': 'user', 'content': [{'type': 'tool_result', 'tool_use_id': f't{i}', "
     "'content': 'sunny ' * 80}]})\n"
     "W = [{'name': 'w', 'description': 'weather', 'input_schema': {'type': 'object'}}]\n"
@@ -563,7 +564,7 @@ def test_offline_a_call_with_mcp_servers_is_an_estimate_saying_what_it_leaves_ou
 
 
 def test_a_call_with_an_unknown_beta_says_why_it_was_not_counted(k: Kernel, standin: StandIn):
-    mid, out = run(
+    _, out = run(
         k,
         "try:\n    client.beta.messages.create(model=M, max_tokens=8, messages=HELLO, betas=['no-such-beta-2099'])\n"
         "except anthropic.BadRequestError as e:\n    print('call failed:', e.status_code)",
