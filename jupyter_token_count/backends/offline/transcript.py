@@ -112,7 +112,7 @@ def _image(ctx: Ctx, block: dict[str, Any]) -> int:
     if src.get("type") != "base64" or not isinstance(src.get("data"), str):
         ctx.note(
             f"image with a {src.get('type')!r} source cannot be measured offline (count_tokens rejects "
-            "url and file sources too): counted as 0"
+            "url sources too): counted as 0"
         )
         return 0
     size = base64_image_size(src["data"])
