@@ -5,8 +5,9 @@ Everything in Redis belongs to a credential. Each API key gets a namespace, ``{n
 keyed hash of the key (HMAC-SHA256 of a fixed label, keyed by the API key: ``_Credential``), never the key:
 
 - Counts: ``{ns}:{tag}:count:{entry}`` → a sealed value, with a TTL. ``entry`` is an HMAC of the counter's
-  cache key (sha256 of the request) under a key derived from the API key, so a name cannot be computed from a
-  guessed prompt without the API key: nobody with another key (or only the Redis URL) can tell whether a
+  cache key (sha256 of the API origin, betas, model and canonical JSON: servers counting at different origins
+  share nothing) under a key derived from the API key, so a name cannot be computed from a guessed prompt
+  without the API key: nobody with another key (or only the Redis URL) can tell whether a
   given prompt was counted. The value is the count masked and authenticated (HMAC) under keys derived from
   the API key, and range checked as the API's answers are (``cache.MAX_TOKENS``): a forged, damaged or
   out-of-range value is ignored (logged once in five minutes), and the count is made again.

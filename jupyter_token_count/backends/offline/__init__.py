@@ -39,6 +39,8 @@ class Estimate:
     parts: dict[str, int] = field(default_factory=dict)
     #: short human caveats about what the estimate could not know
     notes: list[str] = field(default_factory=list)
+    #: what it could not cost at all (only the API can): the count's reason says so
+    uncounted: list[str] = field(default_factory=list)
     #: set when part of the text was costed from its length (the deadline passed, or a text known to be too
     #: slow to tokenize): what the answer must say; such an estimate is never memoised as the estimate
     rough: str | None = None
@@ -58,10 +60,10 @@ def estimate(body: dict[str, Any], info: ModelInfo, *, deadline: float | None = 
     stopped = False
     try:
         with _deadline.limit(deadline if math.isfinite(deadline) else None):
-            parts, notes, rough_chars = _build(body, info, fig, exact, rough=False)
+            parts, notes, uncounted, rough_chars = _build(body, info, fig, exact, rough=False)
     except EstimateTimeout:
         stopped = True
-        parts, notes, rough_chars = _build(body, info, fig, exact, rough=True)
+        parts, notes, uncounted, rough_chars = _build(body, info, fig, exact, rough=True)
     rough = None
     if rough_chars:
         why = (
@@ -81,16 +83,17 @@ def estimate(body: dict[str, Any], info: ModelInfo, *, deadline: float | None = 
             f"{info.id} is not a known model: its {info.tokenizer} tokenizer is guessed from the name",
         ]
     parts = {k: v for k, v in parts.items() if v or k.startswith("/messages") or k == "/frame"}
-    return Estimate(sum(parts.values()), parts, notes, rough)
+    return Estimate(sum(parts.values()), parts, notes, uncounted, rough)
 
 
 def _build(
     body: Any, info: ModelInfo, fig: dict[str, Any], exact: bool, *, rough: bool
-) -> tuple[dict[str, int], list[str], int]:
-    """The transcript's parts, notes, and how many characters were costed from their length."""
+) -> tuple[dict[str, int], list[str], list[str], int]:
+    """The transcript's parts, notes, what it could not cost, and how many characters were costed from their
+    length."""
     try:
         ctx = _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact, rough)
-        return ctx.parts, ctx.notes, ctx.rough_chars
+        return ctx.parts, ctx.notes, ctx.uncounted, ctx.rough_chars
     except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
         parts = {"/frame": int(fig.get("message_frame", 0))}
         payload = _json_text(body)
@@ -98,11 +101,8 @@ def _build(
             parts["/messages"] = _text.rough_tokens(payload)
         else:
             parts["/messages"] = _text.content_tokens(payload, info.ctok_version, info.tokenizer, exact=exact)
-        return (
-            parts,
-            [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"],
-            (len(payload) if rough else 0),
-        )
+        notes = [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"]
+        return parts, notes, [], len(payload) if rough else 0
 
 
 def _json_text(body: Any) -> str:
