@@ -69,7 +69,7 @@ def test_users_with_different_keys_share_nothing_and_learn_nothing(hub: Hub, sta
     dump = _dump(redis_server)
     names = " ".join(dump)
     values = " ".join(map(str, dump.values()))
-    assert secret.cache_key() not in names
+    assert alice.key(secret) not in names and mallory.key(secret) not in names
     assert str(standin_count(secret.body)) not in values.split(".")[0]
     for key in (standin.api_key, OTHER_KEY):
         assert key not in names and key not in values

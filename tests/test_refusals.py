@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from IPython import get_ipython
 from IPython.testing.globalipapp import start_ipython
 from live_server import LiveServer
 from test_cli import cli
@@ -34,7 +35,7 @@ def test_meter_budgets_must_be_finite_and_positive(value: float):
 
 
 def test_magic_refuses_budgets_that_are_not_finite_positive_numbers(capsys: pytest.CaptureFixture[str]):
-    ip = start_ipython()
+    ip = start_ipython() or get_ipython()  # one shell per process: another test module may have started it
     ip.run_line_magic("load_ext", "jupyter_token_count")
     try:
         for value in BAD_NUMBERS:
