@@ -289,6 +289,7 @@ def test_fuzz_no_long_run_stalls_the_estimator(text: str):
 # -- the deadline -----------------------------------------------------------------------------------------
 def test_an_estimate_past_its_deadline_is_rough_and_says_so():
     slow = "x" + "\n" * 400_000 + "x"  # linear, but seconds of tiling
+    offline.estimate(body("the tokenizer is loaded before the clock starts"), INFO)
     textmod.clear_cache()
     started = time.perf_counter()
     est = offline.estimate(body(slow), INFO, deadline=time.monotonic() + 0.3)
@@ -311,6 +312,22 @@ def test_a_text_that_ran_out_of_time_alone_is_not_tokenized_again():
     assert time.perf_counter() - started < 1.0
     assert second.rough and "took too long on this text before" in second.rough
     assert second.input_tokens == first.input_tokens
+
+
+def test_past_the_deadline_no_pdf_is_read_and_the_answer_says_so():
+    import base64
+
+    from media import pdf_bytes
+
+    data = base64.b64encode(pdf_bytes(2, "a page of text about nothing in particular")).decode()
+    doc = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}}
+    req = {"model": M, "messages": [{"role": "user", "content": [doc, {"type": "text", "text": "x" * 100}]}]}
+    started = time.perf_counter()
+    est = offline.estimate(req, INFO, deadline=time.monotonic() - 1)  # already past: nothing is tokenized
+    assert time.perf_counter() - started < 1.0
+    assert est.rough and any("ran out of time to read" in u for u in est.uncounted)
+    full = offline.estimate(req, INFO)  # with time, the PDF is read and counted
+    assert not full.uncounted and full.input_tokens > est.input_tokens
 
 
 def test_counter_answers_with_the_reason(tmp_path: Path):

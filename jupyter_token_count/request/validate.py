@@ -79,7 +79,13 @@ def bounded_by_size(budget: int) -> Callable[[Callable[[K], V]], Callable[[K], V
             with lock:
                 return CacheInfo(hits, misses, len(entries), used)
 
+        def known(arg: K) -> bool:
+            """Whether ``arg``'s value is memoised (asking costs nothing, unlike calling)."""
+            with lock:
+                return arg in entries
+
         memo.cache_info = cache_info  # type: ignore[attr-defined]
+        memo.known = known  # type: ignore[attr-defined]
         return memo
 
     return decorate

@@ -156,6 +156,10 @@ def _document(ctx: Ctx, block: dict[str, Any]) -> int:
             return total + ctx.count(content)
         return total + sum(_block(ctx, b) for b in content or [] if isinstance(b, dict))
     if kind == "base64" and src.get("media_type") == "application/pdf":
+        if ctx.rough and not pdfmod.already_read(str(src.get("data", ""))):
+            # past the deadline: reading it could take the PDF worker's own 10 s more
+            ctx.leave_out("a PDF the offline estimate ran out of time to read")
+            return total
         cost = pdfmod.pdf_cost(str(src.get("data", "")), ctx.info.image_limits(), ctx.count)
         if cost is None:
             ctx.note("a PDF could not be read (encrypted or malformed): counted as 0")
