@@ -147,3 +147,19 @@ def test_status_reports_cache_write_failures(tmp_path: Path):
         cache.put(f"k{i}" + "y" * 300, M, i)
     status = service.status()["cache"]
     assert status["writable"] is False and status["write_failures"] > 0 and status["write_error"]
+
+
+# -- strings that look like paths ------------------------------------------------------------------------
+@pytest.mark.parametrize("content", ["~0", "~0.txt", "~no-such-user-xyz/notes.md", "a" * 300 + ".txt", "x\x00.png"])
+def test_odd_path_like_prompts_are_text_never_a_traceback(content: str):
+    """Found by the fuzz test: ``~0`` made pathlib raise (no such user), a 300-character name ending in .txt made
+    ``is_file`` raise (name too long). A prompt that is not a readable file is prompt text."""
+    req = build_request({"model": M, "messages": [{"role": "user", "content": content}]})
+    assert req.body["messages"][0]["content"] == content
+
+
+def test_a_path_under_an_unknown_home_is_an_input_error():
+    from jupyter_token_count.request.files import read_path
+
+    with pytest.raises(InputError, match="no such user's home directory"):
+        read_path(Path("~no-such-user-xyz/prompt.txt"))

@@ -109,18 +109,34 @@ def _decode_text(data: bytes) -> str:
         raise InputError(f"not UTF-8 text (byte {exc.start} is invalid)") from None
 
 
+def _expanded(path: str | Path) -> Path | None:
+    """``~`` and ``~user`` expanded, or None when there is no such user (``~0``: pathlib raises)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return None
+
+
 def looks_like_path(text: str) -> bool:
     """A plain string is a path only if it is one short line ending in a known suffix and the file
     exists; anything else is prompt text. ``pathlib.Path`` always means a file."""
     if not strings_may_be_paths.get() or "\n" in text or len(text) > 1024 or not text.strip():
         return False
-    p = Path(text).expanduser()
-    return p.suffix.lower() in PATH_SUFFIXES and p.is_file()
+    p = _expanded(text)
+    if p is None or p.suffix.lower() not in PATH_SUFFIXES:
+        return False
+    try:
+        return p.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL: not a file, so prompt text
+        return False
 
 
 def read_path(path: Path) -> tuple[str, Any]:
     """Read a file and say what it holds: ("image"|"pdf"|"notebook"|"json"|"text"|"empty", payload)."""
-    path = Path(path).expanduser()
+    expanded = _expanded(path)
+    if expanded is None:
+        raise InputError("no such user's home directory", f"file {shown(str(path))}")
+    path = expanded
     where = f"file '{path}'"
     try:
         data = path.read_bytes()
