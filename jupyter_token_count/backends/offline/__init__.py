@@ -10,14 +10,17 @@ calibrated on real counts and kept in ``models.json``. Modules:
   environment variable set to ``fallback`` forces the heuristic.
 * ``transcript``: the body → per-part tokens, costed as one transcript.
 * ``tools``, ``images``, ``pdf``, ``structured`` (output schemas): the rules for those parts.
+* ``ranges``: how far the estimate may be off, as a range ``low``–``high`` (fitted on real counts).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...registry import ModelInfo, estimator_figures
+from . import ranges as _ranges
 from . import text as _text
 from . import transcript as _transcript
 
@@ -32,6 +35,18 @@ class Estimate:
     parts: dict[str, int] = field(default_factory=dict)
     #: short human caveats about what the estimate could not know
     notes: list[str] = field(default_factory=list)
+    #: the range meant to hold the real count nine times in ten (``ranges``); low <= input_tokens <= high
+    low: int = -1
+    high: int = -1
+    #: the calibrated figures the estimate charged (dotted path → times) and the raw sizes its range needs
+    uses: dict[str, int] = field(default_factory=dict, repr=False)
+    raw: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.low < 0:
+            self.low = self.input_tokens
+        if self.high < 0:
+            self.high = self.input_tokens
 
 
 def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
@@ -39,12 +54,15 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
     on a well-formed body and never does I/O."""
     exact = _text.using_ctok()
     fig = estimator_figures(info)
+    uses: Counter[str] = Counter()
+    raw: Counter[str] = Counter()
     try:
         ctx = _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact)
-        parts, notes = ctx.parts, ctx.notes
+        parts, notes, uses, raw = ctx.parts, ctx.notes, ctx.uses, ctx.raw
     except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
         parts = {"/frame": int(fig.get("message_frame", 0))}
         parts["/messages"] = _json_fallback(body, info, exact)
+        raw["unruled_tokens"] = parts["/messages"]
         notes = [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"]
     if not exact:
         reason = _text.fallback_reason()
@@ -56,7 +74,9 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
             f"{info.id} is not a known model: its {info.tokenizer} tokenizer is guessed from the name",
         ]
     parts = {k: v for k, v in parts.items() if v or k.startswith("/messages") or k == "/frame"}
-    return Estimate(sum(parts.values()), parts, notes)
+    total = sum(parts.values())
+    low, high = _ranges.interval(total, uses, raw, info, exact_text=exact)
+    return Estimate(total, parts, notes, low, high, dict(uses), dict(raw))
 
 
 def _json_fallback(body: Any, info: ModelInfo, exact: bool) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,12 @@ class Ctx:
     parts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     exact: bool = True
+    #: how often each calibrated figure was charged (dotted paths: "tool_result.base", "image", …): what the
+    #: estimate rests on, from which its range is derived
+    uses: Counter[str] = field(default_factory=Counter)
+    #: sizes the range needs besides the figures: tokens of images, of PDFs, of content without a rule,
+    #: numbers of tool definitions and Anthropic-defined tools
+    raw: Counter[str] = field(default_factory=Counter)
 
     def count(self, text: str, *, bow: bool = True) -> int:
         return textmod.content_tokens(text, self.info.ctok_version, self.info.tokenizer, bow=bow, exact=self.exact)
@@ -66,6 +73,7 @@ class Ctx:
             self.notes.append(msg)
 
     def figure(self, key: str, sub: str | None = None) -> int:
+        self.uses[key if sub is None else f"{key}.{sub}"] += 1
         value = self.fig.get(key, 0)
         if sub is not None:
             value = value.get(sub, 0) if isinstance(value, dict) else 0
@@ -85,14 +93,18 @@ class Ctx:
 # ---- blocks -------------------------------------------------------------------------------------------
 
 
-def _json_tokens(ctx: Ctx, value: Any) -> int:
-    """Something we have no rule for: its JSON (minus ids and signatures) as text."""
+def _json_tokens(ctx: Ctx, value: Any, *, ruled: bool = False) -> int:
+    """Its JSON (minus ids and signatures) as text: for something we have no rule for (``ruled`` when the
+    JSON is the rule, e.g. a tool's input example), whose tokens then widen the estimate's range."""
     if isinstance(value, dict):
         value = {k: v for k, v in value.items() if k not in _SKIP_KEYS}
     try:
-        return ctx.count(json.dumps(value, ensure_ascii=False, sort_keys=True))
+        n = ctx.count(json.dumps(value, ensure_ascii=False, sort_keys=True))
     except (TypeError, ValueError):
-        return ctx.count(str(value))
+        n = ctx.count(str(value))
+    if not ruled:
+        ctx.raw["unruled_tokens"] += n
+    return n
 
 
 def _image(ctx: Ctx, block: dict[str, Any]) -> int:
@@ -107,7 +119,9 @@ def _image(ctx: Ctx, block: dict[str, Any]) -> int:
     if size is None:
         ctx.note("an image could not be decoded: counted as 0")
         return 0
-    return image_tokens(size[0], size[1], ctx.info.image_limits()) + ctx.figure("image")
+    n = image_tokens(size[0], size[1], ctx.info.image_limits())
+    ctx.raw["image_tokens"] += n
+    return n + ctx.figure("image")
 
 
 def _document(ctx: Ctx, block: dict[str, Any]) -> int:
@@ -139,6 +153,7 @@ def _document(ctx: Ctx, block: dict[str, Any]) -> int:
             f"PDF ({cost.pages} page(s)) is the coarsest part: extracted text plus each page as an image "
             f"at an assumed {pdfmod.RENDER_DPI} dpi"
         )
+        ctx.raw["pdf_tokens"] += cost.text_tokens + cost.image_tokens
         return total + cost.text_tokens + cost.image_tokens
     if kind == "base64" and str(src.get("media_type", "")).startswith("text/"):
         import base64
@@ -195,7 +210,7 @@ def _block(ctx: Ctx, block: dict[str, Any], *, current_turn: bool = True) -> int
     if kind == "search_result":
         return _search_result(ctx, block)
     if kind in _CALLS:
-        return toolsmod.tool_use_tokens(block, ctx.fig, ctx.count)
+        return toolsmod.tool_use_tokens(block, ctx.figure, ctx.count)
     if isinstance(kind, str) and kind.endswith(_RESULT_SUFFIX):
         return _tool_result(ctx, block)
     if kind == "thinking":
@@ -249,13 +264,15 @@ def _tools(ctx: Ctx, body: dict[str, Any]) -> None:
     for i, tool in enumerate(loaded):
         kind = tool.get("type")
         if kind in (None, "custom") or "input_schema" in tool:
+            ctx.raw["tool_definitions"] += 1
             total += ctx.count(toolsmod.definition_text(tool))
             examples = tool.get("input_examples")
             if isinstance(examples, list) and examples:
                 total += ctx.figure("input_examples", "base")
                 for ex in examples:
-                    total += ctx.figure("input_examples", "per_example") + _json_tokens(ctx, ex)
+                    total += ctx.figure("input_examples", "per_example") + _json_tokens(ctx, ex, ruled=True)
         else:
+            ctx.raw["anthropic_tools"] += 1
             fixed, note = toolsmod.anthropic_tool_cost(tool, ctx.fig)
             if fixed < 0:
                 fixed = _json_tokens(ctx, tool)
@@ -265,7 +282,7 @@ def _tools(ctx: Ctx, body: dict[str, Any]) -> None:
         if i:
             total += ctx.figure("tools", "join")
     ctx.add("/tools", total + ctx.figure("tools", "base"))
-    overhead, notes = toolsmod.overhead(body, ctx.info, ctx.fig, ctx.count)
+    overhead, notes = toolsmod.overhead(body, ctx.info, ctx.figure, ctx.count)
     ctx.add("/tool_overhead", overhead)
     for n in notes:
         ctx.note(n)
@@ -316,8 +333,9 @@ def _messages(ctx: Ctx, messages: list[dict[str, Any]]) -> None:
         prev_role = role
         calls = sum(1 for _, b in _blocks(msg.get("content")) if b.get("type") in _CALLS)
         if calls > 1:  # parallel calls in one turn cost more than the same calls made one at a time
-            use = ctx.fig.get("tool_use") or {}
-            ctx.add("/frame", int(use.get("parallel_base", 0)) + int(use.get("parallel_call", 0)) * (calls - 1))
+            ctx.add("/frame", ctx.figure("tool_use", "parallel_base"))
+            for _ in range(calls - 1):
+                ctx.add("/frame", ctx.figure("tool_use", "parallel_call"))
         prev_text: str | None = None
         for suffix, block in _blocks(msg.get("content")):
             path = f"/messages/{i}{suffix}"
