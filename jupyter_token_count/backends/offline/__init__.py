@@ -40,6 +40,7 @@ class Estimate:
     high: int = -1
     #: the calibrated figures the estimate charged (dotted path → times) and the raw sizes its range needs
     uses: dict[str, int] = field(default_factory=dict, repr=False)
+    charged: dict[str, int] = field(default_factory=dict, repr=False)
     raw: dict[str, float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -55,10 +56,11 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
     exact = _text.using_ctok()
     fig = estimator_figures(info)
     uses: Counter[str] = Counter()
+    charged: Counter[str] = Counter()
     raw: Counter[str] = Counter()
     try:
         ctx = _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact)
-        parts, notes, uses, raw = ctx.parts, ctx.notes, ctx.uses, ctx.raw
+        parts, notes, uses, charged, raw = ctx.parts, ctx.notes, ctx.uses, ctx.charged, ctx.raw
     except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
         parts = {"/frame": int(fig.get("message_frame", 0))}
         parts["/messages"] = _json_fallback(body, info, exact)
@@ -75,8 +77,8 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
         ]
     parts = {k: v for k, v in parts.items() if v or k.startswith("/messages") or k == "/frame"}
     total = sum(parts.values())
-    low, high = _ranges.interval(total, uses, raw, info, exact_text=exact)
-    return Estimate(total, parts, notes, low, high, dict(uses), dict(raw))
+    low, high = _ranges.interval(total, uses, charged, raw, info, exact_text=exact)
+    return Estimate(total, parts, notes, low, high, dict(uses), dict(charged), dict(raw))
 
 
 def _json_fallback(body: Any, info: ModelInfo, exact: bool) -> int:

@@ -25,9 +25,9 @@ from ...registry import ModelInfo, estimate_ranges, few_counts
 #: the features a range is built from, by the figures (dotted paths) or raw sizes that make them
 FEATURES = (
     "request",  # 1: the frame and turn markers
+    "beyond_text",  # 1 when the request holds more than text (tools, images, documents, thinking, schemas)
     "ktokens",  # the estimate's size, in thousands of tokens (text tokenized offline)
     "tools",  # 1 when the request has tools: the tool-use prompt
-    "tool_definitions",  # custom tool definitions
     "tool_turns",  # tool calls and results in the history
     "anthropic_tools",  # Anthropic-defined tools (bash, text editor, computer use, …): published sizes
     "images",  # image blocks
@@ -37,9 +37,10 @@ FEATURES = (
     "citations",  # citations enabled
     "thinking",  # thinking blocks and thinking configuration
     "structured",  # structured outputs, tool input examples, task budgets
-    "few_counts",  # uses of figures that rest on fewer than five real counts
+    "few_count_prompt_ktokens",  # a tool-use prompt that rests on fewer than five real counts, in thousands of tokens
+    "few_count_ktokens",  # the other figures that do (measured or not: carried over, assumed), likewise
     "unruled_ktokens",  # content with no rule (counted as its JSON), in thousands of tokens
-    "unknown_model",  # 1 for a model id the registry had to guess at
+    "unknown_model_ktokens",  # the whole estimate, for a model id whose tokenizer the registry had to guess
 )
 
 _GROUPS: dict[str, tuple[str, ...]] = {
@@ -55,34 +56,70 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 def features(
     total: int,
     uses: Mapping[str, int],
+    charged: Mapping[str, int],
     raw: Mapping[str, float],
-    thin: Mapping[str, Any] | set[str],
+    thin: Mapping[str, int],
     *,
     known: bool = True,
 ) -> dict[str, float]:
     """The feature vector of an estimate of ``total`` tokens that charged the figures ``uses`` (dotted path →
-    times), with the raw sizes ``raw``; ``thin`` holds the paths that rest on fewer than five real counts."""
+    times; ``charged``: → tokens), with the raw sizes ``raw``; ``thin`` maps the paths that rest on fewer than
+    five real counts to how many."""
     out = dict.fromkeys(FEATURES, 0.0)
     out["request"] = 1.0
     out["ktokens"] = total / 1000
     out["tools"] = 1.0 if any(p.startswith("tool_overhead.") for p in uses) else 0.0
-    out["tool_definitions"] = float(raw.get("tool_definitions", 0))
     out["anthropic_tools"] = float(raw.get("anthropic_tools", 0))
     out["image_ktokens"] = raw.get("image_tokens", 0) / 1000
     out["pdf_ktokens"] = raw.get("pdf_tokens", 0) / 1000
     out["unruled_ktokens"] = raw.get("unruled_tokens", 0) / 1000
     for name, paths in _GROUPS.items():
         out[name] = float(sum(uses.get(p, 0) for p in paths))
-    out["few_counts"] = float(sum(n for p, n in uses.items() if p in thin))
-    out["unknown_model"] = 0.0 if known else 1.0
+    for p, n in charged.items():
+        if p in thin:
+            out["few_count_prompt_ktokens" if p.startswith("tool_overhead") else "few_count_ktokens"] += abs(n) / 1000
+    out["unknown_model_ktokens"] = 0.0 if known else total / 1000
+    out["beyond_text"] = 0.0 if kind(out) == "text" else 1.0
     return out
 
 
-def half_widths(feats: Mapping[str, float], coefficients: Mapping[str, Mapping[str, float]]) -> tuple[float, float]:
-    """(distance below, distance above) the estimate for a feature vector, in tokens."""
-    below = sum(float(c) * feats.get(f, 0.0) for f, c in (coefficients.get("below") or {}).items())
-    above = sum(float(c) * feats.get(f, 0.0) for f, c in (coefficients.get("above") or {}).items())
-    return below, above
+#: the kinds of request, in the order that decides a request's kind
+KINDS = ("images", "PDFs", "tools", "documents", "thinking", "structured output", "text")
+#: the kinds whose ranges get a margin of their own: text with documents, thinking or a schema shares one
+MARGINS = {"documents": "text with extras", "thinking": "text with extras", "structured output": "text with extras"}
+
+
+def margin_group(kind_: str) -> str:
+    return MARGINS.get(kind_, kind_)
+
+
+def kind(feats: Mapping[str, float]) -> str:
+    """What a request mostly is, by its features: the first that applies of ``KINDS``."""
+    if feats.get("images"):
+        return "images"
+    if feats.get("pdf_ktokens"):
+        return "PDFs"
+    if feats.get("tools") or feats.get("tool_turns") or feats.get("anthropic_tools"):
+        return "tools"
+    if feats.get("documents") or feats.get("citations"):
+        return "documents"
+    if feats.get("thinking"):
+        return "thinking"
+    if feats.get("structured"):
+        return "structured output"
+    return "text"
+
+
+def half_widths(feats: Mapping[str, float], coefficients: Mapping[str, Any]) -> tuple[float, float]:
+    """(distance below, distance above) the estimate for a feature vector, in tokens: the sums with the
+    coefficients of the request's kind (``margin_group``; the pooled ones for a kind with too few real counts of
+    its own), plus the margin fitted for that kind (so each kind's range holds the real count as often as meant)."""
+    group = margin_group(kind(feats))
+    pad = float((coefficients.get("pad") or {}).get(group, 0.0))
+    own = (coefficients.get("by_kind") or {}).get(group) or coefficients
+    below = sum(float(c) * feats.get(f, 0.0) for f, c in (own.get("below") or {}).items())
+    above = sum(float(c) * feats.get(f, 0.0) for f, c in (own.get("above") or {}).items())
+    return below + pad, above + pad
 
 
 def bounds(total: int, below: float, above: float) -> tuple[int, int]:
@@ -91,9 +128,15 @@ def bounds(total: int, below: float, above: float) -> tuple[int, int]:
 
 
 def interval(
-    total: int, uses: Mapping[str, int], raw: Mapping[str, float], info: ModelInfo, *, exact_text: bool
+    total: int,
+    uses: Mapping[str, int],
+    charged: Mapping[str, int],
+    raw: Mapping[str, float],
+    info: ModelInfo,
+    *,
+    exact_text: bool,
 ) -> tuple[int, int]:
     """The range of an estimate made for ``info`` (``exact_text``: text tokenized by ctok, else the fallback)."""
-    feats = features(total, uses, raw, few_counts(info), known=info.known)
+    feats = features(total, uses, charged, raw, few_counts(info), known=info.known)
     coefficients = estimate_ranges().get("ctok" if exact_text else "fallback") or {}
     return bounds(total, *half_widths(feats, coefficients))

@@ -68,19 +68,22 @@ def overhead(body: dict[str, Any], info: ModelInfo, figure: Figure, count: Count
     forced = kind in ("any", "tool")
     prompt = prompt_kind(body, info)
     value = {"auto": info.tool_overhead_auto, "any": info.tool_overhead_any, "tool": info.tool_overhead_tool}[prompt]
-    # recorded like any other figure (its value is the model's, not the framing's): the range depends on it
-    figure("tool_overhead", prompt)
     if value is None:
         value = figure("tool_overhead_default", "any" if forced else "auto")
         notes.append(f"tool-use prompt size for {info.id} is unknown (no published figure): assumed {value} tokens")
-    elif "tool_overhead" in info.uncertain:
-        notes.append(f"tool-use prompt size for {info.id} is inferred (no published figure)")
+    else:  # recorded like any other figure (the value is the model's): the range depends on it
+        figure("tool_overhead", prompt, value=value)
+        if "tool_overhead" in info.uncertain:
+            notes.append(f"tool-use prompt size for {info.id} is inferred (no published figure)")
     if forced and info.notes.get("forced_tool_choice_error"):
         notes.append(f"{info.id} rejects a forced tool_choice ({kind!r}): the request would fail as sent")
     total = int(value)
+    tc = body.get("tool_choice") or {}
     if kind == "tool":
-        tc = body.get("tool_choice") or {}
         total += figure("tool_choice_tool") + count(str(tc.get("name", "")))
+    if isinstance(tc, dict) and tc.get("disable_parallel_tool_use") is True and kind != "none":
+        # "at most one tool" is an instruction of its own in the tool-use prompt
+        total += figure("tool_choice_single")
     return total, notes
 
 

@@ -54,6 +54,8 @@ class Ctx:
     #: how often each calibrated figure was charged (dotted paths: "tool_result.base", "image", …): what the
     #: estimate rests on, from which its range is derived
     uses: Counter[str] = field(default_factory=Counter)
+    #: the tokens each figure charged in all (its value times its uses)
+    charged: Counter[str] = field(default_factory=Counter)
     #: sizes the range needs besides the figures: tokens of images, of PDFs, of content without a rule,
     #: numbers of tool definitions and Anthropic-defined tools
     raw: Counter[str] = field(default_factory=Counter)
@@ -72,11 +74,16 @@ class Ctx:
         if msg not in self.notes:
             self.notes.append(msg)
 
-    def figure(self, key: str, sub: str | None = None) -> int:
-        self.uses[key if sub is None else f"{key}.{sub}"] += 1
-        value = self.fig.get(key, 0)
-        if sub is not None:
-            value = value.get(sub, 0) if isinstance(value, dict) else 0
+    def figure(self, key: str, sub: str | None = None, *, value: int | None = None) -> int:
+        """A calibrated figure by dotted path (``value``: one that lives elsewhere, e.g. the model's tool prompt),
+        recorded as charged."""
+        path = key if sub is None else f"{key}.{sub}"
+        if value is None:
+            value = self.fig.get(key, 0)
+            if sub is not None:
+                value = value.get(sub, 0) if isinstance(value, dict) else 0
+        self.uses[path] += 1
+        self.charged[path] += int(value or 0)
         if value and key in (self.fig.get("carried_over") or ()):
             # no real count measured this figure for this model: say so rather than guess silently
             self.note(
@@ -368,8 +375,11 @@ def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: boo
     _tools(ctx, body)
     _output_format(ctx, body)
     thinking = body.get("thinking")
-    if isinstance(thinking, dict) and isinstance(thinking.get("type"), str):
-        # enabling extended thinking adds a short instruction to the prompt
+    forced = bool(body.get("tools")) and toolsmod.choice_kind(body) in ("any", "tool")
+    if isinstance(thinking, dict) and isinstance(thinking.get("type"), str) and not forced:
+        # enabling thinking adds a short instruction to the prompt; a tool_choice that forces a tool rules
+        # thinking out (the docs: thinking works with tool_choice auto or none only), and the real counts of
+        # such requests carry no instruction
         ctx.add("/frame", ctx.figure("thinking_config", thinking["type"]))
     for key, what in (("context_management", "context editing"), ("mcp_servers", "MCP servers")):
         if body.get(key):
