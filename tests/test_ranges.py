@@ -195,3 +195,10 @@ def test_json_edits_keep_the_layout(bench):
     assert doc.text == '{\n  "a": {"x": 5},\n  "b": {"z": 2, "w": {"k": 1}}\n}\n'
     assert json.loads(doc.text) == {"a": {"x": 5}, "b": {"z": 2, "w": {"k": 1}}}
     assert doc.get(("b", "w", "k")) == 1 and doc.get(("c",)) is None
+
+
+def test_the_card_shows_the_range_of_an_estimate():
+    estimate = TokenCount(1234, False, "offline", "claude-sonnet-4-5", reason="offline mode", low=1228, high=1241)
+    html = estimate._repr_html_()
+    assert "≈1,234" in html and ", likely 1,228–1,241" in html
+    assert "likely" not in TokenCount(1234, True, "api", "claude-sonnet-4-5")._repr_html_()
