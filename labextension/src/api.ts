@@ -33,6 +33,9 @@ export interface ICellsRequest {
 export interface ICellCount {
   id: string;
   tokens: number;
+  /** The share's likely range (the real share is within it nine times in ten); tokens when exact. */
+  low: number;
+  high: number;
   exact: boolean;
   cell_type: string;
   /** The share at the input rate the whole request pays (computed by the server). */
@@ -46,6 +49,9 @@ export interface ICellsResult {
   display_name?: string | null;
   /** The notebook counted as one request: what the CLI and count_tokens(Path) give. */
   total: number;
+  /** The range that holds the real total nine times in ten; total when exact. */
+  low: number;
+  high: number;
   exact: boolean;
   /** The exact total has been asked for and is not in yet. */
   pending: boolean;
@@ -68,6 +74,9 @@ export interface ICellsResult {
 /** One count (POST count, and the parts of POST document): see TokenCount in openapi.yaml. */
 export interface ITokenCount {
   input_tokens: number;
+  /** The range that holds the real count nine times in ten; input_tokens when exact. */
+  low: number;
+  high: number;
   exact: boolean;
   source: 'api' | 'offline' | 'cache';
   model: string;

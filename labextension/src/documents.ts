@@ -28,6 +28,7 @@ import {
   describeExactness,
   formatCost,
   formatCount,
+  describeRange,
   formatPercent,
   formatTokens,
   isOverWarning
@@ -478,8 +479,9 @@ export class DocumentStatusItem extends Widget {
       `Input cost ${formatCost(t.cost_usd)} at list price`,
       counter.stale
         ? '≈ Edited since this count; recounting'
-        : describeExactness(t.exact, t.reason, this._catalog.status)
-    ];
+        : describeExactness(t.exact, t.reason, this._catalog.status),
+      counter.stale ? '' : describeRange(t.input_tokens, t.low, t.high, t.exact)
+    ].filter(line => line);
     if (sel) {
       lines.unshift(
         `Selection: ${formatCount(sel.input_tokens, sel.exact)} tokens (${formatCost(sel.cost_usd)}), as one user message`

@@ -66,8 +66,16 @@ def test_offline_badges_show_approx(server: Any, page: Any) -> None:
         assert b["text"].startswith("≈"), b["text"]
         assert "Estimate" in b["title"]
         assert b["title"].startswith(f"{b['text']} input tokens"), b["title"]  # the tooltip's count too
+        # and how far it may be off: the range that holds the real count nine times in ten
+        assert re.search(r"\nLikely (exact|[\d,]+–[\d,]+): the real count is in this range 9 times in 10", b["title"])
     assert page.inner_text(".jp-TokenCount-status").startswith("≈")
-    assert re.search(r": ≈[\d,]+ input tokens", page.get_attribute(".jp-TokenCount-status", "title") or "")
+    status_title = page.get_attribute(".jp-TokenCount-status", "title") or ""
+    assert re.search(r": ≈[\d,]+ input tokens", status_title)
+    total = int(page.get_attribute(".jp-TokenCount-status", "data-token-count-total") or "0")
+    likely = re.search(r"Likely (?:exact|([\d,]+)–([\d,]+)): the real count", status_title)
+    assert likely, status_title
+    if likely[1]:
+        assert int(likely[1].replace(",", "")) <= total <= int(likely[2].replace(",", "")), status_title
     page.shots("offline-approx")
     # The sidebar marks every estimated number as well: total, by type, ranked cells.
     open_sidebar_from_status(page)
