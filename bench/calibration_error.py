@@ -239,6 +239,12 @@ def readme_tables(a: Analysis) -> str:
     for g in ("text-only", "with tools", "with images"):
         s = summary([row for row in fallback if group(row[0]) == g])
         lines.append(f"| {g.replace('-', ' ')} | {s['median']:.2f} % | {s['exact']:.1f} % | {s['within2']:.1f} % |")
+    lines += [
+        "",
+        "The range (`low`–`high`, see below) on the same counts, measured the honest way: each source's requests",
+        "estimated with figures and range coefficients fitted on the other sources only. Half-width is",
+        "(high − low) / 2 in % of the estimate; slices by kind of request, tokenizer family and size.",
+    ]
     for estimator, title in (("ctok", "ctok"), ("fallback", "fallback (no ctok)")):
         lines += [
             "",

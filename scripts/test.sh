@@ -37,5 +37,10 @@ echo "» TypeScript: prettier, eslint, jest"
   jlpm lint:check
   jlpm test --ci
 )
+# The shipped estimator figures, few-count marks and range coefficients (models.json) and the README's accuracy
+# tables must be what the fit on the real counts produces. The counts live beside the checkout
+# (../shared/calibration), never in it: where they are absent the script says it skipped.
+echo "» the fit: python bench/calibration_error.py --check"
+python bench/calibration_error.py --check
 echo "» pytest"
 python -m pytest "$@"
