@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..result import WARN_FRACTION, format_cost, format_likely, format_tokens
+from ..result import WARN_FRACTION, edited_note, format_cost, format_likely, format_tokens
 
 
 @dataclass
@@ -30,6 +30,8 @@ class CallRecord:
     exact: bool | None = None
     count_source: str | None = None  # "api" | "cache" | "offline"
     count_note: str | None = None  # why a prediction is an estimate, or why counting failed
+    #: with context editing: the count before the edits (``predicted_input_tokens`` is after them)
+    predicted_original_input_tokens: int | None = None
     predicted_cost_usd: float | None = None
     #: what the top of the range would cost (for strict budgets)
     predicted_cost_usd_high: float | None = None
@@ -95,6 +97,7 @@ class CallRecord:
             "predicted_input_tokens": self.predicted_input_tokens,
             "predicted_low": self.predicted_low,
             "predicted_high": self.predicted_high,
+            "predicted_original_input_tokens": self.predicted_original_input_tokens,
             "exact": self.exact,
             "count_note": self.count_note,
             "predicted_cost_usd": self.predicted_cost_usd,
@@ -137,8 +140,14 @@ class CallLine:
             cost = _sum([r.predicted_cost_usd for r in recs])
             low, high = _sum([r.predicted_low for r in recs]), _sum([r.predicted_high for r in recs])
             likely = format_likely(total, None if low is None else int(low), None if high is None else int(high), exact)
+            originals = [r.predicted_original_input_tokens for r in recs]
+            edited = (
+                edited_note(sum(o for o in originals if o is not None), exact)
+                if any(o is not None for o in originals)
+                else ""
+            )
             parts.append(
-                f"in {format_tokens(total, exact)}{f', {likely}' if likely else ''} "
+                f"in {format_tokens(total, exact)}{f', {likely}' if likely else ''}{' ' + edited if edited else ''} "
                 f"({'' if exact else '≈'}{format_cost(cost)}{' at batch price' if self.batch else ''})"
             )
             frac = r0.context_fraction

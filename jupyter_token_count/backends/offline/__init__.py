@@ -35,6 +35,8 @@ class Estimate:
     parts: dict[str, int] = field(default_factory=dict)
     #: short human caveats about what the estimate could not know
     notes: list[str] = field(default_factory=list)
+    #: what it could not cost at all (only the API can): the count's reason says so
+    uncounted: list[str] = field(default_factory=list)
     #: the range meant to hold the real count nine times in ten (``ranges``); low <= input_tokens <= high
     low: int = -1
     high: int = -1
@@ -60,12 +62,14 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
     raw: Counter[str] = Counter()
     try:
         ctx = _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact)
-        parts, notes, uses, charged, raw = ctx.parts, ctx.notes, ctx.uses, ctx.charged, ctx.raw
+        parts, notes, uncounted = ctx.parts, ctx.notes, ctx.uncounted
+        uses, charged, raw = ctx.uses, ctx.charged, ctx.raw
     except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
         parts = {"/frame": int(fig.get("message_frame", 0))}
         parts["/messages"] = _json_fallback(body, info, exact)
         raw["unruled_tokens"] = parts["/messages"]
         notes = [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"]
+        uncounted = []
     if not exact:
         reason = _text.fallback_reason()
         if reason:
@@ -78,7 +82,9 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
     parts = {k: v for k, v in parts.items() if v or k.startswith("/messages") or k == "/frame"}
     total = sum(parts.values())
     low, high = _ranges.interval(total, uses, charged, raw, info, exact_text=exact)
-    return Estimate(total, parts, notes, low, high, dict(uses), dict(charged), dict(raw))
+    return Estimate(
+        total, parts, notes, uncounted, low=low, high=high, uses=dict(uses), charged=dict(charged), raw=dict(raw)
+    )
 
 
 def _json_fallback(body: Any, info: ModelInfo, exact: bool) -> int:
