@@ -10,9 +10,13 @@ per-feature terms, each a coefficient times what the request holds of that featu
 
 The coefficients (``estimate_ranges`` in ``models.json``) are not chosen by hand: ``bench/calibration_error.py``
 fits them as the 5th and 95th percentiles (a linear quantile regression with non-negative terms) of the
-estimator's *leave-one-source-out* errors, so they describe requests from sources the figures never saw; a
-feature with too few real counts keeps the prior the script declares. The fallback estimator (no ctok) has
-its own, wider set.
+estimator's *leave-one-source-out* errors, so they describe requests from sources the figures never saw: one
+set per kind of request that has enough real counts (``by_kind``; the pooled set otherwise), plus a margin
+per kind (``pad``) where its features leave it too narrow; a feature with too few real counts keeps the prior
+(or floor) the script declares. The fallback estimator (no ctok) has its own, wider set.
+
+The range covers what the estimate counts. What only the API can count (``Estimate.uncounted``: an MCP
+server's tools, context edits) is outside it, and the count's reason says so.
 """
 
 from __future__ import annotations
