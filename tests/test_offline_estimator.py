@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from conftest import CALIBRATION, needs_calibration
 from media import image_bytes, pdf_bytes
 
 from jupyter_token_count.backends import offline
@@ -19,7 +20,6 @@ from jupyter_token_count.backends.offline import text as textmod
 from jupyter_token_count.registry import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
-CALIBRATION = ROOT.parent / "shared" / "calibration"
 ENV = "JUPYTER_TOKEN_COUNT_ESTIMATOR"
 
 V3 = resolve("claude-3-5-sonnet-20241022")  # the model the token-counting docs' examples were measured on
@@ -528,12 +528,6 @@ def _bench():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-needs_calibration = pytest.mark.skipif(
-    not (CALIBRATION / "real_counts.jsonl").exists(),
-    reason=f"real counts not available at {CALIBRATION} (kept outside the repository; CI may not have them)",
-)
 
 
 @needs_ctok
