@@ -165,6 +165,7 @@ def _shares(
     offline_frame = offline.frame_tokens(info)
     # an exact share needs the exact frame (offline mode shows estimates only)
     exact_frame = counter.known_frame(model) if use_cache else None
+    share_reason = offline.qualify(OFFLINE_SHARE)
     out: list[CellCount] = []
     for cell, req in zip(cells, requests, strict=True):
         if req is None:
@@ -175,9 +176,7 @@ def _shares(
             out.append(CellCount(cell.id, max(0, n - exact_frame), True, cell.cell_type, cell.index))
         else:
             est = _memo.get(req, info)
-            out.append(
-                CellCount(cell.id, max(0, est - offline_frame), False, cell.cell_type, cell.index, OFFLINE_SHARE)
-            )
+            out.append(CellCount(cell.id, max(0, est - offline_frame), False, cell.cell_type, cell.index, share_reason))
     return out
 
 

@@ -327,6 +327,20 @@ async def test_count_without_key_is_an_honest_estimate(client: Client, standin: 
     assert standin.requests == []
 
 
+async def test_the_coarse_estimator_is_named_in_every_answer(client: Client, monkeypatch: pytest.MonkeyPatch):
+    """Without ctok (a pip install below Python 3.12) the reason says so: it is what the status bar, the badges'
+    and the editor's tooltips show beside ≈ (tests/test_coarse_estimator.py covers the other surfaces)."""
+    monkeypatch.setenv("JUPYTER_TOKEN_COUNT_ESTIMATOR", "fallback")
+    count = await client.post("count", body())
+    nb = await client.post("cells", {"model": M, "cells": cells(3), "include_outputs": False})
+    doc = await client.post("document", {"name": "system.md", "text": "You are careful.", "model": M})
+    typing = await client.post("document", {"name": "system.md", "text": "You are.", "model": M, "exact_total": False})
+    reasons = [count["reason"], nb["reason"], doc["total"]["reason"], typing["total"]["reason"]]
+    reasons += [c["reason"] for c in nb["cells"] if c["tokens"]]
+    assert len(reasons) == 7 and all("coarse estimator" in r for r in reasons), reasons
+    assert (await client.get("status"))["estimator"].startswith("fallback")
+
+
 async def test_count_offline_mode_per_request(client: Client, key: str, standin: StandIn):
     res = await client.post("count", body(mode="offline"))
     assert (res["exact"], res["source"], res["reason"]) == (False, "offline", "offline mode")

@@ -192,7 +192,7 @@ class Meter:
                 res = counter.estimate(req, reason=note)
             except Exception:
                 res = None
-            rec.count_note = note
+            rec.count_note = res.reason if res is not None and res.reason else note
         info = registry.resolve(rec.model)
         if res is None:
             with rec._lock:
