@@ -15,6 +15,8 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
   echo "» warning: uncommitted changes are not in the build (it is made from HEAD, $(git rev-parse --short HEAD))" >&2
 fi
 
+"$python" -c "import build" 2>/dev/null || "$python" -m pip install --quiet --disable-pip-version-check "build>=1.2"
+
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 git archive --format=tar HEAD | tar -x -C "$work"

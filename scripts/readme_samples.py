@@ -128,7 +128,7 @@ class Samples:
 
         nb = self.work / "Untitled.ipynb"
         nb.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
-        return count_tokens(nb, model=SONNET).label
+        return count_tokens(nb).label  # the default model, as the CLI and the status bar count it
 
 
 def make(names: set[str]) -> dict[str, str]:
