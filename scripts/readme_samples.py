@@ -123,6 +123,18 @@ class Samples:
         cmd = [sys.executable, "-m", "jupyter_token_count.cli", "-m", "claude-sonet-4-5", "--message"]
         return _run([*cmd, '{"role": "user", "content": "Hi"}'], self.env, self.work)
 
+    def sample_image_note(self) -> str:
+        """What the image viewer's tooltip says a large image is, on a model whose image rules shrink it."""
+        import io
+
+        from PIL import Image
+
+        from jupyter_token_count.request.document import document_from_bytes
+
+        buf = io.BytesIO()
+        Image.new("RGB", (2400, 1200), "teal").save(buf, "PNG")
+        return document_from_bytes("chart.png", buf.getvalue(), model="claude-sonnet-4-6").note
+
     def sample_empty_frame(self) -> str:
         from jupyter_token_count import count_tokens
 

@@ -1217,7 +1217,8 @@ async def test_document_images_and_pdfs_count_as_the_cli_counts_the_file(
         },
     )
     # the tooltip says what the model sees: the API shrinks a large image before it is costed
-    assert big["note"].startswith("a 2,400×1,200 px PNG image, as one user message (") and "sees it at" in big["note"]
+    assert big["note"].startswith("a PNG image of 2,400×1,200 px, as one user message (")
+    assert "sees it at" in big["note"]
     # a text file JupyterLab happened to hold as bytes is its text
     text = await client.post(
         "document",

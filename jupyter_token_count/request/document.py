@@ -127,7 +127,7 @@ def _image_note(data: bytes, model: str | None) -> str:
 
     with Image.open(io.BytesIO(data)) as im:
         w, h, fmt = int(im.width), int(im.height), str(im.format or "image")
-    note = f"a {w:,}×{h:,} px {fmt} image, as one user message"
+    note = f"a {fmt} image of {w:,}×{h:,} px, as one user message"
     try:
         info = registry.resolve(model or registry.default_model())
     except ValueError:
