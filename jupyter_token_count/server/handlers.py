@@ -357,6 +357,7 @@ _TYPED_FIELDS = {
     "tool_choice": (dict,),
     "thinking": (dict,),
     "messages": (list,),
+    "betas": (list,),
 }
 
 
@@ -453,15 +454,18 @@ class DocumentHandler(BodyHandler):
         exact_total = body.get("exact_total", True)
         if not isinstance(exact_total, bool):  # present means typed: null too is refused
             raise ApiFailure(400, f"exact_total: expected a boolean, got {_json_type(exact_total)}")
+        betas = body.get("betas")
+        if "betas" in body and not isinstance(betas, list):
+            raise ApiFailure(400, f"betas: expected an array of beta names, got {_json_type(betas)}")
         encoding = body.get("encoding", "text")
         if encoding not in ("text", "base64"):
             raise ApiFailure(400, f"encoding: expected text or base64, got {_shown(encoding)}")
         limit = self.service.settings.max_request_bytes
         if encoding == "base64":
             data = await asyncio.get_running_loop().run_in_executor(None, _document_bytes, text)
-            doc = await self.build(document_from_bytes, name, data, model=model, max_bytes=limit)
+            doc = await self.build(document_from_bytes, name, data, model=model, max_bytes=limit, betas=betas)
         else:
-            doc = await self.build(document_request, name, text, model=model, max_bytes=limit)
+            doc = await self.build(document_request, name, text, model=model, max_bytes=limit, betas=betas)
         counter = self.service.counter
         total = await (
             counter.acount(doc.request, mode, deadline) if exact_total else counter.atyping(doc.request, mode)
@@ -473,6 +477,7 @@ class DocumentHandler(BodyHandler):
                 [{"role": "user", "content": [{"type": "text", "text": selection}]}],
                 model=model,
                 max_bytes=limit,
+                betas=betas,
             )
             out["selection"] = (await counter.acount(sel, mode, deadline)).to_dict()
         self.reply(out)
