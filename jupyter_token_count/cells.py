@@ -177,6 +177,7 @@ def _shares(
     offline_frame = offline.frame_tokens(info)
     # an exact share needs the exact frame (offline mode shows estimates only)
     exact_frame = counter.known_frame(model) if use_cache else None
+    share_reason = offline.qualify(OFFLINE_SHARE)
     out: list[CellCount] = []
     for cell, req in zip(cells, requests, strict=True):
         if req is None:
@@ -195,7 +196,7 @@ def _shares(
                     False,
                     cell.cell_type,
                     cell.index,
-                    OFFLINE_SHARE,
+                    share_reason,
                     low=max(0, low - offline_frame),
                     high=max(share, high - offline_frame),
                 )

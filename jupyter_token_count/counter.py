@@ -194,6 +194,10 @@ class Counter:
         original: int | None = None,
     ) -> TokenCount:
         info = registry.resolve(req.model)
+        if not exact:
+            from .backends import offline
+
+            reason = offline.qualify(reason)
         if req.empty:
             # an empty notebook or file is sent as a one-token probe (the API refuses an empty message): what
             # it stands for is the request frame alone

@@ -213,7 +213,7 @@ class Meter:
                 res = counter.estimate(req, reason=note)
             except Exception:
                 res = None
-            rec.count_note = note
+            rec.count_note = res.reason if res is not None and res.reason else note
         info = registry.resolve(rec.model)
         if res is None:
             with rec._lock:
@@ -430,9 +430,23 @@ def _execution_count() -> int | None:
     except ImportError:
         return None
     ip = get_ipython()
-    n = getattr(ip, "execution_count", None) if ip is not None else None
-    # IPython numbers the next cell as soon as one starts: the running cell is the one before
-    return n - 1 if isinstance(n, int) and n > 1 else None
+    if ip is None:
+        return None
+    # the running cell's own number, as IPython records it while the cell runs (8 and 9 alike)
+    running = getattr(getattr(ip, "displayhook", None), "exec_result", None)
+    n = getattr(running, "execution_count", None)
+    if isinstance(n, int) and n > 0:
+        return n
+    # outside a running cell (a thread it started): IPython 9 numbers the next cell as soon as one starts, 8 when
+    # it ends (8 is the IPython of Python 3.10)
+    n = getattr(ip, "execution_count", None)
+    if not isinstance(n, int):
+        return None
+    import IPython
+
+    if IPython.version_info[0] >= 9:
+        return n - 1 if n > 1 else None
+    return n
 
 
 def _in_kernel() -> bool:

@@ -92,10 +92,15 @@ export interface ITokenCount {
   warnings?: string[];
 }
 
+/** How a document's content travels: its text, or (images, PDFs) its bytes in base64. */
+export type DocumentEncoding = 'text' | 'base64';
+
 export interface IDocumentRequest {
   /** The file name: its suffix decides how the text is read (.json, .jsonl: messages or a request). */
   name: string;
+  /** The document's text, or its bytes in base64 when `encoding` says so. */
   text: string;
+  encoding?: DocumentEncoding;
   selection?: string | null;
   model?: string;
   mode: Mode;
@@ -105,7 +110,7 @@ export interface IDocumentRequest {
 }
 
 export interface IDocumentResult {
-  kind: 'text' | 'messages' | 'request';
+  kind: 'text' | 'messages' | 'request' | 'image' | 'pdf';
   /** What the document was counted as, and why, in one line. */
   note: string;
   total: ITokenCount;

@@ -88,7 +88,7 @@ export class TokenCountSidebar extends Widget {
     return this._counter;
   }
 
-  /** Follow a text document in the file editor (or none: back to the notebook, if any). */
+  /** Follow a document in the file editor or a viewer (or none: back to the notebook, if any). */
   set document(doc: DocumentCounter | null) {
     if (doc === this._document) {
       return;
@@ -116,7 +116,7 @@ export class TokenCountSidebar extends Widget {
       return; // Rendered when shown: no work for a closed panel while typing.
     }
     this._renderControls();
-    // a text document: its total, the controls and the comparison (no cells to rank)
+    // a document (editor or viewer): its total, the controls and the comparison (no cells to rank)
     const doc = this._document;
     this._typesSection.hidden = !!doc;
     this._cellsSection.hidden = !!doc;

@@ -324,6 +324,18 @@ def test_windowed_notebook_gets_badges_as_cells_render(server_factory: Any, page
     assert total > 100 * 10
 
 
+def settled(page: Any, rects_js: str) -> Any:
+    """The cells' layout once it has stopped moving (two polls 200 ms apart agree): markdown cells finish
+    rendering after the badges are in, and on a busy machine that can come after the first measurement."""
+    page.wait_for_function(
+        "(js) => { const now = JSON.stringify((new Function('return ' + js))()());"
+        " const same = window.__jtcLayout === now; window.__jtcLayout = now; return same; }",
+        arg=rects_js,
+        polling=200,
+    )
+    return page.evaluate(rects_js)
+
+
 def test_badges_take_no_layout_space(server: Any, page: Any) -> None:
     # Badges are positioned inside the input area: showing, hiding or updating them moves nothing.
     open_notebook(page, server, DEMO)
@@ -332,7 +344,7 @@ def test_badges_take_no_layout_space(server: Any, page: Any) -> None:
         "() => Array.from(document.querySelectorAll('.jp-Notebook .jp-Cell'))"
         ".map(c => { const r = c.getBoundingClientRect(); return [Math.round(r.top), Math.round(r.height)]; })"
     )
-    shown = page.evaluate(rects_js)
+    shown = settled(page, rects_js)
     execute(page, "token-count:toggle-badges")
     page.wait_for_function(
         "() => !Array.from(document.querySelectorAll('.jp-TokenCount-badge')).some(b => b.offsetParent !== null)"
@@ -342,7 +354,7 @@ def test_badges_take_no_layout_space(server: Any, page: Any) -> None:
     wait_all_badges(page)
     # Typing on one line: the badge goes pending, then shows the new count; the cell keeps its size.
     before = badge_tokens(page, 5)
-    heights = page.evaluate(rects_js)
+    heights = settled(page, rects_js)
     type_into_cell(page, 5, "  # and a longer comment on the same line")
     wait_badge_change(page, 5, before)
     assert page.evaluate(rects_js) == heights

@@ -24,7 +24,7 @@ from . import ranges as _ranges
 from . import text as _text
 from . import transcript as _transcript
 
-__all__ = ["Estimate", "estimate", "estimator_name", "frame_tokens", "text_tokens"]
+__all__ = ["Estimate", "estimate", "estimator_name", "frame_tokens", "qualify", "text_tokens"]
 
 
 @dataclass
@@ -105,6 +105,15 @@ def frame_tokens(info: ModelInfo) -> int:
 def text_tokens(text: str, info: ModelInfo) -> int:
     """Content tokens of plain text as a user message's content, without the frame."""
     return _text.content_tokens(text, info.ctok_version, info.tokenizer)
+
+
+def qualify(reason: str | None) -> str | None:
+    """An estimate's reason, naming the coarse estimator when it made the estimate: every surface shows the
+    reason beside ≈, so that is where a user learns the figure is coarser than our accuracy table says."""
+    coarse = _text.fallback_reason()
+    if not coarse or (reason and coarse in reason):
+        return reason
+    return f"{reason}; {coarse}" if reason else coarse
 
 
 def estimator_name() -> str:
