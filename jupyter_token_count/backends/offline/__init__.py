@@ -10,6 +10,7 @@ calibrated on real counts and kept in ``models.json``. Modules:
   environment variable set to ``fallback`` forces the heuristic.
 * ``transcript``: the body → per-part tokens, costed as one transcript.
 * ``tools``, ``images``, ``pdf``, ``structured`` (output schemas): the rules for those parts.
+* ``ranges``: how far the estimate may be off, as a range ``low``–``high`` (fitted on real counts).
 """
 
 from __future__ import annotations
@@ -21,14 +22,27 @@ from typing import Any
 
 from ...registry import ModelInfo, estimator_figures
 from . import deadline as _deadline
+from . import ranges as _ranges
 from . import text as _text
 from . import transcript as _transcript
 from .deadline import EstimateTimeout
 
 #: seconds an estimate may take unless its caller says otherwise; past them, what is left is costed roughly
 TIME_LIMIT = 10.0
+#: how far a rough count (from a text's length) may be off, as fractions of it: a run of newlines costs far
+#: fewer tokens than its bytes suggest, a run of marks or of emoji far more
+ROUGH_BELOW, ROUGH_ABOVE = 0.75, 2.0
 
-__all__ = ["TIME_LIMIT", "Estimate", "EstimateTimeout", "estimate", "estimator_name", "frame_tokens", "text_tokens"]
+__all__ = [
+    "TIME_LIMIT",
+    "Estimate",
+    "EstimateTimeout",
+    "estimate",
+    "estimator_name",
+    "frame_tokens",
+    "qualify",
+    "text_tokens",
+]
 
 
 @dataclass
@@ -41,9 +55,22 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
     #: what it could not cost at all (only the API can): the count's reason says so
     uncounted: list[str] = field(default_factory=list)
+    #: the range meant to hold the real count nine times in ten (``ranges``); low <= input_tokens <= high
+    low: int = -1
+    high: int = -1
+    #: the calibrated figures the estimate charged (dotted path → times) and the raw sizes its range needs
+    uses: dict[str, int] = field(default_factory=dict, repr=False)
+    charged: dict[str, int] = field(default_factory=dict, repr=False)
+    raw: dict[str, float] = field(default_factory=dict, repr=False)
     #: set when part of the text was costed from its length (the deadline passed, or a text known to be too
     #: slow to tokenize): what the answer must say; such an estimate is never memoised as the estimate
     rough: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.low < 0:
+            self.low = self.input_tokens
+        if self.high < 0:
+            self.high = self.input_tokens
 
 
 def estimate(body: dict[str, Any], info: ModelInfo, *, deadline: float | None = None) -> Estimate:
@@ -60,18 +87,19 @@ def estimate(body: dict[str, Any], info: ModelInfo, *, deadline: float | None = 
     stopped = False
     try:
         with _deadline.limit(deadline if math.isfinite(deadline) else None):
-            parts, notes, uncounted, rough_chars = _build(body, info, fig, exact, rough=False)
+            ctx = _build(body, info, fig, exact, rough=False)
     except EstimateTimeout:
         stopped = True
-        parts, notes, uncounted, rough_chars = _build(body, info, fig, exact, rough=True)
+        ctx = _build(body, info, fig, exact, rough=True)
+    parts, notes, uncounted = ctx.parts, ctx.notes, ctx.uncounted
     rough = None
-    if rough_chars:
+    if ctx.rough_chars:
         why = (
             f"the offline tokenizer stopped after {time.monotonic() - started:.3g} s"
             if stopped
             else "the offline tokenizer took too long on this text before"
         )
-        rough = f"rough: {rough_chars:,} characters counted from their length ({why})"
+        rough = f"rough: {ctx.rough_chars:,} characters counted from their length ({why})"
         notes = [*notes, rough]
     if not exact:
         reason = _text.fallback_reason()
@@ -83,26 +111,37 @@ def estimate(body: dict[str, Any], info: ModelInfo, *, deadline: float | None = 
             f"{info.id} is not a known model: its {info.tokenizer} tokenizer is guessed from the name",
         ]
     parts = {k: v for k, v in parts.items() if v or k.startswith("/messages") or k == "/frame"}
-    return Estimate(sum(parts.values()), parts, notes, uncounted, rough)
+    total = sum(parts.values())
+    low, high = _ranges.interval(total, ctx.uses, ctx.charged, ctx.raw, info, exact_text=exact)
+    if ctx.rough_tokens:
+        low = max(0, low - round(ctx.rough_tokens * ROUGH_BELOW))
+        high += round(ctx.rough_tokens * ROUGH_ABOVE)
+    return Estimate(
+        total,
+        parts,
+        notes,
+        uncounted,
+        low=low,
+        high=high,
+        uses=dict(ctx.uses),
+        charged=dict(ctx.charged),
+        raw=dict(ctx.raw),
+        rough=rough,
+    )
 
 
-def _build(
-    body: Any, info: ModelInfo, fig: dict[str, Any], exact: bool, *, rough: bool
-) -> tuple[dict[str, int], list[str], list[str], int]:
-    """The transcript's parts, notes, what it could not cost, and how many characters were costed from their
-    length."""
+def _build(body: Any, info: ModelInfo, fig: dict[str, Any], exact: bool, *, rough: bool) -> _transcript.Ctx:
+    """The transcript of ``body``: its parts, notes, what it could not cost, what the range needs, and how much
+    of its text was costed from its length."""
     try:
-        ctx = _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact, rough)
-        return ctx.parts, ctx.notes, ctx.uncounted, ctx.rough_chars
+        return _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact, rough)
     except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
-        parts = {"/frame": int(fig.get("message_frame", 0))}
-        payload = _json_text(body)
-        if rough:
-            parts["/messages"] = _text.rough_tokens(payload)
-        else:
-            parts["/messages"] = _text.content_tokens(payload, info.ctok_version, info.tokenizer, exact=exact)
-        notes = [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"]
-        return parts, notes, [], len(payload) if rough else 0
+        ctx = _transcript.Ctx(info, fig, exact=exact, rough=rough)
+        ctx.parts["/frame"] = int(fig.get("message_frame", 0))
+        ctx.parts["/messages"] = ctx.count(_json_text(body))
+        ctx.raw["unruled_tokens"] = ctx.parts["/messages"]
+        ctx.notes = [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"]
+        return ctx
 
 
 def _json_text(body: Any) -> str:
@@ -122,6 +161,15 @@ def frame_tokens(info: ModelInfo) -> int:
 def text_tokens(text: str, info: ModelInfo) -> int:
     """Content tokens of plain text as a user message's content, without the frame."""
     return _text.content_tokens(text, info.ctok_version, info.tokenizer)
+
+
+def qualify(reason: str | None) -> str | None:
+    """An estimate's reason, naming the coarse estimator when it made the estimate: every surface shows the
+    reason beside ≈, so that is where a user learns the figure is coarser than our accuracy table says."""
+    coarse = _text.fallback_reason()
+    if not coarse or (reason and coarse in reason):
+        return reason
+    return f"{reason}; {coarse}" if reason else coarse
 
 
 def estimator_name() -> str:
