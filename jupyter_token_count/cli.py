@@ -15,7 +15,7 @@ from typing import Any
 from . import __version__
 from .batch import Input, Row
 from .errors import TokenCountError, UnknownModel
-from .result import edited_note
+from .formatting import edited_note
 
 PROG = "jupyter-token-count"
 
@@ -653,7 +653,7 @@ def _visible(text: str) -> str:
 
 def _total(results: list[Any]) -> str:
     """The sum of several counts, with the sum of their ranges where some are estimates."""
-    from .result import format_estimate
+    from .formatting import format_estimate
 
     def total(attr: str) -> int | None:
         values = [getattr(c, attr) for c in results]
@@ -693,7 +693,7 @@ def _model_md(display_name: str | None, model: str) -> str:
 
 def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: list[str]) -> str:
     """A GitHub-flavoured markdown report: fits a job summary ($GITHUB_STEP_SUMMARY) or a PR comment."""
-    from .result import format_cost
+    from .formatting import format_cost
 
     failed = [r for r in rows if r.error]
     over = [r for r in rows if r.over]
@@ -775,7 +775,7 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
     from rich.markup import escape
     from rich.table import Table
 
-    from .result import format_cost
+    from .formatting import format_cost
 
     console = _console()
     for r in rows:

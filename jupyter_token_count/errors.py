@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .config import Settings as _Settings
+from typing import Protocol
 
 __all__ = [
     "ApiAuthError",
@@ -42,6 +39,18 @@ def shown(value: object, limit: int = MAX_SHOWN) -> str:
     return f"{text[: limit - 1]}…{size}"
 
 
+class ErrorSettings(Protocol):
+    """What an error's words name of the configuration (``config.Settings`` is one): the variable the key is read
+    from, the rate cap and the timeout. Named here so that errors, which everything imports, import nothing."""
+
+    @property
+    def api_key_env(self) -> str: ...
+    @property
+    def rpm(self) -> int: ...
+    @property
+    def timeout(self) -> float: ...
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
@@ -56,7 +65,7 @@ class TokenCountError(Exception):
     #: the CLI's exit code: 2 bad input, 3 a count could not be made
     exit_code: int = 3
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         """One line a user can act on (what the server answers and the widgets show)."""
         return str(self)
 
@@ -133,11 +142,11 @@ class ApiError(TokenCountError):
         prefix = f"{self.status} {error_type}" if self.status and error_type else (str(self.status or ""))
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         """Why this failure left us with an estimate, in words a user can act on."""
         return f"API error {self.status}: {self.message}"
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         return self.reason(settings) if settings is not None else self.message
 
     @property
@@ -154,7 +163,7 @@ class InvalidRequest(ApiError):
     http_type = "invalid_request_error"
     exit_code = 2
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         return f"the API rejected the request: {self.message}"
 
     def reply_type(self) -> str:
@@ -168,7 +177,7 @@ class ApiAuthError(ApiError):
     transient = True  # the request is fine; in auto mode an estimate is still useful
     http_type = "upstream_auth_error"
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         return f"API key rejected ({self.status}: {self.message}); check {settings.api_key_env}"
 
 
@@ -179,7 +188,7 @@ class ApiNotFound(ApiError):
     http_status = 404
     http_type = "not_found_error"
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         return f"the API answered 404: {self.message}"
 
     def reply_type(self) -> str:
@@ -192,7 +201,7 @@ class ApiRequestTooLarge(ApiError):
     http_type = "request_too_large"
     exit_code = 2
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         return f"the API says the request is too large: {self.message}"
 
 
@@ -208,13 +217,13 @@ class ApiRateLimited(ApiError):
     def own_cap(self) -> bool:
         return self.request_id is None and self.error_type is None
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         wait = f"; exact count in {self.retry_after:.0f}s" if self.retry_after else ""
         if self.own_cap:
             return f"rate limited ({settings.rpm} requests/min cap){wait}"
         return f"rate limited by the API (429){wait}"
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         if settings is not None and self.own_cap:
             return f"this server's rate limit ({settings.rpm} requests/min, TokenCountConfig.rpm): {self.message}"
         return super().user_message(settings)
@@ -231,7 +240,7 @@ class ApiOverloaded(ApiError):
     http_status = 503
     http_type = "overloaded_error"
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         return "the API is overloaded (529)"
 
 
@@ -240,7 +249,7 @@ class ApiTimeout(ApiError):
     http_status = 504
     http_type = "timeout_error"
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         return f"the API did not answer within {settings.timeout:g}s"
 
 
@@ -248,7 +257,7 @@ class ApiConnectionError(ApiError):
     transient = True
     http_type = "upstream_unreachable"
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         return f"API unreachable: {self.message}"
 
 
@@ -259,8 +268,8 @@ class ApiBadResponse(ApiError):
     status = 200
     transient = True
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         return f"the API's answer could not be used: {self.message}"
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         return f"the API's answer could not be used: {self.message}"

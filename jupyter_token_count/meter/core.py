@@ -21,9 +21,9 @@ from typing import Any
 from .. import registry
 from ..config import DEFAULT_BASE_URL, api_origin
 from ..errors import TokenCountError
+from ..formatting import format_cost, format_tokens
 from ..request import DROPPED_FIELDS, CountRequest
 from ..request.betas import normalise, parse_header
-from ..result import format_cost, format_tokens
 from . import pricing
 from .record import CallLine, CallRecord
 from .usage import merge_usage, usage_from_json

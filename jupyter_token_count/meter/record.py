@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..result import WARN_FRACTION, edited_note, format_cost, format_likely, format_tokens
+from ..formatting import WARN_FRACTION, edited_note, format_cost, format_likely, format_tokens
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..result import format_cost, format_tokens
+from ..formatting import format_cost, format_tokens
 from .record import CallRecord
 
 COLUMNS = (
