@@ -24,6 +24,12 @@ __all__ = [
 ]
 
 
+#: the CLI's exit codes (``jupyter-token-count``): every input counted and within its budgets; counted, but over a
+#: budget; bad input (a file, a cell, an option); a count could not be made (the API, the configuration)
+EXIT_OK, EXIT_OVER_BUDGET, EXIT_BAD_INPUT, EXIT_COULD_NOT_COUNT = 0, 1, 2, 3
+#: interrupted with Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_INTERRUPTED = 130
+
 #: the most characters of a value from the input that a message quotes (a 1 MB model id is not echoed whole)
 MAX_SHOWN = 80
 #: the most characters of a message and of its place: a net under every message built from input
@@ -62,8 +68,8 @@ class TokenCountError(Exception):
     #: the server's answer (openapi.yaml's error ``type`` values)
     http_status: int = 500
     http_type: str = "internal_error"
-    #: the CLI's exit code: 2 bad input, 3 a count could not be made
-    exit_code: int = 3
+    #: the CLI's exit code
+    exit_code: int = EXIT_COULD_NOT_COUNT
 
     def user_message(self, settings: ErrorSettings | None = None) -> str:
         """One line a user can act on (what the server answers and the widgets show)."""
@@ -79,7 +85,7 @@ class InputError(TokenCountError, ValueError):
 
     http_status = 400
     http_type = "invalid_request_error"
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str, where: str | None = None) -> None:
         self.message = _cut(message, MAX_MESSAGE)
@@ -161,7 +167,7 @@ class InvalidRequest(ApiError):
     status = 400
     http_status = 400
     http_type = "invalid_request_error"
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
     def user_message(self, settings: ErrorSettings | None = None) -> str:
         return f"the API rejected the request: {self.message}"
@@ -199,7 +205,7 @@ class ApiRequestTooLarge(ApiError):
     status = 413
     http_status = 413
     http_type = "request_too_large"
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
     def user_message(self, settings: ErrorSettings | None = None) -> str:
         return f"the API says the request is too large: {self.message}"

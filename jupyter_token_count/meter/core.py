@@ -239,7 +239,7 @@ class Meter:
         )
         with rec._lock:  # all figures at once: a line never shows a count without its price
             rec.context_window = info.context_window
-            rec.predicted_input_tokens, rec.exact, rec.count_source = total, res.exact, res.source
+            rec.predicted_input_tokens, rec.exact = total, res.exact
             rec.predicted_low, rec.predicted_high = res.low, res.high
             rec.predicted_cost_usd_high = cost_high
             rec.predicted_original_input_tokens = res.original_input_tokens

@@ -23,8 +23,6 @@ from ..errors import InputError
 from . import files
 from .body import CountRequest
 
-#: what a document was counted as
-KINDS = ("text", "messages", "request", "image", "pdf")
 _MEDIA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf"})
 
 
