@@ -1,0 +1,255 @@
+"""``JobEstimate``: what a job will cost, with its interval, and how it shows itself (text, HTML card with an SVG
+histogram, and in JupyterLab a Vega-Lite histogram)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..result import format_cost
+from . import chart
+
+esc = html.escape
+
+METHODS = {
+    "offline": "offline estimates; the interval from the estimator's error figures",
+    "regression": "calibrated with exact counts (regression estimator)",
+    "ratio": "calibrated with exact counts (ratio estimator)",
+    "census": "every request counted exactly",
+}
+#: ids listed in text before "… and N more"
+LIST_IDS = 8
+
+
+@dataclass(frozen=True)
+class JobEstimate:
+    """What running every request of a job will cost. Estimates are marked ≈ wherever they are shown; ``exact``
+    is True only when every request was counted by the API."""
+
+    requests: int
+    input_tokens: int
+    #: the 95 % interval of the job's input tokens
+    input_tokens_low: int
+    input_tokens_high: int
+    exact: bool
+    #: requests counted exactly through the API (the heaviest and a random sample of the rest)
+    exact_sample: int
+    method: str
+    #: input at the standard list price (each request in its own price band), then through the Batches API
+    cost_usd: float | None
+    cost_usd_low: float | None
+    cost_usd_high: float | None
+    batch_cost_usd: float | None
+    batch_cost_usd_low: float | None
+    batch_cost_usd_high: float | None
+    #: the worst case of the output: every request writing its full max_tokens
+    output_tokens_max: int
+    output_cost_usd_max: float | None
+    batch_output_cost_usd_max: float | None
+    #: ids (custom_id, else line number of a file, else index label or position) of requests over their window
+    over_window: list[Any]
+    over_window_rows: list[dict[str, Any]]
+    #: requests whose input plus the max_tokens they ask for exceed the window: the reply cannot reach max_tokens
+    output_limited: list[Any]
+    heaviest: list[dict[str, Any]]
+    #: the best prompt-caching opportunity: requests sharing a prefix and what cache_control on it would save
+    caching: dict[str, Any] | None
+    bad_rows: int
+    #: the first bad rows' errors, each naming its row
+    errors: list[str]
+    model: str | None
+    models: dict[str, dict[str, Any]]
+    offline_input_tokens: int
+    histogram: list[dict[str, Any]]
+    context_window: int | None
+    #: the random sample asked for (0: none) and what was counted of it and of the heaviest
+    sample: int
+    heaviest_counted: int
+    sample_counted: int
+    seed: int
+    source: str
+    #: why there are no exact counts, when there are none
+    reason: str | None = None
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    workers: str = ""
+    elapsed_s: float = field(default=0.0, compare=False)
+
+    # -- plain data ---------------------------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        return f"{'' if self.exact else '≈'}{self.input_tokens:,}"
+
+    @property
+    def approx(self) -> str:
+        return "" if self.exact else "≈"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        d["warnings"] = list(self.warnings)
+        d["label"] = self.label
+        return d
+
+    def to_dataframe(self, what: str = "models") -> Any:
+        """A pandas DataFrame (needs pandas): ``"models"`` (the job split by model, one row each), ``"heaviest"``
+        (the heaviest requests) or ``"histogram"`` (requests per band of input tokens)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_dataframe() needs pandas: pip install 'jupyter-token-count[dask]'") from None
+        if what == "models":
+            return pd.DataFrame.from_dict(self.models, orient="index").rename_axis("model")
+        if what == "heaviest":
+            return pd.DataFrame(self.heaviest)
+        if what == "histogram":
+            return pd.DataFrame(self.histogram, columns=["start", "end", "requests"])
+        raise ValueError(f"what must be 'models', 'heaviest' or 'histogram', not {what!r}")
+
+    # -- words --------------------------------------------------------------------------------------------------
+    def _model_name(self) -> str:
+        if self.model is not None:
+            return str(self.models[self.model]["display_name"] or self.model)
+        return f"{len(self.models)} models"
+
+    def _interval(self) -> str:
+        if self.exact:
+            return "exact: every request counted by the API"
+        return f"95 % interval {self.input_tokens_low:,} – {self.input_tokens_high:,}"
+
+    def _how(self) -> str:
+        if self.method in ("regression", "ratio"):
+            return (
+                f"{METHODS[self.method]}: {self.heaviest_counted:,} heaviest + {self.sample_counted:,} random "
+                f"requests counted by the API (seed {self.seed})"
+            )
+        if self.method == "offline":
+            return f"{METHODS['offline']} ({self.reason})" if self.reason else METHODS["offline"]
+        return METHODS[self.method]
+
+    def _cost_line(self, value: float | None, low: float | None, high: float | None) -> str:
+        if value is None:
+            return "unknown (no price for " + ", ".join(m for m, d in self.models.items() if d["cost_usd"] is None) + ")"
+        text = f"{self.approx}{format_cost(value)}"
+        if not self.exact and low is not None and high is not None:
+            text += f" ({format_cost(low)} – {format_cost(high)})"
+        return text
+
+    def _ids(self, ids: list[Any]) -> str:
+        shown = ", ".join(repr(i) if isinstance(i, str) else f"{i}" for i in ids[:LIST_IDS])
+        more = len(ids) - LIST_IDS
+        return shown + (f" and {more:,} more" if more > 0 else "")
+
+    def lines(self) -> list[tuple[str, str]]:
+        """The estimate as (label, text) pairs: what the CLI's table, the text repr and the markdown show."""
+        rows = [
+            ("requests", f"{self.requests:,} · {self._model_name()} · {self.source}"),
+            ("input tokens", f"{self.label} · {self._interval()}"),
+            ("how", self._how()),
+            ("input cost", f"{self._cost_line(self.cost_usd, self.cost_usd_low, self.cost_usd_high)} standard"),
+            (
+                "batch",
+                f"{self._cost_line(self.batch_cost_usd, self.batch_cost_usd_low, self.batch_cost_usd_high)} "
+                "through the Message Batches API (half price)",
+            ),
+        ]
+        if self.output_cost_usd_max is not None:
+            rows.append(
+                (
+                    "output, at most",
+                    f"{format_cost(self.output_cost_usd_max)} standard, {format_cost(self.batch_output_cost_usd_max)} "
+                    f"batch ({self.output_tokens_max:,} tokens: every request's max_tokens)",
+                )
+            )
+        if self.heaviest:
+            top = self.heaviest[0]
+            rows.append(
+                (
+                    "heaviest",
+                    f"{top['where']}: {'' if top['exact'] else '≈'}{top['input_tokens']:,} tokens"
+                    + (f" (and {len(self.heaviest) - 1} more listed)" if len(self.heaviest) > 1 else ""),
+                )
+            )
+        if self.over_window:
+            rows.append(("over window", f"{len(self.over_window):,} requests: {self._ids(self.over_window)}"))
+        if self.output_limited:
+            rows.append(
+                (
+                    "output room",
+                    f"{len(self.output_limited):,} requests leave less room than their max_tokens in the window: "
+                    f"{self._ids(self.output_limited)}",
+                )
+            )
+        hint = self.caching_hint()
+        if hint:
+            rows.append(("caching", hint))
+        if self.bad_rows:
+            rows.append(("bad rows", f"{self.bad_rows:,} not estimated; first: {self.errors[0]}"))
+        for w in self.warnings:
+            rows.append(("warning", w))
+        for n in self.notes:
+            rows.append(("note", n))
+        return rows
+
+    def caching_hint(self) -> str | None:
+        c = self.caching
+        if not c:
+            return None
+        already = c.get("already_cached", 0)
+        if "requests" not in c:
+            return f"{already:,} requests already mark their prefix with cache_control (costs above are uncached)"
+        text = (
+            f"{c['requests']:,} requests share a ≈{c['prefix_tokens']:,}-token prefix ({c['prefix']}): "
+            f"cache_control on it would save ≈{format_cost(c['saving_usd'])} standard"
+        )
+        if c.get("batch_saving_usd") is not None:
+            text += f", ≈{format_cost(c['batch_saving_usd'])} batch (batch cache hits are best-effort)"
+        if c["prefix_tokens"] < 4096:
+            text += "; only if it reaches the model's minimum cacheable length (1,024 to 4,096 tokens by model)"
+        return text
+
+    def summary(self) -> str:
+        width = max(len(k) for k, _ in self.lines())
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in self.lines())
+
+    def __repr__(self) -> str:
+        kind = "exact" if self.exact else self.method
+        return (
+            f"JobEstimate({self.requests:,} requests, {self.label} input tokens "
+            f"[{self.input_tokens_low:,}–{self.input_tokens_high:,}], {kind}, cost {format_cost(self.cost_usd)})"
+        )
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.summary())
+
+    # -- pictures -----------------------------------------------------------------------------------------------
+    def vegalite(self) -> dict[str, Any]:
+        return chart.vegalite(self.histogram, exact=self.exact, window=self.context_window)
+
+    def svg(self) -> str:
+        return chart.svg(self.histogram, exact=self.exact)
+
+    def _repr_html_(self) -> str:
+        """The card with its histogram as inline SVG (for front ends that take HTML only)."""
+        from .card import render_card
+
+        return render_card(self, chart_html=self.svg())
+
+    def _ipython_display_(self) -> None:
+        """Two outputs: the card, then the histogram, which JupyterLab draws from Vega-Lite and other front ends
+        from the SVG (JupyterLab prefers HTML to Vega-Lite within one output, so they cannot share one)."""
+        from IPython.display import display
+
+        from .card import render_card
+
+        display({"text/html": render_card(self), "text/plain": self.summary()}, raw=True)
+        if self.histogram:
+            display(
+                {
+                    chart.VEGALITE_MIME: self.vegalite(),
+                    "image/svg+xml": self.svg(),
+                    "text/plain": f"<histogram of {self.approx}input tokens per request: {len(self.histogram)} bars>",
+                },
+                raw=True,
+            )
