@@ -19,7 +19,7 @@ def _badge(job: JobEstimate) -> str:
         text, colours = "offline estimate", f"background:var(--jp-warn-color3,rgba(230,81,0,.14));color:{WARN}"
     else:
         text = f"calibrated · {job.exact_sample:,} exact"
-        colours = f"background:var(--jp-brand-color3,rgba(25,118,210,.14));color:var(--jp-brand-color1,#1976d2)"
+        colours = "background:var(--jp-brand-color3,rgba(25,118,210,.14));color:var(--jp-brand-color1,#1976d2)"
     return (
         f'<span style="font-size:0.72em;font-weight:600;padding:1px 7px;border-radius:9px;'
         f'vertical-align:middle;{colours}">{esc(text)}</span>'
@@ -31,7 +31,8 @@ def _cost(job: JobEstimate, value: float | None, low: float | None, high: float 
         return f'<span style="color:{FG2}">{esc(what)}: price unknown</span>'
     spread = ""
     if not job.exact and low is not None and high is not None:
-        spread = f' <span style="color:{FG2};font-size:0.85em">({esc(format_cost(low))} – {esc(format_cost(high))})</span>'
+        ends = f"{esc(format_cost(low))} – {esc(format_cost(high))}"
+        spread = f' <span style="color:{FG2};font-size:0.85em">({ends})</span>'
     return f"<b>{esc(job.approx + format_cost(value))}</b> {esc(what)}{spread}"
 
 
@@ -57,7 +58,7 @@ def render_card(job: JobEstimate, chart_html: str = "") -> str:
     )
     costs = (
         f'<div style="margin-top:6px">{_cost(job, job.cost_usd, job.cost_usd_low, job.cost_usd_high, "standard")}'
-        f' · {_cost(job, job.batch_cost_usd, job.batch_cost_usd_low, job.batch_cost_usd_high, "batch")}'
+        f" · {_cost(job, job.batch_cost_usd, job.batch_cost_usd_low, job.batch_cost_usd_high, 'batch')}"
         f' <span style="color:{FG2};font-size:0.85em">input at list price</span></div>'
     )
     if job.output_cost_usd_max is not None:
@@ -69,9 +70,7 @@ def render_card(job: JobEstimate, chart_html: str = "") -> str:
     extra = ""
     if job.heaviest:
         top = job.heaviest[0]
-        extra += _row(
-            f"heaviest: {esc(top['where'])}, {'' if top['exact'] else '≈'}{top['input_tokens']:,} tokens"
-        )
+        extra += _row(f"heaviest: {esc(top['where'])}, {'' if top['exact'] else '≈'}{top['input_tokens']:,} tokens")
     if job.over_window:
         extra += _row(f"⚠ {len(job.over_window):,} over the context window: {esc(job._ids(job.over_window))}", ERROR)
     if job.output_limited:

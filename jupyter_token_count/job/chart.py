@@ -58,9 +58,7 @@ def histogram(points: Iterable[tuple[float, int]]) -> list[dict[str, Any]]:
     for t, n in pts:
         i = _bin(edges, t)
         counts[i] += n
-    return [
-        {"start": _num(edges[i]), "end": _num(edges[i + 1]), "requests": c} for i, c in enumerate(counts) if c
-    ]
+    return [{"start": _num(edges[i]), "end": _num(edges[i + 1]), "requests": c} for i, c in enumerate(counts) if c]
 
 
 def _bin(edges: list[float], t: float) -> int:
@@ -162,7 +160,8 @@ def svg(bins: list[dict[str, Any]], *, exact: bool, width: int = 520, height: in
         )
     axis_y = top + plot_h
     out.append(
-        f'<line x1="{left}" y1="{axis_y}" x2="{left + plot_w}" y2="{axis_y}" style="stroke:var(--jp-border-color1,#999)"/>'
+        f'<line x1="{left}" y1="{axis_y}" x2="{left + plot_w}" y2="{axis_y}" '
+        'style="stroke:var(--jp-border-color1,#999)"/>'
     )
     ticks = [x0, x1] if log else [x0, (x0 + x1) / 2, x1]
     if log:
@@ -173,7 +172,9 @@ def svg(bins: list[dict[str, Any]], *, exact: bool, width: int = 520, height: in
     out.append(f'<text x="{left - 4}" y="{top + 8}" text-anchor="end" style="{fg}">{top_count:,}</text>')
     out.append(f'<text x="{left - 4}" y="{axis_y}" text-anchor="end" style="{fg}">0</text>')
     label = f"{'' if exact else '≈ '}input tokens per request{' (log scale)' if log else ''}"
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 4}" text-anchor="middle" style="{fg}">{esc(label)}</text>')
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 4}" text-anchor="middle" style="{fg}">{esc(label)}</text>'
+    )
     out.append("</svg>")
     return "".join(out)
 

@@ -97,9 +97,9 @@ def estimate_job(
     if jobs is not None:
         jobs = _whole(jobs, "jobs", minimum=1)
     if errors not in ("report", "raise"):
-        raise ValueError(f"errors must be 'report' or 'raise', not {errors!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"seed must be a whole number, not {seed!r}")
+        raise InputError(f"must be 'report' or 'raise', not {errors!r}", "errors")
+    if seed is not None:
+        seed = _whole(seed, "seed", minimum=0)
     if model is not None and (not isinstance(model, str) or not model.strip()):
         raise InputError("model must be a non-empty string such as 'claude-sonnet-5-5'", "model")
     if mode == "api" and not settings.key_configured:
@@ -118,7 +118,8 @@ def estimate_job(
         default_model=settings.model,
         max_output_tokens=max_output_tokens,
         seed=seed,
-        keep_sample=(sample + heavy) if exact else 0,
+        # a kind may be given its minimum or the whole sample, and its heaviest rows do not count towards it
+        keep_sample=(max(sample, cal_.MIN_PER_STRATUM) + heavy) if exact else 0,
         keep_heavy=heavy if exact else SHOW_HEAVIEST,
         max_request_bytes=settings.max_request_bytes,
         estimator="ctok" if offline_text.using_ctok() else "fallback",
@@ -137,7 +138,7 @@ def estimate_job(
         failures: list[str] = []
         rejected: list[str] = []
         if exact and partial.rows:
-            counts, failures, rejected = _count_exact(counter, partial, params, report)
+            counts, failures, rejected = _count_exact(counter, partial, sample, report)
             if mode == "api" and not counts and failures:
                 raise ApiError(f"no request of the job could be counted exactly: {failures[0]}")
     finally:
@@ -162,7 +163,7 @@ def estimate_job(
 
 def _whole(value: Any, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be a whole number of at least {minimum}, not {value!r}")
+        raise InputError(f"must be a whole number of at least {minimum}, not {value!r}", name)
     return value
 
 
@@ -303,7 +304,7 @@ def _run_dask(src: DaskSource, params: ScanParams, report: Progress) -> tuple[Pa
     else:
         lengths = [n for ns in dask.compute(*lengths_tasks) for n in ns]
     starts = [sum(lengths[:i]) for i in range(len(lengths))]
-    tasks = [dask.delayed(scan_partition)(p, start, params) for p, start in zip(parts, starts)]
+    tasks = [dask.delayed(scan_partition)(p, start, params) for p, start in zip(parts, starts, strict=True)]
     total = Partial()
     rows = sum(lengths)
     if client is not None:
@@ -331,12 +332,12 @@ def _run_dask(src: DaskSource, params: ScanParams, report: Progress) -> tuple[Pa
 
 # -- exact counts -----------------------------------------------------------------------------------------------
 def _count_exact(
-    counter: Any, partial: Partial, params: ScanParams, report: Progress
+    counter: Any, partial: Partial, sample: int, report: Progress
 ) -> tuple[dict[int, int], list[str], list[str]]:
     """Exact counts of the heaviest and the sampled requests, by row number. Returns (counts, failures: counts
     that could not be had, e.g. rate limited; rejected: requests the API refused as invalid)."""
-    heavy, sampled = _chosen(partial, params)
-    todo = [*heavy, *sampled]
+    heavy, chosen = _chosen(partial, sample)
+    todo = [*heavy, *(k for kind in sorted(chosen) for k in chosen[kind])]
     counts: dict[int, int] = {}
     failures: list[str] = []
     rejected: list[str] = []
@@ -385,18 +386,50 @@ class _Sum:
         self.value = None if rate is None else self.value + rate * tokens
 
 
-def _chosen(partial: Partial, params: ScanParams) -> tuple[list[Kept], list[Kept]]:
-    """(the heaviest, the random sample of the rest). The sample is the rows with the ``sample`` smallest
-    sampling keys among those not in the heaviest: a simple random sample of the rest."""
+def _chosen(partial: Partial, sample: int) -> tuple[list[Kept], dict[str, list[Kept]]]:
+    """(the heaviest, each kind's random sample of its other rows). ``sample`` is shared out over the kinds
+    (``calibrate.allocate``); a kind's sample is its rows with the smallest sampling keys, the heaviest left
+    out: a simple random sample of the kind's other rows."""
     heavy_idx = {k.index for k in partial.heavy}
-    size = max(0, params.keep_sample - params.keep_heavy)
-    return list(partial.heavy), [k for k in partial.sample if k.index not in heavy_idx][:size]
+    rest = {
+        kind: (
+            part.rows - sum(1 for k in partial.heavy if k.kind == kind),
+            part.offline - sum(k.offline for k in partial.heavy if k.kind == kind),
+        )
+        for kind, part in partial.kinds.items()
+    }
+    share = cal_.allocate(sample, rest)
+    chosen = {
+        kind: [k for k in part.sample if k.index not in heavy_idx][: share[kind]]
+        for kind, part in partial.kinds.items()
+    }
+    return list(partial.heavy), chosen
 
 
-def _sample_split(partial: Partial, params: ScanParams, counts: dict[int, int]) -> tuple[list[Kept], list[Kept]]:
-    """``_chosen``, keeping the rows that were counted."""
-    heavy, sampled = _chosen(partial, params)
-    return [k for k in heavy if k.index in counts], [k for k in sampled if k.index in counts]
+def _calibration(partial: Partial, sample: int, counts: dict[int, int]) -> tuple[cal_.Calibration, list[Kept]]:
+    """The calibration from what was counted, and the rows counted exactly that it used."""
+    heavy, chosen = _chosen(partial, sample)
+    heavy = [k for k in heavy if k.index in counts]  # one that could not be counted rejoins its kind
+    strata = []
+    used = list(heavy)
+    for kind, part in sorted(partial.kinds.items()):
+        mine = [k for k in heavy if k.kind == kind]
+        rows = part.rows - len(mine)
+        offline_rest = part.offline - sum(k.offline for k in mine)
+        sampled = [k for k in chosen[kind] if k.index in counts]
+        used.extend(sampled)
+        scale = offline_rest / part.offline if part.offline else 1.0
+        strata.append(
+            cal_.Stratum(
+                kind,
+                rows,
+                offline_rest,
+                [(k.offline, counts[k.index]) for k in sampled],
+                None if part.low is None else part.low * scale,
+                None if part.high is None else part.high * scale,
+            )
+        )
+    return cal_.calibrate(strata, [(k.offline, counts[k.index]) for k in heavy]), used
 
 
 def _result(
@@ -413,20 +446,8 @@ def _result(
     workers: str,
     elapsed: float,
 ) -> JobEstimate:
-    heavy, sampled = _sample_split(partial, params, counts)
-    if sample:
-        # the heaviest that could not be counted rejoin the rest (their offline estimates are in its total)
-        cal = cal_.calibrate(
-            partial.rows,
-            partial.offline,
-            [(k.offline, counts[k.index]) for k in heavy],
-            [(k.offline, counts[k.index]) for k in sampled],
-            partial.low,
-            partial.high,
-        )
-    else:
-        cal = cal_.calibrate(partial.rows, partial.offline, [], [], partial.low, partial.high)
-    exact_rows = {k.index: k for k in (*heavy, *sampled)}
+    cal, counted = _calibration(partial, sample, counts)
+    exact_rows = {k.index: k for k in counted}
 
     # every request priced in its own price band: exact ones one by one, the rest per 1 % bin at the bin's mean
     per_model: dict[str, dict[str, Any]] = {}
@@ -440,7 +461,7 @@ def _result(
         for k in sorted(exact_rows.values(), key=lambda k: k.index):
             if k.model != model:
                 continue
-            cell = bins[bin_of(k.offline)]
+            cell = bins[(k.kind, bin_of(k.offline))]
             cell[0] -= 1
             cell[1] -= k.offline
             cell[2] -= k.max_tokens
@@ -448,10 +469,10 @@ def _result(
             points.append((y, 1))
             m_tokens += y
             _price(model, y, 1, y, k.max_tokens, m_cost, m_batch, m_out, totals)
-        for n, sx, smax in bins.values():
+        for (kind, _), (n, sx, smax) in bins.items():
             if n <= 0:
                 continue
-            mean = max(0.0, cal.predict(sx / n))
+            mean = max(0.0, cal.predict(sx / n, kind))
             points.append((mean, n))
             m_tokens += mean * n
             _price(model, mean, n, mean * n, smax, m_cost, m_batch, m_out, totals)
@@ -482,7 +503,7 @@ def _result(
             "id": k.id,
             "where": k.where,
             "model": k.model,
-            "input_tokens": counts.get(k.index, round(max(0.0, cal.predict(k.offline)))),
+            "input_tokens": counts.get(k.index, round(max(0.0, cal.predict(k.offline, k.kind)))),
             "exact": k.index in counts,
             "offline_input_tokens": k.offline,
             "max_tokens": k.max_tokens,
@@ -492,7 +513,9 @@ def _result(
     notes = list(partial.notes)
     defaulted = sum(p.defaulted_max_tokens for p in partial.models.values())
     if defaulted:
-        what = f"max_output_tokens={params.max_output_tokens:,}" if params.max_output_tokens else "the model's output cap"
+        what = (
+            f"max_output_tokens={params.max_output_tokens:,}" if params.max_output_tokens else "the model's output cap"
+        )
         notes.append(f"{defaulted:,} requests have no max_tokens: their worst-case output is {what}")
     if failures:
         notes.append(
@@ -503,7 +526,7 @@ def _result(
             f"the API rejected {len(rejected):,} of the requests counted exactly as invalid (e.g. {rejected[0]}); "
             "the job probably has more such requests, which would fail when it runs"
         )
-    if cal.method != "census" and partial.low is None:
+    if cal.method == "offline" and partial.low is None:
         notes.append("the offline estimates carry no error figures: the interval is the calibration's alone")
     models = list(per_model)
     window = per_model[models[0]]["context_window"] if len(models) == 1 else None
@@ -538,8 +561,9 @@ def _result(
         histogram=bins,
         context_window=window,
         sample=sample,
-        heaviest_counted=len(heavy),
-        sample_counted=len(sampled),
+        heaviest_counted=cal.heavy,
+        sample_counted=cal.sample,
+        strata=[{"kind": kind, **{k: v for k, v in vars(line).items()}} for kind, line in sorted(cal.lines.items())],
         seed=params.seed,
         source=source,
         reason=reason,
@@ -586,7 +610,7 @@ def _window_rows(
     limited: list[dict[str, Any]] = []
     for r in partial.near:
         exact = r.index in counts
-        tokens = counts[r.index] if exact else round(max(0.0, cal.predict(r.offline)))
+        tokens = counts[r.index] if exact else round(max(0.0, cal.predict(r.offline, r.kind)))
         row = {
             "id": r.id,
             "where": r.where,
@@ -610,7 +634,7 @@ def _caching_hint(partial: Partial, cal: cal_.Calibration) -> dict[str, Any] | N
     for p in partial.prefixes.values():
         if p.cached or p.requests < 2 or p.requests < CACHE_HINT_SHARE * partial.rows or p.tokens <= 0:
             continue
-        tokens = max(0.0, p.tokens * cal.slope)
+        tokens = max(0.0, p.tokens * (cal.total / partial.offline if partial.offline else 1.0))
         saved = {}
         for batch in (False, True):
             plain = pricing.input_cost(p.model, uncached=round(tokens), batch=batch)

@@ -14,8 +14,7 @@ esc = html.escape
 
 METHODS = {
     "offline": "offline estimates; the interval from the estimator's error figures",
-    "regression": "calibrated with exact counts (regression estimator)",
-    "ratio": "calibrated with exact counts (ratio estimator)",
+    "calibrated": "offline estimates calibrated with exact counts",
     "census": "every request counted exactly",
 }
 #: ids listed in text before "… and N more"
@@ -67,6 +66,9 @@ class JobEstimate:
     sample: int
     heaviest_counted: int
     sample_counted: int
+    #: how each kind of request (tokenizer; tools, images, documents, thinking) was calibrated: its requests,
+    #: how many were sampled, the estimator and its line (exact ≈ intercept + slope × offline)
+    strata: list[dict[str, Any]]
     seed: int
     source: str
     #: why there are no exact counts, when there are none
@@ -119,9 +121,11 @@ class JobEstimate:
         return f"95 % interval {self.input_tokens_low:,} – {self.input_tokens_high:,}"
 
     def _how(self) -> str:
-        if self.method in ("regression", "ratio"):
+        if self.method == "calibrated":
+            kinds = len([s for s in self.strata if s["rows"]])
+            per = f", per kind of request ({kinds} kinds)" if kinds > 1 else ""
             return (
-                f"{METHODS[self.method]}: {self.heaviest_counted:,} heaviest + {self.sample_counted:,} random "
+                f"{METHODS[self.method]}{per}: {self.heaviest_counted:,} heaviest + {self.sample_counted:,} random "
                 f"requests counted by the API (seed {self.seed})"
             )
         if self.method == "offline":
@@ -130,7 +134,8 @@ class JobEstimate:
 
     def _cost_line(self, value: float | None, low: float | None, high: float | None) -> str:
         if value is None:
-            return "unknown (no price for " + ", ".join(m for m, d in self.models.items() if d["cost_usd"] is None) + ")"
+            unpriced = ", ".join(m for m, d in self.models.items() if d["cost_usd"] is None)
+            return f"unknown (no price for {unpriced})"
         text = f"{self.approx}{format_cost(value)}"
         if not self.exact and low is not None and high is not None:
             text += f" ({format_cost(low)} – {format_cost(high)})"

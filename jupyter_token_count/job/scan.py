@@ -8,9 +8,10 @@ the rows themselves and the seed, never on how the job was cut into partitions.
 
 Which rows are kept for exact counts:
 - the heaviest (largest offline estimate; ties by row number);
-- a simple random sample: each row's sampling key is a hash of (seed, row number), and the rows with the
-  smallest keys are the sample ("bottom-k"): any k of n rows are equally likely, and the k smallest keys of a
-  union are among the k smallest of its parts.
+- for each kind of request (``kind_of``: the strata of ``calibrate``), a simple random sample: each row's
+  sampling key is a hash of (seed, row number), and a kind's rows with the smallest keys are its sample
+  ("bottom-k"): any k of its n rows are equally likely, and the k smallest keys of a union are among the k
+  smallest of its parts.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Kept:
     id: Any
     where: str
     model: str
+    kind: str
     offline: int
     max_tokens: int
     key: int
@@ -98,6 +100,7 @@ class Near:
     id: Any
     where: str
     model: str
+    kind: str
     offline: int
     max_tokens: int
     window: int
@@ -118,8 +121,8 @@ class ModelPart:
     #: Σ max_tokens, and how many rows had none of their own (their figure is a default)
     max_tokens: int = 0
     defaulted_max_tokens: int = 0
-    #: bin → [rows, Σ offline estimate, Σ max_tokens]
-    bins: dict[int, list[int]] = field(default_factory=dict)
+    #: (kind, bin) → [rows, Σ offline estimate, Σ max_tokens]
+    bins: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
     def merge(self, other: ModelPart) -> None:
         self.requests += other.requests
@@ -149,8 +152,61 @@ class Prefix:
     kind: str  # "system", "tools" or "tools + system"
 
 
+@dataclass
+class KindPart:
+    """The rows of one kind of request: how many, their offline total and ranges, and their random sample."""
+
+    rows: int = 0
+    offline: int = 0
+    low: float | None = 0.0
+    high: float | None = 0.0
+    #: the rows with the smallest sampling keys, smallest first
+    sample: list[Kept] = field(default_factory=list)
+
+    def add_range(self, low: float | None, high: float | None) -> None:
+        if low is None or high is None or self.low is None or self.high is None:
+            self.low = self.high = None
+        else:
+            self.low += low
+            self.high += high
+
+    def merge(self, other: KindPart, keep: int) -> None:
+        self.rows += other.rows
+        self.offline += other.offline
+        self.add_range(other.low, other.high)
+        self.sample = sorted(self.sample + other.sample, key=lambda k: k.key)[:keep]
+
+
 def bin_of(tokens: int) -> int:
     return 0 if tokens <= 0 else 1 + int(math.log(tokens) / BIN_STEP)
+
+
+_MEDIA = {"image": "images", "document": "documents"}
+
+
+def kind_of(body: dict[str, Any], info: registry.ModelInfo) -> str:
+    """What the estimator's error depends on most: the tokenizer family, and whether the request has tools,
+    images, documents or thinking (``calibrate`` calibrates each kind on its own)."""
+    flags = set()
+    if body.get("tools"):
+        flags.add("tools")
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled"):
+        flags.add("thinking")
+    for message in body.get("messages", ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            kind = _MEDIA.get(block.get("type"))
+            if kind:
+                flags.add(kind)
+            inner = block.get("content")
+            if isinstance(inner, list):  # a tool result's own blocks
+                flags.update(_MEDIA[b.get("type")] for b in inner if isinstance(b, dict) and b.get("type") in _MEDIA)
+    return f"{info.tokenizer} {'+'.join(sorted(flags)) or 'text'}"
 
 
 @dataclass
@@ -166,7 +222,7 @@ class Partial:
     max_offline: int = 0
     models: dict[str, ModelPart] = field(default_factory=dict)
     heavy: list[Kept] = field(default_factory=list)
-    sample: list[Kept] = field(default_factory=list)
+    kinds: dict[str, KindPart] = field(default_factory=dict)
     near: list[Near] = field(default_factory=list)
     near_count: int = 0
     bad: list[Bad] = field(default_factory=list)
@@ -176,11 +232,16 @@ class Partial:
     notes: dict[str, None] = field(default_factory=dict)
 
     # -- what the next chunk need not keep (local jobs pass these on; the results do not depend on them) ----------
-    def thresholds(self, params: ScanParams) -> tuple[int | None, tuple[int, int] | None]:
-        """(largest sampling key still wanted, heaviest-rank a row must beat), or None while lists are not full."""
-        key = self.sample[-1].key if len(self.sample) >= params.keep_sample and self.sample else None
-        heavy = self.heavy[-1] if len(self.heavy) >= params.keep_heavy and self.heavy else None
-        return key, ((heavy.offline, -heavy.index) if heavy is not None else None)
+    def thresholds(self, params: ScanParams) -> Thresholds:
+        """({kind: largest sampling key still wanted}, heaviest-rank a row must beat): only for lists that are
+        full already."""
+        keys = {
+            k: part.sample[-1].key
+            for k, part in self.kinds.items()
+            if params.keep_sample and len(part.sample) >= params.keep_sample
+        }
+        heavy = self.heavy[-1] if params.keep_heavy and len(self.heavy) >= params.keep_heavy else None
+        return keys, ((heavy.offline, -heavy.index) if heavy is not None else None)
 
     def merge(self, other: Partial, params: ScanParams) -> Partial:
         self.rows += other.rows
@@ -196,7 +257,8 @@ class Partial:
         for model, part in other.models.items():
             self.models.setdefault(model, ModelPart()).merge(part)
         self.heavy = _top(self.heavy + other.heavy, params.keep_heavy)
-        self.sample = sorted(self.sample + other.sample, key=lambda k: k.key)[: params.keep_sample]
+        for kind, part in other.kinds.items():
+            self.kinds.setdefault(kind, KindPart()).merge(part, params.keep_sample)
         self.near = sorted(self.near + other.near, key=lambda r: r.index)[:KEEP_NEAR]
         self.near_count += other.near_count
         self.bad = sorted(self.bad + other.bad, key=lambda r: r.index)[:KEEP_BAD]
@@ -226,16 +288,12 @@ def _prune_prefixes(prefixes: dict[bytes, Prefix]) -> None:
 # -- one row ----------------------------------------------------------------------------------------------------
 def _max_tokens(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"max_tokens must be a positive whole number, not {value!r}", where)
+        raise InputError(f"must be a positive whole number, not {value!r}", where)
     return value
 
 
-def parse_row(value: Any, jsonl: bool) -> tuple[str | None, Any, int | None]:
-    """A row → (custom_id or None, what build_request takes, its max_tokens or None).
-
-    A row is a Message Batches request ``{"custom_id", "params"}``, a request body (``messages`` and the other
-    fields ``messages.create`` takes), a message list, or a string (one user message). In a JSONL file every
-    line is one JSON value of those kinds."""
+def decode(value: Any, jsonl: bool) -> Any:
+    """A JSONL line → its JSON value; a text row holding a request as JSON → that request; else the row as is."""
     if jsonl:
         try:
             value = json.loads(value)
@@ -244,29 +302,43 @@ def parse_row(value: Any, jsonl: bool) -> tuple[str | None, Any, int | None]:
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON (column {exc.colno}: {exc.msg})") from None
         if not isinstance(value, (dict, list, str)):
-            raise InputError(
-                f"expected a JSON object (a batch request or a request body), got {type(value).__name__}"
-            )
+            raise InputError(f"expected a JSON object (a batch request or a request body), got {type(value).__name__}")
     elif isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
         value = _text_request(value)
+    return value
+
+
+def custom_id_of(value: Any) -> str | None:
+    """The custom_id of a batch request row, when it has a valid one."""
+    if isinstance(value, Mapping):
+        cid = value.get("custom_id")
+        if isinstance(cid, str) and CUSTOM_ID.match(cid):
+            return cid
+    return None
+
+
+def parse_row(value: Any) -> tuple[Any, int | None]:
+    """A decoded row → (what build_request takes, its max_tokens or None).
+
+    A row is a Message Batches request ``{"custom_id", "params"}``, a request body (``messages`` and the other
+    fields ``messages.create`` takes), a message list, or a string (one user message)."""
     if isinstance(value, Mapping) and "params" in value and "messages" not in value:
         extra = sorted(set(value) - BATCH_KEYS)
         if extra:
             raise InputError(f"unknown field {extra[0]!r}: a batch request has custom_id and params")
-        custom_id = value.get("custom_id")
-        if not isinstance(custom_id, str) or not CUSTOM_ID.match(custom_id):
+        if custom_id_of(value) is None:
             raise InputError(
-                f"custom_id must be 1 to 64 letters, digits, '-' or '_', not {custom_id!r}", "custom_id"
+                f"must be 1 to 64 letters, digits, '-' or '_', not {value.get('custom_id')!r}", "custom_id"
             )
         params = value["params"]
         if not isinstance(params, Mapping) or "messages" not in params:
-            raise InputError("params must be a request body with messages", f"custom_id {custom_id!r}")
+            raise InputError("must be a request body with messages", "params")
         if "max_tokens" not in params:
-            raise InputError("params.max_tokens is required by the Messages API", f"custom_id {custom_id!r}")
-        return custom_id, params, _max_tokens(params["max_tokens"], f"custom_id {custom_id!r}: params")
+            raise InputError("is required by the Messages API", "params.max_tokens")
+        return params, _max_tokens(params["max_tokens"], "params.max_tokens")
     if isinstance(value, Mapping) and "messages" in value and "max_tokens" in value:
-        return None, value, _max_tokens(value["max_tokens"], "request")
-    return None, value, None
+        return value, _max_tokens(value["max_tokens"], "max_tokens")
+    return value, None
 
 
 def _is_request(value: Any) -> bool:
@@ -314,13 +386,15 @@ def _prefix(body: dict[str, Any]) -> tuple[bytes, str, bool] | None:
 
 
 _PREFIX_PARTS = ("/system", "/tools", "/tool_overhead")
+#: ({kind: largest sampling key a row may have to be kept}, (offline, -row) a row must beat to be among the heaviest)
+Thresholds = tuple[dict[str, int], "tuple[int, int] | None"]
 
 
 class _Scanner:
-    def __init__(self, params: ScanParams, thresholds: tuple[int | None, tuple[int, int] | None]) -> None:
+    def __init__(self, params: ScanParams, thresholds: Thresholds) -> None:
         self.p = params
         self.out = Partial()
-        self.max_key, self.heavy_floor = thresholds
+        self.max_keys, self.heavy_floor = thresholds
         self._infos: dict[str, registry.ModelInfo] = {}
 
     def info(self, model: str) -> registry.ModelInfo:
@@ -345,9 +419,11 @@ class _Scanner:
         p, out = self.p, self.out
         out.seen += 1
         try:
-            custom_id, obj, max_tokens = parse_row(value, jsonl)
+            value = decode(value, jsonl)
+            custom_id = custom_id_of(value)
             if custom_id is not None:
                 row_id, where = custom_id, f"{where} (custom_id {custom_id!r})"
+            obj, max_tokens = parse_row(value)
             req = build_request(obj, model=p.model, default_model=p.default_model, max_bytes=p.max_request_bytes)
         except Exception as exc:
             self.bad(index, row_id, where, exc)
@@ -356,6 +432,7 @@ class _Scanner:
         model = req.model
         info = self.info(model)
         est = offline.estimate(body, info)
+        kind = kind_of(body, info)
         x = est.input_tokens
         defaulted = max_tokens is None
         if defaulted:
@@ -368,6 +445,12 @@ class _Scanner:
         else:
             out.low += low
             out.high += high
+        stratum = out.kinds.get(kind)
+        if stratum is None:
+            stratum = out.kinds[kind] = KindPart()
+        stratum.rows += 1
+        stratum.offline += x
+        stratum.add_range(low, high)
         out.min_offline = x if out.min_offline is None else min(out.min_offline, x)
         out.max_offline = max(out.max_offline, x)
         for note in est.notes:
@@ -379,7 +462,7 @@ class _Scanner:
         part.offline += x
         part.max_tokens += max_tokens
         part.defaulted_max_tokens += defaulted
-        b = bin_of(x)
+        b = (kind, bin_of(x))
         cell = part.bins.get(b)
         if cell is None:
             part.bins[b] = [1, x, max_tokens]
@@ -389,13 +472,14 @@ class _Scanner:
             cell[2] += max_tokens
         key = sampling_key(p.seed, index)
         kept: Kept | None = None
-        if p.keep_sample and (self.max_key is None or key < self.max_key):
-            kept = Kept(index, row_id, where, model, x, max_tokens, key, body)
-            out.sample.append(kept)
-            if len(out.sample) >= 2 * p.keep_sample:
-                out.sample = sorted(out.sample, key=lambda k: k.key)[: p.keep_sample]
+        max_key = self.max_keys.get(kind)
+        if p.keep_sample and (max_key is None or key < max_key):
+            kept = Kept(index, row_id, where, model, kind, x, max_tokens, key, body)
+            stratum.sample.append(kept)
+            if len(stratum.sample) >= 2 * p.keep_sample:
+                stratum.sample = sorted(stratum.sample, key=lambda k: k.key)[: p.keep_sample]
         if p.keep_heavy and (self.heavy_floor is None or (x, -index) > self.heavy_floor):
-            out.heavy.append(kept or Kept(index, row_id, where, model, x, max_tokens, key, body))
+            out.heavy.append(kept or Kept(index, row_id, where, model, kind, x, max_tokens, key, body))
             if len(out.heavy) >= 2 * p.keep_heavy:
                 out.heavy = _top(out.heavy, p.keep_heavy)
         window = info.context_window
@@ -404,7 +488,7 @@ class _Scanner:
         if window and x + asked >= NEAR_WINDOW * window:
             out.near_count += 1
             if len(out.near) < KEEP_NEAR:
-                out.near.append(Near(index, row_id, where, model, x, asked, window))
+                out.near.append(Near(index, row_id, where, model, kind, x, asked, window))
         prefix = _prefix(body)
         if prefix is not None:
             pkey, kind, cached = prefix
@@ -418,7 +502,8 @@ class _Scanner:
 
     def finish(self) -> Partial:
         out, p = self.out, self.p
-        out.sample = sorted(out.sample, key=lambda k: k.key)[: p.keep_sample]
+        for stratum in out.kinds.values():
+            stratum.sample = sorted(stratum.sample, key=lambda k: k.key)[: p.keep_sample]
         out.heavy = _top(out.heavy, p.keep_heavy)
         return out
 
@@ -436,12 +521,12 @@ def scan_rows(
     params: ScanParams,
     *,
     jsonl: bool,
-    thresholds: tuple[int | None, tuple[int, int] | None] = (None, None),
+    thresholds: Thresholds | None = None,
 ) -> Partial:
     """Estimate ``(row number, row id, where, value)`` rows offline into one summary. ``thresholds`` (from the
     summary so far) only spare keeping rows that could no longer be chosen; the result does not depend on them."""
     _use_estimator(params.estimator)
-    scanner = _Scanner(params, thresholds)
+    scanner = _Scanner(params, thresholds or ({}, None))
     # a string in a job is prompt text, never a file name to open (a dataset's row may look like one)
     token = strings_may_be_paths.set(False)
     try:
@@ -454,7 +539,7 @@ def scan_rows(
 
 # -- the partitions of each kind of source ----------------------------------------------------------------------
 def scan_lines(
-    start: int, lines: list[tuple[int, bytes]], params: ScanParams, thresholds: Any = (None, None)
+    start: int, lines: list[tuple[int, bytes]], params: ScanParams, thresholds: Thresholds | None = None
 ) -> Partial:
     """A chunk of a JSONL file: (line number, the line's bytes); rows are numbered from ``start``."""
     rows = ((start + i, n, f"line {n:,}", line) for i, (n, line) in enumerate(lines))
@@ -462,14 +547,14 @@ def scan_lines(
 
 
 def scan_values(
-    start: int, values: list[Any], labels: list[Any] | None, params: ScanParams, thresholds: Any = (None, None)
+    start: int, values: list[Any], labels: list[Any] | None, params: ScanParams, thresholds: Thresholds | None = None
 ) -> Partial:
     """A chunk of Python values; ``labels`` are the rows' own ids (a pandas index), else their positions."""
     if labels is None:
         rows = ((start + i, start + i, f"row {start + i:,}", v) for i, v in enumerate(values))
     else:
         plain = [_plain_label(lab) for lab in labels]
-        rows = ((start + i, lab, _row_label(lab), v) for i, (lab, v) in enumerate(zip(plain, values)))
+        rows = ((start + i, lab, _row_label(lab), v) for i, (lab, v) in enumerate(zip(plain, values, strict=True)))
     return scan_rows(rows, params, jsonl=False, thresholds=thresholds)
 
 
@@ -477,7 +562,7 @@ def scan_partition(part: Any, start: int, params: ScanParams) -> Partial:
     """A Dask partition (a pandas Series or a DataFrame of batch requests, or a bag's list of values) whose first
     row is row ``start``."""
     if type(part).__name__ == "DataFrame":  # custom_id and params columns
-        rows = [{"custom_id": c, "params": p} for c, p in zip(part["custom_id"], part["params"])]
+        rows = [{"custom_id": c, "params": p} for c, p in zip(part["custom_id"], part["params"], strict=True)]
         return scan_values(start, rows, part.index.to_list(), params)
     if hasattr(part, "index") and hasattr(part, "to_list"):
         return scan_values(start, part.to_list(), part.index.to_list(), params)

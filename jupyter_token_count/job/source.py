@@ -145,7 +145,8 @@ class DaskSource(Source):
 
 
 def _is_pandas(obj: Any, kind: str) -> bool:
-    return type(obj).__module__.startswith("pandas.") and type(obj).__name__ == kind
+    module = type(obj).__module__
+    return (module == "pandas" or module.startswith("pandas.")) and type(obj).__name__ == kind
 
 
 def _is_dask(obj: Any) -> bool:
@@ -162,13 +163,12 @@ def _column(frame: Any, what: str) -> Any:
         return frame[frame.columns[0]]
     shown = ", ".join(repr(c) for c in columns[:6]) + (", …" if len(columns) > 6 else "")
     raise InputError(
-        f"{what} has {len(columns)} columns ({shown}): pass the column that holds the requests, "
-        f"e.g. df[{columns[0]!r}]"
+        f"{what} has {len(columns)} columns ({shown}): pass the column that holds the requests, e.g. df[{columns[0]!r}]"
     )
 
 
 def _batch_rows(frame: Any) -> Iterator[dict[str, Any]]:
-    for custom_id, params in zip(frame["custom_id"], frame["params"]):
+    for custom_id, params in zip(frame["custom_id"], frame["params"], strict=True):
         yield {"custom_id": custom_id, "params": params}
 
 
