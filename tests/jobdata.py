@@ -8,11 +8,12 @@ import random
 from pathlib import Path
 from typing import Any
 
-WORDS = (
+_VOCABULARY = (
     "the request token window price batch model context cost estimate sample exact answer summary table row "
     "customer order invoice shipment delay refund Zürich naïve émigré 数据 分析 données 😀 — 42 3.14 "
     "def return import class lambda {} [] () => != <= #"
-).split()
+)
+WORDS = tuple(_VOCABULARY.split(" "))
 SYSTEM = (
     "You are a support analyst. Read the customer's message, classify it as billing, shipping, product or "
     "other, and answer in two sentences with the next step the customer should take."

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 PROG = "jupyter-token-count estimate"
 FORMATS = ("table", "json", "markdown")
@@ -76,8 +76,15 @@ def _usd(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        if "FILE" in message and Path("estimate").is_file():  # `jupyter-token-count estimate` meant the file?
+            message += "; to count the file named 'estimate', write: jupyter-token-count ./estimate"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=PROG,
         description="Estimate what a job (a Message Batches file, a JSONL of requests) will cost before it runs: "
         "input tokens with a 95 %% interval, standard and batch prices, worst-case output, requests over the "
