@@ -82,14 +82,16 @@ def render_card(job: JobEstimate, chart_html: str = "") -> str:
         extra += _row(f"⚠ {job.bad_rows:,} bad rows not estimated; first: {esc(job.errors[0])}", ERROR)
     hint = job.caching_hint()
     if hint:
-        extra += _row(f"💡 {esc(hint)}")
+        extra += _row(f"caching: {esc(hint)}")
     for w in job.warnings:
         extra += _row(f"⚠ {esc(w)}", WARN)
     for n in job.notes:
         extra += _row(esc(n))
     chart = f'<div style="margin-top:8px">{chart_html}</div>' if chart_html else ""
     return (
-        f'<div class="jtc-card jtc-job jupyter-token-count" data-token-count="{job.input_tokens}" '
+        # tex2jax_ignore / mathjax_ignore: two prices on a line must not become LaTeX between their $ signs
+        f'<div class="jtc-card jtc-job jupyter-token-count tex2jax_ignore mathjax_ignore" '
+        f'data-token-count="{job.input_tokens}" '
         f'style="box-sizing:border-box;font-family:{FONT};color:{FG};border:1px solid {BORDER};border-radius:8px;'
         f'padding:10px 14px">{head}{big}{costs}{chart}{extra}</div>'
     )

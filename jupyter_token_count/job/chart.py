@@ -92,15 +92,23 @@ def vegalite(bins: list[dict[str, Any]], *, exact: bool, window: int | None = No
         "type": "quantitative",
         "title": f"{approx}input tokens per request",
         "scale": {"type": "log"} if log else {"zero": False},
-        "axis": {"format": "~s"},
+        # compact labels (1.2k, 35k, 1.5M), and a plain 0
+        "axis": {"format": "~s", "labelExpr": "datum.value == 0 ? '0' : datum.label"},
     }
+    if not log:
+        x["bin"] = {"binned": True}  # pre-binned: bars from start to end, standing on zero
+    bars: dict[str, Any] = {
+        "x": x,
+        "x2": {"field": "end"},
+        "y": {"field": "requests", "type": "quantitative", "title": "requests"},
+    }
+    if log:  # a log axis cannot be "binned": the bars' base is given instead
+        bars["y2"] = {"datum": 0}
     layers: list[dict[str, Any]] = [
         {
             "mark": {"type": "bar", "color": BAR_COLOUR, "tooltip": True},
             "encoding": {
-                "x": x,
-                "x2": {"field": "end"},
-                "y": {"field": "requests", "type": "quantitative", "title": "requests"},
+                **bars,
                 "tooltip": [
                     {"field": "start", "title": "from", "format": ","},
                     {"field": "end", "title": "to", "format": ","},
