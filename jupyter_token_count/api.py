@@ -49,6 +49,7 @@ def count_tokens(
     tools: Any = None,
     tool_choice: Any = None,
     thinking: Any = None,
+    betas: list[str] | None = None,
     mode: str | None = None,
     include_outputs: bool = False,
 ) -> TokenCount:
@@ -57,6 +58,11 @@ def count_tokens(
     ``messages`` may be a string (one user message), a list of messages (dicts or SDK objects, including a
     ``Message`` returned by ``messages.create``), a full ``messages.create`` request dict, a path to an image,
     PDF, text, JSON or ``.ipynb`` file, bytes, a PIL image, an nbformat notebook, or a list of content parts.
+
+    ``betas``: ``anthropic-beta`` values to count with, as ``client.beta.messages.create(betas=...)`` takes them
+    (added to a request dict's own ``betas``). A request that uses a beta feature (``context_management``,
+    ``mcp_servers``, a Files-API ``file`` source, ``output_format``, ``compaction``) gets its beta added when none
+    given enables it. With context editing, ``result.original_input_tokens`` is the count before the edits.
 
     ``mode``: ``"auto"`` (exact through the API when a key is configured, else an estimate), ``"api"``
     or ``"offline"``; None means the configured mode (``JUPYTER_TOKEN_COUNT_MODE``, default ``"auto"``).
@@ -70,6 +76,7 @@ def count_tokens(
         tools=tools,
         tool_choice=tool_choice,
         thinking=thinking,
+        betas=betas,
         include_outputs=include_outputs,
         max_bytes=counter.settings.max_request_bytes,
         default_model=counter.settings.model,

@@ -40,6 +40,8 @@ class Options:
     models: list[str | None]
     system: str | None = None
     tools: list[Any] | None = None
+    #: anthropic-beta values every input is counted with (--beta)
+    betas: list[str] | None = None
     include_outputs: bool = False
     mode: str | None = None
     per_cell: bool = False
@@ -137,6 +139,7 @@ async def acount_input(counter: Any, inp: Input, opts: Options) -> list[Row]:
                 model=model,
                 system=opts.system,
                 tools=opts.tools,
+                betas=opts.betas,
                 default_model=counter.settings.model,
                 include_outputs=opts.include_outputs,
                 max_bytes=counter.settings.max_request_bytes,

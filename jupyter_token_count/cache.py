@@ -17,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,33 @@ def valid_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS
 
 
+class Entry(NamedTuple):
+    """One exact answer: ``input_tokens``, and for a request with context editing the count before the edits."""
+
+    input_tokens: int
+    original_input_tokens: int | None = None
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counts (
     key TEXT PRIMARY KEY,
     model TEXT NOT NULL,
     input_tokens INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    original_input_tokens INTEGER
 )
 """
+
+
+def _add_original_column(conn: sqlite3.Connection) -> None:
+    """A file made by an older version lacks the column; add it (its rows keep NULL: no context editing)."""
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(counts)")}
+    if "original_input_tokens" not in cols:
+        try:
+            conn.execute("ALTER TABLE counts ADD COLUMN original_input_tokens INTEGER")
+        except sqlite3.OperationalError as exc:  # another process added it between our look and our change
+            if "duplicate column" not in str(exc):
+                raise
 
 
 class CountCache:
@@ -46,7 +66,7 @@ class CountCache:
     PRUNE_EVERY = 1000
 
     def __init__(self, directory: Path | None, memory_size: int = 4096, max_rows: int = MAX_ROWS) -> None:
-        self._mem: OrderedDict[str, int] = OrderedDict()
+        self._mem: OrderedDict[str, Entry] = OrderedDict()
         self._mem_size = memory_size
         self._max_rows = max_rows
         self._writes = 0
@@ -113,6 +133,7 @@ class CountCache:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(_SCHEMA)
+                _add_original_column(conn)
             except sqlite3.Error:
                 conn.close()  # a half-open connection would keep its lock until collected
                 raise
@@ -120,6 +141,11 @@ class CountCache:
         return conn
 
     def get(self, key: str) -> int | None:
+        entry = self.entry(key)
+        return None if entry is None else entry.input_tokens
+
+    def entry(self, key: str) -> Entry | None:
+        """The exact answer stored under ``key`` (memory first, then SQLite), or None."""
         with self._lock:
             if key in self._mem:
                 self._mem.move_to_end(key)
@@ -129,11 +155,13 @@ class CountCache:
         try:
             conn = self._conn()
             if conn is not None:
-                row = conn.execute("SELECT input_tokens FROM counts WHERE key = ?", (key,)).fetchone()
-                if row is not None and valid_count(row[0]):
-                    value = row[0]
+                row = conn.execute(
+                    f"SELECT input_tokens, {self._original_column()} FROM counts WHERE key = ?", (key,)
+                ).fetchone()
+                if row is not None and valid_count(row[0]) and (row[1] is None or valid_count(row[1])):
+                    value = Entry(row[0], row[1])
                 elif row is not None:
-                    self._reject(conn, key, row[0])
+                    self._reject(conn, key, row[0] if not valid_count(row[0]) else row[1])
         except sqlite3.Error as exc:
             log.warning("token count cache read failed: %s", exc)
         with self._lock:
@@ -143,6 +171,16 @@ class CountCache:
                 self.hits += 1
                 self._remember(key, value)
         return value
+
+    def _original_column(self) -> str:
+        """A read-only file written by an older version has no ``original_input_tokens`` column: read NULL."""
+        if not self.read_only:
+            return "original_input_tokens"
+        if not hasattr(self, "_ro_original"):
+            conn = self._conn()
+            cols = {r[1] for r in conn.execute("PRAGMA table_info(counts)")} if conn is not None else set()
+            self._ro_original = "original_input_tokens" in cols
+        return "original_input_tokens" if self._ro_original else "NULL"
 
     def close(self) -> None:
         """Close this thread's connection (the last one to close checkpoints the WAL into the file)."""
@@ -161,20 +199,23 @@ class CountCache:
             except sqlite3.Error as exc:
                 log.warning("token count cache: could not delete the damaged row: %s", exc)
 
-    def put(self, key: str, model: str, input_tokens: int) -> None:
-        if not valid_count(input_tokens):  # the backend checks answers; this guards every other caller
-            log.warning("token count cache: refusing to store %.40r", input_tokens)
+    def put(self, key: str, model: str, input_tokens: int, original_input_tokens: int | None = None) -> None:
+        if not valid_count(input_tokens) or not (original_input_tokens is None or valid_count(original_input_tokens)):
+            # the backend checks answers; this guards every other caller
+            log.warning("token count cache: refusing to store %.40r", (input_tokens, original_input_tokens))
             return
+        entry = Entry(int(input_tokens), None if original_input_tokens is None else int(original_input_tokens))
         with self._lock:
-            self._remember(key, input_tokens)
+            self._remember(key, entry)
         if self.read_only:
             return
         try:
             conn = self._conn()
             if conn is not None:
                 conn.execute(
-                    "INSERT OR REPLACE INTO counts (key, model, input_tokens, created) VALUES (?, ?, ?, ?)",
-                    (key, model, int(input_tokens), time.time()),
+                    "INSERT OR REPLACE INTO counts (key, model, input_tokens, created, original_input_tokens) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (key, model, entry.input_tokens, time.time(), entry.original_input_tokens),
                 )
                 with self._lock:
                     self._writes += 1
@@ -193,7 +234,7 @@ class CountCache:
                 (rows - self._max_rows,),
             )
 
-    def _remember(self, key: str, value: int) -> None:
+    def _remember(self, key: str, value: Entry) -> None:
         self._mem[key] = value
         self._mem.move_to_end(key)
         while len(self._mem) > self._mem_size:

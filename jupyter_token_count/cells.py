@@ -131,7 +131,7 @@ class _EstimateMemo:
     def get(self, req: CountRequest, info: registry.ModelInfo) -> int:
         from .backends import offline
 
-        key = req.cache_key()
+        key = req.identity
         with self._lock:
             n = self._data.get(key)
             if n is not None:
@@ -170,9 +170,9 @@ def _shares(
         if req is None:
             out.append(CellCount(cell.id, 0, True, cell.cell_type, cell.index))
             continue
-        n = counter.cache.get(req.cache_key()) if exact_frame is not None else None
-        if n is not None and exact_frame is not None:
-            out.append(CellCount(cell.id, max(0, n - exact_frame), True, cell.cell_type, cell.index))
+        hit = counter.cached(req) if exact_frame is not None else None
+        if hit is not None and exact_frame is not None:
+            out.append(CellCount(cell.id, max(0, hit.input_tokens - exact_frame), True, cell.cell_type, cell.index))
         else:
             est = _memo.get(req, info)
             out.append(
@@ -203,7 +203,7 @@ async def acount_cells(
     total_req, cell_reqs = await loop.run_in_executor(
         None, _requests, cells, model, include_outputs, counter.settings.max_request_bytes
     )
-    cached = counter.cache.get(total_req.cache_key()) if mode != "offline" else None
+    cached = counter.cached(total_req) if mode != "offline" else None
     typing = not exact_total and cached is None
     total_task = None if typing else asyncio.ensure_future(counter.acount(total_req, mode, deadline))
     try:

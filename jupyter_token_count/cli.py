@@ -14,6 +14,7 @@ from typing import Any
 from . import __version__
 from .batch import Input, Row
 from .errors import TokenCountError, UnknownModel
+from .result import edited_note
 
 PROG = "jupyter-token-count"
 
@@ -37,6 +38,8 @@ examples:
       build the request on the command line
   jupyter-token-count request.json --tool "$(cat weather_tool.json)"
       add a tool definition (repeatable)
+  jupyter-token-count request.json --beta interleaved-thinking-2025-05-14
+      count with a beta (repeatable); a request body's own "betas" are used too
   jupyter-token-count notebooks/*.ipynb --json | jq '.[].input_tokens'
       machine-readable output: one object per input and model
   jupyter-token-count estimate batch.jsonl
@@ -133,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-s", "--system", default=None, metavar="TEXT", help="system prompt for every input")
     p.add_argument("--tool", action="append", default=[], metavar="JSON", help="a tool definition as JSON (repeatable)")
+    p.add_argument(
+        "--beta",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="count with this anthropic-beta value (repeatable), added to a request file's own betas; the betas "
+        "a request's fields need (context_management, mcp_servers, Files-API sources, output_format) are added anyway",
+    )
     p.add_argument("--per-cell", action="store_true", help="for notebooks: a table of each cell's tokens")
     out = p.add_mutually_exclusive_group()
     out.add_argument(
@@ -303,6 +314,18 @@ def _tools(args: argparse.Namespace) -> list[Any] | None:
     return tools
 
 
+def _betas(args: argparse.Namespace) -> list[str] | None:
+    """--beta NAME, repeatable; a comma-separated list works too (as the anthropic-beta header spells it)."""
+    from .errors import InputError
+    from .request.betas import check_betas
+
+    names = [n.strip() for value in args.beta for n in value.split(",") if n.strip()]
+    try:
+        return list(check_betas(names, "--beta")) or None
+    except InputError as exc:
+        raise _Fail(str(exc), 2) from None
+
+
 #: [tool.jupyter-token-count] keys in pyproject.toml → the option they set a default for
 CONFIG_KEYS = {
     "max-tokens": ("budget", int),
@@ -415,6 +438,7 @@ def _main(args: argparse.Namespace) -> int:
         models=args.model or [None],
         system=args.system,
         tools=_tools(args),
+        betas=_betas(args),
         include_outputs=args.include_outputs,
         mode=mode,
         per_cell=args.per_cell,
@@ -581,6 +605,8 @@ def _notes(r: Row) -> list[str]:
     notes = list(r.over)
     if r.ok and r.result.detail.get("empty"):
         notes.append("empty: the request frame alone")
+    if r.ok and r.result.original_input_tokens is not None:
+        notes.append(edited_note(r.result.original_input_tokens, r.result.exact))
     if r.warnings:
         notes.append("unknown model (guessed tokenizer)")
     return notes

@@ -27,6 +27,25 @@ ENV_REDIS_URL = "JUPYTER_TOKEN_COUNT_REDIS_URL"
 #: The API's request-size limit on standard endpoints.
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
+#: where the SDK sends requests when no base URL is set
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+
+
+def api_origin(base_url: str | None) -> str:
+    """The API a base URL reaches, in one spelling: scheme and host lower-cased, no trailing slash; None means
+    what the SDK would use (``$ANTHROPIC_BASE_URL``, else Anthropic's API). Exact counts are kept apart by it."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip()
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)
+        netloc[-1] = netloc[-1].lower()
+        url = urlunsplit((parts.scheme.lower(), "@".join(netloc), parts.path, parts.query, ""))
+    except ValueError:
+        pass  # not a URL: the SDK will say so when asked; as a key it is just a string
+    return url.rstrip("/")
+
 
 def check_mode(mode: str) -> str:
     if mode not in MODES:
@@ -105,6 +124,11 @@ class Settings:
     @property
     def key_configured(self) -> bool:
         return bool(self.api_key)
+
+    @property
+    def origin(self) -> str:
+        """The API this configuration counts with (its base URL, normalised): see ``api_origin``."""
+        return api_origin(self.base_url)
 
     def __repr__(self) -> str:  # never show the key, only whether there is one
         fields = ", ".join(

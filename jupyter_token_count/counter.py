@@ -27,7 +27,7 @@ from concurrent.futures import Future as ConcurrentFuture
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import registry
-from .cache import CountCache
+from .cache import CountCache, Entry
 from .config import Settings, check_mode
 from .errors import (
     ApiAuthError,
@@ -90,7 +90,7 @@ class Counter:
         self._loop_thread: _LoopThread | None = None
         self._thread_lock = threading.Lock()
         #: cache key → the upstream count in flight (single-flight), whoever started it
-        self._inflight: dict[str, asyncio.Task[int]] = {}
+        self._inflight: dict[str, asyncio.Task[Entry]] = {}
         self._sem: asyncio.Semaphore | None = None
         self._backend: ApiBackend | None = None
         self._backend_for: tuple[str, str | None] | None = None
@@ -164,6 +164,19 @@ class Counter:
         """A result for ``req`` with ``n`` tokens (cost and window from the registry); ``kwargs`` as TokenCount."""
         return self._result(req, n, **kwargs)
 
+    # -- exact counts: keyed by where they were counted ------------------------------------------------
+    def key(self, req: CountRequest) -> str:
+        """The key of ``req``'s exact count in every cache level: the request (betas, model, body) as counted by
+        this counter's API origin. An answer from one origin is never served for another."""
+        return req.cache_key(self.settings.origin)
+
+    def cached(self, req: CountRequest) -> Entry | None:
+        """``req``'s exact count from the local cache, or None. A process without a key gets None: it talks to
+        no API, so no count is exact for it (whoever stored one)."""
+        if not self.settings.key_configured:
+            return None
+        return self.cache.entry(self.key(req))
+
     # -- internals ---------------------------------------------------------------------------------
     def _result(
         self,
@@ -176,12 +189,14 @@ class Counter:
         retry_after: float | None = None,
         detail: dict[str, Any] | None = None,
         pending: bool = False,
+        original: int | None = None,
     ) -> TokenCount:
         info = registry.resolve(req.model)
         if req.empty:
             # an empty notebook or file is sent as a one-token probe (the API refuses an empty message): what
             # it stands for is the request frame alone
             n = max(0, n - EMPTY_PROBE_TOKENS)
+            original = None
             detail = {**(detail or {}), "empty": True}
         return TokenCount(
             input_tokens=n,
@@ -194,8 +209,12 @@ class Counter:
             display_name=info.display_name,
             retry_after=retry_after,
             pending=pending,
+            original_input_tokens=original,
             detail=detail or {},
         )
+
+    def _exact(self, req: CountRequest, entry: Entry, source: str) -> TokenCount:
+        return self._result(req, entry.input_tokens, exact=True, source=source, original=entry.original_input_tokens)
 
     def _estimate_sync(
         self, req: CountRequest, reason: str, retry_after: float | None = None, pending: bool = False
@@ -205,6 +224,9 @@ class Counter:
         info = registry.resolve(req.model)
         est = offline.estimate(req.body, info)
         detail = {"parts": est.parts, "notes": list(est.notes), "estimator": offline.estimator_name()}
+        if est.uncounted:
+            # what the estimate leaves out is part of why it is only an estimate: never a silently smaller number
+            reason = f"{reason}; offline, {'; '.join(est.uncounted)}"
         return self._result(
             req,
             est.input_tokens,
@@ -229,9 +251,9 @@ class Counter:
 
         key = self.settings.api_key
         assert key
-        ident = (key, self.settings.base_url)
+        ident = (key, self.settings.origin)
         if self._backend is None or self._backend_for != ident:
-            self._backend = ApiBackend(key, self.settings.base_url, self.settings.timeout)
+            self._backend = ApiBackend(key, self.settings.origin, self.settings.timeout)
             self._backend_for = ident
         return self._backend
 
@@ -247,23 +269,21 @@ class Counter:
         mode = check_mode(mode or self.settings.mode)
         if mode == "offline":
             return await self._estimate(req, self._why_offline(mode))
-        key = req.cache_key()
-        hit = self.cache.get(key)
-        if hit is None and self.settings.key_configured:
-            hit = await self._shared_get(req, key)
-        if hit is not None:
-            return self._result(req, hit, exact=True, source="cache")
-        if not self.settings.key_configured:
+        if not self.settings.key_configured:  # before any cache: without a key nothing is exact for us
             if mode == "api":
                 raise ConfigError(f"mode 'api' needs an API key: set {self.settings.api_key_env} or configure one")
             return await self._estimate(req, self._why_offline(mode))
+        key = self.key(req)
+        hit = self.cache.entry(key) or await self._shared_get(req, key)
+        if hit is not None:
+            return self._exact(req, hit, "cache")
         fetch = self._fetch(req, key, max_wait=self._slot_wait(mode))
         try:
             if mode == "auto" and deadline is not None:
                 # the answer is due by the deadline; the request goes on and caches its count when it lands
-                n = await asyncio.wait_for(asyncio.shield(fetch), max(0.0, deadline))
+                entry = await asyncio.wait_for(asyncio.shield(fetch), max(0.0, deadline))
             else:
-                n = await asyncio.shield(fetch)
+                entry = await asyncio.shield(fetch)
         except asyncio.TimeoutError:
             self.fallbacks += 1
             wait = "" if deadline == 0 else f"not answered within {deadline:g}s; "
@@ -275,16 +295,16 @@ class Counter:
                     self.limiter.note_throttled()
                 return await self._estimate(req, exc.reason(self.settings), retry_after=exc.retry_after)
             raise
-        return self._result(req, n, exact=True, source="api")
+        return self._exact(req, entry, "api")
 
     async def atyping(self, req: CountRequest, mode: str | None = None) -> TokenCount:
         """The count while its document is being typed, without asking the API: the cached exact count, else
         the estimate, marked ``pending`` when asking (``acount``) would give the exact count."""
         mode = check_mode(mode or self.settings.mode)
         if mode != "offline":
-            hit = self.cache.get(req.cache_key())
+            hit = self.cached(req)
             if hit is not None:
-                return self._result(req, hit, exact=True, source="cache")
+                return self._exact(req, hit, "cache")
         if mode == "offline" or not self.settings.key_configured:
             return await self.arun(self._estimate(req, self._why_offline(mode)))
         return await self.arun(self._estimate(req, TYPING, pending=True))
@@ -299,10 +319,10 @@ class Counter:
 
     def in_flight(self, req: CountRequest) -> bool:
         """Whether an exact count of this request is on its way (its answer will be in the cache)."""
-        task = self._inflight.get(req.cache_key())
+        task = self._inflight.get(self.key(req))
         return task is not None and not task.done()
 
-    def _fetch(self, req: CountRequest, key: str, *, max_wait: float, background: bool = False) -> asyncio.Task[int]:
+    def _fetch(self, req: CountRequest, key: str, *, max_wait: float, background: bool = False) -> asyncio.Task[Entry]:
         """The one upstream count of ``req`` in flight (single-flight): identical requests share it, whatever
         their mode; each caller then applies its own policy to the outcome (auto: an error becomes the
         estimate; api: it is raised)."""
@@ -312,7 +332,7 @@ class Counter:
         task = asyncio.get_running_loop().create_task(self._flight(req, key, max_wait, background))
         self._inflight[key] = task
 
-        def done(t: asyncio.Task[int]) -> None:
+        def done(t: asyncio.Task[Entry]) -> None:
             self._inflight.pop(key, None)
             if not t.cancelled():
                 t.exception()  # retrieved: a count nobody waits for any more must not be logged as lost
@@ -320,7 +340,7 @@ class Counter:
         task.add_done_callback(done)
         return task
 
-    async def _upstream(self, req: CountRequest, key: str, max_wait: float, background: bool) -> int:
+    async def _upstream(self, req: CountRequest, key: str, max_wait: float, background: bool) -> Entry:
         """Send ``req`` (waiting for a rate-limit slot, retrying transient failures) within one time budget:
         ``settings.timeout`` bounds the upstream attempts together, so retries never multiply the wait."""
         s = self.settings
@@ -350,7 +370,7 @@ class Counter:
                 if self._foreground == 0 and self._idle is not None:
                     self._idle.set()
 
-    async def _attempts(self, req: CountRequest, key: str, until: float) -> int:
+    async def _attempts(self, req: CountRequest, key: str, until: float) -> Entry:
         s = self.settings
         loop = asyncio.get_running_loop()
         assert self._sem is not None
@@ -363,7 +383,7 @@ class Counter:
                 backend = await self._aapi()
                 async with self._sem:
                     self.upstream_requests += 1
-                    n = await backend.acount(req.body, timeout=left)
+                    entry = await backend.acount(req, timeout=left)
             except ApiError as exc:
                 pause = None
                 if isinstance(exc, ApiRateLimited):
@@ -389,30 +409,49 @@ class Counter:
                     await asyncio.sleep(delay)
                     continue
                 raise
-            self.cache.put(key, req.model, n)
-            return n
+            self.cache.put(key, req.model, *entry)
+            return entry
 
     # -- the level shared with other servers (issue 10; a no-op without ``shared``) -------------------
-    async def _shared_get(self, req: CountRequest, key: str) -> int | None:
-        """A count another server stored (copied into the local cache), or None."""
-        if self.shared is None:
+    async def _shared_get(self, req: CountRequest, key: str) -> Entry | None:
+        """A count another server stored (copied into the local cache), or None. The keys are this counter's
+        (origin and betas included), so a hub shares counts only between servers that count at one origin."""
+        if self.shared is None or not self.settings.key_configured:
             return None
         n = await self.shared.get(key)
-        if n is not None:
-            self.cache.put(key, req.model, n)
-        return n
+        if n is None:
+            return None
+        original = None
+        if "context_management" in req.body:  # its answer has two numbers: without the second it is a miss
+            original = await self.shared.get(_original_key(key))
+            if original is None:
+                return None
+        entry = Entry(n, original)
+        self.cache.put(key, req.model, *entry)
+        return entry
 
-    async def _flight(self, req: CountRequest, key: str, max_wait: float, background: bool) -> int:
+    async def _flight(self, req: CountRequest, key: str, max_wait: float, background: bool) -> Entry:
         """``_upstream``, made once for the whole hub: another server asking the same thing answers for us."""
-        if self.shared is None:
+        shared = self.shared
+        if shared is None:
             return await self._upstream(req, key, max_wait, background)
         wait_limit = math.inf if background else max_wait + self.settings.timeout
-        n, remote = await self.shared.single_flight(
-            key, lambda: self._upstream(req, key, max_wait, background), wait_limit
-        )
-        if remote:
-            self.cache.put(key, req.model, n)
-        return n
+        mine: list[Entry] = []
+
+        async def fetch() -> int:
+            entry = await self._upstream(req, key, max_wait, background)
+            if entry.original_input_tokens is not None:  # shared before the count: a waiter finding one finds both
+                await shared.put(_original_key(key), entry.original_input_tokens)
+            mine.append(entry)
+            return entry.input_tokens
+
+        n, remote = await shared.single_flight(key, fetch, wait_limit)
+        if not remote and mine:
+            return mine[0]
+        original = await shared.get(_original_key(key)) if "context_management" in req.body else None
+        entry = Entry(n, original)
+        self.cache.put(key, req.model, *entry)
+        return entry
 
     async def _acquire(self, reserve: float) -> float:
         """A slot of this server's limiter and then of the shared budget (both caps hold; when the shared one
@@ -441,7 +480,7 @@ class Counter:
         if not self.settings.key_configured:
             return 0
         for req in requests:
-            key = req.cache_key()
+            key = self.key(req)
             if key in self._queue:
                 self._queue.move_to_end(key)
             elif key not in self._inflight:
@@ -455,7 +494,7 @@ class Counter:
     async def _drain(self) -> None:
         while self._queue:
             key, req = self._queue.popitem(last=True)
-            if self.cache.get(key) is not None or await self._shared_get(req, key) is not None:
+            if self.cache.entry(key) is not None or await self._shared_get(req, key) is not None:
                 continue
             try:
                 await self._fetch(req, key, max_wait=math.inf, background=True)
@@ -477,7 +516,12 @@ class Counter:
         asks the API: measuring it is background work (``enqueue_background``)."""
         from .backends import offline
 
-        n = self.cache.get(self.frame_probe(model).cache_key())
-        if n is None:
+        hit = self.cached(self.frame_probe(model))
+        if hit is None:
             return None
-        return max(0, n - offline.text_tokens(FRAME_PROBE, registry.resolve(model)))
+        return max(0, hit.input_tokens - offline.text_tokens(FRAME_PROBE, registry.resolve(model)))
+
+
+def _original_key(key: str) -> str:
+    """Where a shared level keeps the count before context editing of the request keyed ``key``."""
+    return f"{key}:original"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from .result import WARN_FRACTION, TokenCount, format_cost
+from .result import WARN_FRACTION, TokenCount, edited_note, format_cost
 
 esc = html.escape
 
@@ -90,6 +90,9 @@ def render_total(
                 f'<div style="font-size:0.85em;color:{WARN};margin-top:2px">≈ estimate: '
                 f"{esc(res.reason or 'offline')}</div>"
             )
+        edited = edited_note(res.original_input_tokens, res.exact)
+        if edited:
+            why += f'<div style="font-size:0.85em;color:{FG2};margin-top:2px">{esc(edited)}</div>'
         cost = format_cost(res.cost_usd)
         price = " at the list input price" if res.cost_usd is not None else ""
         body = (

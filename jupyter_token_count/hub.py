@@ -1,8 +1,9 @@
 """A JupyterHub's shared level on Redis (redis-py asyncio): one count cache, one rate budget and one
 upstream call per distinct request for all the single-user servers of a hub.
 
-- Counts: ``{ns}:count:{cache key}`` → the exact count, with a TTL. The cache key is sha256(model +
-  canonical JSON), so Redis holds hashes and numbers only, never a prompt; the API key never goes there.
+- Counts: ``{ns}:count:{cache key}`` → the exact count, with a TTL. The cache key is the counter's (sha256 of
+  the API origin, betas, model and canonical JSON: servers counting at different origins share nothing), so
+  Redis holds hashes and numbers only, never a prompt; the API key never goes there.
 - Rate budget: a sliding-window log (a sorted set of grant times, in a Lua script, so atomic across
   servers) that never grants more than ``rpm`` requests in any 60 s, with the local limiter's priorities:
   background work only takes a slot while ``reserve`` of the window stays free. A 429 seen by any server

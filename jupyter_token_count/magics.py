@@ -94,6 +94,12 @@ class TokenCountMagics(Magics):
             return ns[value]
         return value
 
+    @staticmethod
+    def _betas(args: Any) -> list[str] | None:
+        """--beta NAME (repeatable; a comma-separated list works too, as the header spells it)."""
+        names = [_unquote(b).strip() for value in args.beta or [] for b in _unquote(value).split(",")]
+        return [n for n in names if n] or None
+
     def _mode(self, args: Any) -> str | None:
         """--offline / --api, else TokenCountMagics.mode, else None: the counter's configured mode."""
         if args.offline and args.api:
@@ -112,6 +118,7 @@ class TokenCountMagics(Magics):
             default_model=self.model,  # a request dict's own model wins over the default
             system=self._system(args.system),
             tools=self._eval(args.tools, "--tools") if args.tools else None,
+            betas=self._betas(args),
             include_outputs=args.include_outputs or self.include_outputs,
             max_bytes=counter.settings.max_request_bytes,
         )
@@ -203,6 +210,15 @@ class TokenCountMagics(Magics):
         metavar="N",
         help="With --job: max_tokens for requests that have none (default: the model's output cap).",
     )
+    @argument(
+        "--beta",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="Count with this anthropic-beta value (repeatable), as client.beta.messages.create(betas=[...]) "
+        "sends it. The betas a request's fields need (context_management, mcp_servers, file sources, "
+        "output_format) are added anyway.",
+    )
     @argument("--offline", action="store_true", help="Estimate offline; never call the API.")
     @argument("--api", action="store_true", help="Require an exact count from the API (an error if it cannot be had).")
     @argument("-o", "--output", default=None, metavar="VAR", help="Store the result object in this variable.")
@@ -230,6 +246,7 @@ class TokenCountMagics(Magics):
             %count_tokens "Hello, Claude"
             %count_tokens messages -s system_prompt
             %count_tokens request                  # a dict you would pass to messages.create
+            %count_tokens request --beta context-management-2025-06-27
             %count_tokens Path("report.pdf")
             %count_tokens --notebook               # this notebook (its saved file)
             %count_tokens --notebook demo.ipynb    # another notebook, by its path
@@ -335,6 +352,7 @@ class TokenCountMagics(Magics):
             prompt=cell,
             tools=tools,
             mode=self._mode(args),
+            betas=self._betas(args) or (),
         )
         if args.output:
             self.shell.user_ns[args.output] = panel

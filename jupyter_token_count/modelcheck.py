@@ -63,7 +63,7 @@ def api_model_ids(settings: Settings) -> frozenset[str] | None:
     key = settings.api_key
     if not key:
         return None
-    ident = (hashlib.sha256(key.encode()).hexdigest(), settings.base_url)
+    ident = (hashlib.sha256(key.encode()).hexdigest(), settings.origin)
     with _lock:
         if ident in _listed:
             return _listed[ident]
@@ -71,7 +71,7 @@ def api_model_ids(settings: Settings) -> frozenset[str] | None:
             return None
     from .backends.api import ApiBackend
 
-    backend = ApiBackend(key, settings.base_url, settings.timeout)
+    backend = ApiBackend(key, settings.origin, settings.timeout)
     try:
         listed = backend.list_models()
     except ApiError:

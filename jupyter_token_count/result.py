@@ -25,6 +25,11 @@ def format_tokens(n: int, exact: bool) -> str:
     return f"{'' if exact else '≈'}{n:,}"
 
 
+def edited_note(original: int | None, exact: bool = True) -> str:
+    """What a count with context editing adds after its number: ``after context editing, 5,678 before``."""
+    return "" if original is None else f"after context editing, {format_tokens(original, exact)} before"
+
+
 @dataclass(frozen=True)
 class TokenCount:
     """One count. ``exact`` is True only for a number the API returned (directly or from the cache of
@@ -42,6 +47,9 @@ class TokenCount:
     retry_after: float | None = None
     #: an estimate whose exact count is on its way (asked for, not answered yet): ask again shortly
     pending: bool = False
+    #: with context editing (``context_management``): what the request counts before its edits are applied,
+    #: as the API answers it (``input_tokens`` is after them); None otherwise
+    original_input_tokens: int | None = None
     #: estimator details (parts, notes) for estimates; empty for API counts
     detail: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     #: things the user must know about this count (e.g. an unknown model id estimated with a guessed tokenizer)
@@ -72,12 +80,19 @@ class TokenCount:
             del d["retry_after"]
         if not d["pending"]:
             del d["pending"]
+        if d["original_input_tokens"] is None:
+            del d["original_input_tokens"]
         d["warnings"] = list(self.warnings)
         return d
 
     def summary(self) -> str:
         """One plain line, for terminals and text-only front ends."""
-        parts = [f"{self.label} input tokens", self.display_name or self.model, format_cost(self.cost_usd)]
+        edited = edited_note(self.original_input_tokens, self.exact)
+        parts = [
+            f"{self.label} input tokens" + (f" ({edited})" if edited else ""),
+            self.display_name or self.model,
+            format_cost(self.cost_usd),
+        ]
         frac = self.context_fraction
         if frac is not None:
             parts.append(f"{frac:.2%} of {self.context_window:,}-token window")

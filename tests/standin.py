@@ -1,10 +1,18 @@
 """A local stand-in of Anthropic's count_tokens endpoint: a real HTTP server on 127.0.0.1.
 
-It speaks the documented protocol (``POST /v1/messages/count_tokens``, ``GET /v1/models``): it checks
-the auth headers and ``anthropic-version``, validates the request body the way the API does (unknown
-fields, roles, empty content, URL/file sources, server tools, request size), answers errors with the
+It speaks the documented protocol (``POST /v1/messages/count_tokens``, ``GET /v1/models``, the Files API's
+``/v1/files``): it checks the auth headers and ``anthropic-version``, validates the request body the way the API
+does (unknown fields, roles, empty content, URL sources, server tools, request size), answers errors with the
 API's error body shape and ``request-id``, and can be scripted to fail (429 with ``retry-after``, 529,
 5xx, slow answers). Every request it receives is recorded, so tests assert on the bytes on the wire.
+
+It is as strict as the real API about betas (the facts: the project's api-betas reference): an ``anthropic-beta``
+value it does not know is refused ("Unexpected value(s) ..."); a field or block that only a beta enables
+(``context_management``, ``mcp_servers``, ``compaction``, ``output_format``, ``billing_policy``, ``file`` sources,
+an ``mcp_toolset`` tool) sent without that beta is refused as the API refuses it ("<field>: Extra inputs are not
+permitted", or a tag that matches none of the GA ones). With ``context_management`` the answer carries
+``context_management.original_input_tokens``, the count before the edits; a ``file`` source counts as the uploaded
+bytes would inline. The Messages endpoint (the call meter's) applies the same rules.
 
 Its token numbers follow a simple deterministic rule of its own (``standin_count``), deliberately
 unrelated to our offline estimator, so a test can always tell an API answer from an estimate.
@@ -12,6 +20,7 @@ unrelated to our offline estimator, so a test can always tell an API answer from
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import sys
@@ -21,26 +30,43 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, get_args
 
 #: versions the API accepts (the docs' 2023-06-01, and the one SDK 2.x sends)
 API_VERSIONS = ("2023-06-01", "2026-10-21")
 MAX_BYTES = 32 * 1024 * 1024
-FIELDS = {
-    "model",
-    "messages",
-    "system",
-    "tools",
-    "tool_choice",
-    "thinking",
-    "output_config",
-    "output_format",
-    "cache_control",
-    "context_management",
-    "speed",
-    "mcp_servers",
+#: fields of the GA count endpoint (no beta needed)
+FIELDS = {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control", "speed"}
+#: fields only a beta enables → the betas that enable each (any one of them)
+BETA_FIELDS = {
+    "context_management": ("context-management-2025-06-27", "compact-2026-01-12"),
+    "mcp_servers": ("mcp-client-2025-04-04", "mcp-client-2025-11-20", "mcp-client-2026-09-15"),
+    "compaction": ("compact-2026-09-04",),
+    "output_format": ("structured-outputs-2025-11-13",),
 }
+#: context edit types → the beta each needs
+EDIT_BETAS = {
+    "clear_tool_uses_20250919": "context-management-2025-06-27",
+    "clear_thinking_20251015": "context-management-2025-06-27",
+    "compact_20260112": "compact-2026-01-12",
+}
+FILES_BETA = "files-api-2025-04-14"
+#: the tool set of an MCP server (``mcp_servers``) exists from the MCP connector's second version on
+TOOLSET_BETAS = ("mcp-client-2025-11-20", "mcp-client-2026-09-15")
+#: fields of a count body that configure, not add, tokens: not counted (compaction: accepted and ignored)
+CONFIG_FIELDS = ("model", "context_management", "compaction", "billing_policy")
 SERVER_TOOL_PREFIXES = ("web_search_", "web_fetch_", "code_execution_", "tool_search_tool_")
+
+
+def _known_betas() -> frozenset[str]:
+    """The beta names the API knows: the ones the official SDK lists (``AnthropicBetaParam``)."""
+    from anthropic.types import AnthropicBetaParam
+
+    literal = next(a for a in get_args(AnthropicBetaParam) if a is not str)
+    return frozenset(get_args(literal))
+
+
+KNOWN_BETAS = _known_betas()
 
 MODELS = [
     {
@@ -61,10 +87,75 @@ MODELS = [
 
 
 def standin_count(body: dict[str, Any]) -> int:
-    """The stand-in's own rule: 5 + one token per 4 bytes of the canonical JSON of what is counted."""
-    payload = {k: v for k, v in body.items() if k != "model"}
+    """The stand-in's own rule: 5 + one token per 4 bytes of the canonical JSON of what is counted (the body less
+    the fields that only configure: model, context_management, compaction, billing_policy)."""
+    payload = {k: v for k, v in body.items() if k not in CONFIG_FIELDS}
     size = len(json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
     return 5 + math.ceil(size / 4)
+
+
+def _with_files(value: Any, files: dict[str, StoredFile]) -> Any:
+    """``value`` with every ``file`` source replaced by the uploaded bytes inline (base64): a file counts as they
+    would."""
+    if isinstance(value, list):
+        return [_with_files(v, files) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _with_files(v, files) for k, v in value.items()}
+    src = value.get("source")
+    if isinstance(src, dict) and src.get("type") == "file" and src.get("file_id") in files:
+        f = files[src["file_id"]]
+        out["source"] = {"type": "base64", "media_type": f.mime_type, "data": base64.b64encode(f.data).decode()}
+    return out
+
+
+def _edited(body: dict[str, Any], total: int) -> dict[str, Any]:
+    """The body as the model would read it after its context edits (only ``clear_tool_uses_20250919`` and
+    ``clear_thinking_20251015`` are simulated; a compaction edit is left as is). ``total``: the count before."""
+    edits = (body.get("context_management") or {}).get("edits") or []
+    messages = json.loads(json.dumps(body.get("messages") or []))
+    for edit in edits:
+        kind = edit.get("type")
+        if kind == "clear_tool_uses_20250919":
+            trigger = (edit.get("trigger") or {}).get("value", 100_000)
+            keep = (edit.get("keep") or {}).get("value", 3)
+            if total <= trigger:
+                continue
+            results = [
+                b
+                for m in messages
+                for b in (m.get("content") if isinstance(m.get("content"), list) else [])
+                if isinstance(b, dict) and b.get("type") == "tool_result"
+            ]
+            for b in results[: max(0, len(results) - keep)]:
+                b["content"] = "[cleared]"
+        elif kind == "clear_thinking_20251015":
+            keep = (edit.get("keep") or {}).get("value", 1) if isinstance(edit.get("keep"), dict) else 1
+            turns = [m for m in messages if m.get("role") == "assistant" and isinstance(m.get("content"), list)]
+            for m in turns[: max(0, len(turns) - keep)]:
+                m["content"] = [b for b in m["content"] if not (isinstance(b, dict) and b.get("type") == "thinking")]
+    return {**body, "messages": messages}
+
+
+def count_answer(standin: StandIn, body: dict[str, Any]) -> dict[str, Any]:
+    """The count endpoint's answer for a valid body: ``input_tokens``, and with context editing the count before the
+    edits under ``context_management.original_input_tokens``."""
+    inline = _with_files(body, standin.files)
+    total = standin_count(inline)
+    if body.get("context_management") is None:
+        return {"input_tokens": total}
+    return {
+        "input_tokens": standin_count(_edited(inline, total)),
+        "context_management": {"original_input_tokens": total},
+    }
+
+
+@dataclass
+class StoredFile:
+    id: str
+    filename: str
+    mime_type: str
+    data: bytes
 
 
 class _Server(ThreadingHTTPServer):
@@ -106,6 +197,8 @@ class StandIn:
         self.script: deque[Scripted] = deque()
         self.delay = 0.0  # added to every successful answer (to hold requests in flight)
         self.models = [dict(m) for m in MODELS]
+        #: uploads of the Files API (``POST /v1/files``, or ``add_file``), by id
+        self.files: dict[str, StoredFile] = {}
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -177,6 +270,12 @@ class StandIn:
         for _ in range(times):
             self.script.append(Scripted(0, None, drop=True))
 
+    def add_file(self, data: bytes, mime_type: str, filename: str = "upload") -> str:
+        """Store a file as an upload through the Files API would; returns its id."""
+        file_id = "file_" + uuid.uuid4().hex[:24]
+        self.files[file_id] = StoredFile(file_id, filename, mime_type, data)
+        return file_id
+
     def count_requests(self) -> list[Recorded]:
         with self._lock:
             return [r for r in self.requests if r.path.startswith("/v1/messages/count_tokens")]
@@ -187,6 +286,7 @@ class StandIn:
         self.script.clear()
         self.delay = 0.0
         self.__dict__.pop("prompt_cache", None)  # the Messages section's prompt cache (below)
+        self.files.clear()
 
     # -- protocol ----------------------------------------------------------------------------------
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -246,6 +346,9 @@ class StandIn:
                 if self.path.split("?")[0].startswith("/v1/messages/batches/"):  # the Messages section below
                     batches_get(self, standin, self.path.split("?")[0])
                     return
+                if self.path.split("?")[0].startswith("/v1/files"):  # the Files section below
+                    files_answer(self, standin, b"")
+                    return
                 if self.path.split("?")[0] == "/v1/models":
                     data = [{"type": "model", "created_at": "2026-01-01T00:00:00Z", **m} for m in standin.models]
                     self._send(
@@ -260,6 +363,29 @@ class StandIn:
                     return
                 self._error(404, "not_found_error", f"Not found: {self.path}")
 
+            def do_DELETE(self) -> None:
+                self._record(b"")
+                if not self._auth_ok():
+                    return
+                if self.path.split("?")[0].startswith("/v1/files/"):
+                    files_answer(self, standin, b"")
+                    return
+                self._error(404, "not_found_error", f"Not found: {self.path}")
+
+            def betas(self) -> tuple[str, ...] | None:
+                """The request's ``anthropic-beta`` values; None (after answering 400) when one is unknown."""
+                values = [v.strip() for v in (self.headers.get("anthropic-beta") or "").split(",") if v.strip()]
+                unknown = [v for v in values if v not in KNOWN_BETAS]
+                if unknown:
+                    self._error(
+                        400,
+                        "invalid_request_error",
+                        f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` header. Please consult "
+                        "our documentation at docs.anthropic.com or try again without the header.",
+                    )
+                    return None
+                return tuple(values)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 if length > MAX_BYTES:
@@ -270,12 +396,21 @@ class StandIn:
                 self._record(raw)
                 if self.path.split("?")[0] in MESSAGES_PATHS:  # the Messages API: see messages_answer below
                     if self._auth_ok():
-                        messages_answer(self, standin, self.path.split("?")[0], raw)
+                        betas = self.betas()
+                        if betas is not None:
+                            messages_answer(self, standin, self.path.split("?")[0], raw, betas)
+                    return
+                if self.path.split("?")[0] == "/v1/files":  # the Files API: see files_answer below
+                    if self._auth_ok():
+                        files_answer(self, standin, raw)
                     return
                 if self.path.split("?")[0] != "/v1/messages/count_tokens":
                     self._error(404, "not_found_error", f"Not found: {self.path}")
                     return
                 if not self._auth_ok():
+                    return
+                betas = self.betas()
+                if betas is None:
                     return
                 scripted = standin.script.popleft() if standin.script else None
                 if scripted is not None:
@@ -291,33 +426,71 @@ class StandIn:
                 except json.JSONDecodeError as exc:
                     self._error(400, "invalid_request_error", f"Invalid JSON body: {exc.msg}")
                     return
-                problem = validate(body)
+                problem = validate(body, betas) or _missing_file(body, standin)
                 if problem:
                     status, etype, message = problem
                     self._error(status, etype, message)
                     return
                 if standin.delay:
                     time.sleep(standin.delay)
-                self._send(200, {"input_tokens": standin_count(body)})
+                self._send(200, count_answer(standin, body))
 
         return Handler
 
 
-def validate(body: Any) -> tuple[int, str, str] | None:
-    """The API's own checks, reduced to what a count request can get wrong. None when the body is fine."""
+def _beta_problem(body: dict[str, Any], betas: tuple[str, ...]) -> str | None:
+    """What a body uses that none of its betas enables, as the API words it; None when every field is enabled."""
+    enabled = set(FIELDS)
+    enabled.update(f for f, need in BETA_FIELDS.items() if set(need) & set(betas))
+    if betas:  # the beta count endpoint (the SDK always sends its token-counting beta there) takes billing_policy
+        enabled.add("billing_policy")
+    extra = sorted(set(body) - enabled)
+    if extra:
+        return f"{extra[0]}: Extra inputs are not permitted"
+    cm = body.get("context_management")
+    if isinstance(cm, dict):
+        allowed = [t for t, need in EDIT_BETAS.items() if need in betas]
+        for i, edit in enumerate(cm.get("edits") or []):
+            kind = edit.get("type") if isinstance(edit, dict) else None
+            if kind not in allowed:
+                tags = ", ".join(f"'{t}'" for t in allowed)
+                return (
+                    f"context_management.edits.{i}: Input tag '{kind}' found using 'type' does not match any of the "
+                    f"expected tags: {tags}"
+                )
+    for k, t in enumerate(body.get("tools") or []):
+        if isinstance(t, dict) and t.get("type") == "mcp_toolset":
+            if not set(TOOLSET_BETAS) & set(betas):
+                return f"tools.{k}: Input tag 'mcp_toolset' found using 'type' does not match any of the expected tags"
+            names = {s.get("name") for s in body.get("mcp_servers") or [] if isinstance(s, dict)}
+            if t.get("mcp_server_name") not in names:
+                return f"tools.{k}: mcp_server_name '{t.get('mcp_server_name')}' is not one of the mcp_servers"
+    return None
+
+
+def _missing_file(body: dict[str, Any], standin: StandIn) -> tuple[int, str, str] | None:
+    for i, m in enumerate(body.get("messages") or []):
+        for j, b in enumerate(m.get("content") if isinstance(m.get("content"), list) else []):
+            src = b.get("source") if isinstance(b, dict) and isinstance(b.get("source"), dict) else {}
+            if src.get("type") == "file" and src.get("file_id") not in standin.files:
+                return 404, "not_found_error", f"messages.{i}.content.{j}.source: File not found: {src.get('file_id')}"
+    return None
+
+
+def validate(body: Any, betas: tuple[str, ...] = ()) -> tuple[int, str, str] | None:
+    """The API's own checks, reduced to what a count request can get wrong (``betas``: the ``anthropic-beta``
+    values it came with). None when the body is fine."""
     bad = "invalid_request_error"
     if not isinstance(body, dict):
         return 400, bad, "Request body must be a JSON object"
-    extra = sorted(set(body) - FIELDS)
-    if extra:
-        return 400, bad, f"{extra[0]}: Extra inputs are not permitted"
+    problem = _beta_problem(body, betas)
+    if problem:
+        return 400, bad, problem
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return 400, bad, "model: Field required"
     if not model.startswith("claude-"):
         return 404, "not_found_error", f"model: {model}"
-    if "mcp_servers" in body:
-        return 400, bad, "mcp_servers: the MCP connector is not supported by count_tokens"
     messages = body.get("messages")
     if not isinstance(messages, list):
         return 400, bad, "messages: Field required"
@@ -340,11 +513,26 @@ def validate(body: Any) -> tuple[int, str, str] | None:
                 if not isinstance(b, dict) or "type" not in b:
                     return 400, bad, f"messages.{i}.content.{j}.type: Field required"
                 src = b.get("source") if isinstance(b.get("source"), dict) else {}
-                if b["type"] in ("image", "document") and src.get("type") in ("url", "file"):
+                if b["type"] in ("image", "document") and src.get("type") == "url":
                     return (
                         400,
                         bad,
-                        f"messages.{i}.content.{j}.source: {src['type']} sources are not supported for token counting",
+                        f"messages.{i}.content.{j}.source: url sources are not supported for token counting",
+                    )
+                if b["type"] in ("image", "document") and src.get("type") == "file" and FILES_BETA not in betas:
+                    tags = "'base64', 'url'" if b["type"] == "image" else "'base64', 'content', 'text', 'url'"
+                    return (
+                        400,
+                        bad,
+                        f"messages.{i}.content.{j}.{b['type']}.source: Input tag 'file' found using 'type' does not "
+                        f"match any of the expected tags: {tags}",
+                    )
+                if b["type"] == "container_upload" and FILES_BETA not in betas:
+                    return (
+                        400,
+                        bad,
+                        f"messages.{i}.content.{j}: Input tag 'container_upload' found using 'type' does not match "
+                        "any of the expected tags",
                     )
                 if b["type"] == "text" and not b.get("text"):
                     return 400, bad, f"messages.{i}.content.{j}.text: text content blocks must be non-empty"
@@ -409,8 +597,9 @@ def _breakpoint_prefix(body: dict[str, Any]) -> tuple[dict[str, Any], str] | Non
 
 
 def messages_usage(standin: StandIn, body: dict[str, Any]) -> dict[str, Any]:
-    """``usage`` of one request: its whole input by the count rule, split by the simulated prompt cache."""
-    total = standin_count({k: v for k, v in body.items() if k not in _CREATE_ONLY})
+    """``usage`` of one request: its whole input by the count rule (after its context edits), split by the simulated
+    prompt cache."""
+    total = count_answer(standin, {k: v for k, v in body.items() if k not in _CREATE_ONLY})["input_tokens"]
     created = read = 0
     split = {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}
     found = _breakpoint_prefix(body)
@@ -437,12 +626,13 @@ def messages_usage(standin: StandIn, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _validate_create(body: Any) -> tuple[int, str, str] | None:
+def _validate_create(body: Any, betas: tuple[str, ...], standin: StandIn) -> tuple[int, str, str] | None:
     if not isinstance(body, dict):
         return 400, "invalid_request_error", "Request body must be a JSON object"
     if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1:
         return 400, "invalid_request_error", "max_tokens: Field required"
-    return validate({k: v for k, v in body.items() if k not in _CREATE_ONLY})
+    count_part = {k: v for k, v in body.items() if k not in _CREATE_ONLY}
+    return validate(count_part, betas) or _missing_file(count_part, standin)
 
 
 def _message(body: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
@@ -505,8 +695,9 @@ def _sse(handler: BaseHTTPRequestHandler, body: dict[str, Any], usage: dict[str,
     handler.wfile.write(b"0\r\n\r\n")
 
 
-def messages_answer(handler: Any, standin: StandIn, path: str, raw: bytes) -> None:
-    """Answer ``POST /v1/messages`` (JSON or SSE) or ``POST /v1/messages/batches`` (a new batch)."""
+def messages_answer(handler: Any, standin: StandIn, path: str, raw: bytes, betas: tuple[str, ...] = ()) -> None:
+    """Answer ``POST /v1/messages`` (JSON or SSE) or ``POST /v1/messages/batches`` (a new batch); ``betas``: the
+    request's ``anthropic-beta`` values (a batch's apply to each of its requests)."""
     try:
         body = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -518,7 +709,7 @@ def messages_answer(handler: Any, standin: StandIn, path: str, raw: bytes) -> No
             handler._error(400, "invalid_request_error", "requests: Field required")
             return
         for i, r in enumerate(reqs):
-            problem = _validate_create(r.get("params") if isinstance(r, dict) else None)
+            problem = _validate_create(r.get("params") if isinstance(r, dict) else None, betas, standin)
             if problem:
                 handler._error(problem[0], problem[1], f"requests.{i}.params.{problem[2]}")
                 return
@@ -526,7 +717,7 @@ def messages_answer(handler: Any, standin: StandIn, path: str, raw: bytes) -> No
         standin.__dict__.setdefault("batches", {})[batch_id] = reqs
         handler._send(200, _batch_object(standin, batch_id, ended=False))
         return
-    problem = _validate_create(body)
+    problem = _validate_create(body, betas, standin)
     if problem:
         handler._error(*problem)
         return
@@ -586,6 +777,49 @@ def batches_get(handler: Any, standin: StandIn, path: str) -> None:
     handler.send_header("content-length", str(len(raw)))
     handler.end_headers()
     handler.wfile.write(raw)
+
+
+# -- the Files API (POST /v1/files, GET and DELETE /v1/files/{id}) ------------------------------------------
+# Enough of it for a Files-API source to be counted: an upload is kept in memory and counts as its bytes inline.
+def _file_object(f: StoredFile) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "type": "file",
+        "filename": f.filename,
+        "mime_type": f.mime_type,
+        "size_bytes": len(f.data),
+        "created_at": "2026-11-30T00:00:00Z",
+        "downloadable": False,
+    }
+
+
+def files_answer(handler: Any, standin: StandIn, raw: bytes) -> None:
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    # (SDK 2.17 sends no beta header to /v1/files: the endpoint itself is not gated here; a file source is)
+    path = handler.path.split("?")[0].rstrip("/")
+    if handler.command == "POST":
+        ctype = handler.headers.get("content-type", "")
+        msg = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {ctype}\r\n\r\n".encode() + raw)
+        part = next((p for p in msg.iter_parts() if p.get_param("name", header="content-disposition") == "file"), None)
+        if part is None:
+            handler._error(400, "invalid_request_error", "file: Field required")
+            return
+        file_id = standin.add_file(
+            part.get_payload(decode=True) or b"", part.get_content_type(), part.get_filename() or "upload"
+        )
+        handler._send(200, _file_object(standin.files[file_id]))
+        return
+    file_id = path.rsplit("/", 1)[-1]
+    f = standin.files.get(file_id)
+    if f is None:
+        handler._error(404, "not_found_error", f"File not found: {file_id}")
+    elif handler.command == "DELETE":
+        del standin.files[file_id]
+        handler._send(200, {"id": file_id, "type": "file_deleted"})
+    else:
+        handler._send(200, _file_object(f))
 
 
 # -- fault injection ----------------------------------------------------------------------------------

@@ -490,3 +490,86 @@ def test_a_budget_check_waits_for_a_slow_count_only_so_long(k: Kernel, standin: 
     assert 4 < time.monotonic() - t0 < 7.5
     [rec] = settled(k)
     assert rec["status"] == "done" and rec["exact"] is False and "5s" in rec["count_note"]
+
+
+# -- betas: what the call sends is what is counted ------------------------------------------------------------
+EDIT = (
+    "{'edits': [{'type': 'clear_tool_uses_20250919', 'trigger': {'type': 'input_tokens', 'value': 50}, "
+    "'keep': {'type': 'tool_uses', 'value': 1}}]}"
+)
+LOOP = (
+    "LOOP = [{'role': 'user', 'content': 'Weather?'}]\n"
+    "for i in range(3):\n"
+    "    use = {'type': 'tool_use', 'id': f't{i}', 'name': 'w', 'input': {}}\n"
+    "    LOOP.append({'role': 'assistant', 'content': [use]})\n"
+    "    LOOP.append({'role': 'user', 'content': [{'type': 'tool_result', 'tool_use_id': f't{i}', "
+    "'content': 'sunny ' * 80}]})\n"
+    "W = [{'name': 'w', 'description': 'weather', 'input_schema': {'type': 'object'}}]\n"
+)
+MCP = (
+    "MCP = dict(mcp_servers=[{'type': 'url', 'name': 'docs', 'url': 'https://mcp.example.com/sse'}], "
+    "tools=[{'type': 'mcp_toolset', 'mcp_server_name': 'docs'}], betas=['mcp-client-2025-11-20'])\n"
+)
+
+
+def test_a_call_with_context_editing_is_counted_exactly_with_its_betas(k: Kernel, standin: StandIn):
+    mid, _ = run(
+        k,
+        LOOP + "m = client.beta.messages.create(model=M, max_tokens=8, messages=LOOP, tools=W, "
+        f"context_management={EDIT}, betas=['context-management-2025-06-27'])",
+    )
+    [rec] = settled(k)
+    [count] = standin.count_requests()
+    assert count.headers["anthropic-beta"] == "context-management-2025-06-27,token-counting-2024-11-01"
+    body = last_body(standin)
+    assert count.json == {k: v for k, v in body.items() if k != "max_tokens"}  # nothing dropped
+    before = standin_count(count.json)
+    assert rec["exact"] and rec["status"] == "done" and rec["count_note"] is None
+    assert rec["predicted_original_input_tokens"] == before > rec["predicted_input_tokens"]
+    assert rec["predicted_input_tokens"] == rec["input_tokens"]  # what the call used: after the edits
+    text = final_text(k, mid)
+    assert f"in {rec['predicted_input_tokens']:,} after context editing, {before:,} before" in text
+
+
+def test_a_call_with_mcp_servers_is_not_undercounted(k: Kernel, standin: StandIn):
+    mid, _ = run(k, MCP + "m = client.beta.messages.create(model=M, max_tokens=8, messages=HELLO, **MCP)")
+    [rec] = settled(k)
+    [count] = standin.count_requests()
+    assert "mcp_servers" in count.json and count.json["tools"] == [{"type": "mcp_toolset", "mcp_server_name": "docs"}]
+    assert count.headers["anthropic-beta"] == "mcp-client-2025-11-20,token-counting-2024-11-01"
+    # the prediction is the call's own input, exact (the MCP servers were dropped before, giving a smaller "exact")
+    assert rec["exact"] and rec["predicted_input_tokens"] == rec["input_tokens"]
+    assert rec["predicted_input_tokens"] > standin_count({"model": M, "messages": last_body(standin)["messages"]})
+    assert "≈" not in final_text(k, mid).split("·")[1]
+    # a budget is checked against that number: one the bare messages would fit stops the call
+    bare = standin_count({"model": M, "messages": last_body(standin)["messages"]})
+    k.execute(f"jtc.meter_calls(budget_tokens={bare + 2}, per_call=True)")
+    out = k.execute(
+        MCP + "try:\n    client.beta.messages.create(model=M, max_tokens=8, messages=HELLO, **MCP)\n"
+        "except jtc.BudgetExceeded as e:\n    print('stopped:', e)"
+    )
+    assert f"stopped: not sent: this call's input is {rec['predicted_input_tokens']:,} tokens" in out
+    assert len(message_requests(standin)) == 1
+
+
+def test_offline_a_call_with_mcp_servers_is_an_estimate_saying_what_it_leaves_out(k: Kernel, standin: StandIn):
+    k.execute("configure(mode='offline'); jtc.meter_calls()")
+    mid, _ = run(k, MCP + "m = client.beta.messages.create(model=M, max_tokens=8, messages=HELLO, **MCP)")
+    [rec] = settled(k)
+    assert rec["exact"] is False and not standin.count_requests()
+    assert "the tools of the MCP servers (mcp_servers) are not counted" in rec["count_note"]
+    text = final_text(k, mid)
+    assert "in ≈" in text and "mcp_servers" in text
+    k.execute("configure(data_dir=None)")
+
+
+def test_a_call_with_an_unknown_beta_says_why_it_was_not_counted(k: Kernel, standin: StandIn):
+    _, out = run(
+        k,
+        "try:\n    client.beta.messages.create(model=M, max_tokens=8, messages=HELLO, betas=['no-such-beta-2099'])\n"
+        "except anthropic.BadRequestError as e:\n    print('call failed:', e.status_code)",
+    )
+    assert "call failed: 400" in out
+    [rec] = settled(k)
+    assert rec["status"] == "error" and "Unexpected value(s) `no-such-beta-2099`" in rec["count_note"]
+    assert "\n" not in rec["count_note"]

@@ -194,3 +194,64 @@ def test_jupyter_subcommand_is_wired():
         timeout=60,
     )
     assert p.returncode == 0 and "jupyter-token-count" in p.stdout
+
+
+# -- betas ---------------------------------------------------------------------------------------------------
+STRUCTURED = {
+    "model": "claude-opus-4-8",
+    "max_tokens": 256,
+    "messages": [{"role": "user", "content": "Extract the invoice number."}],
+    "output_format": {"type": "json_schema", "schema": {"type": "object", "properties": {"n": {"type": "string"}}}},
+}
+
+
+def test_a_request_with_output_format_is_exact_with_a_key(key_env, standin: StandIn, tmp_path: Path):
+    req = tmp_path / "request.json"
+    req.write_text(json.dumps({**STRUCTURED, "betas": ["interleaved-thinking-2025-05-14"]}))
+    p = cli(str(req), "--json", "--beta", "context-1m-2025-08-07", env=key_env)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    [sent] = standin.count_requests()
+    assert sent.headers["anthropic-beta"] == (
+        "context-1m-2025-08-07,interleaved-thinking-2025-05-14,structured-outputs-2025-11-13,token-counting-2024-11-01"
+    )
+    assert sent.json["output_format"] == STRUCTURED["output_format"] and "betas" not in sent.json
+    assert out["exact"] is True and out["input_tokens"] == standin_count(sent.json)
+
+
+def test_a_request_with_output_format_is_an_estimate_without_a_key(tmp_path: Path):
+    req = tmp_path / "request.json"
+    req.write_text(
+        json.dumps({**STRUCTURED, "mcp_servers": [{"type": "url", "name": "d", "url": "https://m.example"}]})
+    )
+    p = cli(str(req), "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["exact"] is False and out["reason"].startswith("no API key")
+    assert "the tools of the MCP servers (mcp_servers) are not counted" in out["reason"]
+    table = cli(str(req))
+    assert "≈" in table.stdout and "mcp_servers" in table.stdout
+
+
+def test_an_unknown_beta_is_one_line_naming_it(key_env, standin: StandIn):
+    p = cli("--beta", "context-managment-2025-06-27", "--json", stdin="Hello", env=key_env)
+    assert p.returncode == 2  # the API rejected the request: bad input, as every 400
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr
+    assert "Unexpected value(s) `context-managment-2025-06-27` for the `anthropic-beta` header" in lines[0]
+    bad = cli("--beta", "two words", stdin="Hello", env=key_env)
+    assert bad.returncode == 2 and "--beta[0]: 'two words' is not a beta name" in bad.stderr
+    assert len(standin.count_requests()) == 1
+
+
+def test_context_editing_shows_the_count_before_the_edits(key_env, standin: StandIn, tmp_path: Path):
+    from test_magics import EDITED
+
+    req = tmp_path / "edited.json"
+    req.write_text(json.dumps(EDITED))
+    out = json.loads(cli(str(req), "--json", env=key_env).stdout)
+    before = standin_count(standin.count_requests()[-1].json)
+    assert out["exact"] and out["original_input_tokens"] == before > out["input_tokens"]
+    table = cli(str(req), env=key_env).stdout
+    assert f"after context editing, {before:,} before" in table
+    assert f"after context editing, {before:,} before" in cli(str(req), "--format", "csv", env=key_env).stdout

@@ -352,11 +352,12 @@ def test_sync_sdk_client_sends_the_same_bytes(standin: StandIn):
 
     r = req("Hello, Claude", system="You are a scientist")
     backend = ApiBackend(standin.api_key, standin.url, timeout=5)
-    assert backend.count(r.body) == standin_count(r.body)
+    assert backend.count(r).input_tokens == standin_count(r.body)
     assert standin.count_requests()[0].json == r.body
+    assert "anthropic-beta" not in standin.count_requests()[0].headers  # no betas: the GA endpoint
     standin.fail_next(400, message="bad")
     with pytest.raises(InvalidRequest, match="bad"):
-        backend.count(r.body)
+        backend.count(r)
 
 
 def test_error_texts_are_scrubbed_of_anything_shaped_like_a_key():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_token_count.display import WARN, render_total
-from jupyter_token_count.result import WARN_FRACTION, TokenCount, format_cost, format_tokens
+from jupyter_token_count.result import WARN_FRACTION, TokenCount, edited_note, format_cost, format_tokens
 
 EXAMPLES = json.loads((Path(__file__).parent / "fixtures" / "format_examples.json").read_text(encoding="utf-8"))
 
@@ -21,6 +21,11 @@ def test_warn_fraction_is_the_pinned_one() -> None:
 @pytest.mark.parametrize(("usd", "text"), EXAMPLES["cost"])
 def test_format_cost(usd: float | None, text: str) -> None:
     assert format_cost(usd) == text
+
+
+@pytest.mark.parametrize(("original", "exact", "text"), EXAMPLES["edited"])
+def test_edited_note(original: int | None, exact: bool, text: str) -> None:
+    assert edited_note(original, exact) == text
 
 
 @pytest.mark.parametrize(("tokens", "exact", "text"), EXAMPLES["count"])

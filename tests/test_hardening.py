@@ -41,7 +41,7 @@ from jupyter_token_count.cache import CountCache
 from jupyter_token_count.config import Settings
 from jupyter_token_count.counter import Counter
 from jupyter_token_count.errors import ApiBadResponse, InputError
-from jupyter_token_count.request import MAX_DEPTH, build_request, cells_from_json, notebook_blocks
+from jupyter_token_count.request import MAX_DEPTH, CountRequest, build_request, cells_from_json, notebook_blocks
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -183,7 +183,7 @@ def test_malformed_200_is_never_believed_or_cached(raw: str, ctype: str, standin
     backend = ApiBackend(standin.api_key, standin.url, 2.0)
     standin.answer_next(raw, content_type=ctype)
     with pytest.raises(ApiBadResponse) as info:
-        backend.count(req("hi"))
+        backend.count(CountRequest(req("hi")))
     assert info.value.transient
     # through the counter: auto mode answers with the estimate and says why; nothing is cached
     api_settings = dataclasses.replace(api_settings, max_retries=0)
@@ -192,7 +192,7 @@ def test_malformed_200_is_never_believed_or_cached(raw: str, ctype: str, standin
     standin.answer_next(raw, content_type=ctype)
     res = counter.count(r)
     assert (res.exact, res.source) == (False, "offline") and "answered 200" in res.reason
-    assert counter.cache.get(r.cache_key()) is None
+    assert counter.cached(r) is None
     again = counter.count(r)
     assert again.exact and again.input_tokens == standin_count(r.body) and again.source == "api"
     standin.answer_next(raw, content_type=ctype)
@@ -245,24 +245,27 @@ def test_damaged_cache_rows_are_ignored_and_deleted(tmp_path: Path, bad: Any):
     assert fresh.get("k3") is None
 
 
-def test_cli_survives_a_damaged_cache_row(tmp_path: Path):
+def test_cli_survives_a_damaged_cache_row(tmp_path: Path, standin: StandIn):
     text = "What is in the cache?"
     r = build_request(text, model=M)
     data = tmp_path / "data"
-    CountCache(data).put(r.cache_key(), M, 5)
+    CountCache(data).put(r.cache_key(standin.url), M, 5)  # the key the CLI computes for this origin
     with sqlite3.connect(data / "counts.sqlite3") as db:
         db.execute("UPDATE counts SET input_tokens = 'garbage'")
+    env = {"JUPYTER_TOKEN_COUNT_DATA_DIR": str(data), "ANTHROPIC_API_KEY": standin.api_key}
     p = subprocess.run(
         [sys.executable, "-m", "jupyter_token_count.cli", "--json", "-m", M],
         input=text,
         text=True,
         capture_output=True,
         timeout=120,
-        env={**os.environ, "JUPYTER_TOKEN_COUNT_DATA_DIR": str(data)},
+        env={**os.environ, **env, "ANTHROPIC_BASE_URL": standin.url},
     )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert out["exact"] is False and out["source"] == "offline"
+    # the damaged row is neither served nor fatal: the count is asked again
+    assert (out["exact"], out["source"], out["input_tokens"]) == (True, "api", standin_count(r.body))
+    assert len(standin.count_requests()) == 1
 
 
 def test_read_only_data_dir_still_serves_the_existing_cache(tmp_path: Path):
@@ -272,7 +275,7 @@ def test_read_only_data_dir_still_serves_the_existing_cache(tmp_path: Path):
     data = tmp_path / "data"
     r = build_request("cached already", model=M)
     writer = CountCache(data)
-    writer.put(r.cache_key(), M, 4242)
+    writer.put(r.cache_key("https://api.anthropic.com"), M, 4242)
     writer.close()
     assert sorted(p.name for p in data.iterdir()) == ["counts.sqlite3"]  # checkpointed and closed
     (data / "counts.sqlite3").chmod(0o444)
@@ -280,7 +283,7 @@ def test_read_only_data_dir_still_serves_the_existing_cache(tmp_path: Path):
     code = (
         "import json, pathlib\nfrom jupyter_token_count.cache import CountCache\n"
         f"c = CountCache(pathlib.Path({str(data)!r}))\n"
-        f"v = c.get({r.cache_key()!r}); c.put('new', 'm', 7)\n"
+        f"v = c.get({r.cache_key('https://api.anthropic.com')!r}); c.put('new', 'm', 7)\n"
         "print(json.dumps([v, c.read_only, c.get('new')]))"
     )
     cmd = [sys.executable, "-c", code]
@@ -612,8 +615,8 @@ def test_a_refused_pdf_is_remembered_not_reparsed():
 
 
 def test_count_request_schema_lists_exactly_the_fields_the_server_takes():
-    from jupyter_token_count.request import COUNT_FIELDS, DROPPED_FIELDS
+    from jupyter_token_count.request import COUNT_FIELDS, DROPPED_FIELDS, REQUEST_EXTRAS
 
     props = set(OPENAPI["components"]["schemas"]["CountRequest"]["properties"])
-    assert props == set(COUNT_FIELDS) | set(DROPPED_FIELDS) | {"mode", "deadline_ms"}
+    assert props == set(COUNT_FIELDS) | set(DROPPED_FIELDS) | set(REQUEST_EXTRAS) | {"mode", "deadline_ms"}
     assert OPENAPI["components"]["schemas"]["CountRequest"]["additionalProperties"] is False

@@ -279,6 +279,55 @@ def test_a_server_waiting_on_another_answers_with_the_estimate_at_its_deadline(h
         assert not waiting.exact and waiting.pending
         assert first.result().exact
     # b's own wait goes on in the background and lands in its cache, still without a request of its own
-    _wait(lambda: b.cache.get(r.cache_key()) is not None, 5)
+    _wait(lambda: b.cached(r) is not None, 5)
     assert b.count(r).source == "cache"
     assert len(standin.count_requests()) == 1
+
+
+def test_servers_counting_at_other_origins_share_nothing(
+    hub: Hub, standin: StandIn, redis_server: RedisProc, tmp_path: Path
+):
+    a = hub.server()
+    r = req("counted through one gateway")
+    assert a.count(r).source == "api"
+    other = StandIn(api_key=standin.api_key).start()
+    try:
+        b = hub.server(base_url=other.url)  # the same Redis, another API origin (a gateway, a proxy)
+        assert b.count(r).source == "api" and len(other.count_requests()) == 1
+        assert len(redis_server.command("KEYS", "*:count:*")) == 2  # one entry per origin
+    finally:
+        other.stop()
+
+
+def test_a_count_with_context_editing_is_shared_with_its_count_before_the_edits(hub: Hub, standin: StandIn):
+    from test_betas import CLEAR, TOOL, tool_loop
+
+    from jupyter_token_count.request import build_request
+
+    r = build_request({"model": M, "messages": tool_loop(), "tools": [TOOL], "context_management": {"edits": [CLEAR]}})
+    a, b = hub.server(), hub.server()
+    first = a.count(r)
+    assert first.source == "api" and first.original_input_tokens is not None
+    second = b.count(r)
+    assert second.source == "cache" and len(standin.count_requests()) == 1
+    assert (second.input_tokens, second.original_input_tokens) == (first.input_tokens, first.original_input_tokens)
+
+
+def test_a_server_waiting_on_another_gets_the_count_before_the_edits_too(hub: Hub, standin: StandIn):
+    from test_betas import CLEAR, TOOL, tool_loop
+
+    from jupyter_token_count.request import build_request
+
+    servers = [hub.server() for _ in range(3)]
+    for i, s in enumerate(servers):  # warm: the SDK's import and connections must not stagger the arrivals
+        s.count(req(f"warm-up {i}"))
+    standin.reset()
+    standin.delay = 0.4
+    r = build_request({"model": M, "messages": tool_loop(3), "tools": [TOOL], "context_management": {"edits": [CLEAR]}})
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda i: servers[i % 3].count(r, "api"), range(6)))
+    assert len(standin.count_requests()) == 1
+    assert sum(s.shared.state()["remote_results"] for s in servers) >= 1
+    assert {(x.input_tokens, x.original_input_tokens) for x in results} == {
+        (results[0].input_tokens, standin_count(standin.count_requests()[0].json))
+    }

@@ -178,3 +178,59 @@ def test_notebook_magic_counts_the_same_request_as_the_ui(ip, api_env: StandIn, 
     expected = notebook_request(load_notebook((tmp_path / "brief.ipynb").read_text()), model="claude-sonnet-4-5")
     assert sent.json == expected.body
     assert ip.user_ns["x"].exact and ip.user_ns["x"].input_tokens == standin_count(expected.body)
+
+
+# -- betas ---------------------------------------------------------------------------------------------------
+EDITED = {
+    "model": "claude-sonnet-4-5",
+    "messages": [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t0", "name": "w", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t0", "content": "sunny " * 80}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "w", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "rainy " * 80}]},
+    ],
+    "tools": [{"name": "w", "description": "weather", "input_schema": {"type": "object"}}],
+    "context_management": {
+        "edits": [
+            {
+                "type": "clear_tool_uses_20250919",
+                "trigger": {"type": "input_tokens", "value": 50},
+                "keep": {"type": "tool_uses", "value": 1},
+            }
+        ]
+    },
+}
+
+
+def test_a_request_with_context_editing_is_exact_with_a_key(ip, capsys, api_env: StandIn):
+    ip.user_ns["req"] = EDITED
+    capsys.readouterr()
+    run(ip, "%count_tokens req --beta interleaved-thinking-2025-05-14 -o r")
+    r = ip.user_ns["r"]
+    sent = api_env.count_requests()[-1]
+    assert sent.headers["anthropic-beta"] == (
+        "context-management-2025-06-27,interleaved-thinking-2025-05-14,token-counting-2024-11-01"
+    )
+    assert r.exact and r.original_input_tokens == standin_count(sent.json) > r.input_tokens
+    assert f"after context editing, {r.original_input_tokens:,} before" in capsys.readouterr().out
+
+
+def test_a_request_with_context_editing_is_an_estimate_without_a_key(ip, capsys):
+    ip.user_ns["req"] = EDITED
+    capsys.readouterr()
+    run(ip, "%count_tokens req -o r")
+    r = ip.user_ns["r"]
+    assert not r.exact and "no API key" in r.reason and "context editing (context_management)" in r.reason
+    assert "≈" in capsys.readouterr().out
+
+
+def test_an_unknown_beta_is_one_line_naming_it(ip, capsys, api_env: StandIn):
+    capsys.readouterr()
+    ip.run_cell("%%count_tokens --beta context-managment-2025-06-27\nHello")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("count_tokens: 400 invalid_request_error: Unexpected value(s) `context-managment-2025-06-27`")
+    ip.run_cell("%%count_tokens --beta 'not a beta'\nHello")  # a name that cannot be one: refused before sending
+    assert "betas[0]: 'not a beta' is not a beta name" in capsys.readouterr().err
+    assert len(api_env.count_requests()) == 1

@@ -213,9 +213,26 @@ def test_real_fixture_notebooks_all_build(fixture_notebooks: list[Path]):
 def test_canonical_json_makes_equal_requests_equal():
     a = build_request({"messages": [{"role": "user", "content": "x"}], "system": "s", "model": M})
     b = build_request("x", system="s", model=M)
-    assert a.cache_key() == b.cache_key()
+    assert a.identity == b.identity and a.cache_key("https://api.anthropic.com") == b.cache_key(
+        "https://api.anthropic.com"
+    )
     assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == '{"a":[1,{"c":3,"d":2}],"b":1}'
-    assert a.cache_key() != build_request("x", system="s", model="claude-opus-4-8").cache_key()
+    assert a.identity != build_request("x", system="s", model="claude-opus-4-8").identity
+
+
+def test_the_cache_key_holds_origin_and_betas():
+    a = build_request("x", model=M)
+    origin = "https://api.anthropic.com"
+    # the same request answered by another server (a proxy, a gateway, a stand-in) is another entry
+    assert a.cache_key(origin) != a.cache_key("http://127.0.0.1:9999")
+    # betas are part of what is counted; their order and repetition are not, nor the SDK's own counting beta
+    b = build_request("x", model=M, betas=["interleaved-thinking-2025-05-14"])
+    assert b.betas == ("interleaved-thinking-2025-05-14",) and a.cache_key(origin) != b.cache_key(origin)
+    c = build_request(
+        {"model": M, "messages": [{"role": "user", "content": "x"}], "betas": ["interleaved-thinking-2025-05-14"]},
+        betas=["token-counting-2024-11-01", "interleaved-thinking-2025-05-14"],
+    )
+    assert c.betas == b.betas and c.cache_key(origin) == b.cache_key(origin)
 
 
 # -- bad input: each its own specific error ------------------------------------------------------
@@ -261,9 +278,9 @@ def _img_block(data: bytes, media: str) -> dict:
             "base64",
         ),
         (
-            [{"role": "user", "content": [{"type": "document", "source": {"type": "file", "file_id": "file_1"}}]}],
+            [{"role": "user", "content": [{"type": "document", "source": {"type": "file", "file_id": ""}}]}],
             "messages[0].content[0].source",
-            "Files-API",
+            "needs 'file_id'",
         ),
         (
             [

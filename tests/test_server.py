@@ -1165,3 +1165,50 @@ async def test_document_while_typing_does_not_ask_the_api(client: Client, key: s
     assert paused["total"]["exact"] and len(standin.count_requests()) == 1
     again = await client.post("document", {"name": "p.md", "text": text, "model": M, "exact_total": False})
     assert again["total"]["exact"] and len(standin.count_requests()) == 1  # cached: exact while typing too
+
+
+# -- betas ------------------------------------------------------------------------------------------------------
+def _edited() -> dict[str, Any]:
+    from test_magics import EDITED
+
+    return {**EDITED, "model": M}
+
+
+async def test_count_with_betas_is_exact_with_the_count_before_the_edits(client: Client, key: str, standin: StandIn):
+    b = {**_edited(), "betas": ["interleaved-thinking-2025-05-14"], "deadline_ms": SLOW_OK}
+    res = await client.post("count", b)
+    sent = standin.count_requests()[-1]
+    assert sent.headers["anthropic-beta"] == (
+        "context-management-2025-06-27,interleaved-thinking-2025-05-14,token-counting-2024-11-01"
+    )
+    assert "betas" not in sent.json and sent.json["context_management"] == b["context_management"]
+    assert res["exact"] and res["original_input_tokens"] == standin_count(sent.json) > res["input_tokens"]
+    assert (await client.post("count", b))["source"] == "cache"
+    # the document of a request file: its own betas, and the document body's
+    doc = await client.post(
+        "document", {"name": "edited.json", "text": json.dumps(_edited()), "betas": ["context-1m-2025-08-07"]}
+    )
+    assert doc["kind"] == "request" and doc["total"]["exact"] and "original_input_tokens" in doc["total"]
+    assert standin.count_requests()[-1].headers["anthropic-beta"] == (
+        "context-1m-2025-08-07,context-management-2025-06-27,token-counting-2024-11-01"
+    )
+
+
+async def test_count_with_betas_is_an_estimate_without_a_key(client: Client, standin: StandIn):
+    res = await client.post("count", _edited())
+    assert not res["exact"] and res["reason"].startswith("no API key")
+    assert "context editing (context_management) is not applied" in res["reason"]
+    assert "original_input_tokens" not in res and standin.requests == []
+
+
+async def test_an_unknown_beta_is_a_400_naming_it(client: Client, key: str, standin: StandIn):
+    err = await client.post("count", body(betas=["context-managment-2025-06-27"]), status=400)
+    assert err["error"]["type"] == "invalid_request_error"
+    assert err["error"]["message"].startswith(
+        "the API rejected the request: Unexpected value(s) `context-managment-2025-06-27` for the `anthropic-beta`"
+    )
+    for bad, words in (("x", "betas: expected an array"), (["a b"], "betas[0]: 'a b' is not a beta name")):
+        err = await client.post("count", body(betas=bad), status=400)
+        assert words in err["error"]["message"]
+        err = await client.post("document", {"name": "a.md", "text": "hi", "betas": bad}, status=400)
+        assert words in err["error"]["message"]

@@ -1,4 +1,6 @@
-"""The exact backend: Anthropic's official SDK, ``client.messages.count_tokens``.
+"""The exact backend: Anthropic's official SDK, ``client.messages.count_tokens``, or with betas
+``client.beta.messages.count_tokens(betas=...)`` (which sends them as the ``anthropic-beta`` header, with the
+token-counting beta it adds itself).
 
 Retries are ours, not the SDK's (``max_retries=0``): the counter decides whether a 429 is worth
 waiting out or should be answered with an estimate now, and its limiter must learn every retry-after.
@@ -14,6 +16,7 @@ from typing import Any
 
 import anthropic
 
+from ..cache import Entry
 from ..errors import (
     ApiAuthError,
     ApiBadResponse,
@@ -27,10 +30,13 @@ from ..errors import (
     ApiTimeout,
     InvalidRequest,
 )
+from ..request import CountRequest
 
-#: Body fields passed as the SDK's typed keyword arguments; anything else goes in ``extra_body`` so that
-#: the bytes on the wire are exactly our body (``output_format`` is typed as a Python class in the SDK).
+#: Body fields passed as the SDK's typed keyword arguments (of both count methods); anything else goes in
+#: ``extra_body`` so that the bytes on the wire are exactly our body (``output_format`` is not typed any more).
 _SDK_KWARGS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control")
+#: further typed keyword arguments of ``beta.messages.count_tokens``
+_BETA_KWARGS = ("context_management", "mcp_servers", "compaction", "billing_policy")
 
 _KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
 
@@ -42,9 +48,19 @@ def redact(text: str, key: str | None = None) -> str:
     return _KEY_PATTERN.sub("[redacted]", text)
 
 
-def _split(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    kwargs = {k: v for k, v in body.items() if k in _SDK_KWARGS}
-    extra = {k: v for k, v in body.items() if k not in _SDK_KWARGS}
+def _beta(req: CountRequest) -> bool:
+    """Whether ``req`` goes to the beta count endpoint: it has betas, or a field only that endpoint takes."""
+    return bool(req.betas) or any(k in req.body for k in _BETA_KWARGS)
+
+
+def _split(req: CountRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the SDK's keyword arguments, ``extra_body``) for ``req``; betas and header fields are keyword arguments."""
+    typed = (*_SDK_KWARGS, *_BETA_KWARGS) if _beta(req) else _SDK_KWARGS
+    kwargs = {k: v for k, v in req.body.items() if k in typed}
+    extra = {k: v for k, v in req.body.items() if k not in typed}
+    kwargs.update(dict(req.headers))
+    if req.betas:
+        kwargs["betas"] = list(req.betas)
     return kwargs, extra
 
 
@@ -103,13 +119,18 @@ def checked_tokens(value: Any) -> int:
     return value
 
 
-def _answer(res: Any) -> int:
-    """The SDK builds its response object without validating it: read the field as sent."""
+def _answer(res: Any) -> Entry:
+    """The SDK builds its response object without validating it: read the fields as sent. With context editing
+    the answer also says what the request counted before its edits (``context_management.original_input_tokens``)."""
     fields = getattr(res, "__dict__", None)
     value = fields.get("input_tokens") if isinstance(fields, dict) else None
     if value is None and not isinstance(fields, dict):
         raise ApiBadResponse(f"the API answered 200 with a body that is not a JSON object ({type(res).__name__})")
-    return checked_tokens(value)
+    n = checked_tokens(value)
+    cm = fields.get("context_management") if isinstance(fields, dict) else None
+    cm_fields = cm if isinstance(cm, dict) else getattr(cm, "__dict__", None)
+    original = cm_fields.get("original_input_tokens") if isinstance(cm_fields, dict) else None
+    return Entry(n, None if original is None else checked_tokens(original))
 
 
 def map_error(exc: Exception, key: str | None = None) -> ApiError:
@@ -181,23 +202,25 @@ class ApiBackend:
             self._async = anthropic.AsyncAnthropic(**self._client_kwargs())
         return self._async
 
-    def count(self, body: dict[str, Any]) -> int:
-        kwargs, extra = _split(body)
+    def count(self, req: CountRequest) -> Entry:
+        kwargs, extra = _split(req)
+        messages = self.sync_client.beta.messages if _beta(req) else self.sync_client.messages
         try:
-            res = self.sync_client.messages.count_tokens(**kwargs, extra_body=extra or None)
+            res = messages.count_tokens(**kwargs, extra_body=extra or None)
         except anthropic.AnthropicError as exc:
             raise map_error(exc, self._key) from None
         except ValueError:  # the SDK parses a 200 declared as JSON without catching a decoding error
             raise ApiBadResponse("the API answered 200 with a body that is not valid JSON") from None
         return _answer(res)
 
-    async def acount(self, body: dict[str, Any], timeout: float | None = None) -> int:
+    async def acount(self, req: CountRequest, timeout: float | None = None) -> Entry:
         """``timeout``: this attempt's share of the caller's time budget (default: the client's timeout)."""
-        kwargs, extra = _split(body)
+        kwargs, extra = _split(req)
         if timeout is not None:
             kwargs["timeout"] = min(timeout, self._timeout)
+        messages = self.async_client.beta.messages if _beta(req) else self.async_client.messages
         try:
-            res = await self.async_client.messages.count_tokens(**kwargs, extra_body=extra or None)
+            res = await messages.count_tokens(**kwargs, extra_body=extra or None)
         except anthropic.AnthropicError as exc:
             raise map_error(exc, self._key) from None
         except ValueError:  # the SDK parses a 200 declared as JSON without catching a decoding error

@@ -19,8 +19,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import registry
+from ..config import DEFAULT_BASE_URL, api_origin
 from ..errors import TokenCountError
-from ..request import COUNT_FIELDS, CountRequest
+from ..request import DROPPED_FIELDS, CountRequest
+from ..request.betas import normalise, parse_header
 from ..result import format_cost, format_tokens
 from . import pricing
 from .record import CallLine, CallRecord
@@ -31,8 +33,8 @@ log = logging.getLogger(__name__)
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 #: the longest a budget check waits for an exact count before deciding on the estimate (≈)
 BUDGET_WAIT = 5.0
-#: where the SDK sends requests when no base URL is set
-DEFAULT_BASE_URL = "https://api.anthropic.com"
+#: request headers of a metered call that travel with its count (the SDK sends these parameters as headers)
+COUNT_HEADERS = {"anthropic-user-profile-id": "user_profile_id", "anthropic-workspace-id": "workspace_id"}
 
 
 class BudgetExceeded(TokenCountError):
@@ -81,8 +83,19 @@ def breakpoints(body: dict[str, Any]) -> list[Breakpoint]:
 
 
 def count_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The count_tokens body of a Messages request: its input fields, as they went on the wire."""
-    return {k: body[k] for k in COUNT_FIELDS if k in body and body[k] is not None}
+    """The count_tokens body of a Messages request: every field as it went on the wire but those that only shape
+    the answer (``max_tokens``, ``stream``, ...). Nothing else is dropped: a field the count endpoint does not take
+    reaches it all the same, so the API says so (and the line shows an estimate, ≈) instead of a smaller count
+    passing for exact."""
+    return {k: v for k, v in body.items() if k not in DROPPED_FIELDS and v is not None}
+
+
+def count_request(body: dict[str, Any], headers: Any = None) -> CountRequest:
+    """The count request of a Messages request as sent: its count body, with the ``anthropic-beta`` values (and the
+    profile / workspace headers) the call went out with. Betas are not added here: the count is of the call."""
+    headers = headers or {}
+    extra = tuple((name, str(headers[h])) for h, name in COUNT_HEADERS.items() if headers.get(h))
+    return CountRequest(count_body(body), betas=normalise(parse_header(headers.get("anthropic-beta"))), headers=extra)
 
 
 def _prefix_key(model: str, prefix: dict[str, Any]) -> str:
@@ -131,11 +144,11 @@ class Meter:
 
         base = get_counter()
         key = getattr(client, "api_key", None)
-        url = str(getattr(client, "base_url", "") or "").rstrip("/") or DEFAULT_BASE_URL
+        url = api_origin(str(getattr(client, "base_url", "") or "") or DEFAULT_BASE_URL)
         s = base.settings
         if not isinstance(key, str) or not key:  # e.g. an OAuth token client: count with the configured key
             return base
-        if key == s.api_key and url == (s.base_url or DEFAULT_BASE_URL).rstrip("/"):
+        if key == s.api_key and url == s.origin:
             return base
         ident = (hashlib.sha256(key.encode()).hexdigest(), url)
         with self._lock:
@@ -160,10 +173,12 @@ class Meter:
         batch: bool,
         live: list[bool] | None = None,
         deadline: float | None = None,
+        headers: Any = None,
     ) -> None:
-        """Fill in the record's prediction. Never raises: a failure to count is a note on the line."""
+        """Fill in the record's prediction. Never raises: a failure to count is a note on the line. ``headers``: the
+        call's request headers (its ``anthropic-beta`` values are counted with it)."""
         try:
-            self._predict(rec, body, counter, batch=batch, live=live, deadline=deadline)
+            self._predict(rec, body, counter, batch=batch, live=live, deadline=deadline, headers=headers)
         except Exception:  # a bug of ours must not fail the call either
             log.debug("call meter: prediction failed", exc_info=True)
             rec.count_note = rec.count_note or "count failed: internal error"
@@ -182,8 +197,9 @@ class Meter:
         batch: bool,
         live: list[bool] | None,
         deadline: float | None,
+        headers: Any = None,
     ) -> None:
-        req = CountRequest(count_body(body))
+        req = count_request(body, headers)
         try:
             res = counter.count(req, deadline=deadline)
         except Exception as exc:  # never let counting fail the call; say why and fall back to the estimate
@@ -210,6 +226,7 @@ class Meter:
         with rec._lock:  # all figures at once: a line never shows a count without its price
             rec.context_window = info.context_window
             rec.predicted_input_tokens, rec.exact, rec.count_source = total, res.exact, res.source
+            rec.predicted_original_input_tokens = res.original_input_tokens
             if not res.exact and not rec.count_note:
                 rec.count_note = f"≈ estimate: {res.reason or 'offline'}"
             rec.predicted_cache_write_5m, rec.predicted_cache_write_1h, rec.predicted_cache_read = w5, w1, read
@@ -307,9 +324,17 @@ class Meter:
         return self.budget_tokens is not None or self.budget_usd is not None
 
     # -- the hooks' entry points ----------------------------------------------------------------------
-    def before_send(self, client: Any, raw: bytes, path: str, idempotency_key: str | None, retries_taken: int) -> Any:
-        """A request is about to go out. Returns a handle for ``after_response`` (None if not metered). Raises only
-        ``BudgetExceeded``."""
+    def before_send(
+        self,
+        client: Any,
+        raw: bytes,
+        path: str,
+        idempotency_key: str | None,
+        retries_taken: int,
+        headers: Any = None,
+    ) -> Any:
+        """A request is about to go out (``headers``: its request headers). Returns a handle for ``after_response``
+        (None if not metered). Raises only ``BudgetExceeded``."""
         if retries_taken and idempotency_key in self._by_idempotency:
             return self._by_idempotency[idempotency_key]  # a retry of a call already metered and checked
         try:
@@ -342,13 +367,14 @@ class Meter:
         ]
         counter = self.counter_for(client)
         handle = _Handle(self, recs, [p for p, _ in items], batch)
+        handle.headers = {k: headers.get(k) for k in ("anthropic-beta", *COUNT_HEADERS) if headers and headers.get(k)}
         handle.live = [self.cache_live(p["model"], p) for p, _ in items]
         with self._lock:
             self.records.extend(recs)
         handle.show()  # "counting…" at once, in the calling cell
         if self.has_budget:  # the budget needs the number first: count now, in the calling thread
             for rec, params, live in zip(recs, handle.bodies, handle.live, strict=True):
-                self.predict(rec, params, counter, batch=batch, live=live, deadline=BUDGET_WAIT)
+                self.predict(rec, params, counter, batch=batch, live=live, deadline=BUDGET_WAIT, headers=handle.headers)
             try:
                 self.check_budget(recs)
             except BudgetExceeded:
@@ -408,6 +434,8 @@ class _Handle:
         self.line = CallLine(records, batch)
         self.future: Future[None] | None = None
         self.live: list[list[bool]] = [[] for _ in records]
+        #: the call's anthropic-beta (and profile / workspace) headers, counted with each request
+        self.headers: dict[str, str] = {}
         self._display: Any = None
         self._lock = threading.Lock()
         self._pending = {"prediction", "answer"}  # a text line is printed once both are in
@@ -415,7 +443,7 @@ class _Handle:
 
     def predict_all(self, counter: Any) -> None:
         for rec, body, live in zip(self.records, self.bodies, self.live, strict=True):
-            self.meter.predict(rec, body, counter, batch=self.batch, live=live)
+            self.meter.predict(rec, body, counter, batch=self.batch, live=live, headers=self.headers)
         self.refresh(done="prediction")
         self._release()
 

@@ -59,7 +59,7 @@ def _build_request(self: Any, options: Any, *, retries_taken: int = 0) -> Any:
 
     try:
         handle = meter.before_send(
-            self, request.content, path, getattr(options, "idempotency_key", None), retries_taken
+            self, request.content, path, getattr(options, "idempotency_key", None), retries_taken, request.headers
         )
     except BudgetExceeded:
         raise

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..result import WARN_FRACTION, format_cost, format_tokens
+from ..result import WARN_FRACTION, edited_note, format_cost, format_tokens
 
 
 @dataclass
@@ -27,6 +27,8 @@ class CallRecord:
     exact: bool | None = None
     count_source: str | None = None  # "api" | "cache" | "offline"
     count_note: str | None = None  # why a prediction is an estimate, or why counting failed
+    #: with context editing: the count before the edits (``predicted_input_tokens`` is after them)
+    predicted_original_input_tokens: int | None = None
     predicted_cost_usd: float | None = None
     max_output_cost_usd: float | None = None
     context_window: int | None = None
@@ -78,6 +80,7 @@ class CallRecord:
             "stream": self.stream,
             "status": self.status,
             "predicted_input_tokens": self.predicted_input_tokens,
+            "predicted_original_input_tokens": self.predicted_original_input_tokens,
             "exact": self.exact,
             "count_note": self.count_note,
             "predicted_cost_usd": self.predicted_cost_usd,
@@ -118,9 +121,15 @@ class CallLine:
             total = sum(p for p in preds if p is not None)
             exact = all(r.exact for r in recs)
             cost = _sum([r.predicted_cost_usd for r in recs])
+            originals = [r.predicted_original_input_tokens for r in recs]
+            edited = (
+                edited_note(sum(o for o in originals if o is not None), exact)
+                if any(o is not None for o in originals)
+                else ""
+            )
             parts.append(
-                f"in {format_tokens(total, exact)} ({'' if exact else '≈'}{format_cost(cost)}"
-                f"{' at batch price' if self.batch else ''})"
+                f"in {format_tokens(total, exact)}{' ' + edited if edited else ''} "
+                f"({'' if exact else '≈'}{format_cost(cost)}{' at batch price' if self.batch else ''})"
             )
             frac = r0.context_fraction
             if frac is not None and not self.batch:

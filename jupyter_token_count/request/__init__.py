@@ -10,10 +10,19 @@ from typing import Any
 from .. import registry
 from ..config import MAX_REQUEST_BYTES
 from ..errors import InputError
-from .body import COUNT_FIELDS, DROPPED_FIELDS, EMPTY_PROBE, EMPTY_PROBE_TOKENS, CountRequest, canonical_json
+from .betas import check_betas, with_needed
+from .body import (
+    COUNT_FIELDS,
+    DROPPED_FIELDS,
+    EMPTY_PROBE,
+    EMPTY_PROBE_TOKENS,
+    HEADER_FIELDS,
+    CountRequest,
+    canonical_json,
+)
 from .files import looks_like_path
 from .guard import MAX_DEPTH, check_tree
-from .messages import EMPTY, from_input, plain_deep
+from .messages import EMPTY, REQUEST_EXTRAS, from_input, plain_deep
 from .notebook import Cell, cell_blocks, cells_from_json, load_notebook, notebook_blocks
 from .validate import validate_body
 
@@ -22,7 +31,9 @@ __all__ = [
     "DROPPED_FIELDS",
     "EMPTY_PROBE",
     "EMPTY_PROBE_TOKENS",
+    "HEADER_FIELDS",
     "MAX_DEPTH",
+    "REQUEST_EXTRAS",
     "Cell",
     "CountRequest",
     "build_request",
@@ -44,6 +55,7 @@ def build_request(
     tools: Any = None,
     tool_choice: Any = None,
     thinking: Any = None,
+    betas: Any = None,
     include_outputs: bool = False,
     max_bytes: int | None = MAX_REQUEST_BYTES,
     default_model: str | None = None,
@@ -52,6 +64,9 @@ def build_request(
 
     Explicit keyword arguments win over fields of a request dict. ``model`` falls back to the request
     dict's model, then ``default_model``, then the registry's default.
+
+    ``betas`` (beta names, as ``client.beta.messages.create(betas=...)`` takes them) are added to a request
+    dict's own ``betas``; the betas the body needs and none of those enable are added too (``betas.py``).
 
     A notebook or file with nothing in it (no cells, only empty cells, a blank text file) is not an error:
     it gives a request marked ``empty`` that is counted as the request frame alone (see ``EMPTY_PROBE``).
@@ -66,6 +81,7 @@ def build_request(
         (tools, "tools"),
         (tool_choice, "tool_choice"),
         (thinking, "thinking"),
+        (betas, "betas"),
     ):
         if value is not None:
             check_tree(value, where)
@@ -75,6 +91,8 @@ def build_request(
         messages = [{"role": "user", "content": EMPTY_PROBE}]
     body: dict[str, Any] = {"model": model or extras.pop("model", None) or default_model or registry.default_model()}
     extras.pop("model", None)
+    given = (*check_betas(extras.pop("betas", None), "request.betas"), *check_betas(betas))
+    headers = _header_fields(extras)
     body["messages"] = messages
     for key, value in (("system", system), ("tools", tools), ("tool_choice", tool_choice), ("thinking", thinking)):
         if value is not None:
@@ -91,7 +109,7 @@ def build_request(
     if not isinstance(body["model"], str) or not body["model"].strip():
         raise InputError("model must be a non-empty string such as 'claude-sonnet-5-5'", "model")
     info = registry.resolve(body["model"])
-    req = CountRequest(body, empty=empty)
+    req = CountRequest(body, empty=empty, betas=with_needed(body, given), headers=headers)
     try:
         req.size_bytes  # noqa: B018 -- encodes once (cached): data from SDK objects or files was not walked yet
     except (UnicodeEncodeError, ValueError, RecursionError):
@@ -115,6 +133,18 @@ def notebook_request(cells: list[Cell] | Any, include_outputs: bool = False, **k
     if not blocks:
         return build_request({"cells": []}, **kwargs)
     return build_request([{"role": "user", "content": blocks}], **kwargs)
+
+
+def _header_fields(extras: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for name in HEADER_FIELDS:
+        value = extras.pop(name, None)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise InputError("expected a non-empty string", f"request.{name}")
+        out.append((name, value.strip()))
+    return tuple(out)
 
 
 def _origin(obj: Any) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from . import files, notebook
-from .body import COUNT_FIELDS, DROPPED_FIELDS
+from .body import COUNT_FIELDS, DROPPED_FIELDS, HEADER_FIELDS
 from .guard import check_tree
 
 ROLES = ("user", "assistant")
@@ -146,15 +146,23 @@ def messages_from_list(items: Any, where: str = "messages", include_outputs: boo
     return [to_message(m, f"{where}[{i}]", include_outputs) for i, m in enumerate(items)]
 
 
+#: what a request dict may hold besides its body fields: the betas it is sent with, and the SDK's header fields
+REQUEST_EXTRAS = ("betas", *HEADER_FIELDS)
+
+
 def _from_request_dict(d: dict[str, Any], include_outputs: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    unknown = sorted(k for k in d if k not in COUNT_FIELDS and k not in DROPPED_FIELDS)
+    unknown = sorted(k for k in d if k not in COUNT_FIELDS and k not in DROPPED_FIELDS and k not in REQUEST_EXTRAS)
     if unknown:
         raise InputError(
             f"unknown request field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-            f"count_tokens accepts {', '.join(COUNT_FIELDS)}",
+            f"count_tokens accepts {', '.join((*COUNT_FIELDS, *REQUEST_EXTRAS))}",
             "request",
         )
-    extras = {k: plain_deep(v) for k, v in d.items() if k in COUNT_FIELDS and k not in ("messages",) and v is not None}
+    extras = {
+        k: plain_deep(v)
+        for k, v in d.items()
+        if (k in COUNT_FIELDS or k in REQUEST_EXTRAS) and k not in ("messages",) and v is not None
+    }
     return messages_from_list(d["messages"], include_outputs=include_outputs), extras
 
 

@@ -28,13 +28,14 @@ MIN_THINKING_BUDGET = 1024
 ROLES = ("user", "assistant", "system")
 
 #: Server tools: count_tokens answers invalid_request_error for them (advisor excepted), so we say so first.
-SERVER_TOOL_PREFIXES = ("web_search_", "web_fetch_", "code_execution_", "tool_search_tool_", "mcp_toolset")
+#: (``mcp_toolset`` is not one of them: it declares the tools of an MCP server named in ``mcp_servers``.)
+SERVER_TOOL_PREFIXES = ("web_search_", "web_fetch_", "code_execution_", "tool_search_tool_")
 TOOL_CHOICES = ("auto", "any", "tool", "none")
 THINKING_TYPES = ("enabled", "disabled", "adaptive")
 
 _URL_HINT = (
-    "count_tokens rejects {kind} sources of type {stype!r} (URL and Files-API sources); "
-    "download the file and pass it as base64, e.g. count_tokens([Path('file')])"
+    "count_tokens rejects {kind} sources of type 'url'; download the file and pass it as base64, "
+    "e.g. count_tokens([Path('file')]), or upload it with the Files API and use a 'file' source"
 )
 
 
@@ -167,10 +168,13 @@ class _Walker:
         if not isinstance(source, dict):
             raise InputError("image block needs a 'source' object", where)
         stype = source.get("type")
-        if stype in ("url", "file"):
-            raise InputError(_URL_HINT.format(kind="image", stype=stype), f"{where}.source")
+        if stype == "url":
+            raise InputError(_URL_HINT.format(kind="image"), f"{where}.source")
+        if stype == "file":
+            _file_id(source, f"{where}.source")
+            return
         if stype != "base64":
-            raise InputError(f"unknown image source type {stype!r} (expected 'base64')", f"{where}.source")
+            raise InputError(f"unknown image source type {stype!r} (expected 'base64' or 'file')", f"{where}.source")
         declared = source.get("media_type")
         if declared not in IMAGE_TYPES:
             raise InputError(
@@ -197,9 +201,11 @@ class _Walker:
         if not isinstance(source, dict):
             raise InputError("document block needs a 'source' object", where)
         stype = source.get("type")
-        if stype in ("url", "file"):
-            raise InputError(_URL_HINT.format(kind="document", stype=stype), f"{where}.source")
-        if stype == "base64":
+        if stype == "url":
+            raise InputError(_URL_HINT.format(kind="document"), f"{where}.source")
+        if stype == "file":
+            _file_id(source, f"{where}.source")
+        elif stype == "base64":
             if source.get("media_type") != PDF_TYPE:
                 raise InputError(
                     f"base64 documents must be application/pdf, not {source.get('media_type')!r}", f"{where}.source"
@@ -222,7 +228,7 @@ class _Walker:
                 raise InputError("source.content must be a string or a list of blocks", f"{where}.source")
         else:
             raise InputError(
-                f"unknown document source type {stype!r} (expected base64, text or content)", f"{where}.source"
+                f"unknown document source type {stype!r} (expected base64, text, content or file)", f"{where}.source"
             )
 
     def block(self, block: Any, where: str) -> None:
@@ -250,6 +256,8 @@ class _Walker:
                 raise InputError("tool_use needs 'id' and 'name' strings", where)
             if not isinstance(block.get("input", {}), dict):
                 raise InputError("tool_use 'input' must be an object", where)
+        elif btype == "container_upload":
+            _file_id(block, where)
         elif btype == "search_result" and isinstance(block.get("content"), list):
             self.blocks(block["content"], f"{where}.content")
         elif not isinstance(btype, str):
@@ -278,7 +286,49 @@ class _Walker:
             )
 
 
-def _tools(tools: Any) -> set[str]:
+def _file_id(obj: dict[str, Any], where: str) -> None:
+    """A Files-API reference: counted by the API (with the files beta, added for it), never offline."""
+    file_id = obj.get("file_id")
+    if not isinstance(file_id, str) or not file_id.strip():
+        raise InputError("a 'file' source needs 'file_id', the id the Files API gave the upload", where)
+
+
+def _mcp_servers(servers: Any) -> set[str]:
+    """The MCP connector's servers (``mcp_servers``): each a URL server with a unique name. Returns the names."""
+    if not isinstance(servers, list):
+        raise InputError("mcp_servers must be a list of MCP server definitions", "mcp_servers")
+    names: set[str] = set()
+    for i, server in enumerate(servers):
+        where = f"mcp_servers[{i}]"
+        if not isinstance(server, dict):
+            raise InputError(f"expected an MCP server object, got {type(server).__name__}", where)
+        if server.get("type", "url") != "url":
+            raise InputError(f"MCP server type {server.get('type')!r} is not known (expected 'url')", where)
+        name, url = server.get("name"), server.get("url")
+        if not isinstance(name, str) or not name:
+            raise InputError("an MCP server needs a 'name'", where)
+        if not isinstance(url, str) or not url:
+            raise InputError("an MCP server needs a 'url'", where)
+        if name in names:
+            raise InputError(f"duplicate MCP server name {name!r}", where)
+        names.add(name)
+    return names
+
+
+def _context_management(cm: Any) -> None:
+    if not isinstance(cm, dict):
+        raise InputError("context_management must be an object with 'edits'", "context_management")
+    edits = cm.get("edits", [])
+    if not isinstance(edits, list):
+        raise InputError("edits must be a list of context edits", "context_management.edits")
+    for i, edit in enumerate(edits):
+        if not isinstance(edit, dict) or not isinstance(edit.get("type"), str):
+            raise InputError(
+                "a context edit needs a 'type' (e.g. 'clear_tool_uses_20250919')", f"context_management.edits[{i}]"
+            )
+
+
+def _tools(tools: Any, mcp_servers: set[str]) -> set[str]:
     if not isinstance(tools, list):
         raise InputError("tools must be a list of tool definitions", "tools")
     names: set[str] = set()
@@ -287,6 +337,12 @@ def _tools(tools: Any) -> set[str]:
         if not isinstance(tool, dict):
             raise InputError(f"expected a tool object, got {type(tool).__name__}", where)
         ttype = tool.get("type")
+        if ttype == "mcp_toolset":
+            server = tool.get("mcp_server_name")
+            if server not in mcp_servers:
+                known = f"; mcp_servers names {', '.join(sorted(mcp_servers))}" if mcp_servers else ""
+                raise InputError(f"mcp_toolset names MCP server {server!r}, which is not in mcp_servers{known}", where)
+            continue
         name = tool.get("name")
         if isinstance(ttype, str) and ttype.startswith(SERVER_TOOL_PREFIXES):
             raise InputError(
@@ -337,7 +393,10 @@ def validate_body(body: dict[str, Any], *, max_bytes: int | None, context_window
                 walker.block(b, f"system[{j}]")
         elif not isinstance(system, str):
             raise InputError("system must be a string or a list of text blocks", "system")
-    names = _tools(body["tools"]) if "tools" in body else set()
+    servers = _mcp_servers(body["mcp_servers"]) if "mcp_servers" in body else set()
+    if "context_management" in body:
+        _context_management(body["context_management"])
+    names = _tools(body["tools"], servers) if "tools" in body else set()
     tc = body.get("tool_choice")
     if tc is not None:
         if not isinstance(tc, dict) or tc.get("type") not in TOOL_CHOICES:

@@ -355,6 +355,7 @@ _TYPED_FIELDS = {
     "tool_choice": (dict,),
     "thinking": (dict,),
     "messages": (list,),
+    "betas": (list,),
 }
 
 
@@ -442,8 +443,11 @@ class DocumentHandler(BodyHandler):
         exact_total = body.get("exact_total", True)
         if not isinstance(exact_total, bool):  # present means typed: null too is refused
             raise ApiFailure(400, f"exact_total: expected a boolean, got {_json_type(exact_total)}")
+        betas = body.get("betas")
+        if "betas" in body and not isinstance(betas, list):
+            raise ApiFailure(400, f"betas: expected an array of beta names, got {_json_type(betas)}")
         limit = self.service.settings.max_request_bytes
-        doc = await self.build(document_request, name, text, model=model, max_bytes=limit)
+        doc = await self.build(document_request, name, text, model=model, max_bytes=limit, betas=betas)
         counter = self.service.counter
         total = await (
             counter.acount(doc.request, mode, deadline) if exact_total else counter.atyping(doc.request, mode)
@@ -455,6 +459,7 @@ class DocumentHandler(BodyHandler):
                 [{"role": "user", "content": [{"type": "text", "text": selection}]}],
                 model=model,
                 max_bytes=limit,
+                betas=betas,
             )
             out["selection"] = (await counter.acount(sel, mode, deadline)).to_dict()
         self.reply(out)

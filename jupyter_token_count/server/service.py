@@ -49,7 +49,7 @@ class TokenCountService:
             return
         key = self.settings.api_key
         assert key
-        ident = (key, self.settings.base_url)
+        ident = (key, self.settings.origin)
         if self._refreshed_for is not None and self._refreshed_for != ident:
             self._next_refresh = 0.0  # a different key or URL may see different models
         if time.monotonic() < self._next_refresh:
@@ -59,7 +59,7 @@ class TokenCountService:
         async with self._models_lock:
             if time.monotonic() < self._next_refresh:  # refreshed while we waited for the lock
                 return
-            backend = ApiBackend(key, self.settings.base_url, self.settings.timeout)
+            backend = ApiBackend(key, self.settings.origin, self.settings.timeout)
             self.models_requests += 1
             try:
                 listed = await backend.alist_models()

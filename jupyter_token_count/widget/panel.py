@@ -22,6 +22,7 @@ from ..counter import Counter
 from ..display import BORDER, COLOURS, ERROR, FG, FG2, FILE_COLOURS, FONT, MONO, render_total
 from ..errors import InputError, TokenCountError
 from ..modelcheck import check_model
+from ..request.betas import check_betas
 from ..result import TokenCount
 from .debounce import DEBOUNCE, TEXT_WAIT, _BackgroundCount, _Debouncer
 from .files import UPLOAD_ACCEPT, _File, _load_file
@@ -62,6 +63,7 @@ class TokenCounter(_BackgroundCount, w.VBox):
     ``exact`` follow the count on display; ``add_file(path)``, ``remove_file(name)`` and ``clear()``; ``request``
     is the body being counted (``client.messages.create(**panel.request, max_tokens=1024)``) and ``result``
     the ``TokenCount``. Counts are exact with an API key, else estimates shown with "≈" and the reason.
+    ``betas``: ``anthropic-beta`` values the prompt is counted with.
     """
 
     model = Unicode(help="model id (registry id, alias or any new id)")
@@ -81,11 +83,13 @@ class TokenCounter(_BackgroundCount, w.VBox):
         tools: Any = None,
         files: Iterable[str | Path] = (),
         mode: str | None = None,
+        betas: Iterable[str] = (),
         counter: Counter | None = None,
         debounce: float = DEBOUNCE,
         **kwargs: Any,
     ) -> None:
         self._counter = counter
+        self._betas = check_betas(list(betas))  # counted with these anthropic-beta values
         self._mode = mode
         self._debounce = debounce
         self._files: list[_File] = []
@@ -426,6 +430,7 @@ class TokenCounter(_BackgroundCount, w.VBox):
                 "prompt": self.prompt,
                 "tools": self._tools_box.value,
                 "files": list(self._files),
+                "betas": self._betas,
             }
             return self._sched.gen, snap
 
@@ -446,7 +451,7 @@ class TokenCounter(_BackgroundCount, w.VBox):
             if plan.request is None:
                 self._apply(gen, plan, None, error=plan.error)
                 return
-            key = (plan.request.cache_key(), self._mode)
+            key = (plan.request.identity, self._mode)
             shown = self._result
             if key == self._shown_key and shown is not None and (shown.exact or not self._could_be_exact(counter)):
                 res = shown  # unchanged content: nothing to ask anyone

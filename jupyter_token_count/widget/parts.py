@@ -55,7 +55,7 @@ def _estimate_parts(
     if not res.exact:
         parts = dict(res.detail.get("parts") or {})
         return _Parts(parts, scaled=False, notes=list(res.detail.get("notes") or []))
-    key = req.cache_key()
+    key = req.identity
     hit = cache.get(key)
     if hit is None:
         est = counter.estimate(req, "attribution of an exact total")

@@ -84,6 +84,7 @@ def _make_plan(snap: dict[str, Any], counter: Counter) -> _Plan:
                 model=model,
                 system=snap["system"] or None,
                 tools=tools,
+                betas=snap.get("betas") or None,
                 max_bytes=max_bytes,
                 default_model=counter.settings.model,
             )

@@ -78,6 +78,8 @@ export interface ITokenCount {
   display_name?: string | null;
   retry_after?: number;
   pending?: boolean;
+  /** With context editing (context_management): the API's count before the edits; input_tokens is after them. */
+  original_input_tokens?: number;
   warnings?: string[];
 }
 

@@ -25,6 +25,7 @@ import {
 import { ModelCatalog } from './catalog';
 import type { IComparable, ICompared } from './comparison';
 import {
+  describeEditing,
   describeExactness,
   formatCost,
   formatCount,
@@ -471,8 +472,10 @@ export class DocumentStatusItem extends Widget {
     const window = t.context_window
       ? `${formatTokens(t.context_window)}-token context window`
       : 'unknown context window';
+    const edited = describeEditing(t.original_input_tokens, exact);
     const lines = [
-      `${this._catalog.displayName(t.model)}: ${formatCount(t.input_tokens, exact)} input tokens in this file`,
+      `${this._catalog.displayName(t.model)}: ${formatCount(t.input_tokens, exact)} input tokens in this file` +
+        (edited ? ` (${edited})` : ''),
       `Counted as ${r.note}`,
       `${pct || '?'} of the ${window}`,
       `Input cost ${formatCost(t.cost_usd)} at list price`,

@@ -35,6 +35,19 @@ export function formatCount(tokens: number, exact: boolean): string {
 }
 
 /**
+ * What a count with context editing adds after its number: `after context editing, 5,678 before`, or '' without
+ * one (Python: `result.edited_note`). The number is the API's count before the edits (`original_input_tokens`).
+ */
+export function describeEditing(
+  original: number | null | undefined,
+  exact: boolean
+): string {
+  return original === null || original === undefined
+    ? ''
+    : `after context editing, ${formatCount(original, exact)} before`;
+}
+
+/**
  * A cost in US dollars, by the rule of Python's `result.format_cost`: six decimals below a cent, four
  * below a dollar (trailing zeros dropped), else cents with thousands separators.
  */

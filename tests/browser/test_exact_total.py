@@ -174,3 +174,22 @@ def test_a_new_empty_notebook_is_the_frame_and_says_why(server: Any, page: Any) 
     frame = standin_count({"model": "x", "messages": [{"role": "user", "content": "."}]}) - 1
     assert status_total(page) == frame and text.startswith(f"{frame} tokens"), (text, title)
     assert "Estimate: estimate" not in title and "Exact" in title
+
+
+def test_a_request_file_with_context_editing_shows_the_count_before_its_edits(
+    server: Any, standin: StandIn, page: Any
+) -> None:
+    from test_magics import EDITED
+
+    from .test_editor import DOC, doc_total, open_file
+
+    (server.root / "edited.json").write_text(json.dumps(EDITED, indent=2))
+    open_file(page, server, "edited.json")
+    page.wait_for_function(f"() => document.querySelector('{DOC}').dataset.tokenExact === 'true'")
+    sent = standin.count_requests()[-1]
+    assert sent.headers["anthropic-beta"] == "context-management-2025-06-27,token-counting-2024-11-01"
+    before = standin_count(sent.json)
+    assert 0 < doc_total(page) < before
+    title = page.get_attribute(DOC, "title") or ""
+    page.shots("context-editing")
+    assert f"(after context editing, {before:,} before)" in title and "a request body" in title

@@ -32,6 +32,8 @@ class Estimate:
     parts: dict[str, int] = field(default_factory=dict)
     #: short human caveats about what the estimate could not know
     notes: list[str] = field(default_factory=list)
+    #: what it could not cost at all (only the API can): the count's reason says so
+    uncounted: list[str] = field(default_factory=list)
 
 
 def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
@@ -41,11 +43,12 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
     fig = estimator_figures(info)
     try:
         ctx = _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact)
-        parts, notes = ctx.parts, ctx.notes
+        parts, notes, uncounted = ctx.parts, ctx.notes, ctx.uncounted
     except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
         parts = {"/frame": int(fig.get("message_frame", 0))}
         parts["/messages"] = _json_fallback(body, info, exact)
         notes = [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"]
+        uncounted = []
     if not exact:
         reason = _text.fallback_reason()
         if reason:
@@ -56,7 +59,7 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
             f"{info.id} is not a known model: its {info.tokenizer} tokenizer is guessed from the name",
         ]
     parts = {k: v for k, v in parts.items() if v or k.startswith("/messages") or k == "/frame"}
-    return Estimate(sum(parts.values()), parts, notes)
+    return Estimate(sum(parts.values()), parts, notes, uncounted)
 
 
 def _json_fallback(body: Any, info: ModelInfo, exact: bool) -> int:

@@ -50,6 +50,9 @@ class Ctx:
     parts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     exact: bool = True
+    #: what the estimate cannot cost at all (a Files-API upload, MCP servers' tools, context edits): said in the
+    #: result's reason, so the number is never taken for the whole
+    uncounted: list[str] = field(default_factory=list)
 
     def count(self, text: str, *, bow: bool = True) -> int:
         return textmod.content_tokens(text, self.info.ctok_version, self.info.tokenizer, bow=bow, exact=self.exact)
@@ -64,6 +67,12 @@ class Ctx:
     def note(self, msg: str) -> None:
         if msg not in self.notes:
             self.notes.append(msg)
+
+    def leave_out(self, what: str) -> None:
+        """Something only the API can count (it is not here to measure): a note, and part of the reason."""
+        if what not in self.uncounted:
+            self.uncounted.append(what)
+        self.note(f"{what} (only the API can count it)")
 
     def figure(self, key: str, sub: str | None = None) -> int:
         value = self.fig.get(key, 0)
@@ -97,10 +106,13 @@ def _json_tokens(ctx: Ctx, value: Any) -> int:
 
 def _image(ctx: Ctx, block: dict[str, Any]) -> int:
     src = block.get("source") or {}
+    if src.get("type") == "file":
+        ctx.leave_out("an image uploaded with the Files API is not counted")
+        return 0
     if src.get("type") != "base64" or not isinstance(src.get("data"), str):
         ctx.note(
             f"image with a {src.get('type')!r} source cannot be measured offline (count_tokens rejects "
-            "url and file sources too): counted as 0"
+            "url sources too): counted as 0"
         )
         return 0
     size = base64_image_size(src["data"])
@@ -149,6 +161,9 @@ def _document(ctx: Ctx, block: dict[str, Any]) -> int:
         except (binascii.Error, ValueError):
             decoded = ""
         return total + ctx.count(decoded)
+    if kind == "file":
+        ctx.leave_out("a document uploaded with the Files API is not counted")
+        return total
     ctx.note(f"document with a {kind!r} source cannot be measured offline: counted as 0")
     return total
 
@@ -207,6 +222,9 @@ def _block(ctx: Ctx, block: dict[str, Any], *, current_turn: bool = True) -> int
         if current_turn:
             ctx.note("redacted thinking cannot be measured offline: counted as 0")
         return 0
+    if kind == "container_upload":
+        ctx.leave_out("a file uploaded to the code-execution container is not counted")
+        return 0
     ctx.note(f"content block type {kind!r} has no rule: counted as its JSON")
     return _json_tokens(ctx, block)
 
@@ -241,6 +259,10 @@ def _tools(ctx: Ctx, body: dict[str, Any]) -> None:
     if not isinstance(tools, list) or not tools:
         return
     total = 0
+    # an MCP tool set stands for tools the API reads from the server (left out with mcp_servers)
+    tools = [t for t in tools if not (isinstance(t, dict) and t.get("type") == "mcp_toolset")]
+    if not tools:
+        return
     loaded = [t for t in tools if isinstance(t, dict) and not t.get("defer_loading")]
     if len(loaded) < len(tools):
         # tool search: deferred definitions stay out of the prompt until the model discovers them
@@ -353,9 +375,11 @@ def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: boo
     if isinstance(thinking, dict) and isinstance(thinking.get("type"), str):
         # enabling extended thinking adds a short instruction to the prompt
         ctx.add("/frame", ctx.figure("thinking_config", thinking["type"]))
-    for key, what in (("context_management", "context editing"), ("mcp_servers", "MCP servers")):
-        if body.get(key):
-            ctx.note(f"{what} ({key}) is not simulated offline: counted as if absent")
+    if body.get("mcp_servers"):
+        # the servers' tool definitions are fetched by the API from the servers themselves
+        ctx.leave_out("the tools of the MCP servers (mcp_servers) are not counted")
+    if body.get("context_management"):
+        ctx.leave_out("context editing (context_management) is not applied: this is the count before its edits")
     config = body.get("output_config")
     if isinstance(config, dict) and isinstance(config.get("task_budget"), dict):
         ctx.add("/frame", ctx.figure("task_budget"))

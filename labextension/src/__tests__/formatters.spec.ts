@@ -1,6 +1,7 @@
 import examples from '../../../tests/fixtures/format_examples.json';
 import {
   contextFraction,
+  describeEditing,
   describeExactness,
   formatCost,
   formatCount,
@@ -22,6 +23,13 @@ describe('the rules shared with Python', () => {
     'formats a cost of %p as %p',
     (usd, text) => {
       expect(formatCost(usd)).toBe(text);
+    }
+  );
+
+  it.each(examples.edited as [number | null, boolean, string][])(
+    'says a count of %p before context editing (exact: %p) as %p',
+    (original, exact, text) => {
+      expect(describeEditing(original, exact)).toBe(text);
     }
   );
 
