@@ -336,6 +336,7 @@ class TokenCountMagics(Magics):
             seed=args.seed,
             mode=self._mode(args),
             max_output_tokens=args.max_output_tokens,
+            betas=self._betas(args),
         )
         self._finish(result, args, show=False)
         return None if args.quiet else result

@@ -338,10 +338,10 @@ def test_caching_hint_for_a_shared_prefix():
 
 
 def test_rich_display_vegalite_with_an_svg_fallback_and_an_html_card():
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing import globalipapp
     from IPython.utils.capture import capture_output
 
-    start_ipython()  # a shell to display into
+    globalipapp.start_ipython()  # a shell to display into (the global test shell, if no other test started it)
     est = estimate_job(batch_rows(80, seed=21), mode="offline")
     with capture_output() as captured:
         est._ipython_display_()
@@ -399,3 +399,17 @@ def test_worker_processes_give_the_same_job_as_one_process(tmp_path: Path):
     assert two.pop("workers") == "2 processes" and one.pop("workers") == "this process"
     one.pop("elapsed_s"), two.pop("elapsed_s")
     assert one == two
+
+
+def test_betas_travel_with_every_exact_count(api_env: StandIn):
+    rows = batch_rows(12, seed=24)
+    rows[2]["params"]["context_management"] = {"edits": [{"type": "clear_tool_uses_20250919"}]}
+    est = estimate_job(rows, betas=["interleaved-thinking-2025-05-14"])
+    assert est.exact and est.exact_sample == 12
+    sent = api_env.count_requests()
+    assert all("interleaved-thinking-2025-05-14" in r.headers.get("anthropic-beta", "") for r in sent)
+    # the request that needs a beta for its own field gets it besides the job's
+    [managed] = [r for r in sent if "context_management" in r.json]
+    assert "context-management-2025-06-27" in managed.headers["anthropic-beta"]
+    with pytest.raises(InputError, match="not a beta name"):
+        estimate_job(rows, betas=["not a beta"])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import start_ipython
+from IPython.testing import globalipapp
 from jobdata import batch_rows, write_jsonl
 from standin import StandIn, standin_count
 
@@ -145,7 +145,7 @@ def test_progress_bar_on_a_terminal(tmp_path: Path):
 # -- the magic ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def _shell() -> InteractiveShell:
-    shell = start_ipython()
+    shell = globalipapp.start_ipython() or globalipapp.get_ipython()  # the one global test shell
     shell.run_line_magic("load_ext", "jupyter_token_count")
     return shell
 

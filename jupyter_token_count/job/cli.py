@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--offline", action="store_true", help="estimate offline only; never call the API")
     mode.add_argument("--api", action="store_true", help="require exact counts (fail without a key)")
+    p.add_argument(
+        "--beta",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an anthropic-beta value every request is counted with, as a batch's header applies it (repeatable; "
+        "the betas a request's own fields need are added anyway)",
+    )
     p.add_argument("-j", "--jobs", type=_positive, default=None, metavar="N", help="estimate in N processes")
     p.add_argument("--strict", action="store_true", help="stop at the first bad line instead of reporting bad lines")
     budget = p.add_argument_group("budget (exit 1 when broken)")
@@ -170,6 +178,7 @@ def _main(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             errors="raise" if args.strict else "report",
             progress=progress,
+            betas=[n.strip() for value in args.beta for n in value.split(",") if n.strip()] or None,
         )
     for line in est.errors:
         print(f"{PROG}: {line}", file=sys.stderr)

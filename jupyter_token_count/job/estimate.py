@@ -65,6 +65,7 @@ def estimate_job(
     jobs: int | None = None,
     errors: str = "report",
     progress: Progress | bool | None = None,
+    betas: Any = None,
 ) -> JobEstimate:
     """Estimate what running every request of ``source`` will cost, before it runs.
 
@@ -84,7 +85,8 @@ def estimate_job(
     collection is estimated on the workers of the current ``distributed.Client`` instead. ``errors="report"``
     (default) lists bad rows in the result and estimates the rest; ``"raise"`` stops at the first bad row with an
     ``InputError`` naming it. ``progress``: a callable receiving progress events, True for a notebook progress
-    line, None for one only in a notebook.
+    line, None for one only in a notebook. ``betas``: ``anthropic-beta`` values every request is counted with, as a
+    batch's header applies them to all its requests (the betas a request's own fields need are added anyway).
     """
     from ..api import get_counter
 
@@ -107,6 +109,9 @@ def estimate_job(
     exact = mode != "offline" and settings.key_configured and sample > 0
     if model is not None:
         _check_model(model, settings, mode)
+    from ..request.betas import check_betas
+
+    betas = check_betas(betas)
     report = _progress(progress)
     started = time.perf_counter()
     seed = seed if seed is not None else secrets.randbits(62)
@@ -124,6 +129,7 @@ def estimate_job(
         max_request_bytes=settings.max_request_bytes,
         estimator="ctok" if offline_text.using_ctok() else "fallback",
         strict=errors == "raise",
+        betas=betas,
     )
     src = open_source(source)
     try:
@@ -345,7 +351,7 @@ def _count_exact(
 
     async def one(k: Kept) -> None:
         try:
-            res = await counter.acount(CountRequest(k.body), "api")
+            res = await counter.acount(CountRequest(k.body, betas=k.betas, headers=k.headers), "api")
             counts[k.index] = res.input_tokens
         except ApiError as exc:
             message = f"{k.where}: {exc.user_message(counter.settings)}"

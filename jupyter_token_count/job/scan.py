@@ -74,6 +74,8 @@ class ScanParams:
     estimator: str
     #: raise on the first bad row instead of reporting it
     strict: bool = False
+    #: ``anthropic-beta`` values every request is counted with (a batch's header applies to all its requests)
+    betas: tuple[str, ...] = ()
 
 
 @dataclass
@@ -89,6 +91,9 @@ class Kept:
     max_tokens: int
     key: int
     body: dict[str, Any]
+    #: what the exact count is sent with besides the body (``CountRequest.betas`` / ``headers``)
+    betas: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -424,7 +429,9 @@ class _Scanner:
             if custom_id is not None:
                 row_id, where = custom_id, f"{where} (custom_id {custom_id!r})"
             obj, max_tokens = parse_row(value)
-            req = build_request(obj, model=p.model, default_model=p.default_model, max_bytes=p.max_request_bytes)
+            req = build_request(
+                obj, model=p.model, betas=p.betas or None, default_model=p.default_model, max_bytes=p.max_request_bytes
+            )
         except Exception as exc:
             self.bad(index, row_id, where, exc)
             return
@@ -474,12 +481,14 @@ class _Scanner:
         kept: Kept | None = None
         max_key = self.max_keys.get(kind)
         if p.keep_sample and (max_key is None or key < max_key):
-            kept = Kept(index, row_id, where, model, kind, x, max_tokens, key, body)
+            kept = Kept(index, row_id, where, model, kind, x, max_tokens, key, body, req.betas, req.headers)
             stratum.sample.append(kept)
             if len(stratum.sample) >= 2 * p.keep_sample:
                 stratum.sample = sorted(stratum.sample, key=lambda k: k.key)[: p.keep_sample]
         if p.keep_heavy and (self.heavy_floor is None or (x, -index) > self.heavy_floor):
-            out.heavy.append(kept or Kept(index, row_id, where, model, kind, x, max_tokens, key, body))
+            out.heavy.append(
+                kept or Kept(index, row_id, where, model, kind, x, max_tokens, key, body, req.betas, req.headers)
+            )
             if len(out.heavy) >= 2 * p.keep_heavy:
                 out.heavy = _top(out.heavy, p.keep_heavy)
         window = info.context_window
