@@ -197,3 +197,18 @@ def test_job_magic_errors_are_one_line(ip, capsys, code, expected):
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
     assert run(ip, "1 + 1") == 2
+
+
+def test_readme_sample_is_what_the_command_prints():
+    from jupyter_token_count.backends.offline import text
+
+    if not text.using_ctok():
+        pytest.skip("the README's sample is an estimate with ctok, which is not installed here")
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    command = "$ jupyter-token-count estimate examples/support_batch.jsonl --offline\n"
+    shown = readme.split(command, 1)[1].split("```", 1)[0].rstrip("\n")
+    p = cli("estimate", "examples/support_batch.jsonl", "--offline", cwd=root)
+    assert p.returncode == 0, p.stderr
+    printed = "\n".join(line.rstrip() for line in p.stdout.rstrip("\n").splitlines())
+    assert printed == shown, "regenerate the README's sample: it is what the command prints"

@@ -18,6 +18,8 @@ from typing import Any, NoReturn
 PROG = "jupyter-token-count estimate"
 FORMATS = ("table", "json", "markdown")
 EXIT_OK, EXIT_OVER_BUDGET, EXIT_BAD_INPUT, EXIT_COULD_NOT_COUNT = 0, 1, 2, 3
+#: the heaviest requests the table lists (--json has ten)
+HEAVIEST_ROWS = 5
 
 EXAMPLES = """\
 examples:
@@ -274,15 +276,18 @@ def _print_table(est: Any) -> None:
     table = Table(show_header=False, show_edge=False, box=None, padding=(0, 2, 0, 0))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
+    listed = est.heaviest and len(est.heaviest) > 1  # then the table below says it better than one line
     for label, text in est.lines():
+        if label == "heaviest" and listed:
+            continue
         style = "red" if label in ("over window", "bad rows") else "yellow" if label == "warning" else ""
         table.add_row(escape(label), f"[{style}]{escape(text)}[/{style}]" if style else escape(text))
     console.print(table)
-    if est.heaviest and len(est.heaviest) > 1:
+    if listed:
         heavy = Table(title="heaviest requests", title_justify="left", show_edge=False, header_style="bold")
         heavy.add_column("request", overflow="fold")
         heavy.add_column("tokens", justify="right", no_wrap=True)
         heavy.add_column("model", no_wrap=True)
-        for h in est.heaviest:
+        for h in est.heaviest[:HEAVIEST_ROWS]:
             heavy.add_row(escape(h["where"]), f"{'' if h['exact'] else '≈'}{h['input_tokens']:,}", escape(h["model"]))
         console.print(heavy)

@@ -533,7 +533,7 @@ def _result(
             "the job probably has more such requests, which would fail when it runs"
         )
     if cal.method == "offline" and partial.low is None:
-        notes.append("the offline estimates carry no error figures: the interval is the calibration's alone")
+        notes.append("the offline estimates carry no error figures: the interval is the estimate alone")
     models = list(per_model)
     window = per_model[models[0]]["context_window"] if len(models) == 1 else None
     bins = chart.histogram(points)
