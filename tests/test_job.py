@@ -413,3 +413,17 @@ def test_betas_travel_with_every_exact_count(api_env: StandIn):
     assert "context-management-2025-06-27" in managed.headers["anthropic-beta"]
     with pytest.raises(InputError, match="not a beta name"):
         estimate_job(rows, betas=["not a beta"])
+
+
+def test_progress_in_a_notebook_is_one_line_updated_then_cleared():
+    from IPython.testing import globalipapp
+    from IPython.utils.capture import capture_output
+
+    globalipapp.start_ipython()
+    with capture_output() as captured:
+        estimate_job(batch_rows(3000, seed=25), mode="offline", progress=True, jobs=1)
+    lines = [o.data["text/plain"] for o in captured.outputs]
+    assert len(lines) >= 2 and lines[-2] == "⏳ estimating offline: 3,000 of 3,000 requests" and lines[-1] == ""
+    events: list[dict] = []
+    estimate_job(batch_rows(10, seed=25), mode="offline", progress=events.append)
+    assert events[-1] == {"phase": "estimating", "done": 10, "total": 10, "unit": "rows", "rows": 10}

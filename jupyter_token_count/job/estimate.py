@@ -615,6 +615,8 @@ def _window_rows(
     over: list[dict[str, Any]] = []
     limited: list[dict[str, Any]] = []
     for r in partial.near:
+        # the window as this process knows it (the API's model list may have updated the registry here)
+        r.window = registry.resolve(r.model).context_window or r.window
         exact = r.index in counts
         tokens = counts[r.index] if exact else round(max(0.0, cal.predict(r.offline, r.kind)))
         row = {

@@ -25,9 +25,22 @@ def describe(event: dict[str, Any]) -> str:
 
 
 class NotebookProgress:
+    """``progress`` for estimate_job in a notebook: one output that each event updates, emptied at the end."""
+
     def __init__(self) -> None:
-        self._handle: Any = None
+        self._id: str | None = None
         self._last = 0.0
+
+    def _show(self, bundle: dict[str, str]) -> None:
+        from IPython.display import display, update_display
+
+        if self._id is None:
+            import uuid
+
+            self._id = uuid.uuid4().hex
+            display(bundle, raw=True, display_id=self._id)
+        else:
+            update_display(bundle, raw=True, display_id=self._id)
 
     def __call__(self, event: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -35,16 +48,14 @@ class NotebookProgress:
         if now - self._last < EVERY and not final:
             return
         self._last = now
-        from IPython.display import HTML, display
-
-        line = HTML(f'<div style="font-family:{FONT};font-size:0.85em;color:{FG2}">⏳ {esc(describe(event))}</div>')
-        if self._handle is None:
-            self._handle = display(line, display_id=True)
-        else:
-            self._handle.update(line)
+        line = f"⏳ {describe(event)}"
+        self._show(
+            {
+                "text/html": f'<div style="font-family:{FONT};font-size:0.85em;color:{FG2}">{esc(line)}</div>',
+                "text/plain": line,
+            }
+        )
 
     def close(self) -> None:
-        if self._handle is not None:
-            from IPython.display import HTML
-
-            self._handle.update(HTML(""))
+        if self._id is not None:
+            self._show({"text/html": "", "text/plain": ""})
