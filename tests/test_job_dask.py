@@ -18,6 +18,16 @@ distributed = pytest.importorskip("distributed")
 RUN_ONLY = ("source", "workers", "elapsed_s")
 
 
+def test_without_a_client_dasks_own_scheduler_runs_it():
+    # first in this module: the cluster below does not exist yet, so there is no current client
+    import dask.bag as db
+
+    rows = batch_rows(300, seed=30)
+    est = estimate_job(db.from_sequence(rows, npartitions=3), mode="offline", seed=1)
+    assert est.workers.startswith("Dask (no distributed.Client")
+    same_job(est, estimate_job(rows, mode="offline", seed=1))
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[distributed.Client]:
     cluster = distributed.LocalCluster(
