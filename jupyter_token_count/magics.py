@@ -337,6 +337,7 @@ class TokenCountMagics(Magics):
             mode=self._mode(args),
             max_output_tokens=args.max_output_tokens,
             betas=self._betas(args),
+            default_model=self.model,  # a request's own model wins over it, as for %count_tokens
         )
         self._finish(result, args, show=False)
         return None if args.quiet else result

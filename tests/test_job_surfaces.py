@@ -212,3 +212,13 @@ def test_readme_sample_is_what_the_command_prints():
     assert p.returncode == 0, p.stderr
     printed = "\n".join(line.rstrip() for line in p.stdout.rstrip("\n").splitlines())
     assert printed == shown, "regenerate the README's sample: it is what the command prints"
+
+
+def test_job_magic_uses_the_configured_default_model_for_rows_without_one(ip):
+    ip.run_line_magic("config", "TokenCountMagics.model = 'claude-opus-4-8'")
+    try:
+        ip.user_ns["rows"] = ["Hello", {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "Hi"}]}]
+        r = run(ip, "%count_tokens --job rows --offline")
+        assert set(r.models) == {"claude-opus-4-8", "claude-haiku-4-5"}
+    finally:
+        ip.run_line_magic("config", "TokenCountMagics.model = 'claude-sonnet-5-5'")

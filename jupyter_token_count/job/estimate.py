@@ -66,6 +66,7 @@ def estimate_job(
     errors: str = "report",
     progress: Progress | bool | None = None,
     betas: Any = None,
+    default_model: str | None = None,
 ) -> JobEstimate:
     """Estimate what running every request of ``source`` will cost, before it runs.
 
@@ -75,9 +76,10 @@ def estimate_job(
     columns), or a Dask bag or Dask DataFrame column. Files and iterables are streamed: a file of a million
     lines never sits in memory.
 
-    ``model`` replaces each request's own model (answer "what if we ran it on …"); requests without one use the
-    configured default. ``sample`` requests chosen at random, plus the heaviest tenth as many, are counted exactly
-    when a key is configured (``mode`` "auto" or "api"); ``sample=0`` or ``mode="offline"`` never calls the API.
+    ``model`` replaces each request's own model (answer "what if we ran it on …"); requests without one use
+    ``default_model``, else the configured default. ``sample`` requests chosen at random, plus the heaviest
+    tenth as many, are counted exactly when a key is configured (``mode`` "auto" or "api"); ``sample=0`` or
+    ``mode="offline"`` never calls the API.
     ``seed`` makes the sample reproducible (the result records the one used). ``max_output_tokens`` stands in for
     ``max_tokens`` where a request has none (default: the model's output cap, the true worst case).
 
@@ -120,7 +122,7 @@ def estimate_job(
     heavy = max(MIN_HEAVY, sample // HEAVY_SHARE) if sample else 0
     params = ScanParams(
         model=model,
-        default_model=settings.model,
+        default_model=default_model or settings.model,
         max_output_tokens=max_output_tokens,
         seed=seed,
         # a kind may be given its minimum or the whole sample, and its heaviest rows do not count towards it

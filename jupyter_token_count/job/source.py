@@ -64,7 +64,8 @@ class FileSource(Source):
         if path is not None:
             where = f"file '{path}'"
             if not path.exists():
-                raise InputError("no such file", where)
+                hint = "" if path.suffix else " (a job is read from a file; one prompt is counted with count_tokens)"
+                raise InputError(f"no such file{hint}", where)
             if path.is_dir():
                 raise InputError("is a directory; give a JSONL file of requests", where)
             try:
