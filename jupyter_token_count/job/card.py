@@ -72,14 +72,14 @@ def render_card(job: JobEstimate, chart_html: str = "") -> str:
         top = job.heaviest[0]
         extra += _row(f"heaviest: {esc(top['where'])}, {'' if top['exact'] else '≈'}{top['input_tokens']:,} tokens")
     if job.over_window:
-        extra += _row(f"⚠ {len(job.over_window):,} over the context window: {esc(job._ids(job.over_window))}", ERROR)
+        extra += _row(f"⚠ {esc(job.over_window_text())}", ERROR)
     if job.output_limited:
         extra += _row(
             f"⚠ {len(job.output_limited):,} leave less room than their max_tokens: {esc(job._ids(job.output_limited))}",
             WARN,
         )
     if job.bad_rows:
-        extra += _row(f"⚠ {job.bad_rows:,} bad rows not estimated; first: {esc(job.errors[0])}", ERROR)
+        extra += _row(f"⚠ {esc(job.bad_rows_text())}", ERROR)
     hint = job.caching_hint()
     if hint:
         extra += _row(f"caching: {esc(hint)}")

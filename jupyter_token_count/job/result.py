@@ -177,7 +177,7 @@ class JobEstimate:
                 )
             )
         if self.over_window:
-            rows.append(("over window", f"{len(self.over_window):,} requests: {self._ids(self.over_window)}"))
+            rows.append(("over window", self.over_window_text()))
         if self.output_limited:
             rows.append(
                 (
@@ -190,12 +190,23 @@ class JobEstimate:
         if hint:
             rows.append(("caching", hint))
         if self.bad_rows:
-            rows.append(("bad rows", f"{self.bad_rows:,} not estimated; first: {self.errors[0]}"))
+            rows.append(("bad rows", self.bad_rows_text()))
         for w in self.warnings:
             rows.append(("warning", w))
         for n in self.notes:
             rows.append(("note", n))
         return rows
+
+    def over_window_text(self) -> str:
+        n = len(self.over_window)
+        return (
+            f"{n:,} request{'s' if n != 1 else ''} over the context window, which the API will refuse (in the "
+            f"totals above): {self._ids(self.over_window)}"
+        )
+
+    def bad_rows_text(self) -> str:
+        n = self.bad_rows
+        return f"{n:,} bad row{'s' if n != 1 else ''} left out; first: {self.errors[0]}"
 
     def caching_hint(self) -> str | None:
         c = self.caching
