@@ -427,3 +427,25 @@ def test_progress_in_a_notebook_is_one_line_updated_then_cleared():
     events: list[dict] = []
     estimate_job(batch_rows(10, seed=25), mode="offline", progress=events.append)
     assert events[-1] == {"phase": "estimating", "done": 10, "total": 10, "unit": "rows", "rows": 10}
+
+
+def test_offline_interval_adds_up_the_requests_ranges():
+    """Offline, the job's range is the sum of its requests' ranges (their errors are shared by the template, so
+    they add up), widened from 90 % to 95 %: far wider than independent errors would give."""
+    import math
+
+    from jupyter_token_count.job.calibrate import Z90, Z95
+
+    rows = batch_rows(300, seed=27)
+    est = estimate_job(rows, mode="offline")
+    counts = [count_tokens(r["params"], mode="offline") for r in rows]
+    x = sum(c.input_tokens for c in counts)
+    low, high = sum(c.low for c in counts), sum(c.high for c in counts)
+    assert low < x < high  # the tool rows' estimates carry a range
+    widen = Z95 / Z90
+    assert est.input_tokens == x
+    assert est.input_tokens_low == round(x - (x - low) * widen)
+    assert est.input_tokens_high == round(x + (high - x) * widen)
+    independent = widen * math.sqrt(sum((c.high - c.input_tokens) ** 2 for c in counts))
+    assert est.input_tokens_high - x > 3 * independent
+    assert est.cost_usd_low < est.cost_usd < est.cost_usd_high

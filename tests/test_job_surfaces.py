@@ -199,21 +199,6 @@ def test_job_magic_errors_are_one_line(ip, capsys, code, expected):
     assert run(ip, "1 + 1") == 2
 
 
-def test_readme_sample_is_what_the_command_prints():
-    from jupyter_token_count.backends.offline import text
-
-    if not text.using_ctok():
-        pytest.skip("the README's sample is an estimate with ctok, which is not installed here")
-    root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    command = "$ jupyter-token-count estimate examples/support_batch.jsonl --offline\n"
-    shown = readme.split(command, 1)[1].split("```", 1)[0].rstrip("\n")
-    p = cli("estimate", "examples/support_batch.jsonl", "--offline", cwd=root)
-    assert p.returncode == 0, p.stderr
-    printed = "\n".join(line.rstrip() for line in p.stdout.rstrip("\n").splitlines())
-    assert printed == shown, "regenerate the README's sample: it is what the command prints"
-
-
 def test_job_magic_uses_the_configured_default_model_for_rows_without_one(ip):
     ip.run_line_magic("config", "TokenCountMagics.model = 'claude-opus-4-8'")
     try:
