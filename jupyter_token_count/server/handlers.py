@@ -31,7 +31,8 @@ from ..errors import (
     InputError,
     TokenCountError,
 )
-from ..modelcheck import check_listed
+from ..limiter import MAX_PAUSE
+from ..modelcheck import MAX_MODEL_ID, check_listed
 from ..request import CountRequest, build_request, cells_from_json, check_tree, notebook_request
 from ..request.document import document_from_bytes, document_request
 from ..request.files import strings_may_be_paths
@@ -44,8 +45,8 @@ AUTH_REQUIRED = "authentication required: send the Jupyter token, or the session
 SERVICE_KEY = "jupyter_token_count"
 #: the longest ``deadline_ms`` a request may ask for
 MAX_DEADLINE_MS = 60_000
-#: the longest Retry-After we send (seconds); the API backend caps what it believes at the same value
-MAX_RETRY_AFTER = 300
+#: the longest Retry-After we send (seconds): the cap the limiter and the API backend put on what they believe
+MAX_RETRY_AFTER = int(MAX_PAUSE)
 
 #: error ``type`` for statuses we raise without a more specific one
 _TYPES = {
@@ -309,8 +310,12 @@ class BodyHandler(BaseHandler):
     def model_and_mode(self, body: dict[str, Any]) -> tuple[str, str | None]:
         # a field that is present must have its type: null is not "the default" (leave the field out)
         model = body.get("model", self.service.settings.model)
-        if not isinstance(model, str) or not model.strip():
-            raise ApiFailure(400, f"model: expected a model id such as 'claude-sonnet-5-5', got {_shown(model)}")
+        if not isinstance(model, str) or not model.strip() or len(model) > MAX_MODEL_ID:
+            raise ApiFailure(
+                400,
+                f"model: expected a model id such as 'claude-sonnet-5-5' (at most {MAX_MODEL_ID} characters), "
+                f"got {_shown(model)}",
+            )
         mode = body.get("mode")
         if "mode" in body and mode not in MODES:
             raise ApiFailure(400, f"mode: expected one of {', '.join(MODES)}, got {_shown(mode)}")
