@@ -122,9 +122,9 @@ def dask_runs(path: Path, warm_path: Path, repeat: int) -> dict[int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=3000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--model", default="claude-sonnet-5-5")
+    ap.add_argument("--requests", type=int, default=3000, help="requests in the job (default 3000)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each figure; the median is printed (default 5)")
+    ap.add_argument("--model", default="claude-sonnet-5-5", help="the requests' model (its tokenizer family)")
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask figures")
     args = ap.parse_args()
     if not offline_text.using_ctok():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,9 @@ from typing import Any
 from . import __version__
 from .batch import Input, Row
 from .errors import TokenCountError, UnknownModel
+from .markup import md as _md
+from .markup import md_code as _md_code
+from .markup import visible as _visible
 from .result import edited_note
 
 PROG = "jupyter-token-count"
@@ -651,18 +653,6 @@ def _notes(r: Row) -> list[str]:
     return notes
 
 
-#: what a terminal acts on (C0 and C1 controls, DEL) or lets reorder what it shows (bidirectional controls)
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-#: ASCII punctuation but "@": each may open markup in markdown, and a backslash makes it a literal
-_MD_PUNCT = re.compile(r"([!-/:-?\[-`{-~])")
-
-
-def _visible(text: str) -> str:
-    """Text from the data (a file name, a model id, a cell's first line) as it may reach a terminal or a report:
-    control characters shown as escapes (``\\x1b``), never acted on."""
-    return _UNSAFE.sub(lambda m: repr(m.group())[1:-1], text)
-
-
 def _total(results: list[Any]) -> str:
     """The sum of several counts, with the sum of their ranges where some are estimates."""
     from .result import format_estimate
@@ -680,22 +670,6 @@ def _total(results: list[Any]) -> str:
 def _with_range(res: Any) -> str:
     """``1,234``, or for an estimate ``≈1,234 (likely 1,228–1,241)``."""
     return res.label + (f" ({res.likely})" if res.likely else "")
-
-
-def _md(text: str) -> str:
-    """Text from the data in a markdown table cell, rendered as written: every punctuation character escaped (no
-    link, image, HTML, emphasis or code span can start, and a pipe cannot end the cell), and "@" in a code span of
-    its own (an e-mail address is made a link whatever its escapes)."""
-    return _MD_PUNCT.sub(r"\\\1", _visible(text)).replace("@", "`@`")
-
-
-def _md_code(text: str) -> str:
-    """Text from the data as a markdown code span that nothing in it can close: the fence is longer than any run
-    of backticks inside; a pipe is escaped for the table (GitHub shows it as a pipe inside code)."""
-    text = _visible(text).replace("|", "\\|")
-    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
-    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _model_md(display_name: str | None, model: str) -> str:

@@ -449,3 +449,54 @@ def test_offline_interval_adds_up_the_requests_ranges():
     independent = widen * math.sqrt(sum((c.high - c.input_tokens) ** 2 for c in counts))
     assert est.input_tokens_high - x > 3 * independent
     assert est.cost_usd_low < est.cost_usd < est.cost_usd_high
+
+
+# -- past the estimator's time limit (issue 22's deadline): rough rows widen the job's interval and are named -----
+SLOW = "x" + "\n" * 400_000 + "x"  # linear, but seconds of tiling: past a short time limit, costed from its length
+
+
+def rough_rows(n: int, slow: int) -> list[dict]:
+    rows = batch_rows(n, seed=51)
+    for r in rows[1 : 1 + slow]:
+        r["params"]["messages"][0]["content"] = SLOW
+    return rows
+
+
+def test_rough_rows_offline_are_named_and_their_ranges_widen_the_interval():
+    from jupyter_token_count.api import configure
+    from jupyter_token_count.backends.offline import text as textmod
+
+    textmod.clear_cache()
+    configure(estimate_timeout=0.3)
+    rows = rough_rows(30, slow=3)
+    est = estimate_job(rows, mode="offline", jobs=1)
+    assert est.rough_rows == 3 and est.rough == ["req-1", "req-2", "req-3"]
+    rough = [count_tokens(r["params"], mode="offline") for r in rows[1:4]]
+    assert all("rough" in (c.reason or "") for c in rough)  # each alone says so too
+    # the job's interval holds each rough request's own (wide) range
+    assert est.input_tokens_high - est.input_tokens >= sum(c.high - c.input_tokens for c in rough)
+    assert est.input_tokens - est.input_tokens_low >= sum(c.input_tokens - c.low for c in rough)
+    text = dict(est.lines())
+    assert text["rough"].startswith("3 requests costed roughly from their length") and "'req-2'" in text["rough"]
+    # the per-request note ("N characters … stopped after 0.3 s") is said once, as the rough line, not per row
+    assert not any("rough:" in n for n in est.notes)
+    assert "costed roughly" in est._repr_html_()
+
+
+def test_rough_rows_not_counted_exactly_widen_a_calibrated_interval(api_env: StandIn):
+    from jupyter_token_count.api import configure
+    from jupyter_token_count.backends.offline import text as textmod
+
+    textmod.clear_cache()
+    configure(estimate_timeout=0.3)
+    rows = rough_rows(200, slow=12)  # more rough rows than the heaviest counted (5): some keep their estimate
+    est = estimate_job(rows, sample=20, seed=3, jobs=1)
+    assert est.method == "calibrated" and est.rough_rows == 12
+    counted = {h["id"] for h in est.heaviest if h["exact"]}
+    uncounted = [r for r in rows[1:13] if r["custom_id"] not in counted]
+    assert uncounted  # the case under test
+    truth = true_total(rows)
+    assert est.input_tokens_low <= truth <= est.input_tokens_high
+    widths = [count_tokens(r["params"], mode="offline") for r in uncounted]
+    # at least the uncounted rough rows' own ranges (the sample's line says nothing of a figure from a length)
+    assert est.input_tokens_high - est.input_tokens >= sum(c.high - c.input_tokens for c in widths)

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -84,8 +86,48 @@ def test_max_cost_budget(tmp_path: Path):
     assert cli("estimate", str(path), "--offline", "--max-cost", "1000", "--batch").returncode == 0
     p = cli("estimate", str(path), "--offline", "--batch")
     assert p.returncode == 2 and "--batch applies to --max-cost" in p.stderr
-    p = cli("estimate", str(path), "--max-cost", "nan")
-    assert p.returncode == 2 and "positive amount" in p.stderr
+    for bad in ("nan", "inf", "-inf", "0", "-1", "1e999"):  # a budget must be finite and above 0 (issue 22)
+        p = cli("estimate", str(path), "--offline", f"--max-cost={bad}")
+        assert p.returncode == 2 and f"expected an amount in US dollars above 0, got {bad!r}" in p.stderr, bad
+
+
+# -- reports show the data as written (issue 22's rules) -------------------------------------------------------
+EVIL_NAME = "x` [click](https:evil.example) `y <img src=x onerror=alert(1)> \x1b[2J \u202e.jsonl"
+EVIL_MODEL = "[click](https://evil.example)"
+EVIL_ID = "a`b` [c](https:evil.example) <img src=x onerror=alert(1)> me@evil.example"
+
+
+def evil_file(tmp_path: Path) -> Path:
+    rows = batch_rows(3, seed=45)
+    rows[1]["params"]["model"] = EVIL_MODEL  # a model id is any string in a request file
+    rows[2]["custom_id"] = EVIL_ID  # refused (not a valid custom_id) and quoted in the error
+    return write_jsonl(tmp_path / EVIL_NAME, rows)
+
+
+def test_markdown_report_renders_names_ids_and_errors_as_text(tmp_path: Path):
+    cmarkgfm = pytest.importorskip("cmarkgfm", reason="cmarkgfm (GitHub's markdown renderer) is a test dependency")
+    path = evil_file(tmp_path)
+    p = cli("estimate", str(path), "--offline", "--format", "markdown")
+    assert p.returncode == 2, p.stderr  # the bad row
+    rendered = cmarkgfm.github_flavored_markdown_to_html(p.stdout)
+    assert "<a " not in rendered and "<img" not in rendered and "raw HTML" not in rendered, rendered
+    assert "<em>" not in rendered
+    shown = html.unescape(rendered)
+    assert "\x1b" not in p.stdout and "\u202e" not in p.stdout
+    as_written = EVIL_NAME.replace("\x1b", "\\x1b").replace("\u202e", "\\u202e")
+    assert f"<code>{as_written}</code>" in shown  # the file's name is one code span
+    assert EVIL_MODEL in shown and EVIL_ID in shown.replace("<code>@</code>", "@")  # as written
+
+
+def test_terminal_report_shows_escape_codes_instead_of_sending_them(tmp_path: Path):
+    path = evil_file(tmp_path)
+    for env in ({}, {"FORCE_COLOR": "1", "COLUMNS": "200"}):  # piped, and as on a colour terminal
+        p = cli("estimate", str(path), "--offline", env=env)
+        assert p.returncode == 2
+        for stream in (p.stdout, p.stderr):
+            assert "\x1b[2J" not in stream and "\u202e" not in stream
+            assert "\x1b" not in re.sub(r"\x1b\[[0-9;]*m", "", stream)  # the table's own colours only
+        assert "\\x1b[2J" in p.stdout.replace("\n", "") and "\\u202e" in p.stdout.replace("\n", "")
 
 
 def test_errors_of_the_whole_source(tmp_path: Path):

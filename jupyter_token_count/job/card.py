@@ -78,6 +78,8 @@ def render_card(job: JobEstimate, chart_html: str = "") -> str:
             f"⚠ {len(job.output_limited):,} leave less room than their max_tokens: {esc(job._ids(job.output_limited))}",
             WARN,
         )
+    if job.rough_rows:
+        extra += _row(f"⚠ {esc(job.rough_text())}", WARN)
     if job.bad_rows:
         extra += _row(f"⚠ {esc(job.bad_rows_text())}", ERROR)
     hint = job.caching_hint()

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
+
+from ..markup import md, md_code, visible
 
 PROG = "jupyter-token-count estimate"
 FORMATS = ("table", "json", "markdown")
@@ -73,8 +76,8 @@ def _usd(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected an amount in US dollars such as 25 or 12.50, got {text!r}"
         ) from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive amount, got {text!r}")
+    if not (math.isfinite(value) and value > 0):  # nan would never break the budget, inf never either
+        raise argparse.ArgumentTypeError(f"expected an amount in US dollars above 0, got {text!r}")
     return value
 
 
@@ -148,13 +151,13 @@ def main(argv: list[str]) -> int:
     try:
         return _main(args)
     except InputError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {visible(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except TokenCountError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {visible(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except ValueError as exc:  # e.g. a bad $JUPYTER_TOKEN_COUNT_MODE
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {visible(str(exc))}", file=sys.stderr)
         return EXIT_COULD_NOT_COUNT
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -183,14 +186,14 @@ def _main(args: argparse.Namespace) -> int:
             betas=[n.strip() for value in args.beta for n in value.split(",") if n.strip()] or None,
         )
     for line in est.errors:
-        print(f"{PROG}: {line}", file=sys.stderr)
+        print(f"{PROG}: {visible(line)}", file=sys.stderr)
     if est.bad_rows > len(est.errors):
         print(f"{PROG}: … {est.bad_rows - len(est.errors):,} more bad lines", file=sys.stderr)
     for w in est.warnings:
-        print(f"{PROG}: warning: {w}", file=sys.stderr)
+        print(f"{PROG}: warning: {visible(w)}", file=sys.stderr)
     over = _over_budget(est, args)
     if over:
-        print(f"{PROG}: {over}", file=sys.stderr)
+        print(f"{PROG}: {visible(over)}", file=sys.stderr)
     if fmt == "json":
         print(json.dumps(est.to_dict(), indent=2, ensure_ascii=False, default=str))
     elif fmt == "markdown":
@@ -249,20 +252,21 @@ def _progress(show: bool) -> Iterator[Callable[[dict[str, Any]], None] | bool]:
         yield update
 
 
-def _md(text: str) -> str:
-    """A markdown table cell: pipes, line breaks, backticks and markup characters cannot escape it."""
-    for ch in "\\|`*_[]<>":
-        text = text.replace(ch, "\\" + ch)
-    return text.replace("\r", " ").replace("\n", " ")
-
-
 def render_markdown(est: Any, over: str | None) -> str:
     """A GitHub-flavoured markdown report (a CI job summary, a pull-request comment)."""
     verdict = "❌" if over or est.bad_rows or est.over_window else "✅"
     out = [f"### {verdict} Job estimate: {est.label} input tokens", "", "| | |", "|---|---|"]
-    out += [f"| {_md(k)} | {_md(v)} |" for k, v in est.lines()]
+    # names, ids and messages come from the data: the lines escape them as the CLI's reports do (issue 22)
+    listed = est.heaviest and len(est.heaviest) > 1  # then the table below says it better than one line
+    out += [f"| {md(k)} | {v} |" for k, v in est.lines(markdown=True) if not (k == "heaviest" and listed)]
+    if est.heaviest and len(est.heaviest) > 1:
+        out += ["", "| heaviest requests | tokens | model |", "|---|--:|---|"]
+        out += [
+            f"| {md_code(h['where'])} | {'' if h['exact'] else '≈'}{h['input_tokens']:,} | {md_code(h['model'])} |"
+            for h in est.heaviest[:HEAVIEST_ROWS]
+        ]
     if over:
-        out += ["", f"**{_md(over)}**"]
+        out += ["", f"**{md(over)}**"]
     return "\n".join(out)
 
 
@@ -289,5 +293,9 @@ def _print_table(est: Any) -> None:
         heavy.add_column("tokens", justify="right", no_wrap=True)
         heavy.add_column("model", no_wrap=True)
         for h in est.heaviest[:HEAVIEST_ROWS]:
-            heavy.add_row(escape(h["where"]), f"{'' if h['exact'] else '≈'}{h['input_tokens']:,}", escape(h["model"]))
+            heavy.add_row(
+                escape(visible(h["where"])),
+                f"{'' if h['exact'] else '≈'}{h['input_tokens']:,}",
+                escape(visible(h["model"])),
+            )
         console.print(heavy)

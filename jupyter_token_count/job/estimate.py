@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -132,6 +133,7 @@ def estimate_job(
         estimator="ctok" if offline_text.using_ctok() else "fallback",
         strict=errors == "raise",
         betas=betas,
+        estimate_timeout=settings.estimate_timeout,
     )
     src = open_source(source)
     try:
@@ -455,6 +457,7 @@ def _result(
     elapsed: float,
 ) -> JobEstimate:
     cal, counted = _calibration(partial, sample, counts)
+    cal = _widened_for_rough(cal, partial, counts)
     exact_rows = {k.index: k for k in counted}
 
     # every request priced in its own price band: exact ones one by one, the rest per 1 % bin at the bin's mean
@@ -516,8 +519,10 @@ def _result(
             "offline_input_tokens": k.offline,
             "max_tokens": k.max_tokens,
         }
-        for k in partial.heavy[:SHOW_HEAVIEST]
+        for k in partial.heavy
     ]
+    # by the figures shown (exact where counted): the heaviest by estimate need not be the heaviest by count
+    heaviest = sorted(heaviest, key=lambda h: -h["input_tokens"])[:SHOW_HEAVIEST]
     notes = list(partial.notes)
     defaulted = sum(p.defaulted_max_tokens for p in partial.models.values())
     if defaulted:
@@ -562,6 +567,8 @@ def _result(
         heaviest=heaviest,
         caching=_caching_hint(partial, cal),
         bad_rows=partial.bad_count,
+        rough_rows=partial.rough_count,
+        rough=[r.id for r in partial.rough],
         errors=[b.message for b in partial.bad],
         model=models[0] if len(models) == 1 else None,
         models=per_model,
@@ -580,6 +587,18 @@ def _result(
         workers=workers,
         elapsed_s=elapsed,
     )
+
+
+def _widened_for_rough(cal: cal_.Calibration, partial: Partial, counts: dict[int, int]) -> cal_.Calibration:
+    """A calibrated interval, widened by the ranges of the rows costed from their length and not counted exactly:
+    the line fitted on the sample says nothing of how far such a figure is off (an offline interval sums every
+    row's range, theirs included, already)."""
+    if cal.method != "calibrated" or not partial.rough_count:
+        return cal
+    counted = [r for r in partial.rough if r.index in counts]
+    below = partial.rough_below - sum(r.below for r in counted)
+    above = partial.rough_above - sum(r.above for r in counted)
+    return dataclasses.replace(cal, low=max(0.0, cal.low - below), high=cal.high + above)
 
 
 def _price(

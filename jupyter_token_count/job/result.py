@@ -4,9 +4,11 @@ histogram, and in JupyterLab a Vega-Lite histogram)."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .. import markup
 from ..result import format_cost
 from . import chart
 
@@ -55,6 +57,10 @@ class JobEstimate:
     #: the best prompt-caching opportunity: requests sharing a prefix and what cache_control on it would save
     caching: dict[str, Any] | None
     bad_rows: int
+    #: requests costed roughly from their length (the offline tokenizer's time limit passed): how many, the first
+    #: ids; the interval is widened by what each can be off
+    rough_rows: int
+    rough: list[Any]
     #: the first bad rows' errors, each naming its row
     errors: list[str]
     model: str | None
@@ -141,68 +147,116 @@ class JobEstimate:
             text += f" ({format_cost(low)} – {format_cost(high)})"
         return text
 
-    def _ids(self, ids: list[Any]) -> str:
-        shown = ", ".join(repr(i) if isinstance(i, str) else f"{i}" for i in ids[:LIST_IDS])
+    def _ids(self, ids: list[Any], name: Callable[[str], str] | None = None) -> str:
+        """The first ids (custom_ids, row labels as the input wrote them), each as ``name`` shows data."""
+        shown = ", ".join(
+            (repr(i) if name is None else name(i)) if isinstance(i, str) else f"{i}" for i in ids[:LIST_IDS]
+        )
         more = len(ids) - LIST_IDS
         return shown + (f" and {more:,} more" if more > 0 else "")
 
-    def lines(self) -> list[tuple[str, str]]:
-        """The estimate as (label, text) pairs: what the CLI's table, the text repr and the markdown show."""
+    def lines(self, markdown: bool = False) -> list[tuple[str, str]]:
+        """The estimate as (label, text) pairs: what the CLI's table, the text repr and the markdown show.
+
+        Names, ids and messages come from the data: as text, control characters are shown as escapes; with
+        ``markdown`` the texts are markdown, names and ids in code spans nothing can close and the rest escaped
+        (``markup``), as the CLI's reports do."""
+        if markdown:
+            name, prose = markup.md_code, markup.md
+        else:
+            name, prose = markup.visible, markup.visible
+        standard = self._cost_words(self.cost_usd, self.cost_usd_low, self.cost_usd_high, name, prose)
+        batch = self._cost_words(self.batch_cost_usd, self.batch_cost_usd_low, self.batch_cost_usd_high, name, prose)
         rows = [
-            ("requests", f"{self.requests:,} · {self._model_name()} · {self.source}"),
-            ("input tokens", f"{self.label} · {self._interval()}"),
-            ("how", self._how()),
-            ("input cost", f"{self._cost_line(self.cost_usd, self.cost_usd_low, self.cost_usd_high)} standard"),
-            (
-                "batch",
-                f"{self._cost_line(self.batch_cost_usd, self.batch_cost_usd_low, self.batch_cost_usd_high)} "
-                "through the Message Batches API (half price)",
-            ),
+            ("requests", f"{prose(f'{self.requests:,}')} · {self._model_label(name, prose)} · {name(self.source)}"),
+            ("input tokens", prose(f"{self.label} · {self._interval()}")),
+            ("how", prose(self._how())),
+            ("input cost", f"{standard} {prose('standard')}"),
+            ("batch", f"{batch} {prose('through the Message Batches API (half price)')}"),
         ]
         if self.output_cost_usd_max is not None:
             rows.append(
                 (
                     "output, at most",
-                    f"{format_cost(self.output_cost_usd_max)} standard, {format_cost(self.batch_output_cost_usd_max)} "
-                    f"batch ({self.output_tokens_max:,} tokens: every request's max_tokens)",
+                    prose(
+                        f"{format_cost(self.output_cost_usd_max)} standard, "
+                        f"{format_cost(self.batch_output_cost_usd_max)} batch ({self.output_tokens_max:,} tokens: "
+                        "every request's max_tokens)"
+                    ),
                 )
             )
         if self.heaviest:
             top = self.heaviest[0]
+            more = f" (and {len(self.heaviest) - 1} more listed)" if len(self.heaviest) > 1 else ""
             rows.append(
                 (
                     "heaviest",
-                    f"{top['where']}: {'' if top['exact'] else '≈'}{top['input_tokens']:,} tokens"
-                    + (f" (and {len(self.heaviest) - 1} more listed)" if len(self.heaviest) > 1 else ""),
+                    name(top["where"]) + prose(f": {self._tokens(top)} tokens{more}"),
                 )
             )
         if self.over_window:
-            rows.append(("over window", self.over_window_text()))
+            rows.append(("over window", self.over_window_text(markdown)))
         if self.output_limited:
-            rows.append(
-                (
-                    "output room",
-                    f"{len(self.output_limited):,} requests leave less room than their max_tokens in the window: "
-                    f"{self._ids(self.output_limited)}",
-                )
-            )
+            n = len(self.output_limited)
+            words = f"{n:,} request{'s' if n != 1 else ''} leave less room than their max_tokens in the window: "
+            rows.append(("output room", self._words_and_ids(words, self.output_limited, markdown)))
+        if self.rough_rows:
+            rows.append(("rough", self.rough_text(markdown)))
         hint = self.caching_hint()
         if hint:
-            rows.append(("caching", hint))
+            rows.append(("caching", prose(hint)))
         if self.bad_rows:
-            rows.append(("bad rows", self.bad_rows_text()))
+            rows.append(("bad rows", prose(self.bad_rows_text())))
         for w in self.warnings:
-            rows.append(("warning", w))
+            rows.append(("warning", prose(w)))
         for n in self.notes:
-            rows.append(("note", n))
+            rows.append(("note", prose(n)))
         return rows
 
-    def over_window_text(self) -> str:
+    @staticmethod
+    def _tokens(row: dict[str, Any]) -> str:
+        return f"{'' if row['exact'] else '≈'}{row['input_tokens']:,}"
+
+    def _model_label(self, name: Callable[[str], str], prose: Callable[[str], str]) -> str:
+        if self.model is None:
+            return prose(f"{len(self.models)} models")
+        shown = self.models[self.model]["display_name"]
+        return prose(shown) if shown and shown != self.model else name(self.model)
+
+    def _cost_words(
+        self,
+        value: float | None,
+        low: float | None,
+        high: float | None,
+        name: Callable[[str], str],
+        prose: Callable[[str], str],
+    ) -> str:
+        if value is None:
+            unpriced = prose(", ").join(name(m) for m, d in self.models.items() if d["cost_usd"] is None)
+            return f"{prose('unknown (no price for ')}{unpriced}{prose(')')}"
+        return prose(self._cost_line(value, low, high))
+
+    def over_window_text(self, markdown: bool = False) -> str:
         n = len(self.over_window)
-        return (
+        words = (
             f"{n:,} request{'s' if n != 1 else ''} over the context window, which the API will refuse (in the "
-            f"totals above): {self._ids(self.over_window)}"
+            f"totals above): "
         )
+        return self._words_and_ids(words, self.over_window, markdown)
+
+    def rough_text(self, markdown: bool = False) -> str:
+        n = self.rough_rows
+        words = (
+            f"{n:,} request{'s' if n != 1 else ''} costed roughly from {'their' if n != 1 else 'its'} length (the "
+            "offline tokenizer's time limit passed; the interval is widened by what such a figure can be off): "
+        )
+        return self._words_and_ids(words, self.rough, markdown)
+
+    def _words_and_ids(self, words: str, ids: list[Any], markdown: bool) -> str:
+        """Our words, then ids from the data: as markdown, each id a code span and the words escaped."""
+        if markdown:
+            return markup.md(words) + self._ids(ids, markup.md_code)
+        return markup.visible(words + self._ids(ids))
 
     def bad_rows_text(self) -> str:
         n = self.bad_rows

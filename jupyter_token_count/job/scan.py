@@ -21,6 +21,7 @@ import json
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,10 @@ NEAR_WINDOW = 0.9
 #: at most this many bad rows and near-window rows are kept with their details (all are counted)
 KEEP_BAD = 20
 KEEP_NEAR = 1000
+#: rows costed roughly (past the estimator's time limit) kept with their ids and widths; all are counted and summed
+KEEP_ROUGH = 1000
+#: distinct estimator notes a summary keeps (a note may quote a row's own data: they must not grow with the job)
+KEEP_NOTES = 20
 #: distinct shared prefixes (tools + system) a summary tracks; the least used are dropped beyond twice this
 KEEP_PREFIXES = 64
 #: the Message Batches API's rule for a custom_id
@@ -76,6 +81,8 @@ class ScanParams:
     strict: bool = False
     #: ``anthropic-beta`` values every request is counted with (a batch's header applies to all its requests)
     betas: tuple[str, ...] = ()
+    #: seconds one request's offline estimate may take before the rest of its text is costed from its length
+    estimate_timeout: float = offline.TIME_LIMIT
 
 
 @dataclass
@@ -109,6 +116,17 @@ class Near:
     offline: int
     max_tokens: int
     window: int
+
+
+@dataclass
+class Rough:
+    """A row the estimator costed partly from its length (its time limit passed): how far below and above its
+    estimate the real count may be (its own range, widened by what a length can be off)."""
+
+    index: int
+    id: Any
+    below: int
+    above: int
 
 
 @dataclass
@@ -233,8 +251,13 @@ class Partial:
     bad: list[Bad] = field(default_factory=list)
     bad_count: int = 0
     prefixes: dict[bytes, Prefix] = field(default_factory=dict)
-    #: notes from the estimator (e.g. a figure carried over from another tokenizer), each once
+    #: notes from the estimator (e.g. a figure carried over from another tokenizer), each once, at most KEEP_NOTES
     notes: dict[str, None] = field(default_factory=dict)
+    #: rows costed roughly: how many, the first KEEP_ROUGH by row number, and Σ of every one's widths
+    rough: list[Rough] = field(default_factory=list)
+    rough_count: int = 0
+    rough_below: int = 0
+    rough_above: int = 0
 
     # -- what the next chunk need not keep (local jobs pass these on; the results do not depend on them) ----------
     def thresholds(self, params: ScanParams) -> Thresholds:
@@ -275,8 +298,18 @@ class Partial:
             else:
                 mine.requests += p.requests
         _prune_prefixes(self.prefixes)
-        self.notes.update(other.notes)
+        for note in other.notes:
+            _note(self.notes, note)
+        self.rough = sorted(self.rough + other.rough, key=lambda r: r.index)[:KEEP_ROUGH]
+        self.rough_count += other.rough_count
+        self.rough_below += other.rough_below
+        self.rough_above += other.rough_above
         return self
+
+
+def _note(notes: dict[str, None], note: str) -> None:
+    if note in notes or len(notes) < KEEP_NOTES:
+        notes[note] = None
 
 
 def _top(rows: list[Kept], n: int) -> list[Kept]:
@@ -438,7 +471,7 @@ class _Scanner:
         body = req.body
         model = req.model
         info = self.info(model)
-        est = offline.estimate(body, info)
+        est = offline.estimate(body, info, deadline=time.monotonic() + p.estimate_timeout)
         kind = kind_of(body, info)
         x = est.input_tokens
         defaulted = max_tokens is None
@@ -461,7 +494,15 @@ class _Scanner:
         out.min_offline = x if out.min_offline is None else min(out.min_offline, x)
         out.max_offline = max(out.max_offline, x)
         for note in est.notes:
-            out.notes[note] = None
+            if note != est.rough:  # which row and how long: said once for the job (rough_count), not per row
+                _note(out.notes, note)
+        if est.rough:
+            below, above = max(0, x - (low or x)), max(0, (high or x) - x)
+            out.rough_count += 1
+            out.rough_below += below
+            out.rough_above += above
+            if len(out.rough) < KEEP_ROUGH:
+                out.rough.append(Rough(index, row_id, below, above))
         part = out.models.get(model)
         if part is None:
             part = out.models[model] = ModelPart()
