@@ -14,9 +14,10 @@ both alike:
   Goal: at most 2x ctok's time;
 - ours, one process, every text cached: what the job costs besides tokenizing;
 - ours, 2 processes (``jobs=2``) against 1: the speed-up of worker processes on this machine (cold each run);
-- Dask: a ``distributed.LocalCluster`` of 1 worker process, then of 2 (one thread each), the job as a bag of 8
-  partitions; the workers are restarted and warmed (vocabularies loaded on a different job) before each run, so
-  their count caches are cold. The speed-up of 2 workers over 1.
+- Dask: a ``distributed.LocalCluster`` of 1 worker process, then of 2 (one thread each), the job's rows as a bag
+  of 8 partitions in the workers' memory (``db.from_sequence``, spread over the workers); a fresh cluster for
+  each run, every worker warmed on a different job (vocabularies loaded), so its count caches are cold. The
+  speed-up of 2 workers over 1.
 
 The machine's load average is printed before and after: on a shared machine the figures move with it.
 """
@@ -96,27 +97,38 @@ def interleaved(runs: dict[str, Callable[[], object]], repeat: int, before: Call
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def _warm_worker(rows: list[dict]) -> None:
+    """Run on a Dask worker: vocabularies and code loaded there, on texts other than the job's."""
+    estimate_job(rows, mode="offline", jobs=1)
+
+
 def dask_runs(path: Path, warm_path: Path, repeat: int) -> dict[int, float]:
     import dask.bag as db
     import distributed
 
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    warm = [json.loads(line) for line in warm_path.read_text(encoding="utf-8").splitlines()]
     out: dict[int, float] = {}
     for workers in (1, 2):
-        cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
-        )
-        with cluster, distributed.Client(cluster) as client:
-            runs = []
-            for _ in range(repeat):
-                client.restart()
-                warm = db.read_text(str(warm_path), blocksize=None).map(json.loads).repartition(npartitions=workers)
-                estimate_job(warm, mode="offline")  # vocabularies loaded on every worker, on other texts
-                bag = db.read_text(str(path), blocksize=None).map(json.loads).repartition(npartitions=8).persist()
+        runs = []
+        for _ in range(repeat):
+            # a fresh cluster each run, so that every worker's count caches are cold (client.restart() can wait
+            # minutes for its workers on a loaded machine)
+            with (
+                distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+                ) as cluster,
+                distributed.Client(cluster) as client,
+            ):
+                client.run(_warm_worker, warm)  # on every worker, whichever partitions it will hold
+                # independent partitions, which the scheduler spreads over the workers (one file's partitions
+                # would all stay where the file was read)
+                bag = db.from_sequence(rows, npartitions=8).persist()
                 distributed.wait(bag)  # the data in the workers' memory: the estimate is timed, not the reading
                 t = time.perf_counter()
                 estimate_job(bag, mode="offline")
                 runs.append(time.perf_counter() - t)
-            out[workers] = statistics.median(runs)
+        out[workers] = statistics.median(runs)
     return out
 
 
