@@ -466,3 +466,9 @@ class CallMeterMagics(Magics):
         scope = ("per call" if args.per_call else "for this session") + (", strict" if args.strict else "")
         print("count_calls: on" + (f", budget {budget} {scope}" if budget else ""))
         return None
+
+
+# argparse would read `--mode offline` as `--model offline` (an abbreviation), and the count would silently use a
+# model named "offline": the magics take their options spelled out.
+for _magic in (TokenCountMagics.count_tokens, CallMeterMagics.count_calls):
+    _magic.parser.allow_abbrev = False

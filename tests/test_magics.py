@@ -108,6 +108,8 @@ def test_display_shows_estimate_mark(ip, capsys):
         ("%count_tokens", "nothing to count"),
         ("%count_tokens 'x' --offline --api", "choose one of --offline and --api"),
         ("%count_tokens --nope", "unrecognized arguments: --nope"),
+        ("%count_tokens 'x' --mode offline", "unrecognized arguments: --mode"),  # not --model, abbreviated
+        ("%count_tokens 'x' --off", "unrecognized arguments: --off"),
         ("%%count_tokens --tools not_defined\nhi", "--tools: name 'not_defined' is not defined"),
         ("%count_tokens Path('/nonexistent/file.pdf')", "file '/nonexistent/file.pdf': no such file"),
         ("%count_tokens 'x' --api", "mode 'api' needs an API key"),
