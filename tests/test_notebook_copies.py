@@ -6,6 +6,7 @@ copy: the reference), so the copy can never drift from the notebook; every respo
 another user's copy) are 409s that a browser recovers from by sending the whole notebook again; bad input is a
 400 naming what is wrong, never a 500."""
 
+# ruff: noqa: F811  (the fixtures imported from test_server are redefined as test arguments, as pytest means)
 from __future__ import annotations
 
 import asyncio
@@ -144,9 +145,9 @@ async def test_cells_added_removed_moved_and_retyped(client: Client):
 
 
 async def test_outputs_and_images_travel_with_a_changed_cell(client: Client):
-    from media import image_bytes
-
     import base64
+
+    from media import image_bytes
 
     png = base64.b64encode(image_bytes("PNG", (300, 200))).decode()
     nb = cells(6)

@@ -72,11 +72,11 @@ def large_notebook(n_cells: int = 100) -> nbformat.NotebookNode:
     return new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
 
 
-_WORDS = (
-    "the data frame rows column threshold region sales quarter model prompt token cost window mean median "
-    "outlier filter join merge group sum count ratio trend season forecast error residual sample weight "
-    "feature label train test split score metric baseline report summary figure table value index"
-).split()
+#: words of the prose and code (split on white space)
+_VOCABULARY = """the data frame rows column threshold region sales quarter model prompt token cost window mean median
+outlier filter join merge group sum count ratio trend season forecast error residual sample weight feature label
+train test split score metric baseline report summary figure table value index"""
+_WORDS = _VOCABULARY.split()
 
 
 def _prose(rng: random.Random, words: int) -> str:
@@ -124,7 +124,8 @@ def realistic_notebook(n_cells: int = 1000, seed: int = 25, image_every: int = 4
         count += 1
         lines = [f"# step {i}: {_prose(rng, 5)}"]
         for j in range(rng.randint(3, 12)):
-            lines.append(f"v{i}_{j} = df[df['{rng.choice(_WORDS)}'] > {rng.randint(0, 999)}].{rng.choice(_WORDS)}.sum()")
+            column, value, agg = rng.choice(_WORDS), rng.randint(0, 999), rng.choice(_WORDS)
+            lines.append(f"v{i}_{j} = df[df['{column}'] > {value}].{agg}.sum()")
         outputs = []
         if i % image_every == 1:
             outputs.append(new_output("display_data", data={"image/png": _chart_png(rng), "text/plain": "<Figure>"}))
@@ -142,7 +143,8 @@ def realistic_notebook(n_cells: int = 1000, seed: int = 25, image_every: int = 4
             outputs.append(new_output("stream", name="stdout", text=text + "\n"))
             if i % 4 == 2:
                 rows = "\n".join(
-                    f"{r:<4}" + "".join(f"{rng.random() * 100:>10.2f}" for _ in range(6)) for r in range(rng.randint(5, 20))
+                    f"{r:<4}" + "".join(f"{rng.random() * 100:>10.2f}" for _ in range(6))
+                    for r in range(rng.randint(5, 20))
                 )
                 table = "    " + "".join(f"{rng.choice(_WORDS):>10}" for _ in range(6)) + "\n" + rows
                 outputs.append(new_output("execute_result", data={"text/plain": table}, execution_count=count))
