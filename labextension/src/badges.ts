@@ -31,7 +31,7 @@ export class BadgeManager implements IDisposable {
     this._commands = options.commands;
     this._openCommand = options.openCommand;
 
-    this._counter.changed.connect(this._scheduleUpdate, this);
+    this._counter.changed.connect(this._onCounts, this);
     this._catalog.changed.connect(this._scheduleUpdate, this);
     this._settings.changed.connect(this._onSettings, this);
     const notebook = this._panel.content;
@@ -86,23 +86,45 @@ export class BadgeManager implements IDisposable {
     );
   }
 
-  /** Coalesce bursts of signals (one per keystroke, one per cell scrolled in) into one paint. */
+  /** Render every badge again at the next frame (the notebook, the viewport or the settings changed). */
   private _scheduleUpdate(): void {
+    this._all = true;
+    this._requestFrame();
+  }
+
+  /** The counter names the cells whose counts changed: only their badges are rendered again. */
+  private _onCounts(_: NotebookCounter, change: NotebookCounter.IChange): void {
+    if (change.cells === null) {
+      this._all = true;
+    } else {
+      change.cells.forEach(id => this._dirty.add(id));
+    }
+    this._requestFrame();
+  }
+
+  /** Coalesce bursts of signals (one per keystroke, one per cell scrolled in) into one paint. */
+  private _requestFrame(): void {
     if (this._disposed || this._frame) {
       return;
     }
     this._frame = requestAnimationFrame(() => {
       this._frame = 0;
-      this._update();
+      const only = this._all ? null : this._dirty;
+      this._all = false;
+      this._dirty = new Set();
+      this._update(only);
     });
   }
 
-  private _update(): void {
+  private _update(only: ReadonlySet<string> | null): void {
     if (this._disposed || this._panel.isDisposed) {
       return;
     }
+    if (only && !only.size) {
+      return;
+    }
     for (const cell of this._panel.content.widgets) {
-      if (cell.isDisposed) {
+      if (cell.isDisposed || (only && !only.has(cell.model.id))) {
         continue;
       }
       let badge = this._badges.get(cell);
@@ -236,6 +258,9 @@ export class BadgeManager implements IDisposable {
   private _rendered = new WeakMap<HTMLElement, string>();
   private _waiting = new WeakSet<Cell>();
   private _frame = 0;
+  /** At the next frame: every badge (true), else the badges of these cells. */
+  private _all = false;
+  private _dirty = new Set<string>();
   private _disposed = false;
 }
 
