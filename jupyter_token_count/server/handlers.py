@@ -468,11 +468,11 @@ class CellsHandler(BodyHandler):
         async with state.lock:  # one edit at a time: the next one's base is this one's answer
             state.check(model, include_outputs, version)
             draft = await loop.run_in_executor(None, state.draft, changes, order)
+            mode_now = mode or counter.settings.mode
+            # after a pause, shares still estimated are looked up again: their exact counts may have come in
+            recheck = flags["exact_total"] and mode_now != "offline" and counter.settings.key_configured
             shares = await loop.run_in_executor(
-                None,
-                functools.partial(
-                    state.shares_for, draft, counter, mode or counter.settings.mode, recheck=flags["exact_total"]
-                ),
+                None, functools.partial(state.shares_for, draft, counter, mode_now, recheck=recheck)
             )
             result = await counter.arun(
                 acount_prepared(counter, draft.nb, mode=mode, deadline=deadline, shares=shares, **flags)
