@@ -2,7 +2,7 @@
 
     python bench/batch_throughput.py [--files 210] [--repeat 3] [--include-outputs]
 
-The fixture notebooks (``../shared/fixtures/notebooks`` when present, else ``tests/fixtures``) are copied into a
+The fixture notebooks (``tests/fixtures/notebooks``, seven real public notebooks) are copied into a
 temporary folder until it holds at least ``--files`` notebooks; every copy gets one markdown cell of its own, so
 no two files are the same and no cache can answer one from another. Each run is the real command, offline, in
 a fresh process (start-up included, as a user or CI sees it):
@@ -26,11 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def notebooks() -> list[Path]:
-    for folder in (ROOT.parent / "shared" / "fixtures" / "notebooks", ROOT / "tests" / "fixtures" / "notebooks"):
-        found = sorted(folder.glob("*.ipynb"))
-        if found:
-            return found
-    sys.exit("no fixture notebooks found")
+    found = sorted((ROOT / "tests" / "fixtures" / "notebooks").glob("*.ipynb"))
+    return found or sys.exit("no fixture notebooks found")
 
 
 def make_folder(dest: Path, n: int) -> int:

@@ -4,7 +4,7 @@ notebook as one request (``POST messages`` then ``POST count``).
 Each cell is counted as its own one-message request minus the frame, so the per-cell total misses (or
 adds) whatever the tokenizer does across a cell boundary (the blank line between cells, tokens that
 merge), and, for media, any per-request effects. For every fixture notebook in
-``tests/fixtures/notebooks/`` and ``../shared/fixtures/notebooks/`` (when present), with and without
+``tests/fixtures/notebooks/``, with and without
 outputs, it prints both numbers and their difference, counted:
 
 * offline: the estimator (ctok when installed, else the coarser fallback);
@@ -39,7 +39,7 @@ from jupyter_token_count.config import Settings  # noqa: E402
 from jupyter_token_count.counter import Counter  # noqa: E402
 from jupyter_token_count.request import Cell, build_request, load_notebook, notebook_blocks  # noqa: E402
 
-DIRS = (ROOT / "tests" / "fixtures" / "notebooks", ROOT.parent / "shared" / "fixtures" / "notebooks")
+DIRS = (ROOT / "tests" / "fixtures" / "notebooks",)
 
 
 def notebooks() -> list[Path]:

@@ -8,7 +8,7 @@ words and stream pieces: ``text.clear_cache()``); the tokenizer vocabularies sta
 ctok alike (both are loaded before any timing). Ours and ctok's runs are interleaved (ours, ctok, ours,
 ctok, …) so that the machine's load hits both alike; every figure is a median over the runs.
 
-For every fixture notebook (``../shared/fixtures/notebooks`` when present, else ``tests/fixtures``):
+For every fixture notebook (``tests/fixtures/notebooks``):
 - the texts its offline estimate tokenizes (cells, extracted PDF text, …), cold: our count of each
   against ``ctok.token_count`` of each (the tokenizers compared on the same texts);
 - whole notebook, cold: ``count_tokens(path, mode="offline")`` (reading, rendering, validating, images,
@@ -41,11 +41,8 @@ from jupyter_token_count.request import load_notebook  # noqa: E402
 
 
 def notebooks() -> list[Path]:
-    for folder in (ROOT.parent / "shared" / "fixtures" / "notebooks", ROOT / "tests" / "fixtures" / "notebooks"):
-        found = sorted(folder.glob("*.ipynb"))
-        if found:
-            return found
-    sys.exit("no fixture notebooks found")
+    found = sorted((ROOT / "tests" / "fixtures" / "notebooks").glob("*.ipynb"))
+    return found or sys.exit("no fixture notebooks found")
 
 
 def rendered_text(body: dict) -> str:

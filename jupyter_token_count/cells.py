@@ -53,6 +53,9 @@ class CellCount:
     index: int = field(compare=False)
     reason: str | None = None
     cost_usd: float | None = None
+    #: the share's range (its estimate's, less the frame); the share itself when exact
+    low: int | None = None
+    high: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -61,6 +64,8 @@ class CellCount:
             "exact": self.exact,
             "cell_type": self.cell_type,
             "cost_usd": self.cost_usd,
+            "low": self.tokens if self.exact or self.low is None else self.low,
+            "high": self.tokens if self.exact or self.high is None else self.high,
         }
         if self.reason:
             d["reason"] = self.reason
@@ -84,6 +89,9 @@ class CellsResult:
     pending: bool = False
     #: exact per-cell counts of this notebook still queued as background work
     cells_pending: int = 0
+    #: the total's range (``TokenCount.low/high``): the total itself when exact
+    low: int | None = None
+    high: int | None = None
 
     @property
     def joins_and_frame(self) -> int:
@@ -100,6 +108,8 @@ class CellsResult:
             "model": self.model,
             "display_name": self.display_name,
             "total": self.total,
+            "low": self.total if self.exact or self.low is None else self.low,
+            "high": self.total if self.exact or self.high is None else self.high,
             "exact": self.exact,
             "pending": self.pending,
             "joins_and_frame": self.joins_and_frame,
@@ -132,20 +142,22 @@ class _EstimateMemo:
     cell. Bounded (a key and an int are about 200 bytes: 50,000 entries stay near 10 MB)."""
 
     def __init__(self, size: int = 50_000) -> None:
-        self._data: OrderedDict[str, int] = OrderedDict()
+        self._data: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, req: CountRequest, info: registry.ModelInfo) -> int:
+    def get(self, req: CountRequest, info: registry.ModelInfo) -> tuple[int, int, int]:
+        """(estimate, low, high) of a cell's request."""
         from .backends import offline
 
         key = req.identity
         with self._lock:
-            n = self._data.get(key)
-            if n is not None:
+            hit = self._data.get(key)
+            if hit is not None:
                 self._data.move_to_end(key)
-                return n
-        n = offline.estimate(req.body, info).input_tokens
+                return hit
+        e = offline.estimate(req.body, info)
+        n = (e.input_tokens, e.low, e.high)
         with self._lock:
             self._data[key] = n
             while len(self._data) > self._size:
@@ -233,6 +245,7 @@ def _shares(
     offline_frame = offline.frame_tokens(info)
     # an exact share needs the exact frame (offline mode shows estimates only)
     exact_frame = counter.known_frame(model) if use_cache else None
+    share_reason = offline.qualify(OFFLINE_SHARE)
     out: list[CellCount] = []
     for cell, req in zip(cells, requests, strict=True):
         if req is None:
@@ -242,9 +255,19 @@ def _shares(
         if hit is not None and exact_frame is not None:
             out.append(CellCount(cell.id, max(0, hit.input_tokens - exact_frame), True, cell.cell_type, cell.index))
         else:
-            est = _memo.get(req, info)
+            est, low, high = _memo.get(req, info)
+            share = max(0, est - offline_frame)
             out.append(
-                CellCount(cell.id, max(0, est - offline_frame), False, cell.cell_type, cell.index, OFFLINE_SHARE)
+                CellCount(
+                    cell.id,
+                    share,
+                    False,
+                    cell.cell_type,
+                    cell.index,
+                    share_reason,
+                    low=max(0, low - offline_frame),
+                    high=max(share, high - offline_frame),
+                )
             )
     return out
 
@@ -315,8 +338,9 @@ async def acount_prepared(
     else:
         total = await loop.run_in_executor(None, _cached_total, counter, nb, mode)
         if total is None:
+            n, low, high = _typing_total(shares, info)
             total = counter.result_for(
-                model, _typing_total(shares, info), exact=False, source="offline", reason=TYPING, pending=True
+                model, n, exact=False, source="offline", reason=TYPING, pending=True, low=low, high=high
             )
     n = total.input_tokens
     rate = info.prices.input_rate(n)
@@ -349,6 +373,8 @@ async def acount_prepared(
         by_type=by_type,
         pending=total.pending,
         cells_pending=queued,
+        low=total.low,
+        high=total.high,
     )
 
 
@@ -365,14 +391,18 @@ def _cached_total(counter: Counter, nb: PreparedNotebook, mode: str) -> TokenCou
     return counter.cached_identity(nb.model, identity, empty=empty)
 
 
-def _typing_total(shares: list[CellCount], info: registry.ModelInfo) -> int:
+def _typing_total(shares: list[CellCount], info: registry.ModelInfo) -> tuple[int, int, int]:
     """The total while typing, without tokenizing the whole notebook again (the share of the edited cell is new,
-    the others are memoised): the shares, the frame and one token per join between cells. Marked ≈; the
-    request after a pause counts (or estimates) the whole."""
+    the others are memoised): the shares, the frame and one token per join between cells, with the shares'
+    ranges added up (wider than the whole's, never narrower). Marked ≈; the request after a pause counts (or
+    estimates) the whole."""
     from .backends import offline
 
     joined = sum(1 for c in shares if c.tokens) - 1
-    return sum(c.tokens for c in shares) + offline.frame_tokens(info) + max(0, joined) * JOIN_TOKENS
+    n = sum(c.tokens for c in shares) + offline.frame_tokens(info) + max(0, joined) * JOIN_TOKENS
+    below = sum(c.tokens - (c.tokens if c.low is None else c.low) for c in shares)
+    above = sum((c.tokens if c.high is None else c.high) - c.tokens for c in shares)
+    return n, max(0, n - below), n + above
 
 
 def count_cells(counter: Counter, cells: Sequence[Cell], model: str, **kwargs: Any) -> CellsResult:

@@ -28,6 +28,8 @@ examples:
       a notebook as one user message, with each cell's share
   jupyter-token-count notebooks/ --exclude 'drafts/*' --max-tokens 50000
       every notebook under a folder, one row each; exit 1 if one is over 50,000 tokens
+  jupyter-token-count notebooks/ --max-tokens 50000 --strict
+      the same, but an estimate is over when the top of its likely range is
   jupyter-token-count . --include '*.md' --max-context-fraction 0.25
       notebooks and markdown files; exit 1 if one takes over a quarter of its model's context window
   jupyter-token-count notebooks/ --format markdown >> "$GITHUB_STEP_SUMMARY"
@@ -44,7 +46,8 @@ examples:
       machine-readable output: one object per input and model
 
 counts are exact when ANTHROPIC_API_KEY is set (through Anthropic's free count_tokens endpoint),
-otherwise offline estimates, always marked with ≈ and the reason.
+otherwise offline estimates, always marked with ≈ and the reason, with the range that holds the real count
+nine times in ten ("likely 1,228–1,241"; low and high in --json and --format csv).
 
 batches: every input gets its row, counted or with its error; one bad file never stops the others.
 An empty notebook (no cells, or only empty ones) or an empty file counts as the request frame alone:
@@ -58,8 +61,8 @@ newer than this release: --allow-unknown-model estimates it with a guessed token
 exit status: 0 all counted and within budget, 1 an input is over a budget (--max-tokens,
              --max-context-fraction, --total-budget), 2 an input is bad (unreadable, corrupt, not a
              notebook, unknown model), 3 could not count (API or configuration error); the highest wins
-configuration: defaults for --max-tokens, --max-context-fraction, --total-budget, -m, --include, --exclude
-             and --include-outputs from [tool.jupyter-token-count] in the nearest pyproject.toml, e.g.
+configuration: defaults for --max-tokens, --max-context-fraction, --total-budget, --strict, -m, --include,
+             --exclude and --include-outputs from [tool.jupyter-token-count] in the nearest pyproject.toml, e.g.
                [tool.jupyter-token-count]
                max-tokens = 50000
                exclude = ["drafts/*"]
@@ -213,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="all inputs together over N tokens (per model)",
     )
+    budgets.add_argument(
+        "--strict",
+        action="store_true",
+        default=False,
+        help="compare an estimate's upper end (the top of the range that holds the real count nine times in "
+        "ten) with the budgets, not the estimate itself: for CI that must never let a prompt over its budget "
+        "through (exact counts are their own upper end)",
+    )
 
     report = p.add_argument_group("output")
     report.add_argument(
@@ -324,6 +335,7 @@ CONFIG_KEYS = {
     "max-tokens": ("budget", int),
     "max-context-fraction": ("max_context_fraction", float),
     "total-budget": ("total_budget", int),
+    "strict": ("strict", bool),
     "model": ("model", list),
     "exclude": ("exclude", list),
     "include": ("include", list),
@@ -480,22 +492,40 @@ def _progress(total: int) -> Iterator[Callable[[], None]]:
         yield lambda: progress.advance(task)
 
 
+def _budgeted(res: Any, strict: bool) -> int:
+    """The number a budget is checked against: the count, or with --strict the top of an estimate's range."""
+    return res.high if strict and res.high is not None else res.input_tokens
+
+
+def _as_checked(res: Any, strict: bool) -> str:
+    """How the checked number reads: ``≈1,234`` or, strict, ``≈1,234 (likely up to 1,241)``."""
+    if strict and not res.exact and res.high is not None and res.high != res.input_tokens:
+        return f"{res.label} (likely up to {res.high:,})"
+    return res.label
+
+
 def _apply_budgets(rows: list[Row], args: argparse.Namespace) -> list[str]:
-    """Mark the rows over a budget; return the lines saying which budgets are broken."""
+    """Mark the rows over a budget; return the lines saying which budgets are broken. With --strict an estimate is
+    checked by the top of its range."""
     lines: list[str] = []
+    strict = bool(getattr(args, "strict", False))
     for r in rows:
         if not r.ok:
             continue
         res = r.result
-        if args.budget is not None and res.input_tokens > args.budget:
-            r.over.append(f"over --max-tokens {args.budget:,}")
-            lines.append(f"{r.input}: {res.label} tokens on {r.model} is over the budget of {args.budget:,}")
-        frac = res.context_fraction
+        n = _budgeted(res, strict)
+        if args.budget is not None and n > args.budget:
+            only_strict = res.input_tokens <= args.budget  # over by its upper end only
+            r.over.append(f"over --max-tokens {args.budget:,}" + (" (strict)" if only_strict else ""))
+            lines.append(
+                f"{r.input}: {_as_checked(res, strict)} tokens on {r.model} is over the budget of {args.budget:,}"
+            )
+        frac = n / res.context_window if res.context_window else None
         if args.max_context_fraction is not None and frac is not None and frac > args.max_context_fraction:
             r.over.append(f"over {_pct(args.max_context_fraction)} of the window")
             lines.append(
-                f"{r.input}: {res.label} tokens take {frac:.1%} of {r.model}'s {res.context_window:,}-token "
-                f"window, over the {_pct(args.max_context_fraction)} allowed"
+                f"{r.input}: {_as_checked(res, strict)} tokens take {frac:.1%} of {r.model}'s "
+                f"{res.context_window:,}-token window, over the {_pct(args.max_context_fraction)} allowed"
             )
         elif args.max_context_fraction is not None and frac is None:
             lines.append(
@@ -504,12 +534,14 @@ def _apply_budgets(rows: list[Row], args: argparse.Namespace) -> list[str]:
     if args.total_budget is not None:
         for model in dict.fromkeys(r.model for r in rows if r.ok):
             counted = [r.result for r in rows if r.ok and r.model == model]
-            total = sum(c.input_tokens for c in counted)
+            total = sum(_budgeted(c, strict) for c in counted)
             if total > args.total_budget:
-                approx = "" if all(c.exact for c in counted) else "≈"
+                exact = all(c.exact for c in counted)
+                what = "the upper ends come to" if strict and not exact else ""
+                approx = "" if exact or what else "≈"
                 lines.append(
-                    f"all inputs together: {approx}{total:,} tokens on {model}, over the total budget of "
-                    f"{args.total_budget:,}"
+                    f"all inputs together: {what + ' ' if what else ''}{approx}{total:,} tokens on {model}, over the "
+                    f"total budget of {args.total_budget:,}"
                 )
     return lines
 
@@ -550,6 +582,8 @@ CSV_FIELDS = (
     "model",
     "status",
     "input_tokens",
+    "low",
+    "high",
     "label",
     "exact",
     "source",
@@ -577,6 +611,8 @@ def _print_csv(rows: list[Row]) -> None:
                 "model": r.model,
                 "status": _status(r),
                 "input_tokens": res.input_tokens,
+                "low": "" if res.low is None else res.low,
+                "high": "" if res.high is None else res.high,
                 "label": res.label,
                 "exact": str(res.exact).lower(),
                 "source": res.source,
@@ -598,6 +634,25 @@ def _notes(r: Row) -> list[str]:
     if r.warnings:
         notes.append("unknown model (guessed tokenizer)")
     return notes
+
+
+def _total(results: list[Any]) -> str:
+    """The sum of several counts, with the sum of their ranges where some are estimates."""
+    from .result import format_estimate
+
+    def total(attr: str) -> int | None:
+        values = [getattr(c, attr) for c in results]
+        return None if any(v is None for v in values) else sum(values)
+
+    n = sum(c.input_tokens for c in results)
+    return format_estimate(n, total("low"), total("high"), all(c.exact for c in results)).replace(
+        ", likely", " (likely"
+    ) + ("" if all(c.exact for c in results) or total("low") is None else ")")
+
+
+def _with_range(res: Any) -> str:
+    """``1,234``, or for an estimate ``≈1,234 (likely 1,228–1,241)``."""
+    return res.label + (f" ({res.likely})" if res.likely else "")
 
 
 def _md(text: str) -> str:
@@ -627,7 +682,7 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
         window = f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown"
         mark = "❌" if r.over else "⚠️" if r.warnings else "✅"
         out.append(
-            f"| {mark} | `{_md(_short(r.input))}` | {_md(res.display_name or r.model)} | {res.label} | "
+            f"| {mark} | `{_md(_short(r.input))}` | {_md(res.display_name or r.model)} | {_with_range(res)} | "
             f"{format_cost(res.cost_usd)} | {window} | {_md('; '.join(_notes(r)))} |"
         )
     out.append("")
@@ -636,8 +691,7 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
         models = list(dict.fromkeys(r.model for r in counted))
         for model in models:
             these = [r.result for r in counted if r.model == model]
-            approx = "" if all(c.exact for c in these) else "≈"
-            summary.append(f"{approx}{sum(c.input_tokens for c in these):,} tokens in all on {model}")
+            summary.append(f"{_total(these)} tokens in all on {model}")
     if over:
         summary.append(f"**{len(over)} over budget**")
     if failed:
@@ -647,6 +701,7 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
         f"--max-tokens {args.budget:,}" if args.budget is not None else "",
         f"--max-context-fraction {args.max_context_fraction:g}" if args.max_context_fraction is not None else "",
         f"--total-budget {args.total_budget:,}" if args.total_budget is not None else "",
+        "--strict" if getattr(args, "strict", False) else "",
     ]
     budgets = [b for b in budgets if b]
     if budgets:
@@ -743,7 +798,7 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
         cells = [
             escape(_short(r.input)),
             escape(res.display_name or r.model),
-            f"[red]{res.label}[/red]" if r.over else res.label,
+            f"[red]{_with_range(res)}[/red]" if r.over else _with_range(res),
             format_cost(res.cost_usd),
             f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown",
         ]
@@ -762,12 +817,8 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
     if len(rows) > 1:
         for model in dict.fromkeys(r.model for r in counted):
             these = [r.result for r in counted if r.model == model]
-            approx = "" if all(c.exact for c in these) else "≈"
-            console.print(
-                f"total on {escape(model)}: {approx}{sum(c.input_tokens for c in these):,} tokens "
-                f"in {len(these)} input{'s' if len(these) != 1 else ''}",
-                style="dim",
-            )
+            inputs = f"{len(these)} input{'s' if len(these) != 1 else ''}"
+            console.print(f"total on {escape(model)}: {_total(these)} tokens in {inputs}", style="dim")
     reasons = sorted({r.result.reason for r in counted if not r.result.exact and r.result.reason})
     for reason in reasons:
         console.print(f"≈ estimate: {escape(reason)}", style="dim")

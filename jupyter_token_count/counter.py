@@ -214,13 +214,21 @@ class Counter:
         retry_after: float | None = None,
         detail: dict[str, Any] | None = None,
         pending: bool = False,
+        low: int | None = None,
+        high: int | None = None,
         original: int | None = None,
     ) -> TokenCount:
         info = registry.resolve(model)
+        if not exact:
+            from .backends import offline
+
+            reason = offline.qualify(reason)
         if empty:
             # an empty notebook or file is sent as a one-token probe (the API refuses an empty message): what
             # it stands for is the request frame alone
             n = max(0, n - EMPTY_PROBE_TOKENS)
+            low = None if low is None else max(0, low - EMPTY_PROBE_TOKENS)
+            high = None if high is None else max(n, high - EMPTY_PROBE_TOKENS)
             original = None
             detail = {**(detail or {}), "empty": True}
         return TokenCount(
@@ -229,6 +237,8 @@ class Counter:
             source=source,  # type: ignore[arg-type]
             model=model,
             reason=reason,
+            low=low,
+            high=high,
             cost_usd=info.cost_usd(n),
             context_window=info.context_window,
             display_name=info.display_name,
@@ -261,6 +271,8 @@ class Counter:
             retry_after=retry_after,
             detail=detail,
             pending=pending,
+            low=est.low,
+            high=est.high,
         )
 
     async def _estimate(

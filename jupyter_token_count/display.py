@@ -45,6 +45,16 @@ def _badge(res: TokenCount) -> str:
     )
 
 
+def _likely(res: TokenCount) -> str:
+    """``, likely 1,228–1,241`` after an estimate's number: the range that holds the real count nine times in ten."""
+    if not res.likely:
+        return ""
+    return (
+        f'<span class="jtc-likely" title="the real count is in this range nine times in ten (fitted on real API '
+        f'counts)" style="color:{FG2};font-variant-numeric:tabular-nums">, {esc(res.likely)}</span>'
+    )
+
+
 def _window_bar(res: TokenCount) -> str:
     frac = res.context_fraction
     if frac is None:
@@ -97,8 +107,9 @@ def render_total(
         price = " at the list input price" if res.cost_usd is not None else ""
         body = (
             f'<div style="{fade}display:flex;align-items:baseline;flex-wrap:wrap;gap:6px">'
-            f'<span style="font-size:2.1em;font-weight:650;line-height:1.15;font-variant-numeric:tabular-nums">'
-            f'{esc(res.label)}</span><span style="color:{FG2}">input tokens</span> {_badge(res)}{status}</div>'
+            f'<span><span style="font-size:2.1em;font-weight:650;line-height:1.15;font-variant-numeric:tabular-nums">'
+            f"{esc(res.label)}</span>{_likely(res)}</span>"
+            f'<span style="color:{FG2}">input tokens</span> {_badge(res)}{status}</div>'
             f"{why}"
             f'<div style="font-size:0.9em;margin-top:4px;{fade}"><b>{esc(cost)}</b>{price} · '
             f"{esc(res.display_name or res.model)}</div>"

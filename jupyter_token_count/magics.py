@@ -318,6 +318,12 @@ class CallMeterMagics(Magics):
         "(input cost, cache- and batch-aware; the session total includes what earlier calls cost).",
     )
     @argument("--per-call", action="store_true", help="Apply the budgets to each call instead of the session total.")
+    @argument(
+        "--strict",
+        action="store_true",
+        help="Check an estimated prediction by the top of its range (the real count is below it nine times in "
+        "ten), not the estimate itself.",
+    )
     @argument("-q", "--quiet", action="store_true", help="Record calls without showing a line per call.")
     @line_magic
     def count_calls(self, line: str = "") -> Any:
@@ -326,6 +332,7 @@ class CallMeterMagics(Magics):
             %count_calls on                         # a line per call: input tokens, cost, window share, usage
             %count_calls on --budget-usd 0.50       # stop calls once the session would pass $0.50
             %count_calls on --budget-tokens 20000 --per-call
+            %count_calls on --budget-tokens 20000 --strict   # an estimate counts by the top of its range
             %count_calls report                     # a table of this kernel's calls (r = %count_calls report)
             %count_calls off
 
@@ -348,19 +355,23 @@ class CallMeterMagics(Magics):
         if args.action == "report":
             return meter.call_report()
         if args.action == "off":
-            if args.budget_tokens is not None or args.budget_usd is not None or args.per_call:
+            if args.budget_tokens is not None or args.budget_usd is not None or args.per_call or args.strict:
                 raise ValueError("budgets apply to `%count_calls on`")
             meter.stop_metering()
             print("count_calls: off")
             return None
         meter.meter_calls(
-            budget_tokens=args.budget_tokens, budget_usd=args.budget_usd, per_call=args.per_call, show=not args.quiet
+            budget_tokens=args.budget_tokens,
+            budget_usd=args.budget_usd,
+            per_call=args.per_call,
+            show=not args.quiet,
+            strict=args.strict,
         )
         limits = [
             f"{args.budget_tokens:,} tokens" if args.budget_tokens is not None else "",
             f"${args.budget_usd:g}" if args.budget_usd is not None else "",
         ]
         budget = " and ".join(x for x in limits if x)
-        scope = "per call" if args.per_call else "for this session"
+        scope = ("per call" if args.per_call else "for this session") + (", strict" if args.strict else "")
         print("count_calls: on" + (f", budget {budget} {scope}" if budget else ""))
         return None

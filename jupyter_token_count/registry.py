@@ -20,7 +20,9 @@ __all__ = [
     "Prices",
     "all_models",
     "default_model",
+    "estimate_ranges",
     "estimator_figures",
+    "few_counts",
     "resolve",
     "tokenizer_data",
     "update_from_api",
@@ -177,6 +179,39 @@ def estimator_figures(info: ModelInfo) -> dict[str, Any]:
                 figures[name] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
             break
     return figures
+
+
+def _model_rec(info: ModelInfo) -> dict[str, Any] | None:
+    """The data file's record of a model (by id, then undated id), or None."""
+    for key in (info.id, _DATE_SUFFIX.sub("", info.id)):
+        rec = next((r for r in _data()["models"] if r["id"] == key or key in r.get("aliases", ())), None)
+        if rec is not None:
+            return rec
+    return None
+
+
+def few_counts(info: ModelInfo) -> dict[str, int]:
+    """The estimator's figures for ``info`` that rest on fewer than five real counts (dotted path → how many),
+    as the fit (``bench/calibration_error.py``) marked them: the family's, less those the model overrides, plus
+    the model's own (its tool-use prompt sizes among them). An unknown model's tool prompt is a guess."""
+    family = dict(tokenizer_data(info.tokenizer).get("framing", {}).get("few_counts") or {})
+    rec = _model_rec(info) if info.known else None
+    if rec is not None:
+        own = rec.get("framing") or {}
+        for path in list(family):
+            top, _, sub = path.partition(".")
+            value = own.get(top)
+            if value is not None and (not sub or not isinstance(value, dict) or sub in value):
+                del family[path]
+        family.update(rec.get("few_counts") or {})
+    else:
+        family.update({f"tool_overhead.{k}": 0 for k in ("auto", "any", "tool")})
+    return family
+
+
+def estimate_ranges() -> dict[str, Any]:
+    """The fitted coefficients of the offline estimate's range (``backends/offline/ranges.py``)."""
+    return dict(_data().get("estimate_ranges") or {})
 
 
 _DATE_SUFFIX = re.compile(r"-(\d{8})$")

@@ -25,6 +25,22 @@ def format_tokens(n: int, exact: bool) -> str:
     return f"{'' if exact else '≈'}{n:,}"
 
 
+def format_likely(n: int, low: int | None, high: int | None, exact: bool) -> str:
+    """How far an estimate may be off, in words: ``likely 1,228–1,241`` (the range meant to hold the real count
+    nine times in ten), ``likely exact`` when that range is the estimate alone; '' for an exact count."""
+    if exact or low is None or high is None:
+        return ""
+    if low == high == n:
+        return "likely exact"
+    return f"likely {low:,}–{high:,}"
+
+
+def format_estimate(n: int, low: int | None, high: int | None, exact: bool) -> str:
+    """A count with its range where it has one: ``≈1,234, likely 1,228–1,241``; ``1,234`` when exact."""
+    likely = format_likely(n, low, high, exact)
+    return format_tokens(n, exact) + (f", {likely}" if likely else "")
+
+
 def edited_note(original: int | None, exact: bool = True) -> str:
     """What a count with context editing adds after its number: ``after context editing, 5,678 before``."""
     return "" if original is None else f"after context editing, {format_tokens(original, exact)} before"
@@ -40,6 +56,10 @@ class TokenCount:
     source: Source
     model: str
     reason: str | None = None
+    #: the range meant to hold the real count nine times in ten (the offline estimator's, fitted on real
+    #: counts; ``backends/offline/ranges.py``); both equal ``input_tokens`` when the count is exact
+    low: int | None = None
+    high: int | None = None
     cost_usd: float | None = None
     context_window: int | None = None
     display_name: str | None = None
@@ -55,6 +75,11 @@ class TokenCount:
     #: things the user must know about this count (e.g. an unknown model id estimated with a guessed tokenizer)
     warnings: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.exact:  # an exact count is its own range
+            object.__setattr__(self, "low", self.input_tokens)
+            object.__setattr__(self, "high", self.input_tokens)
+
     @property
     def context_fraction(self) -> float | None:
         if not self.context_window:
@@ -65,6 +90,11 @@ class TokenCount:
     def label(self) -> str:
         """``1,234`` or ``≈1,234``: every surface shows an estimate with ≈."""
         return format_tokens(self.input_tokens, self.exact)
+
+    @property
+    def likely(self) -> str:
+        """``likely 1,228–1,241`` for an estimate (its range), '' for an exact count."""
+        return format_likely(self.input_tokens, self.low, self.high, self.exact)
 
     def __int__(self) -> int:
         return self.input_tokens
@@ -88,8 +118,9 @@ class TokenCount:
     def summary(self) -> str:
         """One plain line, for terminals and text-only front ends."""
         edited = edited_note(self.original_input_tokens, self.exact)
+        head = f"{self.label} input tokens" + (f" ({self.likely})" if self.likely else "")
         parts = [
-            f"{self.label} input tokens" + (f" ({edited})" if edited else ""),
+            head + (f" ({edited})" if edited else ""),
             self.display_name or self.model,
             format_cost(self.cost_usd),
         ]

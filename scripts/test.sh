@@ -27,8 +27,8 @@ if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; 
 fi
 
 echo "» ruff"
-ruff check jupyter_token_count tests bench
-ruff format --check jupyter_token_count tests bench
+ruff check jupyter_token_count tests bench scripts/readme_samples.py hatch_build.py
+ruff format --check jupyter_token_count tests bench scripts/readme_samples.py hatch_build.py
 # The front end's dev dependencies (eslint, prettier, jest) come with the locked install the build uses.
 echo "» TypeScript: prettier, eslint, jest"
 (
@@ -37,5 +37,10 @@ echo "» TypeScript: prettier, eslint, jest"
   jlpm lint:check
   jlpm test --ci
 )
+# The shipped estimator figures, few-count marks and range coefficients (models.json) and the README's accuracy
+# tables must be what the fit on the real counts produces. The counts live beside the checkout
+# (../shared/calibration), never in it: where they are absent the script says it skipped.
+echo "» the fit: python bench/calibration_error.py --check"
+python bench/calibration_error.py --check
 echo "» pytest"
 python -m pytest "$@"

@@ -22,6 +22,14 @@ from jupyter_token_count.counter import Counter
 LIVE_KEY = os.environ.get("ANTHROPIC_API_KEY")
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+#: real API counts, kept outside the repository (only figures derived from their prompts may be in it); CI has
+#: them beside the clone, at ../shared/calibration, and a user's clone does not
+CALIBRATION = SHARED / "calibration"
+needs_calibration = pytest.mark.skipif(
+    not (CALIBRATION / "real_counts.jsonl").is_file(),
+    reason=f"calibration data (real API requests) not at {CALIBRATION}: it is kept outside the repository, "
+    "and CI runs these tests with it beside the clone",
+)
 #: a few real public notebooks (MIT, see fixtures/notebooks/LICENSE)
 FIXTURE_NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
 

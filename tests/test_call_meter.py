@@ -322,6 +322,28 @@ def test_without_a_key_the_prediction_is_an_estimate_and_a_budget_needs_no_netwo
     k.execute("configure(data_dir=None)")
 
 
+def test_a_strict_budget_checks_the_top_of_the_estimates_range(k: Kernel, standin: StandIn):
+    # offline, tools on a model whose tool prompt no count measured: the estimate has a wide range above it
+    k.execute(
+        "configure(mode='offline')\n"
+        "TOOL = {'name': 'lookup', 'description': 'Look a word up', 'input_schema': {'type': 'object'}}"
+    )
+    n, low, high = k.json(
+        "r = jtc.count_tokens(HELLO, model=M, tools=[TOOL]); print(json.dumps([r.input_tokens, r.low, r.high]))"
+    )
+    assert low <= n < high
+    call = "client.messages.create(model=M, max_tokens=8, messages=HELLO, tools=[TOOL])"
+    mid, _ = run(k, f"jtc.meter_calls(budget_tokens={n}, per_call=True)\nm = {call}")
+    assert f"likely {low:,}–{high:,}" in final_text(k, mid)  # the line shows the range
+    sent = len(message_requests(standin))
+    k.execute("%load_ext jupyter_token_count")
+    assert "per call, strict" in k.execute(f"%count_calls on --budget-tokens {n} --per-call --strict")
+    out = k.execute(f"try:\n    {call}\nexcept jtc.BudgetExceeded as e:\n    print(e)")
+    assert "not sent" in out and f"likely up to {high:,}; checked strictly" in out
+    assert len(message_requests(standin)) == sent
+    k.execute("configure(data_dir=None)")
+
+
 def test_budget_arguments_are_checked():
     from jupyter_token_count import meter_calls, stop_metering
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -110,6 +112,37 @@ def test_budget_exit_code(tmp_path: Path):
     assert cli(str(f), "--budget", "100000").returncode == 0
     over = cli(str(f), "--budget", "10")
     assert over.returncode == 1 and "over the budget of 10" in over.stderr
+
+
+def test_strict_budgets_compare_the_top_of_the_range(tmp_path: Path, key_env, standin: StandIn):
+    # tools on a model whose tool prompt rests on no count: a wide range above the estimate
+    f = tmp_path / "request.json"
+    tool = {"name": "lookup", "description": "Look a word up", "input_schema": {"type": "object"}}
+    f.write_text(
+        json.dumps({"model": "claude-fable-5-2", "tools": [tool], "messages": [{"role": "user", "content": "Hi"}]})
+    )
+    est = json.loads(cli(str(f), "--json").stdout)
+    assert est["exact"] is False and est["low"] <= est["input_tokens"] < est["high"]
+    budget = str(est["input_tokens"])  # the estimate is within it, its upper end is not
+    assert cli(str(f), "--max-tokens", budget).returncode == 0
+    strict = cli(str(f), "--max-tokens", budget, "--strict")
+    assert strict.returncode == 1
+    assert f"likely up to {est['high']:,}" in strict.stderr and f"over the budget of {int(budget):,}" in strict.stderr
+    rows = list(csv.DictReader(io.StringIO(cli(str(f), "--format", "csv", "--max-tokens", budget, "--strict").stdout)))
+    assert rows[0]["low"] == str(est["low"]) and rows[0]["high"] == str(est["high"])
+    assert rows[0]["status"] == "over_budget" and "(strict)" in rows[0]["note"]
+    # an exact count is its own upper end: --strict changes nothing
+    exact = json.loads(cli(str(f), "--json", env=key_env).stdout)
+    assert exact["exact"] is True and exact["low"] == exact["high"] == exact["input_tokens"]
+    at = str(exact["input_tokens"])
+    assert cli(str(f), "--max-tokens", at, "--strict", env=key_env).returncode == 0
+
+
+def test_strict_from_pyproject(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text("[tool.jupyter-token-count]\nstrict = true\nmax-tokens = 1\n")
+    (tmp_path / "p.txt").write_text("Hello")
+    p = cli("p.txt", "--format", "markdown", cwd=tmp_path)
+    assert p.returncode == 1 and "`--strict`" in p.stdout
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """The piecewise offline counter (``backends/offline/tiling.py``) against ctok itself: the same count for
 every text and every tokenizer family, checked on random Unicode, code, whitespace runs and marker-like
-strings (hypothesis), on every text of the fixture notebooks and of ``../shared/calibration``; and the two
-facts it rests on (which characters are whitespace to ctok, where the vocabulary allows a cut) checked
-directly."""
+strings (hypothesis), on every text of the fixture notebooks (in the repository) and of ``../shared/calibration``
+(kept outside it: skipped where absent); and the two facts it rests on (which characters are whitespace to ctok,
+where the vocabulary allows a cut) checked directly."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import CALIBRATION, needs_calibration
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -29,9 +30,7 @@ if textmod.using_ctok():
 
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-CALIBRATION = SHARED / "calibration"
-NOTEBOOK_DIRS = [ROOT / "tests" / "fixtures" / "notebooks", SHARED / "fixtures" / "notebooks"]
+NOTEBOOK_DIRS = [ROOT / "tests" / "fixtures" / "notebooks"]
 
 FAMILIES = ("v3", "v4.7", "v4.8")
 #: (family, frame_bow): v4.8's frame has no ⟨bow⟩ of its own, so its two readings are one
@@ -403,9 +402,7 @@ def test_same_count_on_fixture_notebooks():
         assert_same(text[:2000], models=[(f, False) for f in ("v3", "v4.7")])
 
 
-@pytest.mark.skipif(
-    not CALIBRATION.is_dir(), reason="../shared/calibration (the real requests) is not beside the clone"
-)
+@needs_calibration
 def test_same_count_on_calibration_texts():
     found: set[str] = set()
     for path in sorted(CALIBRATION.glob("*.jsonl")):

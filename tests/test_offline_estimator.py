@@ -11,15 +11,15 @@ import statistics
 from pathlib import Path
 
 import pytest
+from conftest import CALIBRATION, needs_calibration
 from media import image_bytes, pdf_bytes
 
 from jupyter_token_count.backends import offline
 from jupyter_token_count.backends.offline import images
 from jupyter_token_count.backends.offline import text as textmod
-from jupyter_token_count.registry import resolve
+from jupyter_token_count.registry import estimator_figures, few_counts, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
-CALIBRATION = ROOT.parent / "shared" / "calibration"
 ENV = "JUPYTER_TOKEN_COUNT_ESTIMATOR"
 
 V3 = resolve("claude-3-5-sonnet-20241022")  # the model the token-counting docs' examples were measured on
@@ -387,19 +387,45 @@ def test_document_title_and_context_cost_their_text_plus_a_wrapper():
     assert total(title=title, context="Q3 figures") > total(title=title)
 
 
-def test_forced_tool_uses_the_models_own_figure_where_it_differs():
+def test_naming_a_tool_costs_the_any_prompt_plus_its_name():
+    # the forced-tool prompt is the "any" prompt with the tool named (one structure for every model, no
+    # per-model figure: the real counts fit it as well as per-model figures did, leave-one-source-out)
     body = {
         "tools": [GET_WEATHER],
         "tool_choice": {"type": "tool", "name": "get_weather"},
         "messages": [{"role": "user", "content": "Weather in Paris?"}],
     }
     info = resolve("claude-sonnet-4-5")
-    assert info.tool_overhead_tool is not None and info.tool_overhead_tool != info.tool_overhead_any
     forced = est(body, info).parts["/tool_overhead"]
     anyof = est({**body, "tool_choice": {"type": "any"}}, info).parts["/tool_overhead"]
-    assert forced - anyof == info.tool_overhead_tool - info.tool_overhead_any + 2 + offline.text_tokens(
-        "get_weather", info
-    )
+    assert anyof == info.tool_overhead_any
+    assert forced - anyof == estimator_figures(info)["tool_choice_tool"] + offline.text_tokens("get_weather", info)
+
+
+def test_disabling_parallel_tool_use_is_an_instruction_of_its_own():
+    body = {"tools": [GET_WEATHER], "messages": [{"role": "user", "content": "Weather in Paris?"}]}
+    info = resolve("claude-3-haiku-20240307")
+    for choice in ({"type": "auto"}, {"type": "any"}):
+        plain = est({**body, "tool_choice": choice}, info)
+        single = est({**body, "tool_choice": {**choice, "disable_parallel_tool_use": True}}, info)
+        assert single.input_tokens - plain.input_tokens == estimator_figures(info)["tool_choice_single"]
+        off = est({**body, "tool_choice": {**choice, "disable_parallel_tool_use": False}}, info)
+        assert off.input_tokens == plain.input_tokens
+    # it rests on one real count: the figure is marked and the range is wider than without it
+    assert "tool_choice_single" in few_counts(info)
+    assert single.high - single.low > plain.high - plain.low
+
+
+def test_thinking_costs_nothing_when_the_tool_choice_forces_a_tool():
+    # thinking works with tool_choice auto or none only; the real counts of adaptive thinking with a forced
+    # tool carry no thinking instruction
+    info = resolve("claude-opus-4-6")
+    body = {"tools": [GET_WEATHER], "messages": [{"role": "user", "content": "Weather?"}]}
+    thinking = {"thinking": {"type": "adaptive"}}
+    for choice, charged in (({"type": "auto"}, True), ({"type": "any"}, False), ({"type": "none"}, True)):
+        with_t = est({**body, **thinking, "tool_choice": choice}, info).input_tokens
+        without = est({**body, "tool_choice": choice}, info).input_tokens
+        assert (with_t - without) == (estimator_figures(info)["thinking_config"]["adaptive"] if charged else 0)
 
 
 def test_multi_sentence_cited_document_and_rejected_forced_tool_are_noted():
@@ -504,7 +530,7 @@ def test_missing_ctok_falls_back_automatically(monkeypatch):
             "messages": [{"role": "user", "content": "What's the weather like in San Francisco?"}],
         }
     )
-    assert any("ctok not installed" in n for n in e.notes)
+    assert any("coarse estimator" in n and "ctok" in n for n in e.notes)
     assert abs(e.input_tokens - 403) <= 0.1 * 403
 
 
@@ -528,12 +554,6 @@ def _bench():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-needs_calibration = pytest.mark.skipif(
-    not (CALIBRATION / "real_counts.jsonl").exists(),
-    reason=f"real counts not available at {CALIBRATION} (kept outside the repository; CI may not have them)",
-)
 
 
 @needs_ctok

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SHARED
+from conftest import CALIBRATION, needs_calibration
 from media import materialize_images
 
 from jupyter_token_count import registry
 from jupyter_token_count.backends.offline import estimate
 from jupyter_token_count.request import build_request
 
-CALIBRATION = SHARED / "calibration"
 FILES = [
     "real_counts.jsonl",
     "real_counts_images.jsonl",
@@ -22,11 +21,10 @@ FILES = [
 ]
 
 
+@needs_calibration
 @pytest.mark.parametrize("name", FILES)
 def test_every_real_request_counts_without_error(name: str):
     path = CALIBRATION / name
-    if not path.is_file():
-        pytest.skip(f"calibration data not present at {path} (it lives outside the repository)")
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert records
     failures = []

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import FIXTURE_NOTEBOOKS, ROOT
 from jsonschema import Draft202012Validator
-from media import image_bytes
+from media import image_bytes, pdf_bytes
 from standin import StandIn, standin_count
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from traitlets.config import Config
@@ -327,6 +327,20 @@ async def test_count_without_key_is_an_honest_estimate(client: Client, standin: 
     assert standin.requests == []
 
 
+async def test_the_coarse_estimator_is_named_in_every_answer(client: Client, monkeypatch: pytest.MonkeyPatch):
+    """Without ctok (a pip install below Python 3.12) the reason says so: it is what the status bar, the badges'
+    and the editor's tooltips show beside ≈ (tests/test_coarse_estimator.py covers the other surfaces)."""
+    monkeypatch.setenv("JUPYTER_TOKEN_COUNT_ESTIMATOR", "fallback")
+    count = await client.post("count", body())
+    nb = await client.post("cells", {"model": M, "cells": cells(3), "include_outputs": False})
+    doc = await client.post("document", {"name": "system.md", "text": "You are careful.", "model": M})
+    typing = await client.post("document", {"name": "system.md", "text": "You are.", "model": M, "exact_total": False})
+    reasons = [count["reason"], nb["reason"], doc["total"]["reason"], typing["total"]["reason"]]
+    reasons += [c["reason"] for c in nb["cells"] if c["tokens"]]
+    assert len(reasons) == 7 and all("coarse estimator" in r for r in reasons), reasons
+    assert (await client.get("status"))["estimator"].startswith("fallback")
+
+
 async def test_count_offline_mode_per_request(client: Client, key: str, standin: StandIn):
     res = await client.post("count", body(mode="offline"))
     assert (res["exact"], res["source"], res["reason"]) == (False, "offline", "offline mode")
@@ -345,11 +359,20 @@ async def test_count_takes_strings_literally(
 
 
 # -- errors -----------------------------------------------------------------------------------------
+def _python_json_error(raw: bytes) -> str:
+    """Where and why Python's own parser stops (its wording and column changed in 3.13): the answer relays it."""
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    raise AssertionError(f"{raw!r} is valid JSON")
+
+
 @pytest.mark.parametrize(
     ("raw", "etype", "message"),
     [
         (b'{"messages": [', "invalid_json", "malformed JSON at line 1, column 15"),
-        (b'{"a": 1,}', "invalid_json", "malformed JSON at line 1, column 9: Expecting property name"),
+        (b'{"a": 1,}', "invalid_json", _python_json_error(b'{"a": 1,}')),
         (b"", "invalid_json", "the request body is empty"),
         (b"\xff\xfe{}", "invalid_json", "not UTF-8"),
         (b'[{"role": "user", "content": "hi"}]', "invalid_json", "expected a JSON object, got an array"),
@@ -1153,6 +1176,80 @@ async def test_document_json_that_is_neither_is_text_and_says_so(client: Client)
 )
 async def test_document_bad_input_is_400(client: Client, payload: dict[str, Any], message: str):
     err = await client.post("document", raw=json.dumps(payload).encode(), status=400)
+    assert message in err["error"]["message"]
+
+
+async def test_document_images_and_pdfs_count_as_the_cli_counts_the_file(
+    client: Client, key: str, standin: StandIn, tmp_path: Path
+):
+    """What JupyterLab's image and PDF viewers hold: the file's bytes in base64, with the contents API's line
+    breaks. An image counts as one user message holding the image block, exactly as `jupyter-token-count FILE`."""
+    env = {
+        "ANTHROPIC_API_KEY": standin.api_key,
+        "ANTHROPIC_BASE_URL": standin.url,
+        "JUPYTER_TOKEN_COUNT_DATA_DIR": str(tmp_path / "cli"),
+    }
+    for name, data, kind in (
+        ("chart.png", image_bytes("PNG", (2400, 1200)), "image"),
+        ("photo.jpeg", image_bytes("JPEG", (640, 480)), "image"),
+        ("paper.pdf", pdf_bytes(2, "Quarterly results, in brief."), "pdf"),
+    ):
+        path = tmp_path / name
+        path.write_bytes(data)
+        b64 = base64.encodebytes(data).decode()  # 76-character lines, as Jupyter's contents API sends them
+        body = {"name": name, "text": b64, "encoding": "base64", "model": M, "deadline_ms": SLOW_OK}
+        res = await client.post("document", body)
+        assert res["kind"] == kind and res["total"]["exact"], res
+        assert res["total"]["input_tokens"] == _cli_json(path, "--api", "-m", M, env=env)["input_tokens"]
+        # what went upstream: one block holding the file's bytes (found by them: a server of an earlier test may
+        # still be sending its background per-cell counts to the shared stand-in)
+        b64_sent = base64.b64encode(data).decode()
+        sent = [r.json["messages"][0]["content"] for r in standin.count_requests()]
+        ours = [c for c in sent if isinstance(c, list) and c[0].get("source", {}).get("data") == b64_sent]
+        assert ours and all(len(c) == 1 and c[0]["type"] == ("image" if kind == "image" else "document") for c in ours)
+        offline = await client.post("document", {**body, "mode": "offline"})
+        assert offline["total"]["input_tokens"] == _cli_json(path, "--offline", "-m", M)["input_tokens"]
+    big = await client.post(
+        "document",
+        {
+            "name": "chart.png",
+            "text": base64.b64encode(image_bytes("PNG", (2400, 1200))).decode(),
+            "encoding": "base64",
+            "model": M,
+            "mode": "offline",
+        },
+    )
+    # the tooltip says what the model sees: the API shrinks a large image before it is costed
+    assert big["note"].startswith("a PNG image of 2,400×1,200 px, as one user message (")
+    assert "sees it at" in big["note"]
+    # a text file JupyterLab happened to hold as bytes is its text
+    text = await client.post(
+        "document",
+        {"name": "notes.md", "text": base64.b64encode(b"# Notes").decode(), "encoding": "base64", "model": M},
+    )
+    assert text["kind"] == "text"
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (
+            {"name": "a.png", "text": "not base64!", "encoding": "base64"},
+            "text: expected the document's bytes as base64",
+        ),
+        (
+            {"name": "a.png", "text": base64.b64encode(b"hello").decode(), "encoding": "base64"},
+            "document 'a.png': named like an image (.png) but its bytes are not PNG, JPEG, GIF or WebP",
+        ),
+        ({"name": "a.md", "text": "x", "encoding": "utf-16"}, 'encoding: expected text or base64, got "utf-16"'),
+        (
+            {"name": "scan.bmp", "text": base64.b64encode(b"BM\xff\xfe\x00").decode(), "encoding": "base64"},
+            "document 'scan.bmp': neither text nor a file Claude reads as a block",
+        ),
+    ],
+)
+async def test_document_bad_bytes_are_400(client: Client, payload: dict[str, Any], message: str):
+    err = await client.post("document", raw=json.dumps({**payload, "model": M}).encode(), status=400)
     assert message in err["error"]["message"]
 
 

@@ -47,11 +47,17 @@ def _check_budget(name: str, value: Any, kind: type) -> Any:
 
 
 def meter_calls(
-    budget_tokens: int | None = None, budget_usd: float | None = None, per_call: bool = False, show: bool = True
+    budget_tokens: int | None = None,
+    budget_usd: float | None = None,
+    per_call: bool = False,
+    show: bool = True,
+    strict: bool = False,
 ) -> Meter:
     """Switch the call meter on (again: with new budgets). ``budget_tokens`` / ``budget_usd`` stop a call before it
     is sent when its predicted input (``per_call=True``) or the session's total with it would pass them; a stopped
-    call raises ``BudgetExceeded`` and nothing reaches the API. ``show=False`` records without showing lines."""
+    call raises ``BudgetExceeded`` and nothing reaches the API. ``strict=True`` checks an estimated prediction by
+    the top of its range (the real count is below it nine times in ten) instead of the estimate itself.
+    ``show=False`` records without showing lines."""
     from . import hooks
 
     meter = Meter(
@@ -59,6 +65,7 @@ def meter_calls(
         _check_budget("budget_usd", budget_usd, float),
         bool(per_call),
         bool(show),
+        strict=bool(strict),
     )
     meter.records = _log  # one log per kernel: the session total spans re-configurations
     with _lock:

@@ -110,10 +110,14 @@ class Meter:
         budget_usd: float | None = None,
         per_call: bool = False,
         show: bool = True,
+        *,
+        strict: bool = False,
     ) -> None:
         self.budget_tokens = budget_tokens
         self.budget_usd = budget_usd
         self.per_call = per_call
+        #: budgets compare the top of an estimate's range (``TokenCount.high``), not the estimate
+        self.strict = strict
         self.show = show
         self.records: list[CallRecord] = []
         self._lock = threading.Lock()
@@ -129,6 +133,7 @@ class Meter:
             f"budget_tokens={self.budget_tokens:,}" if self.budget_tokens is not None else "",
             f"budget_usd={self.budget_usd:g}" if self.budget_usd is not None else "",
             "per_call" if self.per_call and self.has_budget else "",
+            "strict" if self.strict and self.has_budget else "",
             "" if self.show else "quiet",
         ]
         return f"<call meter: {', '.join(x for x in ['on', *limits] if x)}; {len(self.records)} call(s) logged>"
@@ -208,7 +213,7 @@ class Meter:
                 res = counter.estimate(req, reason=note)
             except Exception:
                 res = None
-            rec.count_note = note
+            rec.count_note = res.reason if res is not None and res.reason else note
         info = registry.resolve(rec.model)
         if res is None:
             with rec._lock:
@@ -220,12 +225,23 @@ class Meter:
         cost = pricing.input_cost(
             rec.model, uncached=max(0, total - w5 - w1 - read), write_5m=w5, write_1h=w1, read=read, batch=batch
         )
+        high = res.high if res.high is not None else total
+        # the top of the range priced as the rest of the request would be (the extra tokens are not cached)
+        cost_high = (
+            cost
+            if high == total or cost is None
+            else pricing.input_cost(
+                rec.model, uncached=max(0, high - w5 - w1 - read), write_5m=w5, write_1h=w1, read=read, batch=batch
+            )
+        )
         out = (
             pricing.output_cost(rec.model, rec.max_tokens, prompt_tokens=total, batch=batch) if rec.max_tokens else None
         )
         with rec._lock:  # all figures at once: a line never shows a count without its price
             rec.context_window = info.context_window
             rec.predicted_input_tokens, rec.exact, rec.count_source = total, res.exact, res.source
+            rec.predicted_low, rec.predicted_high = res.low, res.high
+            rec.predicted_cost_usd_high = cost_high
             rec.predicted_original_input_tokens = res.original_input_tokens
             if not res.exact and not rec.count_note:
                 rec.count_note = f"≈ estimate: {res.reason or 'offline'}"
@@ -282,10 +298,15 @@ class Meter:
 
     # -- budget --------------------------------------------------------------------------------------
     def check_budget(self, new: list[CallRecord]) -> None:
-        tokens = sum(r.predicted_input_tokens or 0 for r in new)
-        usd = sum(r.predicted_cost_usd or 0.0 for r in new)
+        """Stop the call (``BudgetExceeded``) when its predicted input, or with ``strict`` the top of the
+        prediction's range, would pass a budget."""
+        tokens = sum(r.budgeted_tokens(self.strict) for r in new)
+        usd = sum(r.budgeted_usd(self.strict) or 0.0 for r in new)
         exact = all(r.exact for r in new)
-        label = format_tokens(tokens, exact)
+        predicted = sum(r.predicted_input_tokens or 0 for r in new)
+        label = format_tokens(predicted, exact)
+        if tokens != predicted:  # strict, on an estimate: say which number was checked
+            label += f" (likely up to {tokens:,}; checked strictly)"
         with self._lock:
             earlier = [r for r in self.records if r.status != "blocked" and r not in new]
         how = "raise it with `%count_calls on --budget-tokens N` / `meter_calls(budget_tokens=N)`"
@@ -299,7 +320,7 @@ class Meter:
                     f"{self.budget_tokens:,} tokens{already}; {how}, or `%count_calls off`"
                 )
         if self.budget_usd is not None:
-            if any(r.predicted_cost_usd is None for r in new):
+            if any(r.budgeted_usd(self.strict) is None for r in new):
                 raise BudgetExceeded(
                     f"not sent: no list price is known for {new[0].model!r}, so a USD budget cannot be "
                     "checked; use --budget-tokens, or `%count_calls off`"
@@ -409,9 +430,23 @@ def _execution_count() -> int | None:
     except ImportError:
         return None
     ip = get_ipython()
-    n = getattr(ip, "execution_count", None) if ip is not None else None
-    # IPython numbers the next cell as soon as one starts: the running cell is the one before
-    return n - 1 if isinstance(n, int) and n > 1 else None
+    if ip is None:
+        return None
+    # the running cell's own number, as IPython records it while the cell runs (8 and 9 alike)
+    running = getattr(getattr(ip, "displayhook", None), "exec_result", None)
+    n = getattr(running, "execution_count", None)
+    if isinstance(n, int) and n > 0:
+        return n
+    # outside a running cell (a thread it started): IPython 9 numbers the next cell as soon as one starts, 8 when
+    # it ends (8 is the IPython of Python 3.10)
+    n = getattr(ip, "execution_count", None)
+    if not isinstance(n, int):
+        return None
+    import IPython
+
+    if IPython.version_info[0] >= 9:
+        return n - 1 if n > 1 else None
+    return n
 
 
 def _in_kernel() -> bool:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..result import WARN_FRACTION, edited_note, format_cost, format_tokens
+from ..result import WARN_FRACTION, edited_note, format_cost, format_likely, format_tokens
 
 
 @dataclass
@@ -24,12 +24,17 @@ class CallRecord:
     max_tokens: int | None = None
     # -- before sending
     predicted_input_tokens: int | None = None
+    #: the prediction's range (``TokenCount.low/high``): the real count is within it nine times in ten
+    predicted_low: int | None = None
+    predicted_high: int | None = None
     exact: bool | None = None
     count_source: str | None = None  # "api" | "cache" | "offline"
     count_note: str | None = None  # why a prediction is an estimate, or why counting failed
     #: with context editing: the count before the edits (``predicted_input_tokens`` is after them)
     predicted_original_input_tokens: int | None = None
     predicted_cost_usd: float | None = None
+    #: what the top of the range would cost (for strict budgets)
+    predicted_cost_usd_high: float | None = None
     max_output_cost_usd: float | None = None
     context_window: int | None = None
     #: predicted cache split (≈: prefix sizes are estimated shares of the count)
@@ -66,6 +71,16 @@ class CallRecord:
         actual = self.actual_input_total
         return actual if actual is not None else (self.predicted_input_tokens or 0)
 
+    def budgeted_tokens(self, strict: bool) -> int:
+        """What a budget checks of this call before it is sent: the prediction, or strictly the top of its range."""
+        n = self.predicted_input_tokens or 0
+        return max(n, self.predicted_high or 0) if strict and not self.exact else n
+
+    def budgeted_usd(self, strict: bool) -> float | None:
+        if strict and not self.exact and self.predicted_cost_usd_high is not None:
+            return self.predicted_cost_usd_high
+        return self.predicted_cost_usd
+
     def spent_usd(self) -> float:
         if self.cost_usd is not None:
             return self.cost_usd
@@ -80,6 +95,8 @@ class CallRecord:
             "stream": self.stream,
             "status": self.status,
             "predicted_input_tokens": self.predicted_input_tokens,
+            "predicted_low": self.predicted_low,
+            "predicted_high": self.predicted_high,
             "predicted_original_input_tokens": self.predicted_original_input_tokens,
             "exact": self.exact,
             "count_note": self.count_note,
@@ -121,6 +138,8 @@ class CallLine:
             total = sum(p for p in preds if p is not None)
             exact = all(r.exact for r in recs)
             cost = _sum([r.predicted_cost_usd for r in recs])
+            low, high = _sum([r.predicted_low for r in recs]), _sum([r.predicted_high for r in recs])
+            likely = format_likely(total, None if low is None else int(low), None if high is None else int(high), exact)
             originals = [r.predicted_original_input_tokens for r in recs]
             edited = (
                 edited_note(sum(o for o in originals if o is not None), exact)
@@ -128,7 +147,7 @@ class CallLine:
                 else ""
             )
             parts.append(
-                f"in {format_tokens(total, exact)}{' ' + edited if edited else ''} "
+                f"in {format_tokens(total, exact)}{f', {likely}' if likely else ''}{' ' + edited if edited else ''} "
                 f"({'' if exact else '≈'}{format_cost(cost)}{' at batch price' if self.batch else ''})"
             )
             frac = r0.context_fraction

@@ -7,6 +7,9 @@ The rendering is the CLI's, so a file counts the same in the editor as with ``ju
 - ``.jsonl`` whose every line is a message is that message list.
 A JSON document that is neither (or is not valid JSON yet, while being typed) is counted as text, and the
 answer says so. An empty document is the request frame alone, as an empty file is for the CLI.
+
+JupyterLab holds images and PDFs as base64 (its image and PDF viewers): ``document_from_bytes`` reads those bytes
+as the CLI reads the file, an image or a PDF as one user message holding that block; any other bytes as text.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from pathlib import PurePath
 from typing import Any
 
 from ..errors import InputError
+from . import files
 from .body import CountRequest
 
 #: what a document was counted as
-KINDS = ("text", "messages", "request")
+KINDS = ("text", "messages", "request", "image", "pdf")
+_MEDIA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf"})
 
 
 @dataclass(frozen=True)
@@ -81,3 +86,55 @@ def _text_request(text: str, build: dict[str, Any]) -> CountRequest:
     from . import build_request
 
     return build_request([{"role": "user", "content": [{"type": "text", "text": text}]}], **build)
+
+
+def document_from_bytes(name: str, data: bytes, **build: Any) -> Document:
+    """A document JupyterLab holds as base64 (an image or a PDF in its viewer) → its request, as the CLI reads the
+    file: an image or a PDF is one user message holding that block (the media type from the bytes, never the name);
+    other bytes are the document's text."""
+    from . import build_request
+
+    where = f"document '{name}'"
+    suffix = PurePath(name).suffix.lower()
+    if files.sniff_media_type(data) is None and suffix not in _MEDIA_SUFFIXES:
+        try:
+            _, text = files.classify_bytes(data, ".txt", where)
+        except InputError:
+            raise InputError(
+                "neither text nor a file Claude reads as a block (a PNG, JPEG, GIF or WebP image, or a PDF)", where
+            ) from None
+        return document_request(name, text, **build)
+    kind, payload = files.classify_bytes(data, suffix, where)  # an image or a PDF, or the name's complaint
+    try:
+        if kind == "image":
+            block, note = files.image_block(payload), _image_note(payload, build.get("model"))
+        else:
+            block, note = files.pdf_block(payload), "a PDF document, as one user message"
+        req = build_request([{"role": "user", "content": [block]}], **build)
+    except InputError as exc:
+        raise exc.at(where) from None
+    return Document(kind, note, req)
+
+
+def _image_note(data: bytes, model: str | None) -> str:
+    """What the image is and, when the model's image rules shrink it, the size the model sees it at."""
+    import io
+
+    from PIL import Image
+
+    from .. import registry
+    from ..backends.offline import images
+
+    with Image.open(io.BytesIO(data)) as im:
+        w, h, fmt = int(im.width), int(im.height), str(im.format or "image")
+    note = f"a {fmt} image of {w:,}×{h:,} px, as one user message"
+    try:
+        info = registry.resolve(model or registry.default_model())
+    except ValueError:
+        return note
+    limits = info.image_limits()
+    resize = images.area750_size if limits.get("rule") == "area750" else images.patch28_size
+    seen = resize(w, h, int(limits.get("max_edge", 1568)), int(limits.get("max_tokens", 1568)))
+    if seen != (w, h):
+        note += f" ({info.display_name or info.id} sees it at {seen[0]:,}×{seen[1]:,})"
+    return note

@@ -130,8 +130,14 @@ def read_path(path: Path) -> tuple[str, Any]:
         raise InputError("is a directory, not a file", where) from None
     except OSError as exc:
         raise InputError(f"cannot be read ({exc.strerror or exc})", where) from None
+    return classify_bytes(data, path.suffix, where)
+
+
+def classify_bytes(data: bytes, suffix: str, where: str) -> tuple[str, Any]:
+    """A file's bytes, named with ``suffix``, → what they hold, as ``read_path`` says (errors name ``where``):
+    the CLI reading a file and the server reading a document JupyterLab holds as base64 read it alike."""
     sniffed = sniff_media_type(data)
-    suffix = path.suffix.lower()
+    suffix = suffix.lower()
     if sniffed == PDF_TYPE:
         return "pdf", data
     if sniffed is not None:

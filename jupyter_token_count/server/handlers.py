@@ -11,6 +11,8 @@ Every reply is strict JSON (no NaN or Infinity).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import functools
 import json
 import math
@@ -31,7 +33,7 @@ from ..errors import (
 )
 from ..modelcheck import check_listed
 from ..request import CountRequest, build_request, cells_from_json, check_tree, notebook_request
-from ..request.document import document_request
+from ..request.document import document_from_bytes, document_request
 from ..request.files import strings_may_be_paths
 from .notebooks import new_state
 from .service import TokenCountService
@@ -535,8 +537,17 @@ def _delta(body: dict[str, Any]) -> tuple[str, int, list[Any], list[str] | None]
     return state_id, version, changes, order
 
 
+def _document_bytes(text: str) -> bytes:
+    """A document JupyterLab holds as base64 (the contents API's base64 has line breaks) → its bytes."""
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiFailure(400, f"text: expected the document's bytes as base64 (encoding is base64): {exc}") from None
+
+
 class DocumentHandler(BodyHandler):
-    """A text document open in the file editor (and the selection in it, or in a notebook cell)."""
+    """A document open in JupyterLab: in the file editor (and the selection in it, or in a notebook cell), or in a
+    viewer (JSON, Markdown preview: their text; image and PDF viewers: their bytes, as base64)."""
 
     @tornado.web.authenticated
     @answers
@@ -557,8 +568,15 @@ class DocumentHandler(BodyHandler):
         betas = body.get("betas")
         if "betas" in body and not isinstance(betas, list):
             raise ApiFailure(400, f"betas: expected an array of beta names, got {_json_type(betas)}")
+        encoding = body.get("encoding", "text")
+        if encoding not in ("text", "base64"):
+            raise ApiFailure(400, f"encoding: expected text or base64, got {_shown(encoding)}")
         limit = self.service.settings.max_request_bytes
-        doc = await self.build(document_request, name, text, model=model, max_bytes=limit, betas=betas)
+        if encoding == "base64":
+            data = await asyncio.get_running_loop().run_in_executor(None, _document_bytes, text)
+            doc = await self.build(document_from_bytes, name, data, model=model, max_bytes=limit, betas=betas)
+        else:
+            doc = await self.build(document_request, name, text, model=model, max_bytes=limit, betas=betas)
         counter = self.service.counter
         total = await (
             counter.acount(doc.request, mode, deadline) if exact_total else counter.atyping(doc.request, mode)

@@ -50,6 +50,9 @@ export interface ICellsRequest {
 export interface ICellCount {
   id: string;
   tokens: number;
+  /** The share's likely range (the real share is within it nine times in ten); tokens when exact. */
+  low: number;
+  high: number;
   exact: boolean;
   cell_type: string;
   /** The share at the input rate the whole request pays (computed by the server). */
@@ -63,6 +66,9 @@ export interface ICellsResult {
   display_name?: string | null;
   /** The notebook counted as one request: what the CLI and count_tokens(Path) give. */
   total: number;
+  /** The range that holds the real total nine times in ten; total when exact. */
+  low: number;
+  high: number;
   exact: boolean;
   /** The exact total has been asked for and is not in yet. */
   pending: boolean;
@@ -90,6 +96,9 @@ export interface ICellsResult {
 /** One count (POST count, and the parts of POST document): see TokenCount in openapi.yaml. */
 export interface ITokenCount {
   input_tokens: number;
+  /** The range that holds the real count nine times in ten; input_tokens when exact. */
+  low: number;
+  high: number;
   exact: boolean;
   source: 'api' | 'offline' | 'cache';
   model: string;
@@ -105,10 +114,15 @@ export interface ITokenCount {
   warnings?: string[];
 }
 
+/** How a document's content travels: its text, or (images, PDFs) its bytes in base64. */
+export type DocumentEncoding = 'text' | 'base64';
+
 export interface IDocumentRequest {
   /** The file name: its suffix decides how the text is read (.json, .jsonl: messages or a request). */
   name: string;
+  /** The document's text, or its bytes in base64 when `encoding` says so. */
   text: string;
+  encoding?: DocumentEncoding;
   selection?: string | null;
   model?: string;
   mode: Mode;
@@ -118,7 +132,7 @@ export interface IDocumentRequest {
 }
 
 export interface IDocumentResult {
-  kind: 'text' | 'messages' | 'request';
+  kind: 'text' | 'messages' | 'request' | 'image' | 'pdf';
   /** What the document was counted as, and why, in one line. */
   note: string;
   total: ITokenCount;

@@ -15,7 +15,7 @@ import { Signal } from '@lumino/signaling';
 
 import { ModelCatalog } from './catalog';
 import { NotebookCounter } from './counter';
-import { formatCost, formatCount } from './formatters';
+import { describeRange, formatCost, formatCount } from './formatters';
 import { TokenCountSettings } from './settings';
 
 const BADGE_CLASS = 'jp-TokenCount-badge';
@@ -193,7 +193,7 @@ export class BadgeManager implements IDisposable {
     const model = result?.model;
     const text = formatCount(count.tokens, count.exact);
     this._avoidToolbar(cell, badge);
-    const key = `${text}|${pending}|${model}|${count.reason}|${count.cost_usd}|${this._catalog.models ? 1 : 0}`;
+    const key = `${text}|${count.low}|${count.high}|${pending}|${model}|${count.reason}|${count.cost_usd}|${this._catalog.models ? 1 : 0}`;
     if (this._rendered.get(badge) === key && !badge.hidden) {
       return;
     }
@@ -210,8 +210,9 @@ export class BadgeManager implements IDisposable {
       count.exact
         ? 'Exact: this cell counted alone by the Anthropic count_tokens API, less the request frame'
         : `≈ Estimate: ${count.reason ?? 'offline tokenizer'}`,
+      describeRange(count.tokens, count.low, count.high, count.exact),
       `Cost: ${formatCost(count.cost_usd)} at the notebook's input list price`
-    ];
+    ].filter(line => line);
     if (pending) {
       lines.push('Edited since this count; recounting when typing pauses');
     }

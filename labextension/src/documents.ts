@@ -1,9 +1,11 @@
 /**
- * Prompt files in JupyterLab's file editor, and selections: the document's count and the selected text's,
+ * Prompt files wherever JupyterLab shows them, and selections: the document's count and the selected text's,
  * live while typing.
  *
- * A document is posted to `/document`, which reads it as the CLI reads the file (text as one user
- * message; a `.json` message list or request body as what it holds). While typing, the server answers
+ * A document is counted the same in every view of it: the file editor, the JSON viewer (the default for
+ * `.json`), the Markdown preview, and the image and PDF viewers, whose bytes are sent as base64. It is posted to
+ * `/document`, which reads it as the CLI reads the file (text as one user message; a `.json` message list or
+ * request body as what it holds; an image or a PDF as one user message holding it). While typing, the server answers
  * from its offline tokenizer at once (`exact_total: false`); once typing pauses for `exactTotalDelay`
  * one request asks for the exact count. Only the latest text is ever counted (one request in flight,
  * edits meanwhile fold into one trailing request), and the shown count says ≈ while it is stale. The
@@ -11,12 +13,14 @@
  */
 import type { CodeEditor } from '@jupyterlab/codeeditor';
 import { DocumentWidget } from '@jupyterlab/docregistry';
+import { NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import {
   asTokenCountError,
+  DocumentEncoding,
   IDocumentResult,
   ITokenCount,
   TokenCountAPI,
@@ -29,6 +33,7 @@ import {
   describeExactness,
   formatCost,
   formatCount,
+  describeRange,
   formatPercent,
   formatTokens,
   isOverWarning
@@ -42,6 +47,49 @@ export function documentEditor(widget: unknown): CodeEditor.IEditor | null {
   }
   const editor = (widget.content as { editor?: CodeEditor.IEditor }).editor;
   return editor && editor.model && editor.model.sharedModel ? editor : null;
+}
+
+/** Where a document's content comes from: a file editor's text, or the document model a viewer shows. */
+export interface IDocumentSource {
+  /** The content now: its text, or the file's bytes in base64 (see `encoding`). */
+  read(): string;
+  /** How `read()` gives the content: base64 for files JupyterLab loads as bytes (images, PDFs). */
+  encoding(): DocumentEncoding;
+  /** Emits when the content may have changed. */
+  readonly changed: ISignal<unknown, unknown>;
+  /** The text editor of a file editor (its selection is counted too); null for a viewer. */
+  readonly editor: CodeEditor.IEditor | null;
+}
+
+/**
+ * The content of any document widget but a notebook (notebooks have their own counter): the file editor's
+ * text, or for a viewer (JSON, Markdown preview, image, PDF, ...) its document model's content. Null for
+ * anything else.
+ */
+export function documentSource(widget: unknown): IDocumentSource | null {
+  if (!(widget instanceof DocumentWidget) || widget instanceof NotebookPanel) {
+    return null;
+  }
+  const editor = documentEditor(widget);
+  if (editor) {
+    return {
+      read: () => editor.model.sharedModel.getSource(),
+      encoding: () => 'text',
+      changed: editor.model.sharedModel.changed,
+      editor
+    };
+  }
+  const context = widget.context;
+  if (!context?.model) {
+    return null;
+  }
+  return {
+    read: () => context.model.toString(),
+    encoding: () =>
+      context.contentsModel?.format === 'base64' ? 'base64' : 'text',
+    changed: context.model.contentChanged,
+    editor: null
+  };
 }
 
 /** The selected text of an editor (every selection range, in order), '' when nothing is selected. */
@@ -187,23 +235,29 @@ function compared(r: IDocumentResult): ICompared {
 }
 
 /**
- * The count of one text document open in the file editor.
+ * The count of one document open in JupyterLab: in the file editor or in a viewer.
  */
 export class DocumentCounter implements IDisposable, IComparable {
   constructor(options: DocumentCounter.IOptions) {
     this.widget = options.widget;
-    this.editor = options.editor;
+    this.source = options.source;
     this._api = options.api;
     this._settings = options.settings;
     this._catalog = options.catalog;
-    this.editor.model.sharedModel.changed.connect(this._onEdit, this);
+    this.source.changed.connect(this._onEdit, this);
     this._settings.changed.connect(this._onSettings, this);
     this.widget.disposed.connect(() => this.dispose());
-    this._schedule(0, true);
+    // counted once the file is loaded: before that a viewer holds nothing, and not yet its encoding
+    void this.widget.context.ready.then(() => this._schedule(0, true));
   }
 
   readonly widget: DocumentWidget;
-  readonly editor: CodeEditor.IEditor;
+  readonly source: IDocumentSource;
+
+  /** The file editor's text editor; null in a viewer. */
+  get editor(): CodeEditor.IEditor | null {
+    return this.source.editor;
+  }
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -223,7 +277,8 @@ export class DocumentCounter implements IDisposable, IComparable {
   async countWith(model: string): Promise<ICompared> {
     const r = await this._api.document({
       name: this.name,
-      text: this._text ?? this.editor.model.sharedModel.getSource(),
+      text: this._text ?? this.source.read(),
+      encoding: this.source.encoding(),
       model,
       mode: this._settings.config.mode
     });
@@ -263,7 +318,7 @@ export class DocumentCounter implements IDisposable, IComparable {
     this._disposed = true;
     window.clearTimeout(this._timer);
     window.clearTimeout(this._exactTimer);
-    this.editor.model.sharedModel.changed.disconnect(this._onEdit, this);
+    this.source.changed.disconnect(this._onEdit, this);
     Signal.clearData(this);
   }
 
@@ -272,7 +327,7 @@ export class DocumentCounter implements IDisposable, IComparable {
       this._stale = true;
       this._changed.emit();
     }
-    const length = this.editor.model.sharedModel.getSource().length;
+    const length = this.source.read().length;
     this._schedule(
       documentDelay(this._settings.config.debounce, length),
       false
@@ -299,7 +354,7 @@ export class DocumentCounter implements IDisposable, IComparable {
       this._rerun = this._rerun || (exact ? 'exact' : 'typing');
       return;
     }
-    const text = this.editor.model.sharedModel.getSource();
+    const text = this.source.read();
     if (text === this._text && (!exact || this._result?.total.exact)) {
       this._stale = false;
       this._changed.emit();
@@ -309,9 +364,9 @@ export class DocumentCounter implements IDisposable, IComparable {
     const config = this._settings.config;
     try {
       const result = await this._api.document({
-        name:
-          this.widget.context.path.split('/').pop() ?? this.widget.context.path,
+        name: this.name,
         text,
+        encoding: this.source.encoding(),
         model: this._catalog.effectiveModel(config.model),
         mode: config.mode,
         exact_total: exact
@@ -323,7 +378,7 @@ export class DocumentCounter implements IDisposable, IComparable {
       this._compared = compared(result);
       this._error = null;
       this._text = text;
-      this._stale = text !== this.editor.model.sharedModel.getSource();
+      this._stale = text !== this.source.read();
       this._changed.emit();
       if (!exact && result.total.pending) {
         // the exact count once typing has paused for longer
@@ -372,7 +427,7 @@ export class DocumentCounter implements IDisposable, IComparable {
 export namespace DocumentCounter {
   export interface IOptions {
     widget: DocumentWidget;
-    editor: CodeEditor.IEditor;
+    source: IDocumentSource;
     api: TokenCountAPI;
     settings: TokenCountSettings;
     catalog: ModelCatalog;
@@ -399,8 +454,8 @@ export function selectionPrefix(selection: ITokenCount | null): string {
 }
 
 /**
- * Status bar item for a text document: its tokens, the selection's, the share of the context window
- * and the cost. Same hooks as the notebook's item: `data-token-count-total`, `data-token-exact`, and
+ * Status bar item for a document (in the editor or a viewer): its tokens, the selection's, the share of the
+ * context window and the cost. Same hooks as the notebook's item: `data-token-count-total`, `data-token-exact`, and
  * `data-token-count-selection` while text is selected.
  */
 export class DocumentStatusItem extends Widget {
@@ -481,8 +536,9 @@ export class DocumentStatusItem extends Widget {
       `Input cost ${formatCost(t.cost_usd)} at list price`,
       counter.stale
         ? '≈ Edited since this count; recounting'
-        : describeExactness(t.exact, t.reason, this._catalog.status)
-    ];
+        : describeExactness(t.exact, t.reason, this._catalog.status),
+      counter.stale ? '' : describeRange(t.input_tokens, t.low, t.high, t.exact)
+    ].filter(line => line);
     if (sel) {
       lines.unshift(
         `Selection: ${formatCount(sel.input_tokens, sel.exact)} tokens (${formatCost(sel.cost_usd)}), as one user message`

@@ -35,6 +35,56 @@ export function formatCount(tokens: number, exact: boolean): string {
 }
 
 /**
+ * How far an estimate may be off, in words (Python: `result.format_likely`): `likely 1,228–1,241` (the range
+ * that holds the real count nine times in ten), `likely exact` when that range is the estimate alone, '' for
+ * an exact count or an estimate without a range.
+ */
+export function formatLikely(
+  tokens: number,
+  low: number | null | undefined,
+  high: number | null | undefined,
+  exact: boolean
+): string {
+  if (
+    exact ||
+    low === null ||
+    low === undefined ||
+    high === null ||
+    high === undefined
+  ) {
+    return '';
+  }
+  if (low === tokens && high === tokens) {
+    return 'likely exact';
+  }
+  return `likely ${formatTokens(low)}–${formatTokens(high)}`;
+}
+
+/** The range as a line of its own, for tooltips and the panel: `Likely 1,228–1,241 (9 times in 10)`; ''. */
+export function describeRange(
+  tokens: number,
+  low: number | null | undefined,
+  high: number | null | undefined,
+  exact: boolean
+): string {
+  const likely = formatLikely(tokens, low, high, exact);
+  return likely
+    ? `${likely[0].toUpperCase()}${likely.slice(1)}: the real count is in this range 9 times in 10`
+    : '';
+}
+
+/** A count with its range where it has one: `≈1,234, likely 1,228–1,241` (Python: `result.format_estimate`). */
+export function formatEstimate(
+  tokens: number,
+  low: number | null | undefined,
+  high: number | null | undefined,
+  exact: boolean
+): string {
+  const likely = formatLikely(tokens, low, high, exact);
+  return formatCount(tokens, exact) + (likely ? `, ${likely}` : '');
+}
+
+/**
  * What a count with context editing adds after its number: `after context editing, 5,678 before`, or '' without
  * one (Python: `result.edited_note`). The number is the API's count before the edits (`original_input_tokens`).
  */

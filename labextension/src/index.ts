@@ -18,7 +18,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { TokenCountAPI } from './api';
 import { BadgeManager } from './badges';
 import {
-  documentEditor,
+  documentSource,
   DocumentCounter,
   DocumentStatusItem,
   SelectionCounter
@@ -136,22 +136,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
     }
 
-    // Text documents in the file editor, and the selected text (a file's or a notebook cell's).
+    // Documents in the file editor or a viewer (JSON, Markdown preview, image, PDF), and the selected text
+    // (a file's or a notebook cell's).
     const selection = new SelectionCounter({ api, settings, catalog });
     if (statusItem) {
       statusItem.selection = selection;
     }
     const documents = new Map<DocumentWidget, DocumentCounter>();
     const documentCounter = (widget: unknown): DocumentCounter | null => {
-      const editor = documentEditor(widget);
-      if (!editor || !(widget instanceof DocumentWidget)) {
+      const source = documentSource(widget);
+      if (!source || !(widget instanceof DocumentWidget)) {
         return null;
       }
       let counter = documents.get(widget);
       if (!counter) {
         counter = new DocumentCounter({
           widget,
-          editor,
+          source,
           api,
           settings,
           catalog
@@ -159,7 +160,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         documents.set(widget, counter);
         widget.disposed.connect(() => documents.delete(widget));
         if (!statusBar) {
-          // Notebook 7's editor page has no status bar either: the count goes in the editor's toolbar.
+          // Notebook 7's editor and viewer pages have no status bar either: the count goes in their toolbar.
           const item = new DocumentStatusItem({ catalog, selection });
           item.counter = counter;
           widget.toolbar.addItem('token-count-total', item);
@@ -174,7 +175,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         item: docItem,
         align: 'left',
         rank: 6,
-        isActive: () => !!documentEditor(shell.currentWidget),
+        isActive: () => !!documentSource(shell.currentWidget),
         activeStateChanged: activeChanged
       });
     }
@@ -191,7 +192,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
       sidebar.document = doc;
       selection.editor = doc
-        ? doc.editor
+        ? doc.editor // null in a viewer: it has no editor selection
         : (tracker.currentWidget?.content.activeCell?.editor ?? null);
       activeChanged.emit();
       commands.notifyCommandChanged();

@@ -17,7 +17,9 @@ import {
   contextFraction,
   describeExactness,
   formatCost,
+  describeRange,
   formatCount,
+  formatEstimate,
   formatPercent,
   formatTokens,
   isOverWarning,
@@ -86,7 +88,7 @@ export class TokenCountSidebar extends Widget {
     return this._counter;
   }
 
-  /** Follow a text document in the file editor (or none: back to the notebook, if any). */
+  /** Follow a document in the file editor or a viewer (or none: back to the notebook, if any). */
   set document(doc: DocumentCounter | null) {
     if (doc === this._document) {
       return;
@@ -114,7 +116,7 @@ export class TokenCountSidebar extends Widget {
       return; // Rendered when shown: no work for a closed panel while typing.
     }
     this._renderControls();
-    // a text document: its total, the controls and the comparison (no cells to rank)
+    // a document (editor or viewer): its total, the controls and the comparison (no cells to rank)
     const doc = this._document;
     this._typesSection.hidden = !!doc;
     this._cellsSection.hidden = !!doc;
@@ -296,11 +298,15 @@ export class TokenCountSidebar extends Widget {
     sub.push(`${formatCost(t.cost_usd)} input`);
     this._sub.textContent = sub.join(' · ');
     this._sub.classList.toggle('jp-mod-warning', isOverWarning(fraction));
+    const range = doc.stale
+      ? ''
+      : describeRange(t.input_tokens, t.low, t.high, t.exact);
     const lines = [
       `Counted as ${r.note}`,
       doc.stale
         ? '≈ Edited since this count; recounting'
         : describeExactness(t.exact, t.reason, this._catalog.status),
+      ...(range ? [range] : []),
       ...(t.warnings ?? []).map(w => `⚠ ${w}`)
     ];
     if (error) {
@@ -347,6 +353,10 @@ export class TokenCountSidebar extends Widget {
     this._sub.classList.toggle('jp-mod-warning', isOverWarning(fraction));
     const status = this._catalog.status;
     const lines = [describeExactness(r.exact, r.reason, status)];
+    const range = describeRange(r.total, r.low, r.high, r.exact);
+    if (range) {
+      lines.push(range);
+    }
     if (status) {
       const parts = [
         `server backend: ${status.backend}`,
@@ -497,6 +507,8 @@ export class TokenCountSidebar extends Widget {
         'aria-label',
         `Rank ${rank + 1}: cell ${i.index + 1}, ${i.type}, ${formatTokens(c.tokens)} tokens${c.exact ? '' : ' (estimate)'}. Go to cell.`
       );
+      button.title =
+        formatEstimate(c.tokens, c.low, c.high, c.exact) + ' tokens';
       // Appending an existing node moves it: the list ends up in rank order without rebuilding
       // rows, so a focused row keeps focus across recounts.
       if (list.children[rank] !== li) {

@@ -12,6 +12,7 @@ import {
   describeExactness,
   formatCost,
   formatCount,
+  describeRange,
   formatPercent,
   formatTokens,
   isOverWarning,
@@ -107,8 +108,9 @@ export class TokenStatusItem extends Widget {
       `${pct || '?'} of the ${window}${warn ? ` (over ${formatPercent(WARN_FRACTION)})` : ''}`,
       `Input cost ${formatCost(r.cost_usd)} at list price`,
       describeExactness(r.exact, r.reason, this._catalog.status),
+      describeRange(r.total, r.low, r.high, r.exact),
       ...(r.warnings ?? []).map(w => `⚠ ${w}`)
-    ];
+    ].filter(line => line);
     if (error) {
       lines.push(`Last recount failed: ${error.message}`);
     }

@@ -225,6 +225,14 @@ def launch_chromium(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[None]:
+    """Replaces pytest-jupyter's autouse fixture of this name here: on Python >= 3.12 it takes Playwright's loop,
+    running in the main thread, as the test's loop and fails closing it. These tests talk to real servers over
+    HTTP and need no loop of their own."""
+    yield None
+
+
 # package scope: Playwright's sync API keeps an event loop running in the main thread while it is open,
 # which would break every later test that needs asyncio there; it closes when the browser tests are done.
 @pytest.fixture(scope="package")

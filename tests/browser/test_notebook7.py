@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
+from media import image_bytes
 
+from .conftest import ARTIFACTS
 from .helpers import (
     badge_tokens,
     open_notebook,
@@ -15,6 +19,7 @@ from .helpers import (
     wait_badge_change,
 )
 from .notebooks import DEMO
+from .test_viewers import cli_tokens
 
 pytestmark = pytest.mark.browser
 
@@ -65,3 +70,33 @@ def test_notebook7_file_browser_page_loads_cleanly(nb7: Any, page: Any) -> None:
     page.wait_for_selector(".jp-DirListing-item")
     assert page.query_selector(".jp-TokenCount-badge") is None
     page.shots("notebook7-tree")
+
+
+def test_notebook7_counts_files_in_their_viewers(nb7: Any, page: Any) -> None:
+    """Notebook 7 opens a file from its tree in a new tab (the JSON viewer for .json, the image viewer for images);
+    with no status bar, the count sits in that page's toolbar, the same number as `jupyter-token-count FILE`."""
+    messages = [{"role": "user", "content": "Summarise the report."}, {"role": "assistant", "content": "Sure."}]
+    (nb7.root / "messages.json").write_text(json.dumps(messages))
+    (nb7.root / "chart.png").write_bytes(image_bytes("PNG", (800, 600)))
+    page.goto(nb7.url("tree"))
+    page.wait_for_selector(".jp-DirListing-item")
+    with page.context.expect_page() as opened:
+        page.locator(".jp-DirListing-itemText", has_text=re.compile(r"^messages\.json$")).dblclick()
+    tab = opened.value
+    try:
+        for name, viewer, note in (
+            ("messages.json", ".jp-RenderedJSON", "a list of 2 messages"),
+            ("chart.png", ".jp-ImageViewer img", "a PNG image of 800×600 px"),
+        ):
+            if name != "messages.json":
+                tab.goto(nb7.url(f"edit/{name}"))
+            tab.wait_for_selector(viewer)
+            item = ".jp-Toolbar .jp-TokenCount-docStatus"
+            tab.wait_for_function(
+                f"() => {{ const s = document.querySelector('{item}'); return !!(s && s.dataset.tokenCountTotal); }}"
+            )
+            assert int(tab.get_attribute(item, "data-token-count-total") or -1) == cli_tokens(nb7.root / name)
+            assert note in (tab.get_attribute(item, "title") or "") and tab.inner_text(item).startswith("≈")
+            tab.screenshot(path=str(ARTIFACTS / f"test_notebook7_counts_files_in_their_viewers-{name}.png"))
+    finally:
+        tab.close()

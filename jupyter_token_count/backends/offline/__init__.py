@@ -10,18 +10,21 @@ calibrated on real counts and kept in ``models.json``. Modules:
   environment variable set to ``fallback`` forces the heuristic.
 * ``transcript``: the body → per-part tokens, costed as one transcript.
 * ``tools``, ``images``, ``pdf``, ``structured`` (output schemas): the rules for those parts.
+* ``ranges``: how far the estimate may be off, as a range ``low``–``high`` (fitted on real counts).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...registry import ModelInfo, estimator_figures
+from . import ranges as _ranges
 from . import text as _text
 from . import transcript as _transcript
 
-__all__ = ["Estimate", "estimate", "estimator_name", "frame_tokens", "text_tokens"]
+__all__ = ["Estimate", "estimate", "estimator_name", "frame_tokens", "qualify", "text_tokens"]
 
 
 @dataclass
@@ -34,6 +37,19 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
     #: what it could not cost at all (only the API can): the count's reason says so
     uncounted: list[str] = field(default_factory=list)
+    #: the range meant to hold the real count nine times in ten (``ranges``); low <= input_tokens <= high
+    low: int = -1
+    high: int = -1
+    #: the calibrated figures the estimate charged (dotted path → times) and the raw sizes its range needs
+    uses: dict[str, int] = field(default_factory=dict, repr=False)
+    charged: dict[str, int] = field(default_factory=dict, repr=False)
+    raw: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.low < 0:
+            self.low = self.input_tokens
+        if self.high < 0:
+            self.high = self.input_tokens
 
 
 def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
@@ -41,12 +57,17 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
     on a well-formed body and never does I/O."""
     exact = _text.using_ctok()
     fig = estimator_figures(info)
+    uses: Counter[str] = Counter()
+    charged: Counter[str] = Counter()
+    raw: Counter[str] = Counter()
     try:
         ctx = _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact)
         parts, notes, uncounted = ctx.parts, ctx.notes, ctx.uncounted
+        uses, charged, raw = ctx.uses, ctx.charged, ctx.raw
     except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
         parts = {"/frame": int(fig.get("message_frame", 0))}
         parts["/messages"] = _json_fallback(body, info, exact)
+        raw["unruled_tokens"] = parts["/messages"]
         notes = [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"]
         uncounted = []
     if not exact:
@@ -59,7 +80,11 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
             f"{info.id} is not a known model: its {info.tokenizer} tokenizer is guessed from the name",
         ]
     parts = {k: v for k, v in parts.items() if v or k.startswith("/messages") or k == "/frame"}
-    return Estimate(sum(parts.values()), parts, notes, uncounted)
+    total = sum(parts.values())
+    low, high = _ranges.interval(total, uses, charged, raw, info, exact_text=exact)
+    return Estimate(
+        total, parts, notes, uncounted, low=low, high=high, uses=dict(uses), charged=dict(charged), raw=dict(raw)
+    )
 
 
 def _json_fallback(body: Any, info: ModelInfo, exact: bool) -> int:
@@ -80,6 +105,15 @@ def frame_tokens(info: ModelInfo) -> int:
 def text_tokens(text: str, info: ModelInfo) -> int:
     """Content tokens of plain text as a user message's content, without the frame."""
     return _text.content_tokens(text, info.ctok_version, info.tokenizer)
+
+
+def qualify(reason: str | None) -> str | None:
+    """An estimate's reason, naming the coarse estimator when it made the estimate: every surface shows the
+    reason beside ≈, so that is where a user learns the figure is coarser than our accuracy table says."""
+    coarse = _text.fallback_reason()
+    if not coarse or (reason and coarse in reason):
+        return reason
+    return f"{reason}; {coarse}" if reason else coarse
 
 
 def estimator_name() -> str:

@@ -74,12 +74,17 @@ def backend_name() -> str:
 
 
 def fallback_reason() -> str | None:
-    """Why the heuristic is in use, for the estimate's notes; None when ctok is used."""
+    """Why the coarse heuristic is in use, said wherever an estimate is shown; None when ctok is used."""
     if using_ctok():
         return None
     if _forced_fallback():
-        return f"{ENV_VAR}=fallback: coarse text estimate (about ±10%)"
-    return "ctok not installed: coarse text estimate (about ±10%)"
+        return f"coarse estimator ({ENV_VAR}=fallback): text counts within about ±10%"
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if sys.version_info < (3, 12):
+        why = f"ctok, the accurate offline tokenizer, needs Python ≥ 3.12 (this is {here})"
+    else:
+        why = "ctok, the accurate offline tokenizer, is not installed"
+    return f"coarse estimator: {why}; text counts within about ±10%"
 
 
 # ---- ctok ---------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from typing import Any
 from ...registry import ModelInfo
 
 Count = Callable[[str], int]
+#: a calibrated figure by dotted path (``figure("tool_use", "base")``), recorded as used by the estimate
+Figure = Callable[..., int]
 
 
 def definition_text(tool: dict[str, Any]) -> str:
@@ -47,7 +49,16 @@ def choice_kind(body: dict[str, Any]) -> str:
     return kind if kind in ("auto", "any", "tool", "none") else "auto"
 
 
-def overhead(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], count: Count) -> tuple[int, list[str]]:
+def prompt_kind(body: dict[str, Any], info: ModelInfo) -> str:
+    """Which of the model's tool-use prompts a request with tools gets: ``auto`` (also for ``none``), ``any``,
+    or ``tool`` where the model has a measured figure of its own for naming the tool (else ``any``)."""
+    kind = choice_kind(body)
+    if kind == "tool":
+        return "tool" if info.tool_overhead_tool is not None else "any"
+    return "any" if kind == "any" else "auto"
+
+
+def overhead(body: dict[str, Any], info: ModelInfo, figure: Figure, count: Count) -> tuple[int, list[str]]:
     """The tool-use system prompt: the model's published figure for its ``tool_choice``, plus the
     forced tool's name for ``{"type": "tool"}``. None is charged without tools."""
     if not body.get("tools"):
@@ -55,22 +66,24 @@ def overhead(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], count: 
     notes: list[str] = []
     kind = choice_kind(body)
     forced = kind in ("any", "tool")
-    value = info.tool_overhead_any if forced else info.tool_overhead_auto
-    if kind == "tool" and info.tool_overhead_tool is not None:
-        # naming the tool replaces part of the "any" prompt on some models: their own measured figure
-        value = info.tool_overhead_tool
+    prompt = prompt_kind(body, info)
+    value = {"auto": info.tool_overhead_auto, "any": info.tool_overhead_any, "tool": info.tool_overhead_tool}[prompt]
     if value is None:
-        default = (fig.get("tool_overhead_default") or {}).get("any" if forced else "auto", 0)
-        value = int(default)
+        value = figure("tool_overhead_default", "any" if forced else "auto")
         notes.append(f"tool-use prompt size for {info.id} is unknown (no published figure): assumed {value} tokens")
-    elif "tool_overhead" in info.uncertain:
-        notes.append(f"tool-use prompt size for {info.id} is inferred (no published figure)")
+    else:  # recorded like any other figure (the value is the model's): the range depends on it
+        figure("tool_overhead", prompt, value=value)
+        if "tool_overhead" in info.uncertain:
+            notes.append(f"tool-use prompt size for {info.id} is inferred (no published figure)")
     if forced and info.notes.get("forced_tool_choice_error"):
         notes.append(f"{info.id} rejects a forced tool_choice ({kind!r}): the request would fail as sent")
     total = int(value)
+    tc = body.get("tool_choice") or {}
     if kind == "tool":
-        tc = body.get("tool_choice") or {}
-        total += int(fig.get("tool_choice_tool", 0)) + count(str(tc.get("name", "")))
+        total += figure("tool_choice_tool") + count(str(tc.get("name", "")))
+    if isinstance(tc, dict) and tc.get("disable_parallel_tool_use") is True and kind != "none":
+        # "at most one tool" is an instruction of its own in the tool-use prompt
+        total += figure("tool_choice_single")
     return total, notes
 
 
@@ -78,14 +91,13 @@ def render_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def tool_use_tokens(block: dict[str, Any], fig: dict[str, Any], count: Count) -> int:
+def tool_use_tokens(block: dict[str, Any], figure: Figure, count: Count) -> int:
     """A ``tool_use`` block (also ``server_tool_use`` / ``mcp_tool_use``) in the transcript."""
-    use = fig.get("tool_use") or {}
-    total = int(use.get("base", 0)) + count(str(block.get("name", "")))
+    total = figure("tool_use", "base") + count(str(block.get("name", "")))
     args = block.get("input")
     if isinstance(args, dict):
         for key, value in args.items():
-            total += int(use.get("param", 0)) + count(str(key)) + count(render_value(value))
+            total += figure("tool_use", "param") + count(str(key)) + count(render_value(value))
     elif args is not None:
         total += count(render_value(args))
     return total

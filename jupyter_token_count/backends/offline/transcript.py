@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,14 @@ class Ctx:
     parts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     exact: bool = True
+    #: how often each calibrated figure was charged (dotted paths: "tool_result.base", "image", …): what the
+    #: estimate rests on, from which its range is derived
+    uses: Counter[str] = field(default_factory=Counter)
+    #: the tokens each figure charged in all (its value times its uses)
+    charged: Counter[str] = field(default_factory=Counter)
+    #: sizes the range needs besides the figures: tokens of images, of PDFs, of content without a rule,
+    #: numbers of tool definitions and Anthropic-defined tools
+    raw: Counter[str] = field(default_factory=Counter)
     #: what the estimate cannot cost at all (a Files-API upload, MCP servers' tools, context edits): said in the
     #: result's reason, so the number is never taken for the whole
     uncounted: list[str] = field(default_factory=list)
@@ -74,10 +83,16 @@ class Ctx:
             self.uncounted.append(what)
         self.note(f"{what} (only the API can count it)")
 
-    def figure(self, key: str, sub: str | None = None) -> int:
-        value = self.fig.get(key, 0)
-        if sub is not None:
-            value = value.get(sub, 0) if isinstance(value, dict) else 0
+    def figure(self, key: str, sub: str | None = None, *, value: int | None = None) -> int:
+        """A calibrated figure by dotted path (``value``: one that lives elsewhere, e.g. the model's tool prompt),
+        recorded as charged."""
+        path = key if sub is None else f"{key}.{sub}"
+        if value is None:
+            value = self.fig.get(key, 0)
+            if sub is not None:
+                value = value.get(sub, 0) if isinstance(value, dict) else 0
+        self.uses[path] += 1
+        self.charged[path] += int(value or 0)
         if value and key in (self.fig.get("carried_over") or ()):
             # no real count measured this figure for this model: say so rather than guess silently
             self.note(
@@ -94,14 +109,18 @@ class Ctx:
 # ---- blocks -------------------------------------------------------------------------------------------
 
 
-def _json_tokens(ctx: Ctx, value: Any) -> int:
-    """Something we have no rule for: its JSON (minus ids and signatures) as text."""
+def _json_tokens(ctx: Ctx, value: Any, *, ruled: bool = False) -> int:
+    """Its JSON (minus ids and signatures) as text: for something we have no rule for (``ruled`` when the
+    JSON is the rule, e.g. a tool's input example), whose tokens then widen the estimate's range."""
     if isinstance(value, dict):
         value = {k: v for k, v in value.items() if k not in _SKIP_KEYS}
     try:
-        return ctx.count(json.dumps(value, ensure_ascii=False, sort_keys=True))
+        n = ctx.count(json.dumps(value, ensure_ascii=False, sort_keys=True))
     except (TypeError, ValueError):
-        return ctx.count(str(value))
+        n = ctx.count(str(value))
+    if not ruled:
+        ctx.raw["unruled_tokens"] += n
+    return n
 
 
 def _image(ctx: Ctx, block: dict[str, Any]) -> int:
@@ -119,7 +138,9 @@ def _image(ctx: Ctx, block: dict[str, Any]) -> int:
     if size is None:
         ctx.note("an image could not be decoded: counted as 0")
         return 0
-    return image_tokens(size[0], size[1], ctx.info.image_limits()) + ctx.figure("image")
+    n = image_tokens(size[0], size[1], ctx.info.image_limits())
+    ctx.raw["image_tokens"] += n
+    return n + ctx.figure("image")
 
 
 def _document(ctx: Ctx, block: dict[str, Any]) -> int:
@@ -151,6 +172,7 @@ def _document(ctx: Ctx, block: dict[str, Any]) -> int:
             f"PDF ({cost.pages} page(s)) is the coarsest part: extracted text plus each page as an image "
             f"at an assumed {pdfmod.RENDER_DPI} dpi"
         )
+        ctx.raw["pdf_tokens"] += cost.text_tokens + cost.image_tokens
         return total + cost.text_tokens + cost.image_tokens
     if kind == "base64" and str(src.get("media_type", "")).startswith("text/"):
         import base64
@@ -210,7 +232,7 @@ def _block(ctx: Ctx, block: dict[str, Any], *, current_turn: bool = True) -> int
     if kind == "search_result":
         return _search_result(ctx, block)
     if kind in _CALLS:
-        return toolsmod.tool_use_tokens(block, ctx.fig, ctx.count)
+        return toolsmod.tool_use_tokens(block, ctx.figure, ctx.count)
     if isinstance(kind, str) and kind.endswith(_RESULT_SUFFIX):
         return _tool_result(ctx, block)
     if kind == "thinking":
@@ -271,13 +293,15 @@ def _tools(ctx: Ctx, body: dict[str, Any]) -> None:
     for i, tool in enumerate(loaded):
         kind = tool.get("type")
         if kind in (None, "custom") or "input_schema" in tool:
+            ctx.raw["tool_definitions"] += 1
             total += ctx.count(toolsmod.definition_text(tool))
             examples = tool.get("input_examples")
             if isinstance(examples, list) and examples:
                 total += ctx.figure("input_examples", "base")
                 for ex in examples:
-                    total += ctx.figure("input_examples", "per_example") + _json_tokens(ctx, ex)
+                    total += ctx.figure("input_examples", "per_example") + _json_tokens(ctx, ex, ruled=True)
         else:
+            ctx.raw["anthropic_tools"] += 1
             fixed, note = toolsmod.anthropic_tool_cost(tool, ctx.fig)
             if fixed < 0:
                 fixed = _json_tokens(ctx, tool)
@@ -287,7 +311,7 @@ def _tools(ctx: Ctx, body: dict[str, Any]) -> None:
         if i:
             total += ctx.figure("tools", "join")
     ctx.add("/tools", total + ctx.figure("tools", "base"))
-    overhead, notes = toolsmod.overhead(body, ctx.info, ctx.fig, ctx.count)
+    overhead, notes = toolsmod.overhead(body, ctx.info, ctx.figure, ctx.count)
     ctx.add("/tool_overhead", overhead)
     for n in notes:
         ctx.note(n)
@@ -338,8 +362,9 @@ def _messages(ctx: Ctx, messages: list[dict[str, Any]]) -> None:
         prev_role = role
         calls = sum(1 for _, b in _blocks(msg.get("content")) if b.get("type") in _CALLS)
         if calls > 1:  # parallel calls in one turn cost more than the same calls made one at a time
-            use = ctx.fig.get("tool_use") or {}
-            ctx.add("/frame", int(use.get("parallel_base", 0)) + int(use.get("parallel_call", 0)) * (calls - 1))
+            ctx.add("/frame", ctx.figure("tool_use", "parallel_base"))
+            for _ in range(calls - 1):
+                ctx.add("/frame", ctx.figure("tool_use", "parallel_call"))
         prev_text: str | None = None
         for suffix, block in _blocks(msg.get("content")):
             path = f"/messages/{i}{suffix}"
@@ -372,8 +397,11 @@ def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: boo
     _tools(ctx, body)
     _output_format(ctx, body)
     thinking = body.get("thinking")
-    if isinstance(thinking, dict) and isinstance(thinking.get("type"), str):
-        # enabling extended thinking adds a short instruction to the prompt
+    forced = bool(body.get("tools")) and toolsmod.choice_kind(body) in ("any", "tool")
+    if isinstance(thinking, dict) and isinstance(thinking.get("type"), str) and not forced:
+        # enabling thinking adds a short instruction to the prompt; a tool_choice that forces a tool rules
+        # thinking out (the docs: thinking works with tool_choice auto or none only), and the real counts of
+        # such requests carry no instruction
         ctx.add("/frame", ctx.figure("thinking_config", thinking["type"]))
     if body.get("mcp_servers"):
         # the servers' tool definitions are fetched by the API from the servers themselves

@@ -3,8 +3,11 @@ import {
   contextFraction,
   describeEditing,
   describeExactness,
+  describeRange,
   formatCost,
   formatCount,
+  formatEstimate,
+  formatLikely,
   formatPercent,
   isOverWarning,
   snippet,
@@ -40,6 +43,21 @@ describe('the rules shared with Python', () => {
     }
   );
 
+  it.each(
+    examples.estimate as [
+      number,
+      number | null,
+      number | null,
+      boolean,
+      string
+    ][]
+  )(
+    'formats %p tokens in %p–%p (exact: %p) as %p',
+    (tokens, low, high, exact, text) => {
+      expect(formatEstimate(tokens, low, high, exact)).toBe(text);
+    }
+  );
+
   it.each(examples.warning as [number, number | null, boolean][])(
     '%p tokens of a %p-token window warn: %p',
     (tokens, window, warn) => {
@@ -48,6 +66,21 @@ describe('the rules shared with Python', () => {
       expect(isOverWarning(fraction)).toBe(warn);
     }
   );
+});
+
+describe('ranges', () => {
+  it('say nothing for an exact count or an estimate without a range', () => {
+    expect(formatLikely(10, 10, 10, true)).toBe('');
+    expect(formatLikely(10, undefined, null, false)).toBe('');
+    expect(describeRange(10, 8, 13, true)).toBe('');
+  });
+
+  it('read as a line of their own in tooltips', () => {
+    expect(describeRange(1234, 1228, 1241, false)).toBe(
+      'Likely 1,228–1,241: the real count is in this range 9 times in 10'
+    );
+    expect(describeRange(61, 61, 61, false)).toMatch(/^Likely exact: /);
+  });
 });
 
 describe('formatCost', () => {
