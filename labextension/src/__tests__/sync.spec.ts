@@ -28,6 +28,8 @@ function notebook(sources: Record<string, string>, built: string[] = []) {
 const share = (id: string, tokens: number): ICellCount => ({
   id,
   tokens,
+  low: tokens,
+  high: tokens,
   exact: false,
   cell_type: 'code',
   cost_usd: null
@@ -42,6 +44,8 @@ function answer(
   return {
     model: 'm',
     total: 100,
+    low: 100,
+    high: 100,
     exact: false,
     pending: false,
     joins_and_frame: 3,
