@@ -19,10 +19,14 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import NamedTuple
 
-log = logging.getLogger(__name__)
+from .ratelog import RateLimitedLog
 
-#: the largest count believed (the API backend's bound on answers, repeated here: the cache does not
-#: depend on the SDK)
+log = logging.getLogger(__name__)
+#: a cache that fails on every write (a full disk, a locked file) warns once per kind every five minutes
+_warn = RateLimitedLog(log)
+
+#: the largest count believed anywhere (the API's answers, the cache's rows, a hub's shared values): 50 times
+#: the largest context window of any model
 MAX_TOKENS = 100_000_000
 
 
@@ -77,6 +81,9 @@ class CountCache:
         self.hits = 0
         self.misses = 0
         self.rejected = 0  # rows found invalid and not served
+        self.write_failures = 0
+        #: why the last write failed; None once a write succeeds again
+        self.write_error: str | None = None
         if directory is not None:
             self.path = directory / "counts.sqlite3"
             try:
@@ -163,7 +170,7 @@ class CountCache:
                 elif row is not None:
                     self._reject(conn, key, row[0] if not valid_count(row[0]) else row[1])
         except sqlite3.Error as exc:
-            log.warning("token count cache read failed: %s", exc)
+            _warn.warning("read", "token count cache read failed: %s", exc)
         with self._lock:
             if value is None:
                 self.misses += 1
@@ -192,12 +199,12 @@ class CountCache:
     def _reject(self, conn: sqlite3.Connection, key: str, value: object) -> None:
         with self._lock:
             self.rejected += 1
-        log.warning("token count cache: ignoring a damaged row (value %.40r is not a token count)", value)
+        _warn.warning("damaged", "token count cache: ignoring a damaged row (value %.40r is not a token count)", value)
         if not self.read_only:
             try:
                 conn.execute("DELETE FROM counts WHERE key = ?", (key,))
             except sqlite3.Error as exc:
-                log.warning("token count cache: could not delete the damaged row: %s", exc)
+                _warn.warning("delete", "token count cache: could not delete the damaged row: %s", exc)
 
     def put(self, key: str, model: str, input_tokens: int, original_input_tokens: int | None = None) -> None:
         if not valid_count(input_tokens) or not (original_input_tokens is None or valid_count(original_input_tokens)):
@@ -223,7 +230,16 @@ class CountCache:
                 if prune:
                     self._prune(conn)
         except sqlite3.Error as exc:
-            log.warning("token count cache write failed: %s", exc)
+            with self._lock:
+                self.write_failures += 1
+                self.write_error = f"{type(exc).__name__}: {exc}"[:200]
+            _warn.warning(
+                "write", "token count cache write failed (new counts are kept in memory only): %s", self.write_error
+            )
+        else:
+            if self.write_error is not None:
+                with self._lock:
+                    self.write_error = None
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         """Keep the file from growing without end: drop the oldest rows beyond ``max_rows``."""
@@ -256,5 +272,9 @@ class CountCache:
                 "persistent_entries": size,
                 "persistent": self.path is not None,
                 "read_only": self.read_only,
+                # what a user needs to know: are new counts being kept? (not while writes fail)
+                "writable": self.path is not None and not self.read_only and self.write_error is None,
+                "write_failures": self.write_failures,
+                "write_error": self.write_error,
                 "rejected": self.rejected,
             }

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -56,6 +57,8 @@ class CellCount:
     #: the share's range (its estimate's, less the frame); the share itself when exact
     low: int | None = None
     high: int | None = None
+    #: cut short by the estimate's time limit (the reason says so): not to be kept as the cell's share for good
+    rough: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -146,8 +149,9 @@ class _EstimateMemo:
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, req: CountRequest, info: registry.ModelInfo) -> tuple[int, int, int]:
-        """(estimate, low, high) of a cell's request."""
+    def get(self, req: CountRequest, info: registry.ModelInfo, deadline: float) -> tuple[int, int, int, str | None]:
+        """(estimate, low, high) of a cell's request, and why it is rough when it is (past ``deadline``; rough
+        figures are not memoised)."""
         from .backends import offline
 
         key = req.identity
@@ -155,14 +159,15 @@ class _EstimateMemo:
             hit = self._data.get(key)
             if hit is not None:
                 self._data.move_to_end(key)
-                return hit
-        e = offline.estimate(req.body, info)
-        n = (e.input_tokens, e.low, e.high)
+                return (*hit, None)
+        e = offline.estimate(req.body, info, deadline=deadline)
+        if e.rough:
+            return e.input_tokens, e.low, e.high, e.rough
         with self._lock:
-            self._data[key] = n
+            self._data[key] = (e.input_tokens, e.low, e.high)
             while len(self._data) > self._size:
                 self._data.popitem(last=False)
-        return n
+        return e.input_tokens, e.low, e.high, None
 
 
 _memo = _EstimateMemo()
@@ -246,6 +251,7 @@ def _shares(
     # an exact share needs the exact frame (offline mode shows estimates only)
     exact_frame = counter.known_frame(model) if use_cache else None
     share_reason = offline.qualify(OFFLINE_SHARE)
+    deadline = time.monotonic() + counter.settings.estimate_timeout  # one time limit for all the shares
     out: list[CellCount] = []
     for cell, req in zip(cells, requests, strict=True):
         if req is None:
@@ -255,7 +261,7 @@ def _shares(
         if hit is not None and exact_frame is not None:
             out.append(CellCount(cell.id, max(0, hit.input_tokens - exact_frame), True, cell.cell_type, cell.index))
         else:
-            est, low, high = _memo.get(req, info)
+            est, low, high, rough = _memo.get(req, info, deadline)
             share = max(0, est - offline_frame)
             out.append(
                 CellCount(
@@ -264,9 +270,10 @@ def _shares(
                     False,
                     cell.cell_type,
                     cell.index,
-                    share_reason,
+                    f"{share_reason}; {rough}" if rough else share_reason,
                     low=max(0, low - offline_frame),
                     high=max(share, high - offline_frame),
+                    rough=rough is not None,
                 )
             )
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,8 +90,8 @@ def _token_budget(text: str) -> int:
         n = int(text.replace(",", "").replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of tokens, got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more tokens, got {n}")
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of tokens above 0, got {n}")
     return n
 
 
@@ -386,6 +387,8 @@ def read_config(path: Path) -> dict[str, Any]:
             raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be {expected}", 2)
         if kind is float and not 0 < value <= 1:
             raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be above 0 and at most 1", 2)
+        if kind is int and value < 1:
+            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be a number of tokens above 0", 2)
         defaults[dest] = value
     return defaults
 
@@ -636,6 +639,18 @@ def _notes(r: Row) -> list[str]:
     return notes
 
 
+#: what a terminal acts on (C0 and C1 controls, DEL) or lets reorder what it shows (bidirectional controls)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: ASCII punctuation but "@": each may open markup in markdown, and a backslash makes it a literal
+_MD_PUNCT = re.compile(r"([!-/:-?\[-`{-~])")
+
+
+def _visible(text: str) -> str:
+    """Text from the data (a file name, a model id, a cell's first line) as it may reach a terminal or a report:
+    control characters shown as escapes (``\\x1b``), never acted on."""
+    return _UNSAFE.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def _total(results: list[Any]) -> str:
     """The sum of several counts, with the sum of their ranges where some are estimates."""
     from .result import format_estimate
@@ -656,8 +671,24 @@ def _with_range(res: Any) -> str:
 
 
 def _md(text: str) -> str:
-    """A table cell: pipes and line breaks would end it."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Text from the data in a markdown table cell, rendered as written: every punctuation character escaped (no
+    link, image, HTML, emphasis or code span can start, and a pipe cannot end the cell), and "@" in a code span of
+    its own (an e-mail address is made a link whatever its escapes)."""
+    return _MD_PUNCT.sub(r"\\\1", _visible(text)).replace("@", "`@`")
+
+
+def _md_code(text: str) -> str:
+    """Text from the data as a markdown code span that nothing in it can close: the fence is longer than any run
+    of backticks inside; a pipe is escaped for the table (GitHub shows it as a pipe inside code)."""
+    text = _visible(text).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _model_md(display_name: str | None, model: str) -> str:
+    """A known model by its name (from the registry), any other id as code: it is whatever the input said."""
+    return _md(display_name) if display_name and display_name != model else _md_code(model)
 
 
 def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: list[str]) -> str:
@@ -673,7 +704,7 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
     for r in rows:
         if r.error:
             out.append(
-                f"| ❌ | `{_md(_short(r.input))}` | {_md(r.model)} | — | — | — | error: "
+                f"| ❌ | {_md_code(_short(r.input))} | {_md_code(r.model)} | — | — | — | error: "
                 f"{_md(_without_name(r.error, r.input))} |"
             )
             continue
@@ -682,7 +713,7 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
         window = f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown"
         mark = "❌" if r.over else "⚠️" if r.warnings else "✅"
         out.append(
-            f"| {mark} | `{_md(_short(r.input))}` | {_md(res.display_name or r.model)} | {_with_range(res)} | "
+            f"| {mark} | {_md_code(_short(r.input))} | {_model_md(res.display_name, r.model)} | {_with_range(res)} | "
             f"{format_cost(res.cost_usd)} | {window} | {_md('; '.join(_notes(r)))} |"
         )
     out.append("")
@@ -691,7 +722,7 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
         models = list(dict.fromkeys(r.model for r in counted))
         for model in models:
             these = [r.result for r in counted if r.model == model]
-            summary.append(f"{_total(these)} tokens in all on {model}")
+            summary.append(f"{_total(these)} tokens in all on {_md_code(model)}")
     if over:
         summary.append(f"**{len(over)} over budget**")
     if failed:
@@ -752,7 +783,9 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
             continue
         cells = r.cells
         t = Table(
-            title=escape(f"{_short(r.input)} · {cells.display_name or r.model}"), title_justify="left", show_edge=False
+            title=escape(_visible(f"{_short(r.input)} · {cells.display_name or r.model}")),
+            title_justify="left",
+            show_edge=False,
         )
         t.add_column("cell", justify="right", no_wrap=True, min_width=4)
         t.add_column("type", no_wrap=True, min_width=8)
@@ -765,7 +798,7 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
                     str(c.index + 1),
                     c.cell_type,
                     f"{'' if c.exact else '≈'}{c.tokens:,}",
-                    escape(r.first_lines.get(c.id, "")),
+                    escape(_visible(r.first_lines.get(c.id, ""))),
                 )
         # the rest is the request frame and the joins between cells: the rows add up to the one-request total
         joins_exact = cells.exact and all(c.exact for c in cells.cells)
@@ -787,17 +820,17 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
     first: dict[str, int] = {}  # each input's count under the first model, for the comparison column
     for r in rows:
         if r.error:
-            cells = [escape(_short(r.input)), escape(r.model), "[red]error[/red]", "", ""]
+            cells = [escape(_visible(_short(r.input))), escape(_visible(r.model)), "[red]error[/red]", "", ""]
             if compare:
                 cells.append("")
-            cells.append(f"[red]{escape(_without_name(r.error, r.input))}[/red]")
+            cells.append(f"[red]{escape(_visible(_without_name(r.error, r.input)))}[/red]")
             t.add_row(*cells)
             continue
         res = r.result
         frac = res.context_fraction
         cells = [
-            escape(_short(r.input)),
-            escape(res.display_name or r.model),
+            escape(_visible(_short(r.input))),
+            escape(_visible(res.display_name or r.model)),
             f"[red]{_with_range(res)}[/red]" if r.over else _with_range(res),
             format_cost(res.cost_usd),
             f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown",
@@ -810,7 +843,7 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
                 base = first[r.input]
                 cells.append(f"{(res.input_tokens - base) / base:+.1%}" if base else "")
         if notes:
-            cells.append(escape("; ".join(_notes(r))))
+            cells.append(escape(_visible("; ".join(_notes(r)))))
         t.add_row(*cells)
     console.print(t)
     counted = [r for r in rows if r.ok]
@@ -818,10 +851,10 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
         for model in dict.fromkeys(r.model for r in counted):
             these = [r.result for r in counted if r.model == model]
             inputs = f"{len(these)} input{'s' if len(these) != 1 else ''}"
-            console.print(f"total on {escape(model)}: {_total(these)} tokens in {inputs}", style="dim")
+            console.print(f"total on {escape(_visible(model))}: {_total(these)} tokens in {inputs}", style="dim")
     reasons = sorted({r.result.reason for r in counted if not r.result.exact and r.result.reason})
     for reason in reasons:
-        console.print(f"≈ estimate: {escape(reason)}", style="dim")
+        console.print(f"≈ estimate: {escape(_visible(reason))}", style="dim")
     exact = sum(1 for r in counted if r.result.exact)
     if exact and reasons:
         console.print(f"{exact} of {len(counted)} counts are exact (from the API)", style="dim")

@@ -89,6 +89,9 @@ class Settings:
     #: auto mode, the server's answers: seconds a count may wait for the API before the estimate answers
     #: (the exact count goes on in the background and lands in the cache)
     deadline: float = 2.0
+    #: seconds an offline estimate may take; past them the rest of its text is costed from its length and the
+    #: answer says so (no input holds a thread, or the server, longer)
+    estimate_timeout: float = 10.0
     #: exact per-cell counts as background work (after every notebook total, within ``background_share``)
     cell_counts: bool = True
     #: the share of the rate budget background work may use

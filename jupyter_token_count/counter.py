@@ -21,6 +21,7 @@ import math
 import random
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Coroutine
 from concurrent.futures import Future as ConcurrentFuture
@@ -84,8 +85,11 @@ class Counter:
         self.settings = settings or Settings.from_env()
         self.cache = cache if cache is not None else CountCache(self.settings.data_dir)
         self.limiter = limiter or RateLimiter(self.settings.rpm)
-        #: a level shared with other servers (a hub's Redis, ``hub.py``): cache, rate budget, single-flight
+        #: a level shared with other servers (a hub's Redis, ``hub.py``): cache, rate budget, single-flight; what it
+        #: shares belongs to the API key this counter uses
         self.shared = shared
+        if shared is not None:
+            shared.bind(lambda: self.settings.api_key)
         self._loop = loop
         self._loop_thread: _LoopThread | None = None
         self._thread_lock = threading.Lock()
@@ -257,11 +261,13 @@ class Counter:
         from .backends import offline
 
         info = registry.resolve(req.model)
-        est = offline.estimate(req.body, info)
+        est = offline.estimate(req.body, info, deadline=time.monotonic() + self.settings.estimate_timeout)
         detail = {"parts": est.parts, "notes": list(est.notes), "estimator": offline.estimator_name()}
         if est.uncounted:
             # what the estimate leaves out is part of why it is only an estimate: never a silently smaller number
             reason = f"{reason}; offline, {'; '.join(est.uncounted)}"
+        if est.rough:
+            reason = f"{reason}; {est.rough}"  # the answer says the estimate was cut short
         return self._result(
             req,
             est.input_tokens,
@@ -427,7 +433,7 @@ class Counter:
                     pause = exc.retry_after if exc.retry_after is not None else 2.0**attempt
                     self.limiter.on_rate_limited(pause)
                     if self.shared is not None:
-                        await self.shared.rate_limited(pause)  # one server's 429 pauses the whole hub
+                        await self.shared.rate_limited(pause)  # one server's 429 pauses every server of its key
                     pause = min(pause, MAX_PAUSE)
                     exc.retry_after = pause
                 retryable = exc.transient and not isinstance(exc, ApiAuthError) and attempt < s.max_retries
@@ -468,7 +474,7 @@ class Counter:
         return entry
 
     async def _flight(self, req: CountRequest, key: str, max_wait: float, background: bool) -> Entry:
-        """``_upstream``, made once for the whole hub: another server asking the same thing answers for us."""
+        """``_upstream``, made once for the hub (per key): another server asking the same thing answers for us."""
         shared = self.shared
         if shared is None:
             return await self._upstream(req, key, max_wait, background)

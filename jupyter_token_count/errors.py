@@ -23,7 +23,27 @@ __all__ = [
     "InvalidRequest",
     "TokenCountError",
     "UnknownModel",
+    "shown",
 ]
+
+
+#: the most characters of a value from the input that a message quotes (a 1 MB model id is not echoed whole)
+MAX_SHOWN = 80
+#: the most characters of a message and of its place: a net under every message built from input
+MAX_MESSAGE = 2000
+
+
+def shown(value: object, limit: int = MAX_SHOWN) -> str:
+    """``repr(value)`` for a message, cut to about ``limit`` characters (saying how long a long string was)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value):,} characters)" if isinstance(value, str) else ""
+    return f"{text[: limit - 1]}…{size}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 class TokenCountError(Exception):
@@ -53,9 +73,9 @@ class InputError(TokenCountError, ValueError):
     exit_code = 2
 
     def __init__(self, message: str, where: str | None = None) -> None:
-        self.message = message
-        self.where = where
-        super().__init__(f"{where}: {message}" if where else message)
+        self.message = _cut(message, MAX_MESSAGE)
+        self.where = _cut(where, MAX_MESSAGE // 4) if where else where
+        super().__init__(f"{self.where}: {self.message}" if self.where else self.message)
 
     def at(self, outer: str) -> InputError:
         """The same error, located inside ``outer`` (a file, a cell, a CLI input)."""

@@ -17,8 +17,9 @@ import threading
 import time
 from collections.abc import Callable
 
-#: the longest pause a 429's ``retry-after`` can impose (seconds); longer values are capped, not trusted
-MAX_PAUSE = 300.0
+#: the longest pause a 429's ``retry-after`` can impose (seconds); longer values are capped, not trusted. A rate
+#: window is a minute, and the official SDK does not wait out a retry-after above 60 s either
+MAX_PAUSE = 60.0
 
 
 class RateLimiter:

@@ -9,7 +9,9 @@ Errors are one line on stderr, never a traceback, and the kernel stays usable.
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -22,6 +24,23 @@ from traitlets import Bool, CaselessStrEnum, Unicode, default
 
 from .config import ENV_MODE, ENV_MODEL, MODES
 from .errors import TokenCountError
+
+
+def _budget(kind: type, what: str) -> Any:
+    """An argparse type for a budget: a finite number above 0 (``nan`` would never stop a call, ``inf`` never
+    either, and 0 or less stops every one)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text.replace(",", "").replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"expected {what} above 0, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
 
 
 def _unquote(text: str) -> str:
@@ -303,7 +322,7 @@ class CallMeterMagics(Magics):
     )
     @argument(
         "--budget-tokens",
-        type=int,
+        type=_budget(int, "a whole number of tokens"),
         default=None,
         metavar="N",
         help="Stop (do not send) a call whose predicted "
@@ -311,7 +330,7 @@ class CallMeterMagics(Magics):
     )
     @argument(
         "--budget-usd",
-        type=float,
+        type=_budget(float, "an amount of US dollars"),
         default=None,
         metavar="X",
         help="The same in US dollars at list price "

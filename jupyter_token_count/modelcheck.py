@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from . import registry
 from .config import Settings, check_mode
-from .errors import ApiError, UnknownModel
+from .errors import ApiError, InputError, UnknownModel, shown
 
 __all__ = ["api_model_ids", "check_listed", "check_model", "closest", "is_listed", "unknown_message"]
 
@@ -28,6 +28,14 @@ _listed: dict[tuple[str, str | None], frozenset[str]] = {}
 #: the same → when the list last could not be fetched: a live panel must not wait on it at every keystroke
 _failed: dict[tuple[str, str | None], float] = {}
 RETRY_FAILED_LIST = 60.0
+#: the longest model id taken (the API's are under 50 characters): a longer one is not an id
+MAX_MODEL_ID = 256
+
+
+def check_length(model: str) -> None:
+    """Refuse a model id that cannot be one before it is compared, echoed or stored anywhere."""
+    if len(model) > MAX_MODEL_ID:
+        raise InputError(f"a model id has at most {MAX_MODEL_ID} characters, got {shown(model)}", "model")
 
 
 def _known_ids(extra: Iterable[str] = ()) -> list[str]:
@@ -55,7 +63,7 @@ def unknown_message(model: str, suggestions: list[str], asked_api: bool, why_not
         else f"not in jupyter-token-count's model list, and the API's could not be asked ({why_not_api})"
     )
     hint = f"; did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-    return f"unknown model {model!r}: {where}{hint}"
+    return f"unknown model {shown(model)}: {where}{hint}"
 
 
 def api_model_ids(settings: Settings) -> frozenset[str] | None:
@@ -98,6 +106,7 @@ def check_listed(
     model: str, api_ids: Iterable[str] | None, *, strict: bool = False, why_not_api: str = "no API key"
 ) -> str | None:
     """``check_model`` for a caller that holds the API's list already (None: no list to trust)."""
+    check_length(model)
     if registry.resolve(model).known:
         return None
     if api_ids is not None:
@@ -118,6 +127,7 @@ def check_listed(
 def check_model(model: str, settings: Settings, mode: str | None = None, *, strict: bool = False) -> str | None:
     """None when ``model`` is known. Otherwise a warning to show with the estimate, or ``UnknownModel``
     when the API's list was consulted (or ``strict``: the CLI's rule)."""
+    check_length(model)
     if registry.resolve(model).known:
         return None
     mode = check_mode(mode or settings.mode)

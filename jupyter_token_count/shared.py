@@ -1,9 +1,9 @@
 """The interface between the counter and a level shared by several processes (a hub's Redis, ``hub.py``).
 
 The counter knows nothing of Redis: it asks this interface for a count another server already has, for a
-slot of the shared rate budget, and to make one upstream call for the whole hub. Every method degrades on
-its own: when the shared level is unavailable it answers "nothing shared" (None, or calling ``fetch``
-itself), never raises, so the counter goes on with its local cache and limiter.
+slot of the shared rate budget, and to make one upstream call for the hub (for the servers of one key).
+Every method degrades on its own: when the shared level is unavailable it answers "nothing shared" (None, or
+calling ``fetch`` itself), never raises, so the counter goes on with its local cache and limiter.
 """
 
 from __future__ import annotations
@@ -13,6 +13,14 @@ from typing import Any, Protocol
 
 
 class SharedLevel(Protocol):
+    """Everything shared belongs to a credential: the counter binds the API key it uses (``bind``), and every
+    method acts within that key's namespace, so servers with the same key share counts, single-flight and the
+    rate budget, and servers with different keys share nothing and cannot find each other's entries."""
+
+    def bind(self, credential: Callable[[], str | None]) -> None:
+        """The API key in use, asked at each call (None: nothing is shared)."""
+        ...
+
     async def get(self, key: str) -> int | None:
         """The exact count stored under this cache key by any server, or None (a miss, or unavailable)."""
         ...

@@ -193,6 +193,8 @@ class Scripted:
 class StandIn:
     def __init__(self, api_key: str = "test-key-for-the-local-standin-0123456789") -> None:
         self.api_key = api_key
+        #: keys the stand-in takes besides ``api_key`` (other users' keys: ``accept_key``)
+        self.other_keys: set[str] = set()
         self.requests: list[Recorded] = []
         self.script: deque[Scripted] = deque()
         self.delay = 0.0  # added to every successful answer (to hold requests in flight)
@@ -217,6 +219,11 @@ class StandIn:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def accept_key(self, key: str) -> str:
+        """Take ``key`` too (another user's key, e.g. of another organisation); returns it."""
+        self.other_keys.add(key)
+        return key
 
     def fail_next(
         self,
@@ -283,6 +290,7 @@ class StandIn:
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+        self.other_keys = set()
         self.script.clear()
         self.delay = 0.0
         self.__dict__.pop("prompt_cache", None)  # the Messages section's prompt cache (below)
@@ -327,7 +335,7 @@ class StandIn:
                 if not key:
                     self._error(401, "authentication_error", "x-api-key header is required")
                     return False
-                if key != standin.api_key:
+                if key != standin.api_key and key not in standin.other_keys:
                     self._error(401, "authentication_error", "invalid x-api-key")
                     return False
                 version = self.headers.get("anthropic-version")

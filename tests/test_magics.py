@@ -234,3 +234,23 @@ def test_an_unknown_beta_is_one_line_naming_it(ip, capsys, api_env: StandIn):
     ip.run_cell("%%count_tokens --beta 'not a beta'\nHello")  # a name that cannot be one: refused before sending
     assert "betas[0]: 'not a beta' is not a beta name" in capsys.readouterr().err
     assert len(api_env.count_requests()) == 1
+
+
+def test_count_calls_refuses_budgets_that_are_not_finite_positive_numbers(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+):
+    """Issue 22: ``--budget-usd nan`` was taken ("budget $nan") and then nothing was ever stopped."""
+    from jupyter_token_count import stop_metering
+
+    try:
+        for value in ("nan", "inf", "-inf", "0", "-1", "1e400"):
+            for option in ("--budget-usd", "--budget-tokens"):
+                ip.run_line_magic("count_calls", f"on {option} {value}")
+                captured = capsys.readouterr()
+                # -inf reads as an option: "expected one argument"; the others "expected ... above 0"
+                assert f"argument {option}: expected" in captured.err, (option, value, captured.err)
+                assert "count_calls: on" not in captured.out
+        ip.run_line_magic("count_calls", "on --budget-usd 0.25")
+        assert "budget $0.25 for this session" in capsys.readouterr().out
+    finally:
+        stop_metering()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +318,31 @@ def test_copies_belong_to_their_owner_and_are_measured():
         store.get("bob", state.id)
     # what the store counts for a copy is what it takes, within a factor of two
     assert 0.5 * grown <= store.stats()["bytes"] <= 2 * grown, (grown, store.stats())
+
+
+def test_a_share_cut_short_by_the_time_limit_is_not_kept_past_the_pause():
+    """One time limit covers all the shares of a post: a slow cell can leave the cells after it rough. The copy
+    keeps such shares while typing, and estimates them again when typing pauses; the slow text itself stays rough
+    (the estimator remembers it), the others come back as ordinary estimates."""
+    from jupyter_token_count.backends.offline import text as textmod
+
+    textmod.clear_cache()
+    # past SLOW_SECONDS the estimator remembers the text as slow
+    counter = Counter(Settings(data_dir=None, mode="offline", estimate_timeout=textmod.SLOW_SECONDS + 0.3))
+    raw = [{"id": "slow", "cell_type": "markdown", "source": "z" + "\n" * 400_000 + "z"}, *cells(5, tag=" rough?")]
+    state = new_state("u", cells_from_json(raw, strict=True), M, False, 2**25)
+    first = state.draft([], None)
+    shares = state.shares_for(first, counter, "offline", recheck=False, settle=False)
+    state.first_answer(replace(count_cells(counter, state.nb.cells, M, mode="offline"), cells=shares))
+    assert all(s.rough for s in shares), [s.reason for s in shares]
+    # typing: kept as they are (a keystroke costs what its cell costs)
+    typing = state.draft([{**raw[2], "source": raw[2]["source"] + "!"}], None)
+    kept = state.shares_for(typing, counter, "offline", recheck=False, settle=False)
+    assert [s.rough for s in kept] == [True, True, False, True, True, True]
+    # the pause: estimated again
+    settled = state.shares_for(typing, counter, "offline", recheck=False, settle=True)
+    assert [s.rough for s in settled] == [True, False, False, False, False, False]
+    assert "rough" not in (settled[1].reason or "") and "rough" in (settled[0].reason or "")
 
 
 def test_expiry_and_eviction_follow_use_not_age():

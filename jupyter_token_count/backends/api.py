@@ -16,7 +16,7 @@ from typing import Any
 
 import anthropic
 
-from ..cache import Entry
+from ..cache import MAX_TOKENS, Entry
 from ..errors import (
     ApiAuthError,
     ApiBadResponse,
@@ -30,6 +30,7 @@ from ..errors import (
     ApiTimeout,
     InvalidRequest,
 )
+from ..limiter import MAX_PAUSE
 from ..request import CountRequest
 
 #: Body fields passed as the SDK's typed keyword arguments (of both count methods); anything else goes in
@@ -64,14 +65,14 @@ def _split(req: CountRequest) -> tuple[dict[str, Any], dict[str, Any]]:
     return kwargs, extra
 
 
-#: Longest wait a ``retry-after`` / ``retry-after-ms`` header can impose (seconds). A larger value is
-#: capped to it, an infinite one too; a negative, NaN or unparsable one is ignored. One bad header must
+#: Longest wait a ``retry-after`` / ``retry-after-ms`` header can impose (seconds): the limiter's cap. A larger
+#: value is capped to it, an infinite one too; a negative, NaN or unparsable one is ignored. One bad header must
 #: not pause exact counting until the server restarts.
-MAX_RETRY_AFTER = 300.0
+MAX_RETRY_AFTER = MAX_PAUSE
 
-#: Largest ``input_tokens`` believed from the API: 50 times the largest context window of any model.
-#: A larger (or negative, fractional, non-numeric) answer is an ``ApiBadResponse``, never cached.
-MAX_INPUT_TOKENS = 100_000_000
+#: Largest ``input_tokens`` believed from the API (50 times the largest context window of any model), and from
+#: every cache: a larger (or negative, fractional, non-numeric) answer is an ``ApiBadResponse``, never cached.
+MAX_INPUT_TOKENS = MAX_TOKENS
 
 
 def _seconds(value: str, scale: float) -> float | None:

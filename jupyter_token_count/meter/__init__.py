@@ -13,6 +13,7 @@ Modules: ``hooks`` (the SDK seam), ``core`` (prediction, budgets, cache ledger, 
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -39,8 +40,9 @@ _log: list[CallRecord] = []  # every record of this kernel, across on/off
 def _check_budget(name: str, value: Any, kind: type) -> Any:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        # nan compares false with everything: a nan budget would never stop a call
+        raise ValueError(f"{name} must be a finite number above 0, not {value!r}")
     if kind is int and value != int(value):
         raise ValueError(f"{name} must be a whole number of tokens, not {value!r}")
     return kind(value)

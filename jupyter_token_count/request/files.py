@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, shown
 
 IMAGE_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/gif", "image/webp")
 PDF_TYPE = "application/pdf"
@@ -81,7 +81,7 @@ def bytes_block(data: bytes, media_type: str | None = None) -> dict[str, Any]:
         return image_block(data, media_type)
     if kind is None:
         raise InputError("bytes of unknown type: pass (data, media_type), e.g. (data, 'image/png')")
-    raise InputError(f"unsupported media type {kind!r}; expected one of {', '.join((*IMAGE_TYPES, PDF_TYPE))}")
+    raise InputError(f"unsupported media type {shown(kind)}; expected one of {', '.join((*IMAGE_TYPES, PDF_TYPE))}")
 
 
 def pil_block(img: Any) -> dict[str, Any]:
@@ -109,18 +109,34 @@ def _decode_text(data: bytes) -> str:
         raise InputError(f"not UTF-8 text (byte {exc.start} is invalid)") from None
 
 
+def _expanded(path: str | Path) -> Path | None:
+    """``~`` and ``~user`` expanded, or None when there is no such user (``~0``: pathlib raises)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return None
+
+
 def looks_like_path(text: str) -> bool:
     """A plain string is a path only if it is one short line ending in a known suffix and the file
     exists; anything else is prompt text. ``pathlib.Path`` always means a file."""
     if not strings_may_be_paths.get() or "\n" in text or len(text) > 1024 or not text.strip():
         return False
-    p = Path(text).expanduser()
-    return p.suffix.lower() in PATH_SUFFIXES and p.is_file()
+    p = _expanded(text)
+    if p is None or p.suffix.lower() not in PATH_SUFFIXES:
+        return False
+    try:
+        return p.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL: not a file, so prompt text
+        return False
 
 
 def read_path(path: Path) -> tuple[str, Any]:
     """Read a file and say what it holds: ("image"|"pdf"|"notebook"|"json"|"text"|"empty", payload)."""
-    path = Path(path).expanduser()
+    expanded = _expanded(path)
+    if expanded is None:
+        raise InputError("no such user's home directory", f"file {shown(str(path))}")
+    path = expanded
     where = f"file '{path}'"
     try:
         data = path.read_bytes()

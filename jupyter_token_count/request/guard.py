@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, shown
 
 #: Deepest nesting of objects and arrays accepted anywhere in a request or notebook cell, counted from
 #: the request body (a message's content list is level 3, a block in it level 4). Real tool schemas and
@@ -73,7 +73,7 @@ def check_tree(obj: Any, where: str = "", *, max_depth: int = MAX_DEPTH, base_de
                 raise InputError(f"this string {_bad_unicode(node)}", _short(path) or None)
         elif isinstance(node, float):
             if not math.isfinite(node):
-                raise InputError(f"{node!r} is not a valid JSON number", _short(path) or None)
+                raise InputError(f"{shown(node)} is not a valid JSON number", _short(path) or None)
         elif isinstance(node, (Mapping, list, tuple)):
             if depth >= max_depth:
                 raise InputError(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, shown
 from . import files, notebook
 from .body import COUNT_FIELDS, DROPPED_FIELDS, HEADER_FIELDS
 from .guard import check_tree
@@ -153,8 +153,9 @@ REQUEST_EXTRAS = ("betas", *HEADER_FIELDS)
 def _from_request_dict(d: dict[str, Any], include_outputs: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     unknown = sorted(k for k in d if k not in COUNT_FIELDS and k not in DROPPED_FIELDS and k not in REQUEST_EXTRAS)
     if unknown:
+        names = ", ".join(map(shown, unknown[:5])) + (" …" if len(unknown) > 5 else "")
         raise InputError(
-            f"unknown request field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"unknown request field{'s' if len(unknown) > 1 else ''} {names}; "
             f"count_tokens accepts {', '.join((*COUNT_FIELDS, *REQUEST_EXTRAS))}",
             "request",
         )

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, shown
 from .files import IMAGE_TYPES
 from .guard import check_tree
 from .validate import decode_base64
@@ -49,7 +49,7 @@ class Cell:
 
     @property
     def where(self) -> str:
-        return f"cell {self.index + 1} (id {self.id!r})"
+        return f"cell {self.index + 1} (id {shown(self.id)})"
 
     @property
     def empty(self) -> bool:
@@ -89,7 +89,7 @@ def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool =
         if not isinstance(cell_type, str):
             raise InputError(f"cell_type must be a string (code, markdown or raw), got {_json_name(cell_type)}", loc)
         if cell_type not in HEADERS:
-            raise InputError(f"unknown cell_type {cell_type!r} (expected code, markdown or raw)", loc)
+            raise InputError(f"unknown cell_type {shown(cell_type)} (expected code, markdown or raw)", loc)
         source = _text(raw.get("source", ""), loc, "source")
         cid = raw.get("id")
         if "id" in raw and not isinstance(cid, str):
@@ -115,7 +115,7 @@ def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool =
             # checked whatever the outputs switch: a malformed attachment is a malformed cell
             if not isinstance(bundle, dict):
                 raise InputError(
-                    f"attachment {name!r} must be an object {{media type: data}}, got {_json_name(bundle)}", loc
+                    f"attachment {shown(name)} must be an object {{media type: data}}, got {_json_name(bundle)}", loc
                 )
         out.append(Cell(cid, cell_type, source, tuple(outputs), i, tuple(attachments.items())))
     return out
@@ -200,7 +200,7 @@ def _attachment_parts(cell: Cell) -> list[dict[str, Any] | str]:
     PDF) are not images the API takes and are left out, as non-image outputs are."""
     parts: list[dict[str, Any] | str] = []
     for name, bundle in cell.attachments:
-        loc = f"{cell.where}, attachment {name!r}"
+        loc = f"{cell.where}, attachment {shown(name)}"
         if not isinstance(bundle, dict):
             raise InputError("expected an object mapping a media type to base64 data", loc)
         media_type = next((t for t in IMAGE_TYPES if t in bundle), None)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from functools import wraps
 from typing import Any, NamedTuple, TypeVar
 
-from ..errors import InputError
+from ..errors import InputError, shown
 from .files import IMAGE_TYPES, PDF_TYPE, sniff_media_type
 
 MAX_IMAGE_EDGE = 8000
@@ -79,7 +79,13 @@ def bounded_by_size(budget: int) -> Callable[[Callable[[K], V]], Callable[[K], V
             with lock:
                 return CacheInfo(hits, misses, len(entries), used)
 
+        def known(arg: K) -> bool:
+            """Whether ``arg``'s value is memoised (asking costs nothing, unlike calling)."""
+            with lock:
+                return arg in entries
+
         memo.cache_info = cache_info  # type: ignore[attr-defined]
+        memo.known = known  # type: ignore[attr-defined]
         return memo
 
     return decorate
@@ -174,11 +180,14 @@ class _Walker:
             _file_id(source, f"{where}.source")
             return
         if stype != "base64":
-            raise InputError(f"unknown image source type {stype!r} (expected 'base64' or 'file')", f"{where}.source")
+            raise InputError(
+                f"unknown image source type {shown(stype)} (expected 'base64' or 'file')", f"{where}.source"
+            )
         declared = source.get("media_type")
         if declared not in IMAGE_TYPES:
             raise InputError(
-                f"media_type {declared!r} is not supported; expected one of {', '.join(IMAGE_TYPES)}", f"{where}.source"
+                f"media_type {shown(declared)} is not supported; expected one of {', '.join(IMAGE_TYPES)}",
+                f"{where}.source",
             )
         data = source.get("data")
         if isinstance(data, str) and len(data) > MAX_IMAGE_BASE64:
@@ -208,7 +217,8 @@ class _Walker:
         elif stype == "base64":
             if source.get("media_type") != PDF_TYPE:
                 raise InputError(
-                    f"base64 documents must be application/pdf, not {source.get('media_type')!r}", f"{where}.source"
+                    f"base64 documents must be application/pdf, not {shown(source.get('media_type'))}",
+                    f"{where}.source",
                 )
             raw = _b64(source.get("data"), f"{where}.source")
             if sniff_media_type(raw) != PDF_TYPE:
@@ -228,7 +238,8 @@ class _Walker:
                 raise InputError("source.content must be a string or a list of blocks", f"{where}.source")
         else:
             raise InputError(
-                f"unknown document source type {stype!r} (expected base64, text, content or file)", f"{where}.source"
+                f"unknown document source type {shown(stype)} (expected base64, text, content or file)",
+                f"{where}.source",
             )
 
     def block(self, block: Any, where: str) -> None:
@@ -303,14 +314,14 @@ def _mcp_servers(servers: Any) -> set[str]:
         if not isinstance(server, dict):
             raise InputError(f"expected an MCP server object, got {type(server).__name__}", where)
         if server.get("type", "url") != "url":
-            raise InputError(f"MCP server type {server.get('type')!r} is not known (expected 'url')", where)
+            raise InputError(f"MCP server type {shown(server.get('type'))} is not known (expected 'url')", where)
         name, url = server.get("name"), server.get("url")
         if not isinstance(name, str) or not name:
             raise InputError("an MCP server needs a 'name'", where)
         if not isinstance(url, str) or not url:
             raise InputError("an MCP server needs a 'url'", where)
         if name in names:
-            raise InputError(f"duplicate MCP server name {name!r}", where)
+            raise InputError(f"duplicate MCP server name {shown(name)}", where)
         names.add(name)
     return names
 
@@ -341,21 +352,23 @@ def _tools(tools: Any, mcp_servers: set[str]) -> set[str]:
             server = tool.get("mcp_server_name")
             if server not in mcp_servers:
                 known = f"; mcp_servers names {', '.join(sorted(mcp_servers))}" if mcp_servers else ""
-                raise InputError(f"mcp_toolset names MCP server {server!r}, which is not in mcp_servers{known}", where)
+                raise InputError(
+                    f"mcp_toolset names MCP server {shown(server)}, which is not in mcp_servers{known}", where
+                )
             continue
         name = tool.get("name")
         if isinstance(ttype, str) and ttype.startswith(SERVER_TOOL_PREFIXES):
             raise InputError(
-                f"server tool {ttype!r} cannot be counted: count_tokens rejects server tools; "
+                f"server tool {shown(ttype)} cannot be counted: count_tokens rejects server tools; "
                 "read usage from the real Messages response instead",
                 where,
             )
         if not isinstance(name, str) or not name:
             raise InputError("tool needs a 'name'", where)
         if ttype in (None, "custom") and not isinstance(tool.get("input_schema"), dict):
-            raise InputError(f"tool {name!r} needs an 'input_schema' object (a JSON Schema)", where)
+            raise InputError(f"tool {shown(name)} needs an 'input_schema' object (a JSON Schema)", where)
         if name in names:
-            raise InputError(f"duplicate tool name {name!r}; tool names must be unique", where)
+            raise InputError(f"duplicate tool name {shown(name)}; tool names must be unique", where)
         names.add(name)
     return names
 
@@ -371,7 +384,7 @@ def validate_body(body: dict[str, Any], *, max_bytes: int | None, context_window
         role = msg.get("role")
         if role not in ROLES:
             raise InputError(
-                f"unknown role {role!r}; expected 'user' or 'assistant' (or 'system' for an "
+                f"unknown role {shown(role)}; expected 'user' or 'assistant' (or 'system' for an "
                 "instruction mid-conversation; the first system prompt goes in system=...)",
                 f"{where}.role",
             )
@@ -402,9 +415,9 @@ def validate_body(body: dict[str, Any], *, max_bytes: int | None, context_window
         if not isinstance(tc, dict) or tc.get("type") not in TOOL_CHOICES:
             raise InputError(f"tool_choice must be an object with type one of {', '.join(TOOL_CHOICES)}", "tool_choice")
         if tc["type"] in ("any", "tool") and not names:
-            raise InputError(f"tool_choice {tc['type']!r} needs tools", "tool_choice")
+            raise InputError(f"tool_choice {shown(tc['type'])} needs tools", "tool_choice")
         if tc["type"] == "tool" and tc.get("name") not in names:
-            raise InputError(f"tool_choice names {tc.get('name')!r}, which is not among the tools", "tool_choice")
+            raise InputError(f"tool_choice names {shown(tc.get('name'))}, which is not among the tools", "tool_choice")
     thinking = body.get("thinking")
     if thinking is not None:
         if not isinstance(thinking, dict) or thinking.get("type") not in THINKING_TYPES:

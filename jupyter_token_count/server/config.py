@@ -11,6 +11,7 @@ or ``--help-all`` output can ever contain it.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,6 +106,13 @@ class TokenCountConfig(Configurable):
         "pending); the exact count goes on in the background and lands in the cache. A request's deadline_ms "
         "overrides it. Api mode waits up to `timeout` and answers 504 past it.",
     )
+    estimate_timeout = Float(
+        Settings.estimate_timeout,
+        config=True,
+        help="Seconds an offline estimate may take (per answer). Past them, the text not tokenized yet is "
+        "costed from its length, and the answer says so (≈, 'rough' in its reason): no input holds a thread "
+        "of the server for longer.",
+    )
     cell_counts = Bool(
         Settings.cell_counts,
         config=True,
@@ -119,24 +127,26 @@ class TokenCountConfig(Configurable):
     redis_url = Unicode(
         config=True,
         help="JupyterHub: a Redis shared by all single-user servers (redis://[:password@]host:6379/0, rediss:// "
-        "for TLS, unix:///path.sock). Exact counts are then shared by content hash, the rate cap `hub_rpm` is one "
-        "budget for all servers, a 429 pauses them all, and identical requests make one upstream call. Redis "
+        "for TLS, unix:///path.sock). Servers that use the same API key then share exact counts, the rate cap "
+        "`hub_rpm`, a 429's pause and one upstream call per request; servers with different keys share nothing "
+        "(everything in Redis is namespaced by a keyed hash of the key, and its values are authenticated). Redis "
         f"down or slow never fails a count: each server goes on alone. Default: ${ENV_REDIS_URL}, else none. "
         "The password is never logged or shown.",
     )
     hub_rpm = Integer(
         0,
         config=True,
-        help="With redis_url: count_tokens requests per minute for the whole hub, never exceeded in any 60 s "
-        "(set it to the organisation's limit less some headroom). Each server's own `rpm` still applies, and is "
-        "all that applies while Redis is unavailable. 0: the same as rpm.",
+        help="With redis_url: count_tokens requests per minute for all the servers that use one API key, never "
+        "exceeded in any 60 s (the API's limit is per organisation: set it to that limit less some headroom, "
+        "divided by the keys of the organisation in use on the hub). Each server's own `rpm` still applies, and "
+        "is all that applies while Redis is unavailable. 0: the same as rpm.",
     )
     redis_ttl_days = Float(7.0, config=True, help="With redis_url: days a shared count is kept in Redis.")
     redis_namespace = Unicode(
         "jupyter-token-count",
         config=True,
-        help="With redis_url: prefix of every Redis key. Hubs or organisations (whose rate limits differ) "
-        "sharing one Redis use different ones.",
+        help="With redis_url: prefix of every Redis key. Hubs sharing one Redis use different ones (within a "
+        "namespace, each API key has its own entries and rate budget already).",
     )
     redis_timeout = Float(
         0.5, config=True, help="With redis_url: seconds one Redis call may take before Redis counts as unavailable."
@@ -211,10 +221,11 @@ class TokenCountConfig(Configurable):
         "redis_timeout",
         "notebook_copies_mb",
         "notebook_copy_minutes",
+        "estimate_timeout",
     )
     def _positive_float(self, proposal: dict) -> float:
-        if proposal["value"] <= 0:
-            raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be positive")
+        if not (math.isfinite(proposal["value"]) and proposal["value"] > 0):
+            raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be a positive number (and finite)")
         return proposal["value"]
 
     @validate("deadline")
@@ -257,6 +268,7 @@ class TokenCountConfig(Configurable):
             max_retry_wait=self.max_retry_wait,
             max_concurrency=self.max_concurrency,
             deadline=self.deadline,
+            estimate_timeout=self.estimate_timeout,
             cell_counts=self.cell_counts,
             background_share=self.background_share,
         )

@@ -31,7 +31,8 @@ from ..errors import (
     InputError,
     TokenCountError,
 )
-from ..modelcheck import check_listed
+from ..limiter import MAX_PAUSE
+from ..modelcheck import MAX_MODEL_ID, check_listed
 from ..request import CountRequest, build_request, cells_from_json, check_tree, notebook_request
 from ..request.document import document_from_bytes, document_request
 from ..request.files import strings_may_be_paths
@@ -45,8 +46,8 @@ AUTH_REQUIRED = "authentication required: send the Jupyter token, or the session
 SERVICE_KEY = "jupyter_token_count"
 #: the longest ``deadline_ms`` a request may ask for
 MAX_DEADLINE_MS = 60_000
-#: the longest Retry-After we send (seconds); the API backend caps what it believes at the same value
-MAX_RETRY_AFTER = 300
+#: the longest Retry-After we send (seconds): the cap the limiter and the API backend put on what they believe
+MAX_RETRY_AFTER = int(MAX_PAUSE)
 
 #: error ``type`` for statuses we raise without a more specific one
 _TYPES = {
@@ -310,8 +311,12 @@ class BodyHandler(BaseHandler):
     def model_and_mode(self, body: dict[str, Any]) -> tuple[str, str | None]:
         # a field that is present must have its type: null is not "the default" (leave the field out)
         model = body.get("model", self.service.settings.model)
-        if not isinstance(model, str) or not model.strip():
-            raise ApiFailure(400, f"model: expected a model id such as 'claude-sonnet-5-5', got {_shown(model)}")
+        if not isinstance(model, str) or not model.strip() or len(model) > MAX_MODEL_ID:
+            raise ApiFailure(
+                400,
+                f"model: expected a model id such as 'claude-sonnet-5-5' (at most {MAX_MODEL_ID} characters), "
+                f"got {_shown(model)}",
+            )
         mode = body.get("mode")
         if "mode" in body and mode not in MODES:
             raise ApiFailure(400, f"mode: expected one of {', '.join(MODES)}, got {_shown(mode)}")
@@ -474,7 +479,10 @@ class CellsHandler(BodyHandler):
             # after a pause, shares still estimated are looked up again: their exact counts may have come in
             recheck = flags["exact_total"] and mode_now != "offline" and counter.settings.key_configured
             shares = await loop.run_in_executor(
-                None, functools.partial(state.shares_for, draft, counter, mode_now, recheck=recheck)
+                None,
+                functools.partial(
+                    state.shares_for, draft, counter, mode_now, recheck=recheck, settle=flags["exact_total"]
+                ),
             )
             result = await counter.arun(
                 acount_prepared(counter, draft.nb, mode=mode, deadline=deadline, shares=shares, **flags)

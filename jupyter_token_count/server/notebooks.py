@@ -166,13 +166,18 @@ class NotebookState:
             )
         return Draft(nb, new_order, cells, requests, changed, content)
 
-    def shares_for(self, draft: Draft, counter: Any, mode: str, *, recheck: bool) -> list[CellCount]:
+    def shares_for(self, draft: Draft, counter: Any, mode: str, *, recheck: bool, settle: bool) -> list[CellCount]:
         """Every cell's share for the draft: the changed cells' computed, the others' kept (``recheck``: shares
-        that are not exact yet are looked up again, their exact count may have come in). Blocking."""
+        that are not exact yet are looked up again, their exact count may have come in; ``settle``, after a pause:
+        shares cut short by the estimate's time limit are estimated again, a busy moment is not kept). Blocking."""
         redo = [cid for cid in draft.order if cid in draft.changed or cid not in self.shares]
-        if recheck:
+        if recheck or settle:
             redo += [
-                cid for cid, c in self.shares.items() if not c.exact and cid not in draft.changed and cid in draft.cells
+                cid
+                for cid, c in self.shares.items()
+                if ((recheck and not c.exact) or (settle and c.rough))
+                and cid not in draft.changed
+                and cid in draft.cells
             ]
         fresh = dict(
             zip(

@@ -15,16 +15,34 @@ calibrated on real counts and kept in ``models.json``. Modules:
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...registry import ModelInfo, estimator_figures
+from . import deadline as _deadline
 from . import ranges as _ranges
 from . import text as _text
 from . import transcript as _transcript
+from .deadline import EstimateTimeout
 
-__all__ = ["Estimate", "estimate", "estimator_name", "frame_tokens", "qualify", "text_tokens"]
+#: seconds an estimate may take unless its caller says otherwise; past them, what is left is costed roughly
+TIME_LIMIT = 10.0
+#: how far a rough count (from a text's length) may be off, as fractions of it: a run of newlines costs far
+#: fewer tokens than its bytes suggest, a run of marks or of emoji far more
+ROUGH_BELOW, ROUGH_ABOVE = 0.75, 2.0
+
+__all__ = [
+    "TIME_LIMIT",
+    "Estimate",
+    "EstimateTimeout",
+    "estimate",
+    "estimator_name",
+    "frame_tokens",
+    "qualify",
+    "text_tokens",
+]
 
 
 @dataclass
@@ -44,6 +62,9 @@ class Estimate:
     uses: dict[str, int] = field(default_factory=dict, repr=False)
     charged: dict[str, int] = field(default_factory=dict, repr=False)
     raw: dict[str, float] = field(default_factory=dict, repr=False)
+    #: set when part of the text was costed from its length (the deadline passed, or a text known to be too
+    #: slow to tokenize): what the answer must say; such an estimate is never memoised as the estimate
+    rough: str | None = None
 
     def __post_init__(self) -> None:
         if self.low < 0:
@@ -52,24 +73,34 @@ class Estimate:
             self.high = self.input_tokens
 
 
-def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
+def estimate(body: dict[str, Any], info: ModelInfo, *, deadline: float | None = None) -> Estimate:
     """Estimated ``input_tokens`` of a count_tokens request body for the model ``info``. Never raises
-    on a well-formed body and never does I/O."""
+    on a well-formed body and never does I/O. ``deadline`` (``time.monotonic()``; default ``TIME_LIMIT``
+    seconds from now, ``math.inf`` for none): past it, the text not tokenized yet is costed from its length
+    and the estimate says so (``rough``)."""
     exact = _text.using_ctok()
     fig = estimator_figures(info)
-    uses: Counter[str] = Counter()
-    charged: Counter[str] = Counter()
-    raw: Counter[str] = Counter()
+    if deadline is None:
+        deadline = time.monotonic() + TIME_LIMIT
+    started = time.monotonic()
+    _text.prepare(info.ctok_version, exact)
+    stopped = False
     try:
-        ctx = _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact)
-        parts, notes, uncounted = ctx.parts, ctx.notes, ctx.uncounted
-        uses, charged, raw = ctx.uses, ctx.charged, ctx.raw
-    except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
-        parts = {"/frame": int(fig.get("message_frame", 0))}
-        parts["/messages"] = _json_fallback(body, info, exact)
-        raw["unruled_tokens"] = parts["/messages"]
-        notes = [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"]
-        uncounted = []
+        with _deadline.limit(deadline if math.isfinite(deadline) else None):
+            ctx = _build(body, info, fig, exact, rough=False)
+    except EstimateTimeout:
+        stopped = True
+        ctx = _build(body, info, fig, exact, rough=True)
+    parts, notes, uncounted = ctx.parts, ctx.notes, ctx.uncounted
+    rough = None
+    if ctx.rough_chars:
+        why = (
+            f"the offline tokenizer stopped after {time.monotonic() - started:.3g} s"
+            if stopped
+            else "the offline tokenizer took too long on this text before"
+        )
+        rough = f"rough: {ctx.rough_chars:,} characters counted from their length ({why})"
+        notes = [*notes, rough]
     if not exact:
         reason = _text.fallback_reason()
         if reason:
@@ -81,20 +112,45 @@ def estimate(body: dict[str, Any], info: ModelInfo) -> Estimate:
         ]
     parts = {k: v for k, v in parts.items() if v or k.startswith("/messages") or k == "/frame"}
     total = sum(parts.values())
-    low, high = _ranges.interval(total, uses, charged, raw, info, exact_text=exact)
+    low, high = _ranges.interval(total, ctx.uses, ctx.charged, ctx.raw, info, exact_text=exact)
+    if ctx.rough_tokens:
+        low = max(0, low - round(ctx.rough_tokens * ROUGH_BELOW))
+        high += round(ctx.rough_tokens * ROUGH_ABOVE)
     return Estimate(
-        total, parts, notes, uncounted, low=low, high=high, uses=dict(uses), charged=dict(charged), raw=dict(raw)
+        total,
+        parts,
+        notes,
+        uncounted,
+        low=low,
+        high=high,
+        uses=dict(ctx.uses),
+        charged=dict(ctx.charged),
+        raw=dict(ctx.raw),
+        rough=rough,
     )
 
 
-def _json_fallback(body: Any, info: ModelInfo, exact: bool) -> int:
+def _build(body: Any, info: ModelInfo, fig: dict[str, Any], exact: bool, *, rough: bool) -> _transcript.Ctx:
+    """The transcript of ``body``: its parts, notes, what it could not cost, what the range needs, and how much
+    of its text was costed from its length."""
+    try:
+        return _transcript.build(body if isinstance(body, dict) else {}, info, fig, exact, rough)
+    except Exception as exc:  # a shape we did not foresee: fall back to the body's JSON as text
+        ctx = _transcript.Ctx(info, fig, exact=exact, rough=rough)
+        ctx.parts["/frame"] = int(fig.get("message_frame", 0))
+        ctx.parts["/messages"] = ctx.count(_json_text(body))
+        ctx.raw["unruled_tokens"] = ctx.parts["/messages"]
+        ctx.notes = [f"unexpected request shape ({type(exc).__name__}): counted as its JSON"]
+        return ctx
+
+
+def _json_text(body: Any) -> str:
     import json
 
     try:
-        payload = json.dumps({k: v for k, v in body.items() if k != "model"}, ensure_ascii=False, default=str)
+        return json.dumps({k: v for k, v in body.items() if k != "model"}, ensure_ascii=False, default=str)
     except Exception:
-        payload = str(body)
-    return _text.content_tokens(payload, info.ctok_version, info.tokenizer, exact=exact)
+        return str(body)
 
 
 def frame_tokens(info: ModelInfo) -> int:

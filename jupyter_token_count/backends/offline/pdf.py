@@ -31,6 +31,11 @@ class PdfCost:
     pages: int
 
 
+def already_read(data_b64: str) -> bool:
+    """Whether this PDF was read before (its cost is then quick): an estimate past its deadline reads no other."""
+    return _read_pages.known(data_b64)  # type: ignore[attr-defined]
+
+
 def pdf_cost(data_b64: str, limits: dict[str, Any], count_text: Callable[[str], int]) -> PdfCost | None:
     """Text and page-image tokens of a base64 PDF, or None when it cannot be read."""
     pages = _read_pages(data_b64)

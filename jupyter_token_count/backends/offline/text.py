@@ -20,10 +20,13 @@ import logging
 import os
 import sys
 import threading
+import time
+from collections import OrderedDict
 from functools import lru_cache
 from types import ModuleType
 
-from . import heuristic
+from . import heuristic, normal
+from .deadline import EstimateTimeout
 from .memo import ByteBoundedCache
 
 ENV_VAR = "JUPYTER_TOKEN_COUNT_ESTIMATOR"
@@ -32,6 +35,10 @@ log = logging.getLogger(__name__)
 _CHUNK = 16_000  # texts up to 1.5× this are cached whole; longer ones rely on the tiler's word memo
 _SEAM = 48  # characters either side of a seam that are re-tokenized to correct it
 _TEXT_CACHE_BYTES = 16 * 2**20
+#: a text whose count alone ran this long when its estimate's deadline passed is not tokenized again
+SLOW_SECONDS = 1.0
+#: UTF-8 bytes per token of a rough count (English prose is about 4 a token, CJK 3, code less)
+ROUGH_BYTES_PER_TOKEN = 3
 
 _ctok_lock = threading.Lock()
 _ctok_state: dict[str, object] = {}
@@ -131,7 +138,8 @@ def _ctok_content(text: str, version: str, bow: bool) -> int:
     try:
         from ctok.engine import tile
 
-        cost, _ = tile(text, _ctok_model(version, bow))
+        # ctok normalises the text itself: give it long runs of marks in order (normal.py: same result)
+        cost, _ = tile(normal.presorted(text), _ctok_model(version, bow))
         return int(cost)
     except Exception:
         # ctok internals moved: the public API (frame included, word boundary assumed) still works
@@ -145,6 +153,34 @@ _texts = ByteBoundedCache(_TEXT_CACHE_BYTES)
 _texts_lock = threading.Lock()
 
 
+_slow: OrderedDict[tuple[int, int, str, str, bool, bool], None] = OrderedDict()
+_SLOW_SIZE = 256
+
+
+def _slow_key(text: str, version: str, family: str, bow: bool, exact: bool) -> tuple[int, int, str, str, bool, bool]:
+    return (hash(text), len(text), version, family, bow, exact)  # not the text: it may be megabytes
+
+
+def too_slow(text: str, version: str, family: str, bow: bool, exact: bool) -> bool:
+    """Whether tokenizing this text once ran into its estimate's deadline on its own (then it is costed from
+    its length from now on, instead of using up every later estimate's time again)."""
+    if len(text) < _SEAM or not _slow:
+        return False
+    with _texts_lock:
+        return _slow_key(text, version, family, bow, exact) in _slow
+
+
+def cached(text: str, version: str, family: str, bow: bool, exact: bool) -> int | None:
+    """The count of a text if it is in the cache of whole texts (no tokenizing), else None."""
+    with _texts_lock:
+        return _texts.get((text, version, family, bow, exact))
+
+
+def rough_tokens(text: str) -> int:
+    """A count from the text's length alone, for an estimate past its deadline: linear in C, never slow."""
+    return max(1, round(len(text.encode("utf-8", "surrogatepass")) / ROUGH_BYTES_PER_TOKEN))
+
+
 def _piece(text: str, version: str, family: str, bow: bool, exact: bool) -> int:
     """Content tokens of one text, cached whole when it is not long."""
     key = (text, version, family, bow, exact)
@@ -154,7 +190,16 @@ def _piece(text: str, version: str, family: str, bow: bool, exact: bool) -> int:
             hit = _texts.get(key)
         if hit is not None:
             return hit
-    n = _ctok_content(text, version, bow) if exact else heuristic.count(text, family)
+    started = time.monotonic()
+    try:
+        n = _ctok_content(text, version, bow) if exact else heuristic.count(text, family)
+    except EstimateTimeout:
+        if time.monotonic() - started >= SLOW_SECONDS:
+            with _texts_lock:
+                _slow[_slow_key(text, version, family, bow, exact)] = None
+                while len(_slow) > _SLOW_SIZE:
+                    _slow.popitem(last=False)
+        raise
     if cached:
         with _texts_lock:
             _texts.put(key, n, sys.getsizeof(text) + 100)
@@ -185,10 +230,28 @@ def content_tokens(text: str, version: str, family: str, *, bow: bool = True, ex
     return _piece(text, version, family, bow, exact)
 
 
+def prepare(version: str, exact: bool) -> None:
+    """Load the tokenizer a count will use (ctok's vocabularies take a second): before an estimate's time limit
+    is armed, so that loading is never interrupted half way."""
+    if not exact:
+        return
+    try:
+        fast = _tiling()
+        if fast is not None:
+            fast.prepare(version)
+        else:
+            _ctok_model(version, True)
+            _ctok_model(version, False)
+    except Exception:  # the first count says what is wrong (and falls back as it can)
+        pass
+
+
 def clear_cache() -> None:
-    """Forget every count (whole texts, and the tiler's words and pieces); not the vocabularies."""
+    """Forget every count (whole texts, texts found too slow, and the tiler's words and pieces); not the
+    vocabularies."""
     with _texts_lock:
         _texts.clear()
+        _slow.clear()
     fast = _tiling() if _ctok() is not None else None
     if fast is not None:
         fast.clear_caches()

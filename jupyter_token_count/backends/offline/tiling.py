@@ -45,6 +45,7 @@ from ctok.constants import (
     STRIP_CONTROL,
 )
 
+from . import normal
 from .memo import ByteBoundedCache
 
 _normalize = sys.modules["ctok.normalize"]  # ``ctok.normalize`` the attribute is the public function
@@ -61,6 +62,31 @@ _CASE = SHIFT_G + CAPS_G
 # where a ``simple`` vocabulary always cuts a stream: after ⟨eow⟩, before a case marker, before a ⟨bow⟩
 # that no case marker precedes
 _MARKER_CUTS = re.compile(f"(?<={EOW_G})|(?=[{_CASE}])|(?<![{_CASE}])(?={BOW_G})")
+
+
+_CUT = re.compile(f"(?<![{SPACE_CHARS}])[{SPACE_CHARS}]")  # where a whitespace run starts
+
+
+def _split(core: str) -> list[str]:
+    """``_SPLIT.split(core)``, in slices of about ``normal.SLICE`` characters: one split of 30 MB held the GIL
+    for most of a second. Each slice but the first starts where a whitespace run does (after a word), so each
+    piece's split is the whole's, but for the empty string opening it."""
+    size = normal.SLICE
+    if len(core) <= 2 * size:
+        return _SPLIT.split(core)
+    parts: list[str] = []
+    start = 0
+    while start < len(core):
+        cut = _CUT.search(core, start + size) if len(core) - start > 2 * size else None
+        end = cut.start() if cut is not None else len(core)
+        piece = _SPLIT.split(core[start:end])
+        parts.extend(piece if start == 0 else piece[1:])  # a later slice opens with whitespace: "" first
+        start = end
+    return parts
+
+
+def _strip_controls(text: str) -> str:
+    return STRIP_CONTROL.sub("", text).replace("\0", " ")
 
 
 def _is_punct(ch: str) -> bool:
@@ -124,7 +150,11 @@ class Tiler:
         self._costs = ByteBoundedCache(cache_bytes // 4)  # stream piece (or whitespace run) → cost
         self._letters = ByteBoundedCache(cache_bytes // 32)  # ASCII letter run → cost
         self._heads = ByteBoundedCache(cache_bytes // 32, 140)
-        self._lock = threading.Lock()  # the caches are shared by the server's threads
+        # The memos are shared by the server's threads, and a count takes no lock: every memo maps a key to what is
+        # a pure function of it, and each dict operation is atomic, so a race can only lose an entry or count its
+        # bytes loosely. A lock held for a whole count made every notebook's count wait behind one long text
+        # (4 s behind 600,000 newlines); ``clear`` alone takes this one.
+        self._lock = threading.Lock()
         if like is not None:
             assert like.vocab == self.vocab and (like.fold_quotes, like.caps) == (self.fold_quotes, self.caps)
             self._words, self._word_costs, self._costs = like._words, like._word_costs, like._costs
@@ -381,19 +411,18 @@ class Tiler:
         if text.isascii():
             # ctok's normalisation leaves ASCII alone but for its C0 controls (NFC, folds and escapes
             # touch only non-ASCII), and its translate/sub passes cost more than the rest of a count
-            norm = text if _ASCII_CONTROL.search(text) is None else STRIP_CONTROL.sub("", text).replace("\0", " ")
+            norm = text if _ASCII_CONTROL.search(text) is None else normal.per_slice(_strip_controls, text)
         else:
-            norm = _normalize.nfc(text, fold_quotes=self.fold_quotes)
+            norm = normal.nfc(text, fold_quotes=self.fold_quotes)  # linear, in short C calls (normal.py)
             if _GLYPH.search(norm) is not None:
                 norm = norm.translate(LITERAL_MARKER_ESCAPE_TABLE)
         core = norm.rstrip("\n")
         tail = self._tail(len(norm) - len(core))
-        parts = _SPLIT.split(core)
+        parts = _split(core)
         first = 0 if parts[0] else 2
         if first >= len(parts) or not parts[first]:  # nothing but whitespace: let ctok do it
             return int(_engine.tile(text, self.model)[0])
-        with self._lock:
-            return self._count(parts, first, text.startswith(" ")) + tail
+        return self._count(parts, first, text.startswith(" ")) + tail
 
     def _count(self, parts: list[str], first: int, raw_head_space: bool) -> int:
         n_parts = len(parts)
@@ -548,6 +577,13 @@ def tiler(family: str, frame_bow: bool = True) -> Tiler:
             pairs = like.pairs if like is not None else _pairs(model.vocab)
             hit = _tilers[key] = Tiler(model, pairs, CACHE_BYTES, like)
         return hit
+
+
+def prepare(version: str) -> None:
+    """Load the tilers a count for this version uses (both frames)."""
+    family = _main._family(version)
+    tiler(family, True)
+    tiler(family, False)
 
 
 def content_count(text: str, version: str, frame_bow: bool = True) -> int:

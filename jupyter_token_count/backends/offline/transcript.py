@@ -62,11 +62,28 @@ class Ctx:
     #: what the estimate cannot cost at all (a Files-API upload, MCP servers' tools, context edits): said in the
     #: result's reason, so the number is never taken for the whole
     uncounted: list[str] = field(default_factory=list)
+    #: past the estimate's deadline: texts not counted before are costed from their length
+    rough: bool = False
+    #: characters costed from their length (past the deadline, or a text known to be too slow to tokenize), and
+    #: the tokens that gave them (the range widens by them)
+    rough_chars: int = 0
+    rough_tokens: int = 0
 
     def count(self, text: str, *, bow: bool = True) -> int:
-        return textmod.content_tokens(text, self.info.ctok_version, self.info.tokenizer, bow=bow, exact=self.exact)
+        version, family = self.info.ctok_version, self.info.tokenizer
+        if text and (self.rough or textmod.too_slow(text, version, family, bow, self.exact)):
+            hit = textmod.cached(text, version, family, bow, self.exact)
+            if hit is not None:
+                return hit
+            n = textmod.rough_tokens(text)
+            self.rough_chars += len(text)
+            self.rough_tokens += n
+            return n
+        return textmod.content_tokens(text, version, family, bow=bow, exact=self.exact)
 
     def seam(self, left: str, right: str) -> int:
+        if self.rough:
+            return 0
         return textmod.seam(left, right, self.info.ctok_version, self.info.tokenizer, self.exact)
 
     def add(self, path: str, n: int) -> None:
@@ -164,6 +181,10 @@ def _document(ctx: Ctx, block: dict[str, Any]) -> int:
             return total + ctx.count(content)
         return total + sum(_block(ctx, b) for b in content or [] if isinstance(b, dict))
     if kind == "base64" and src.get("media_type") == "application/pdf":
+        if ctx.rough and not pdfmod.already_read(str(src.get("data", ""))):
+            # past the deadline: reading it could take the PDF worker's own 10 s more
+            ctx.leave_out("a PDF the offline estimate ran out of time to read")
+            return total
         cost = pdfmod.pdf_cost(str(src.get("data", "")), ctx.info.image_limits(), ctx.count)
         if cost is None:
             ctx.note("a PDF could not be read (encrypted or malformed): counted as 0")
@@ -390,8 +411,8 @@ def _citations_enabled(value: Any) -> bool:
     return False
 
 
-def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: bool) -> Ctx:
-    ctx = Ctx(info, fig, exact=exact)
+def build(body: dict[str, Any], info: ModelInfo, fig: dict[str, Any], exact: bool, rough: bool = False) -> Ctx:
+    ctx = Ctx(info, fig, exact=exact, rough=rough)
     ctx.parts["/frame"] = int(fig.get("message_frame", 0))
     _system(ctx, body.get("system"))
     _tools(ctx, body)
