@@ -1,4 +1,4 @@
-"""Worker process for ``request.pdfread``: reads ONE PDF from stdin and prints its pages as JSON.
+"""Worker process for ``pdfread``: reads ONE PDF from stdin and prints its pages as JSON.
 
 ``python -m jupyter_token_count._pdfworker {pages|text} MEMORY_LIMIT MAX_INFLATE``. It imports nothing
 from the package beyond its lazy ``__init__``, limits its own address space first, and never raises:

@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import ApiRequestTooLarge, TokenCountError
+from .errors import EXIT_BAD_INPUT, EXIT_COULD_NOT_COUNT, EXIT_OK, ApiRequestTooLarge, TokenCountError
 
 #: what a directory is searched for unless --include says more
 DEFAULT_INCLUDE = ("*.ipynb",)
 #: never walked into: tool caches and installed packages hold notebooks nobody means to count
 SKIP_DIRS = frozenset({"node_modules", "__pycache__", "site-packages"})
-
-EXIT_OK, EXIT_OVER_BUDGET, EXIT_BAD_INPUT, EXIT_COULD_NOT_COUNT = 0, 1, 2, 3
 
 
 @dataclass
@@ -61,7 +59,6 @@ class Row:
     code: int = EXIT_OK
     cells: Any = None  # CellsResult, with --per-cell
     first_lines: dict[str, str] = field(default_factory=dict)
-    cell_types: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     over: list[str] = field(default_factory=list)  # which budgets it breaks (set by the CLI)
 

@@ -14,8 +14,16 @@ from typing import Any
 
 from . import __version__
 from .batch import Input, Row
-from .errors import TokenCountError, UnknownModel
-from .result import edited_note
+from .errors import (
+    EXIT_BAD_INPUT,
+    EXIT_COULD_NOT_COUNT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OVER_BUDGET,
+    TokenCountError,
+    UnknownModel,
+)
+from .formatting import edited_note
 
 PROG = "jupyter-token-count"
 
@@ -253,10 +261,11 @@ def _read_stdin() -> Any:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise _Fail(
-                f"stdin: looks like JSON but is invalid (line {exc.lineno}, column {exc.colno}: {exc.msg})", 2
+                f"stdin: looks like JSON but is invalid (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+                EXIT_BAD_INPUT,
             ) from None
     if not stripped:
-        raise _Fail("stdin: empty, nothing to count", 2)
+        raise _Fail("stdin: empty, nothing to count", EXIT_BAD_INPUT)
     return text
 
 
@@ -264,7 +273,7 @@ def _json_arg(value: str, what: str) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise _Fail(f"{what}: invalid JSON (column {exc.colno}: {exc.msg})", 2) from None
+        raise _Fail(f"{what}: invalid JSON (column {exc.colno}: {exc.msg})", EXIT_BAD_INPUT) from None
 
 
 def gather_inputs(args: argparse.Namespace) -> list[Input]:
@@ -304,7 +313,9 @@ def gather_inputs(args: argparse.Namespace) -> list[Input]:
         inputs.append(Input("--message", msgs))
     if not inputs and not args.files:
         if sys.stdin.isatty():
-            raise _Fail("nothing to count: give a FILE or a directory, --message, or pipe text in (see --help)", 2)
+            raise _Fail(
+                "nothing to count: give a FILE or a directory, --message, or pipe text in (see --help)", EXIT_BAD_INPUT
+            )
         inputs.append(Input("stdin", _read_stdin()))
     return inputs
 
@@ -328,7 +339,7 @@ def _betas(args: argparse.Namespace) -> list[str] | None:
     try:
         return list(check_betas(names, "--beta")) or None
     except InputError as exc:
-        raise _Fail(str(exc), 2) from None
+        raise _Fail(str(exc), EXIT_BAD_INPUT) from None
 
 
 #: [tool.jupyter-token-count] keys in pyproject.toml → the option they set a default for
@@ -364,12 +375,13 @@ def read_config(path: Path) -> dict[str, Any]:
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("jupyter-token-count", {})
     except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise _Fail(f"{path}: cannot be read as TOML ({exc})", 2) from None
+        raise _Fail(f"{path}: cannot be read as TOML ({exc})", EXIT_BAD_INPUT) from None
     defaults: dict[str, Any] = {}
     for key, value in table.items():
         if key not in CONFIG_KEYS:
             raise _Fail(
-                f"{path}: [tool.jupyter-token-count] has an unknown key {key!r} (known: {', '.join(CONFIG_KEYS)})", 2
+                f"{path}: [tool.jupyter-token-count] has an unknown key {key!r} (known: {', '.join(CONFIG_KEYS)})",
+                EXIT_BAD_INPUT,
             )
         dest, kind = CONFIG_KEYS[key]
         if kind is list and isinstance(value, str):
@@ -384,11 +396,11 @@ def read_config(path: Path) -> dict[str, Any]:
                 list: "a string or a list of strings",
                 bool: "true or false",
             }[kind]
-            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be {expected}", 2)
+            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be {expected}", EXIT_BAD_INPUT)
         if kind is float and not 0 < value <= 1:
-            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be above 0 and at most 1", 2)
+            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be above 0 and at most 1", EXIT_BAD_INPUT)
         if kind is int and value < 1:
-            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be a number of tokens above 0", 2)
+            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be a number of tokens above 0", EXIT_BAD_INPUT)
         defaults[dest] = value
     return defaults
 
@@ -413,10 +425,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     except TokenCountError as exc:  # e.g. a bad $JUPYTER_TOKEN_COUNT_MODE: a configuration error
         print(f"{PROG}: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_COULD_NOT_COUNT
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -433,7 +445,7 @@ def _main(args: argparse.Namespace) -> int:
         try:
             warning = check_model(model, counter.settings, mode, strict=not args.allow_unknown_model)
         except UnknownModel as exc:
-            raise _Fail(str(exc), 2) from None
+            raise _Fail(str(exc), EXIT_BAD_INPUT) from None
         if warning:
             model_warnings[model] = warning
     inputs = gather_inputs(args)
@@ -476,7 +488,7 @@ def _main(args: argparse.Namespace) -> int:
     codes = [r.code for r in rows if r.error]
     if codes:
         return max(codes)
-    return 1 if any(r.over for r in rows) or budget_lines else 0
+    return EXIT_OVER_BUDGET if any(r.over for r in rows) or budget_lines else EXIT_OK
 
 
 @contextmanager
@@ -653,7 +665,7 @@ def _visible(text: str) -> str:
 
 def _total(results: list[Any]) -> str:
     """The sum of several counts, with the sum of their ranges where some are estimates."""
-    from .result import format_estimate
+    from .formatting import format_estimate
 
     def total(attr: str) -> int | None:
         values = [getattr(c, attr) for c in results]
@@ -693,7 +705,7 @@ def _model_md(display_name: str | None, model: str) -> str:
 
 def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: list[str]) -> str:
     """A GitHub-flavoured markdown report: fits a job summary ($GITHUB_STEP_SUMMARY) or a PR comment."""
-    from .result import format_cost
+    from .formatting import format_cost
 
     failed = [r for r in rows if r.error]
     over = [r for r in rows if r.over]
@@ -775,7 +787,7 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
     from rich.markup import escape
     from rich.table import Table
 
-    from .result import format_cost
+    from .formatting import format_cost
 
     console = _console()
     for r in rows:

@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 from . import registry
 from .errors import ConfigError
 
-Mode = Literal["auto", "api", "offline"]
 MODES: tuple[str, ...] = ("auto", "api", "offline")
 
 ENV_MODEL = "JUPYTER_TOKEN_COUNT_MODEL"

@@ -6,10 +6,44 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from typing import Protocol
 
-from .result import WARN_FRACTION, TokenCount, edited_note, format_cost
+from .formatting import WARN_FRACTION, edited_note, format_cost
 
 esc = html.escape
+
+
+class Shown(Protocol):
+    """What the card reads of a count. ``result.TokenCount`` is one, and renders itself with this card
+    (``_repr_html_``), so this module names the fields it needs rather than importing the result."""
+
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def exact(self) -> bool: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def cost_usd(self) -> float | None: ...
+    @property
+    def context_window(self) -> int | None: ...
+    @property
+    def display_name(self) -> str | None: ...
+    @property
+    def original_input_tokens(self) -> int | None: ...
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+    @property
+    def context_fraction(self) -> float | None: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def likely(self) -> str: ...
+
 
 # JupyterLab / Notebook 7 define --jp-*; VS Code defines --vscode-*; the last fallback suits light and dark.
 FG = "var(--jp-ui-font-color1,var(--vscode-editor-foreground,inherit))"
@@ -32,7 +66,7 @@ COLOURS = {
 FILE_COLOURS = ("#26a69a", "#ef8f35", "#d35f8d", "#6d8f3c", "#4b9fd6", "#a1887f")
 
 
-def _badge(res: TokenCount) -> str:
+def _badge(res: Shown) -> str:
     if res.exact:
         text = "exact · cached" if res.source == "cache" else "exact"
         colours = f"background:var(--jp-success-color3,rgba(46,125,50,.15));color:{OK}"
@@ -45,7 +79,7 @@ def _badge(res: TokenCount) -> str:
     )
 
 
-def _likely(res: TokenCount) -> str:
+def _likely(res: Shown) -> str:
     """``, likely 1,228–1,241`` after an estimate's number: the range that holds the real count nine times in ten."""
     if not res.likely:
         return ""
@@ -55,7 +89,7 @@ def _likely(res: TokenCount) -> str:
     )
 
 
-def _window_bar(res: TokenCount) -> str:
+def _window_bar(res: Shown) -> str:
     frac = res.context_fraction
     if frac is None:
         return f'<div style="font-size:0.82em;color:{FG2}">context window unknown for {esc(res.model)}</div>'
@@ -72,7 +106,7 @@ def _window_bar(res: TokenCount) -> str:
 
 
 def render_total(
-    res: TokenCount | None,
+    res: Shown | None,
     *,
     pending: bool = False,
     error: str | None = None,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .config import Settings as _Settings
+from typing import Protocol
 
 __all__ = [
     "ApiAuthError",
@@ -27,6 +24,12 @@ __all__ = [
 ]
 
 
+#: the CLI's exit codes (``jupyter-token-count``): every input counted and within its budgets; counted, but over a
+#: budget; bad input (a file, a cell, an option); a count could not be made (the API, the configuration)
+EXIT_OK, EXIT_OVER_BUDGET, EXIT_BAD_INPUT, EXIT_COULD_NOT_COUNT = 0, 1, 2, 3
+#: interrupted with Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_INTERRUPTED = 130
+
 #: the most characters of a value from the input that a message quotes (a 1 MB model id is not echoed whole)
 MAX_SHOWN = 80
 #: the most characters of a message and of its place: a net under every message built from input
@@ -42,6 +45,18 @@ def shown(value: object, limit: int = MAX_SHOWN) -> str:
     return f"{text[: limit - 1]}…{size}"
 
 
+class ErrorSettings(Protocol):
+    """What an error's words name of the configuration (``config.Settings`` is one): the variable the key is read
+    from, the rate cap and the timeout. Named here so that errors, which everything imports, import nothing."""
+
+    @property
+    def api_key_env(self) -> str: ...
+    @property
+    def rpm(self) -> int: ...
+    @property
+    def timeout(self) -> float: ...
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
@@ -53,10 +68,10 @@ class TokenCountError(Exception):
     #: the server's answer (openapi.yaml's error ``type`` values)
     http_status: int = 500
     http_type: str = "internal_error"
-    #: the CLI's exit code: 2 bad input, 3 a count could not be made
-    exit_code: int = 3
+    #: the CLI's exit code
+    exit_code: int = EXIT_COULD_NOT_COUNT
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         """One line a user can act on (what the server answers and the widgets show)."""
         return str(self)
 
@@ -70,7 +85,7 @@ class InputError(TokenCountError, ValueError):
 
     http_status = 400
     http_type = "invalid_request_error"
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str, where: str | None = None) -> None:
         self.message = _cut(message, MAX_MESSAGE)
@@ -133,11 +148,11 @@ class ApiError(TokenCountError):
         prefix = f"{self.status} {error_type}" if self.status and error_type else (str(self.status or ""))
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         """Why this failure left us with an estimate, in words a user can act on."""
         return f"API error {self.status}: {self.message}"
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         return self.reason(settings) if settings is not None else self.message
 
     @property
@@ -152,9 +167,9 @@ class InvalidRequest(ApiError):
     status = 400
     http_status = 400
     http_type = "invalid_request_error"
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         return f"the API rejected the request: {self.message}"
 
     def reply_type(self) -> str:
@@ -168,7 +183,7 @@ class ApiAuthError(ApiError):
     transient = True  # the request is fine; in auto mode an estimate is still useful
     http_type = "upstream_auth_error"
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         return f"API key rejected ({self.status}: {self.message}); check {settings.api_key_env}"
 
 
@@ -179,7 +194,7 @@ class ApiNotFound(ApiError):
     http_status = 404
     http_type = "not_found_error"
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         return f"the API answered 404: {self.message}"
 
     def reply_type(self) -> str:
@@ -190,9 +205,9 @@ class ApiRequestTooLarge(ApiError):
     status = 413
     http_status = 413
     http_type = "request_too_large"
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         return f"the API says the request is too large: {self.message}"
 
 
@@ -208,13 +223,13 @@ class ApiRateLimited(ApiError):
     def own_cap(self) -> bool:
         return self.request_id is None and self.error_type is None
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         wait = f"; exact count in {self.retry_after:.0f}s" if self.retry_after else ""
         if self.own_cap:
             return f"rate limited ({settings.rpm} requests/min cap){wait}"
         return f"rate limited by the API (429){wait}"
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         if settings is not None and self.own_cap:
             return f"this server's rate limit ({settings.rpm} requests/min, TokenCountConfig.rpm): {self.message}"
         return super().user_message(settings)
@@ -231,7 +246,7 @@ class ApiOverloaded(ApiError):
     http_status = 503
     http_type = "overloaded_error"
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         return "the API is overloaded (529)"
 
 
@@ -240,7 +255,7 @@ class ApiTimeout(ApiError):
     http_status = 504
     http_type = "timeout_error"
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         return f"the API did not answer within {settings.timeout:g}s"
 
 
@@ -248,7 +263,7 @@ class ApiConnectionError(ApiError):
     transient = True
     http_type = "upstream_unreachable"
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         return f"API unreachable: {self.message}"
 
 
@@ -259,8 +274,8 @@ class ApiBadResponse(ApiError):
     status = 200
     transient = True
 
-    def reason(self, settings: _Settings) -> str:
+    def reason(self, settings: ErrorSettings) -> str:
         return f"the API's answer could not be used: {self.message}"
 
-    def user_message(self, settings: _Settings | None = None) -> str:
+    def user_message(self, settings: ErrorSettings | None = None) -> str:
         return f"the API's answer could not be used: {self.message}"

@@ -5,45 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from .display import render_total
+from .formatting import edited_note, format_cost, format_likely, format_tokens
+
 Source = Literal["api", "offline", "cache"]
-
-#: a share of the context window above which surfaces warn
-WARN_FRACTION = 0.8
-
-
-def format_cost(usd: float | None) -> str:
-    if usd is None:
-        return "cost unknown"
-    if usd == 0:
-        return "$0"
-    if usd < 0.01:
-        return "$" + f"{usd:.6f}".rstrip("0").rstrip(".") if usd >= 1e-6 else "<$0.000001"
-    return f"${usd:,.4f}".rstrip("0").rstrip(".") if usd < 1 else f"${usd:,.2f}"
-
-
-def format_tokens(n: int, exact: bool) -> str:
-    return f"{'' if exact else '≈'}{n:,}"
-
-
-def format_likely(n: int, low: int | None, high: int | None, exact: bool) -> str:
-    """How far an estimate may be off, in words: ``likely 1,228–1,241`` (the range meant to hold the real count
-    nine times in ten), ``likely exact`` when that range is the estimate alone; '' for an exact count."""
-    if exact or low is None or high is None:
-        return ""
-    if low == high == n:
-        return "likely exact"
-    return f"likely {low:,}–{high:,}"
-
-
-def format_estimate(n: int, low: int | None, high: int | None, exact: bool) -> str:
-    """A count with its range where it has one: ``≈1,234, likely 1,228–1,241``; ``1,234`` when exact."""
-    likely = format_likely(n, low, high, exact)
-    return format_tokens(n, exact) + (f", {likely}" if likely else "")
-
-
-def edited_note(original: int | None, exact: bool = True) -> str:
-    """What a count with context editing adds after its number: ``after context editing, 5,678 before``."""
-    return "" if original is None else f"after context editing, {format_tokens(original, exact)} before"
 
 
 @dataclass(frozen=True)
@@ -142,6 +107,4 @@ class TokenCount:
         p.text(self.summary())
 
     def _repr_html_(self) -> str:
-        from .display import render_total  # the one HTML renderer (it imports this module)
-
-        return render_total(self)
+        return render_total(self)  # the one HTML card of a count

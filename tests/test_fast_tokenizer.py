@@ -26,7 +26,8 @@ if textmod.using_ctok():
     from ctok import engine
     from ctok.constants import BOW_G, CAPS_G, EOW_G, SHIFT_G, SPACE
 
-    from jupyter_token_count.backends.offline import memo, tiling
+    from jupyter_token_count import memo
+    from jupyter_token_count.backends.offline import tiling
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from jupyter_token_count.display import WARN, render_total
-from jupyter_token_count.result import WARN_FRACTION, TokenCount, edited_note, format_cost, format_tokens
+from jupyter_token_count.formatting import WARN_FRACTION, edited_note, format_cost, format_tokens
+from jupyter_token_count.result import TokenCount
 
 EXAMPLES = json.loads((Path(__file__).parent / "fixtures" / "format_examples.json").read_text(encoding="utf-8"))
 
@@ -38,4 +39,26 @@ def test_the_renderer_warns_by_the_shared_rule(tokens: int, window: int | None, 
     # exact and without warnings, so the warning colour can only come from the context-window bar
     res = TokenCount(input_tokens=tokens, exact=True, source="api", model="m", context_window=window)
     assert (WARN in render_total(res)) is warn
-    assert res._repr_html_() == render_total(res)  # one renderer for a count, wherever it is shown
+    assert (WARN in res._repr_html_()) is warn  # a count shown on its own follows the same rule
+
+
+def test_a_count_shows_itself_as_the_card() -> None:
+    # figures written out by hand: 1,234 of a 200,000-token window is 0.617%, shown to two places
+    res = TokenCount(
+        1234, True, "api", "claude-sonnet-4-5", cost_usd=0.003702, context_window=200_000, display_name="Sonnet"
+    )
+    html = res._repr_html_()
+    for piece in (
+        'data-token-count="1234"',
+        ">1,234</span>",
+        ">exact</span>",
+        "<b>$0.003702</b> at the list input price · Sonnet",
+        "0.62% of the 200,000-token context window",
+    ):
+        assert piece in html
+    assert "≈" not in html and "estimate" not in html
+    estimate = TokenCount(1234, False, "offline", "claude-sonnet-4-5", reason="offline", low=1200, high=1300)
+    html = estimate._repr_html_()
+    for piece in (">≈1,234</span>", ", likely 1,200–1,300</span>", ">estimate</span>", "≈ estimate: offline"):
+        assert piece in html
+    assert "cost unknown" in html and "context window unknown for claude-sonnet-4-5" in html

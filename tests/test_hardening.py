@@ -154,7 +154,7 @@ def test_decompression_bomb_pdf_is_refused_quickly():
 
 
 def test_pdf_time_limit_kills_the_worker(monkeypatch: pytest.MonkeyPatch):
-    from jupyter_token_count.request import pdfread
+    from jupyter_token_count import pdfread
 
     monkeypatch.setattr(pdfread, "PDF_TIME_LIMIT", 1.0)
     t0 = time.monotonic()
@@ -547,7 +547,7 @@ async def test_pdf_bomb_does_not_stall_the_server(
     """While a decompression-heavy PDF is processed (a 60 KB file whose object stream inflates to 60 MB,
     under the inflate limit, so the worker really works until the time limit kills it), Jupyter's own
     /api/status answers in under 200 ms, and the server's memory does not keep what the PDF cost."""
-    from jupyter_token_count.request import pdfread
+    from jupyter_token_count import pdfread
 
     monkeypatch.setattr(pdfread, "PDF_TIME_LIMIT", 3.0)
     doc = {
@@ -604,7 +604,7 @@ def test_cell_metadata_is_not_our_concern():
 
 
 def test_a_refused_pdf_is_remembered_not_reparsed():
-    from jupyter_token_count.request import pdfread
+    from jupyter_token_count import pdfread
 
     bomb = pdf_bomb(70 * 2**20 + 17)
     with pytest.raises(InputError, match="inflates"):

@@ -17,8 +17,9 @@ from media import image_bytes, pdf_bytes
 from jupyter_token_count.backends import offline
 from jupyter_token_count.backends.offline import ranges
 from jupyter_token_count.backends.offline import text as textmod
+from jupyter_token_count.formatting import format_estimate, format_likely
 from jupyter_token_count.registry import estimate_ranges, few_counts, resolve
-from jupyter_token_count.result import TokenCount, format_estimate, format_likely
+from jupyter_token_count.result import TokenCount
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "JUPYTER_TOKEN_COUNT_ESTIMATOR"

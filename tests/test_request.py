@@ -403,7 +403,7 @@ def test_unsupported_objects_and_empty_input():
 
 
 def test_validation_memo_is_bounded_by_bytes_not_entries():
-    from jupyter_token_count.request.validate import bounded_by_size
+    from jupyter_token_count.memo import bounded_by_size
 
     calls: list[bytes] = []
 

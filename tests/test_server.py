@@ -221,7 +221,7 @@ def test_extension_is_enabled_by_the_shipped_config_and_validates():
 def test_config_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     c = TokenCountConfig()
     assert (c.rpm, c.mode, c.max_request_bytes, c.api_key_env) == (500, "auto", 32 * 1024 * 1024, "ANTHROPIC_API_KEY")
-    assert c.default_model == registry.default_model()
+    assert c.default_model == "claude-sonnet-5-5"  # models.json's default_model
     monkeypatch.setenv("JUPYTER_TOKEN_COUNT_MODE", "offline")
     monkeypatch.setenv("JUPYTER_TOKEN_COUNT_MODEL", "claude-opus-4-8")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://example.invalid")
@@ -270,16 +270,17 @@ async def test_count_exact_then_cached(client: Client, key: str, standin: StandI
     b = body(system="Be brief", max_tokens=1024)  # a messages.create body: max_tokens is dropped
     res = await client.post("count", b)
     [sent] = standin.count_requests()
-    expected = build_request(b).body
-    assert sent.json == expected and "max_tokens" not in sent.json
+    expected = {"model": M, "messages": [{"role": "user", "content": "Hello, Claude"}], "system": "Be brief"}
+    assert sent.json == expected
     assert (res["input_tokens"], res["exact"], res["source"], res["reason"]) == (
         standin_count(expected),
         True,
         "api",
         None,
     )
-    assert res["context_window"] == registry.resolve(M).context_window
-    assert res["cost_usd"] == pytest.approx(registry.resolve(M).cost_usd(res["input_tokens"]))
+    # Sonnet 4.5 in models.json: a 200,000-token window, $3 per million input tokens
+    assert res["context_window"] == 200_000
+    assert res["cost_usd"] == pytest.approx(res["input_tokens"] * 3 / 1_000_000)
     again = await client.post("count", b)
     assert (again["input_tokens"], again["exact"], again["source"]) == (res["input_tokens"], True, "cache")
     assert len(standin.count_requests()) == 1
@@ -845,7 +846,7 @@ async def test_cells_offline_and_edge_cases(client: Client, standin: StandIn):
     ]
     res = await client.post("cells", {"cells": nb})
     assert res["exact"] is False and "no API key" in res["reason"]
-    assert res["model"] == registry.default_model()
+    assert res["model"] == "claude-sonnet-5-5"  # models.json's default_model
     by_id = {c["id"]: c for c in res["cells"]}
     assert by_id["empty"]["tokens"] == 0 and by_id["lines"]["tokens"] > 0
     assert res["total"] == res["joins_and_frame"] + sum(c["tokens"] for c in res["cells"])
@@ -993,7 +994,7 @@ async def test_cells_total_is_the_whole_notebook(
 # -- GET models ---------------------------------------------------------------------------------------
 async def test_models_offline_is_the_registry(client: Client, standin: StandIn):
     res = await client.get("models")
-    assert res["refreshed_from_api"] is False and res["default_model"] == registry.default_model()
+    assert res["refreshed_from_api"] is False and res["default_model"] == "claude-sonnet-5-5"
     assert [m["id"] for m in res["models"]] == [m.id for m in registry.all_models()]
     assert standin.requests == []
 

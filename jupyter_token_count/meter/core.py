@@ -21,9 +21,9 @@ from typing import Any
 from .. import registry
 from ..config import DEFAULT_BASE_URL, api_origin
 from ..errors import TokenCountError
+from ..formatting import format_cost, format_tokens
 from ..request import DROPPED_FIELDS, CountRequest
 from ..request.betas import normalise, parse_header
-from ..result import format_cost, format_tokens
 from . import pricing
 from .record import CallLine, CallRecord
 from .usage import merge_usage, usage_from_json
@@ -239,7 +239,7 @@ class Meter:
         )
         with rec._lock:  # all figures at once: a line never shows a count without its price
             rec.context_window = info.context_window
-            rec.predicted_input_tokens, rec.exact, rec.count_source = total, res.exact, res.source
+            rec.predicted_input_tokens, rec.exact = total, res.exact
             rec.predicted_low, rec.predicted_high = res.low, res.high
             rec.predicted_cost_usd_high = cost_high
             rec.predicted_original_input_tokens = res.original_input_tokens

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import html
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..result import WARN_FRACTION, edited_note, format_cost, format_likely, format_tokens
+from ..formatting import WARN_FRACTION, edited_note, format_cost, format_likely, format_tokens
 
 
 @dataclass
@@ -28,7 +27,6 @@ class CallRecord:
     predicted_low: int | None = None
     predicted_high: int | None = None
     exact: bool | None = None
-    count_source: str | None = None  # "api" | "cache" | "offline"
     count_note: str | None = None  # why a prediction is an estimate, or why counting failed
     #: with context editing: the count before the edits (``predicted_input_tokens`` is after them)
     predicted_original_input_tokens: int | None = None
@@ -52,7 +50,6 @@ class CallRecord:
     batch_id: str | None = None
     #: False once the prediction is in (or could not be had)
     predicting: bool = True
-    started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property

@@ -5,23 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..result import format_cost, format_tokens
+from ..formatting import format_cost, format_tokens
 from .record import CallRecord
-
-COLUMNS = (
-    "execution_count",
-    "model",
-    "kind",
-    "status",
-    "predicted_input_tokens",
-    "exact",
-    "input_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-    "predicted_cost_usd",
-    "cost_usd",
-)
 
 
 def _n(v: Any) -> str:

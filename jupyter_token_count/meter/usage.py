@@ -39,7 +39,6 @@ class SSEUsage:
     def __init__(self) -> None:
         self._buf = b""
         self.usage: dict[str, Any] = {}
-        self.started = False
         self.finished = False  # saw message_delta with usage, or message_stop
         self.error: str | None = None
 
@@ -67,7 +66,6 @@ class SSEUsage:
             return
         kind = obj.get("type") if isinstance(obj, dict) else None
         if kind == "message_start":
-            self.started = True
             merge_usage(self.usage, (obj.get("message") or {}).get("usage"))
         elif kind == "message_delta":
             merge_usage(self.usage, obj.get("usage"))

@@ -22,9 +22,9 @@ from typing import Any
 from ..errors import InputError
 from . import files
 from .body import CountRequest
+from .build import build_request
+from .inputs import file_blocks, kind_of
 
-#: what a document was counted as
-KINDS = ("text", "messages", "request", "image", "pdf")
 _MEDIA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf"})
 
 
@@ -54,27 +54,22 @@ def _parsed(name: str, text: str) -> tuple[Any, str | None]:
 def document_request(name: str, text: str, **build: Any) -> Document:
     """``name`` decides how ``text`` is read (its suffix); ``build`` goes to ``build_request`` (model, max_bytes).
     A model named in a JSON request body wins over ``build['model']``: it is the model the request goes to."""
-    from . import build_request
-
     if not text.strip():
         return Document("text", "empty: the request frame alone", build_request({"cells": []}, **build))
     suffix = PurePath(name).suffix.lower()
     if suffix in (".json", ".jsonl"):
         value, why = _parsed(name, text)
         if why is None:
-            is_request = isinstance(value, dict) and "messages" in value
-            is_messages = (
-                isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
-            )
-            if is_request or is_messages:
+            kind = kind_of(value) if isinstance(value, (dict, list)) else "text"
+            if kind in ("request", "messages"):
                 kwargs = dict(build)
-                if is_request and isinstance(value.get("model"), str) and value["model"].strip():
+                if kind == "request" and isinstance(value.get("model"), str) and value["model"].strip():
                     kwargs["model"] = value["model"]
                 try:
                     req = build_request(value, **kwargs)
                 except InputError as exc:
                     raise exc.at(f"document '{name}'") from None
-                if is_request:
+                if kind == "request":
                     return Document("request", "a request body (its system prompt, tools and model included)", req)
                 return Document("messages", f"a list of {len(value)} message{'s' if len(value) != 1 else ''}", req)
             why = "JSON, but neither a message list nor a request body: counted as text"
@@ -83,8 +78,6 @@ def document_request(name: str, text: str, **build: Any) -> Document:
 
 
 def _text_request(text: str, build: dict[str, Any]) -> CountRequest:
-    from . import build_request
-
     return build_request([{"role": "user", "content": [{"type": "text", "text": text}]}], **build)
 
 
@@ -92,8 +85,6 @@ def document_from_bytes(name: str, data: bytes, **build: Any) -> Document:
     """A document JupyterLab holds as base64 (an image or a PDF in its viewer) → its request, as the CLI reads the
     file: an image or a PDF is one user message holding that block (the media type from the bytes, never the name);
     other bytes are the document's text."""
-    from . import build_request
-
     where = f"document '{name}'"
     suffix = PurePath(name).suffix.lower()
     if files.sniff_media_type(data) is None and suffix not in _MEDIA_SUFFIXES:
@@ -105,12 +96,10 @@ def document_from_bytes(name: str, data: bytes, **build: Any) -> Document:
             ) from None
         return document_request(name, text, **build)
     kind, payload = files.classify_bytes(data, suffix, where)  # an image or a PDF, or the name's complaint
+    blocks = file_blocks(kind, payload, where, include_outputs=False)
+    note = _image_note(payload, build.get("model")) if kind == "image" else "a PDF document, as one user message"
     try:
-        if kind == "image":
-            block, note = files.image_block(payload), _image_note(payload, build.get("model"))
-        else:
-            block, note = files.pdf_block(payload), "a PDF document, as one user message"
-        req = build_request([{"role": "user", "content": [block]}], **build)
+        req = build_request([{"role": "user", "content": blocks}], **build)
     except InputError as exc:
         raise exc.at(where) from None
     return Document(kind, note, req)

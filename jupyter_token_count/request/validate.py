@@ -6,15 +6,11 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
 from ..errors import InputError, shown
+from ..memo import bounded_by_size
+from ..pdfread import read_pdf
 from .files import IMAGE_TYPES, PDF_TYPE, sniff_media_type
 
 MAX_IMAGE_EDGE = 8000
@@ -37,65 +33,6 @@ _URL_HINT = (
     "count_tokens rejects {kind} sources of type 'url'; download the file and pass it as base64, "
     "e.g. count_tokens([Path('file')]), or upload it with the Files API and use a 'file' source"
 )
-
-
-K = TypeVar("K", str, bytes)
-V = TypeVar("V")
-
-
-def bounded_by_size(budget: int) -> Callable[[Callable[[K], V]], Callable[[K], V]]:
-    """An LRU memo for functions of one big ``str``/``bytes`` argument, bounded by the bytes it keeps alive
-    (argument plus a bytes result) rather than by a number of entries: a long-lived server seeing many
-    attached images must stay small, while the same files re-checked on every recount stay cheap."""
-
-    def decorate(fn: Callable[[K], V]) -> Callable[[K], V]:
-        entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
-        lock = threading.Lock()
-        used = hits = misses = 0
-
-        @wraps(fn)
-        def memo(arg: K) -> V:
-            nonlocal used, hits, misses
-            with lock:
-                hit = entries.get(arg)
-                if hit is not None:
-                    entries.move_to_end(arg)
-                    hits += 1
-                    return hit[0]
-                misses += 1
-            value = fn(arg)  # errors are not cached: they are cheap to find again
-            weight = len(arg) + (len(value) if isinstance(value, (bytes, str)) else 0)
-            if weight <= budget:
-                with lock:
-                    if arg not in entries:
-                        entries[arg] = (value, weight)
-                        used += weight
-                    while used > budget:
-                        _, (_, w) = entries.popitem(last=False)
-                        used -= w
-            return value
-
-        def cache_info() -> CacheInfo:
-            with lock:
-                return CacheInfo(hits, misses, len(entries), used)
-
-        def known(arg: K) -> bool:
-            """Whether ``arg``'s value is memoised (asking costs nothing, unlike calling)."""
-            with lock:
-                return arg in entries
-
-        memo.cache_info = cache_info  # type: ignore[attr-defined]
-        memo.known = known  # type: ignore[attr-defined]
-        return memo
-
-    return decorate
-
-
-class CacheInfo(NamedTuple):
-    hits: int
-    misses: int
-    entries: int
-    bytes: int
 
 
 @bounded_by_size(96 * 2**20)
@@ -136,30 +73,10 @@ def image_size(data: bytes) -> tuple[int, int]:
     return size
 
 
-_PDF_LOCK = threading.Lock()
-
-
-@contextmanager
-def quiet_pypdf() -> Iterator[None]:
-    """Read PDFs with pypdf's repair warnings ("EOF marker not found") silenced, then put its log level back:
-    our error or estimate note says it once, clearly. The lock keeps two threads (a widget's worker and the
-    kernel, the server's executor threads) from interleaving the level changes."""
-    pypdf_log = logging.getLogger("pypdf")
-    with _PDF_LOCK:
-        level = pypdf_log.level
-        pypdf_log.setLevel(logging.ERROR)
-        try:
-            yield
-        finally:
-            pypdf_log.setLevel(level)
-
-
 @bounded_by_size(64 * 2**20)
 def pdf_pages(data: bytes) -> int:
     """Page count of a readable, unencrypted PDF; InputError otherwise. Parsed in a worker process bounded
     in time and memory (``pdfread``)."""
-    from .pdfread import read_pdf
-
     return len(read_pdf(data, text=False))
 
 

@@ -257,7 +257,6 @@ class BodyHandler(BaseHandler):
     parsed: dict[str, Any]
     _received: int
     _too_large: bool
-    body_size = 0
 
     async def prepare(self) -> None:  # type: ignore[override]
         self._chunks, self._received, self._too_large = [], 0, False
@@ -297,7 +296,6 @@ class BodyHandler(BaseHandler):
         if self._finished:
             raise tornado.web.Finish()  # answered from data_received already
         chunks, self._chunks = self._chunks, []
-        self.body_size = self._received
         # joining 32 MB is copying work too: all of it happens in the executor
         self.parsed = await asyncio.get_running_loop().run_in_executor(None, lambda: parse_json(b"".join(chunks)))
         return self.parsed

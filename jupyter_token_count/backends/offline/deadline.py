@@ -116,7 +116,3 @@ def limit(deadline: float | None) -> Iterator[None]:
             _watchdog.disarm(entry)
         finally:  # even when the timeout lands in the bookkeeping above
             _local.armed = False
-
-
-def remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else deadline - time.monotonic()

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...request.validate import bounded_by_size
+from ...errors import InputError
+from ...memo import bounded_by_size
+from ...pdfread import read_pdf
 from .images import image_tokens
 
 #: assumed rasterisation of a page (the docs do not give one); 72 points per inch in PDF user space
@@ -58,9 +60,6 @@ def _read_pages(data_b64: str) -> tuple[tuple[str, int, int], ...] | None:
     except (binascii.Error, ValueError):
         return None
     scale = RENDER_DPI / _POINTS_PER_INCH
-    from ...errors import InputError
-    from ...request.pdfread import read_pdf
-
     try:  # in a worker process bounded in time and memory: an estimate must not hang on a hostile PDF
         pages = read_pdf(raw, text=True)
     except InputError:

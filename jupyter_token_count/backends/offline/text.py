@@ -25,9 +25,9 @@ from collections import OrderedDict
 from functools import lru_cache
 from types import ModuleType
 
+from ...memo import ByteBoundedCache
 from . import heuristic, normal
 from .deadline import EstimateTimeout
-from .memo import ByteBoundedCache
 
 ENV_VAR = "JUPYTER_TOKEN_COUNT_ESTIMATOR"
 log = logging.getLogger(__name__)

@@ -45,8 +45,8 @@ from ctok.constants import (
     STRIP_CONTROL,
 )
 
+from ...memo import ByteBoundedCache
 from . import normal
-from .memo import ByteBoundedCache
 
 _normalize = sys.modules["ctok.normalize"]  # ``ctok.normalize`` the attribute is the public function
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from .errors import InputError
 
 #: seconds one PDF may take to parse (and, for an estimate, to extract its text), worker start included
 PDF_TIME_LIMIT = 10.0
