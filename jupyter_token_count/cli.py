@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,10 @@ from .errors import (
     UnknownModel,
 )
 from .formatting import edited_note
+from .markup import console as _console
+from .markup import md as _md
+from .markup import md_code as _md_code
+from .markup import visible as _visible
 
 PROG = "jupyter-token-count"
 
@@ -53,6 +56,8 @@ examples:
       count with a beta (repeatable); a request body's own "betas" are used too
   jupyter-token-count notebooks/*.ipynb --json | jq '.[].input_tokens'
       machine-readable output: one object per input and model
+  jupyter-token-count estimate batch.jsonl
+      what a Message Batches file or a JSONL of requests will cost (see: jupyter-token-count estimate --help)
 
 counts are exact when ANTHROPIC_API_KEY is set (through Anthropic's free count_tokens endpoint),
 otherwise offline estimates, always marked with ≈ and the reason, with the range that holds the real count
@@ -81,6 +86,8 @@ environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, JUPYTER_TOKEN_COUNT_MODEL (d
 """
 
 FORMATS = ("table", "json", "csv", "markdown")
+#: the subcommand that estimates a job (``jupyter_token_count.job.cli``)
+SUBCOMMAND = "estimate"
 
 
 def _positive_int(text: str) -> int:
@@ -305,7 +312,10 @@ def gather_inputs(args: argparse.Namespace) -> list[Input]:
         elif excluded(path, args.exclude):
             continue
         elif not path.exists():
-            inputs.append(Input(f, InputError("no such file", f"file '{f}'")))
+            hint = (
+                f" (to estimate a job, {SUBCOMMAND} comes first: {PROG} {SUBCOMMAND} FILE)" if f == SUBCOMMAND else ""
+            )
+            inputs.append(Input(f, InputError(f"no such file{hint}", f"file '{f}'")))
         else:
             inputs.append(Input(f, path, path if path.suffix.lower() == ".ipynb" else None))
     if args.message:
@@ -406,6 +416,11 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [SUBCOMMAND]:  # only as the first argument: `estimate.ipynb` or `./estimate` are files
+        from .job.cli import main as estimate_main
+
+        return estimate_main(argv[1:])
     parser = build_parser()
     try:
         config = find_config(Path.cwd())
@@ -651,18 +666,6 @@ def _notes(r: Row) -> list[str]:
     return notes
 
 
-#: what a terminal acts on (C0 and C1 controls, DEL) or lets reorder what it shows (bidirectional controls)
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-#: ASCII punctuation but "@": each may open markup in markdown, and a backslash makes it a literal
-_MD_PUNCT = re.compile(r"([!-/:-?\[-`{-~])")
-
-
-def _visible(text: str) -> str:
-    """Text from the data (a file name, a model id, a cell's first line) as it may reach a terminal or a report:
-    control characters shown as escapes (``\\x1b``), never acted on."""
-    return _UNSAFE.sub(lambda m: repr(m.group())[1:-1], text)
-
-
 def _total(results: list[Any]) -> str:
     """The sum of several counts, with the sum of their ranges where some are estimates."""
     from .formatting import format_estimate
@@ -680,22 +683,6 @@ def _total(results: list[Any]) -> str:
 def _with_range(res: Any) -> str:
     """``1,234``, or for an estimate ``≈1,234 (likely 1,228–1,241)``."""
     return res.label + (f" ({res.likely})" if res.likely else "")
-
-
-def _md(text: str) -> str:
-    """Text from the data in a markdown table cell, rendered as written: every punctuation character escaped (no
-    link, image, HTML, emphasis or code span can start, and a pipe cannot end the cell), and "@" in a code span of
-    its own (an e-mail address is made a link whatever its escapes)."""
-    return _MD_PUNCT.sub(r"\\\1", _visible(text)).replace("@", "`@`")
-
-
-def _md_code(text: str) -> str:
-    """Text from the data as a markdown code span that nothing in it can close: the fence is longer than any run
-    of backticks inside; a pipe is escaped for the table (GitHub shows it as a pipe inside code)."""
-    text = _visible(text).replace("|", "\\|")
-    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
-    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _model_md(display_name: str | None, model: str) -> str:
@@ -756,15 +743,6 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
         out.append("")
         out += [f"≈ estimate: {_md(reason)}" for reason in reasons]
     return "\n".join(out)
-
-
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    console = Console(stderr=stderr, highlight=False)
-    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(stderr=stderr, highlight=False, width=160)
-    return console
 
 
 def _short(name: str) -> str:
