@@ -6,13 +6,14 @@ with token auth:
 
 1. Latency p50/p95 of ``POST count`` (cached, uncached, uncached with a simulated upstream delay,
    offline estimate) and of ``POST cells`` for a 100-cell notebook: unchanged; one cell edited while
-   typing (``exact_total: false``: the shares and an estimated total, what a badge waits for); one cell
-   edited with its exact total (the request after a pause); cold; offline.
+   typing (``exact_total: false``: the shares and an estimated total, what a badge waits for), posted whole
+   and, as the UI sends it, as a change to the server's copy of the notebook (``keep``, then ``base``), on 100
+   and 1,000 cells; one cell edited with its exact total (the request after a pause); cold; offline.
 2. A cold 100-cell notebook opened the way the UI opens it (``deadline_ms: 0``, then, if the total is
    pending, the same post again): upstream requests and the time until the total is exact.
 3. An editing session: a 100-cell notebook, 10 cells edited with 50 keystrokes each. Keystroke
    intervals are drawn uniformly from 80-300 ms, with a pause of 0.6-2 s before about one keystroke in
-   ten and 2 s to move to the next cell. The UI (``labextension/src/model.ts``) posts the notebook when
+   ten and 2 s to move to the next cell. The UI (``labextension/src/counter.ts``) posts the notebook when
    typing pauses for the debounce (150 ms) without asking the API for the total, and asks for the exact
    total once typing has paused for ``exactTotalDelay`` (2 s). Compared with the naive strategy of
    recounting the whole notebook as one request on every change (every keystroke), and with the same
@@ -250,6 +251,54 @@ def latency(server: Server, standin: StandIn, n: int, upstream_ms: float) -> Non
     measure(
         f"POST cells, {N_CELLS} cells, 1 edited, exact total", n, lambda i: one_edited(i, True), server, standin, exact
     )
+    # What the UI sends since issue 25: the notebook once (keep), then each edit as a change to the server's copy
+    for size in (N_CELLS, 1000):
+        nb = notebook(size, f"copy-{size}")
+        _, kept = server.call("POST", "cells", {"model": MODEL, "cells": nb, "cell_counts": False, "keep": True})
+        state = [kept["state"]]
+
+        def follow(data: Any, state: list[Any] = state) -> None:
+            state[0] = data["state"]
+
+        def changed(i: int, exact_total: bool, nb: list[Any] = nb, state: list[Any] = state) -> tuple[str, Any]:
+            cell = {**nb[i % len(nb)], "source": nb[i % len(nb)]["source"] + f"\n# change {i} {exact_total}"}
+            nb[i % len(nb)] = cell
+            body = {
+                "model": MODEL,
+                "base": state[0],
+                "changes": [cell],
+                "exact_total": exact_total,
+                "cell_counts": False,
+            }
+            return "cells", body
+
+        if size != N_CELLS:
+            measure(
+                f"POST cells, {size} cells, 1 edited, while typing",
+                max(10, n // 5),
+                lambda i, nb=nb: (
+                    "cells",
+                    {"model": MODEL, "cells": nb, "exact_total": False, "cell_counts": False},
+                ),
+                server,
+                standin,
+            )
+        measure(
+            f"  {size} cells, 1 edited, as a change to the kept copy",
+            n,
+            lambda i: changed(i, False),
+            server,
+            standin,
+            follow,
+        )
+        measure(
+            f"  {size} cells, 1 edited, as a change, exact total",
+            max(10, n // 5),
+            lambda i: changed(i, True),
+            server,
+            standin,
+            lambda data: (follow(data), exact(data)),
+        )
     measure(
         f"POST cells, {N_CELLS} cells, cold (all new)",
         max(5, n // 10),

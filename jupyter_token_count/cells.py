@@ -12,11 +12,16 @@
 - Exact per-cell counts are background work (``Counter.enqueue_background``): queued only once the total
   is exact, at the lowest priority and within a share of the rate budget; ``Settings.cell_counts`` turns
   them off.
+- **While typing** the whole notebook's request is not built at all: the total is the cached exact count of this
+  content (found by the notebook's ``digest``, which needs no rendering) or the shares plus frame and joins. The
+  server's copy of an open notebook (``server/notebooks.py``) reuses every unchanged cell's request and share, so
+  an edit costs what the edited cells cost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +34,7 @@ from .config import check_mode
 from .counter import Counter
 from .errors import InputError
 from .request import Cell, CountRequest, build_request, cell_blocks, notebook_request
+from .result import TokenCount
 
 #: why a total is an estimate while its notebook is being edited
 TYPING = "estimate while you type; the count of the whole notebook follows when typing pauses"
@@ -44,12 +50,15 @@ class CellCount:
     tokens: int
     exact: bool
     cell_type: str
-    index: int
+    #: where the cell is (not part of what the share says: a cell that moved has the same share)
+    index: int = field(compare=False)
     reason: str | None = None
     cost_usd: float | None = None
     #: the share's range (its estimate's, less the frame); the share itself when exact
     low: int | None = None
     high: int | None = None
+    #: cut short by the estimate's time limit (the reason says so): not to be kept as the cell's share for good
+    rough: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -96,7 +105,8 @@ class CellsResult:
     def context_fraction(self) -> float | None:
         return self.total / self.context_window if self.context_window else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, cells: Sequence[CellCount] | None = None) -> dict[str, Any]:
+        """The answer; ``cells`` replaces the list of every cell's share (an answer that carries only the changes)."""
         d: dict[str, Any] = {
             "model": self.model,
             "display_name": self.display_name,
@@ -112,7 +122,7 @@ class CellsResult:
             "cost_usd": self.cost_usd,
             "by_type": self.by_type,
             "cells_pending": self.cells_pending,
-            "cells": [c.to_dict() for c in self.cells],
+            "cells": [c.to_dict() for c in (self.cells if cells is None else cells)],
         }
         if self.retry_after is not None:
             d["retry_after"] = self.retry_after
@@ -163,12 +173,72 @@ class _EstimateMemo:
 _memo = _EstimateMemo()
 
 
-def _requests(
-    cells: Sequence[Cell], model: str, include_outputs: bool, max_bytes: int | None
-) -> tuple[CountRequest, list[CountRequest | None]]:
-    # cells first: a bad block is then reported with its cell (validation's decodes are memoised)
-    per_cell = [cell_request(c, model, include_outputs) for c in cells]
-    return notebook_request(cells, include_outputs, model=model, max_bytes=max_bytes), per_cell
+@dataclass
+class PreparedNotebook:
+    """A notebook ready to count: its cells, each cell's one-message request (None: nothing to count) and, built
+    only when it is needed, the whole notebook's request (``total_request``)."""
+
+    cells: Sequence[Cell]
+    requests: Sequence[CountRequest | None]
+    model: str
+    include_outputs: bool
+    max_bytes: int | None
+    _total: CountRequest | None = field(default=None, repr=False)
+    _digest: str | None = field(default=None, repr=False)
+
+    @property
+    def total_built(self) -> bool:
+        return self._total is not None
+
+    def total_request(self) -> CountRequest:
+        """The notebook as one request, exactly as ``count_tokens(Path(nb))`` renders it: built (and validated as a
+        whole: size, images) once. Blocking: call it off the event loop."""
+        if self._total is None:
+            self._total = notebook_request(self.cells, self.include_outputs, model=self.model, max_bytes=self.max_bytes)
+        return self._total
+
+    @property
+    def digest(self) -> str:
+        """What the notebook's rendering is, from its cells' requests alone (the notebook's message is their blocks
+        joined in order): equal digests, equal total requests. Lets a total be found in the cache while typing
+        without rendering, serialising and hashing the whole notebook."""
+        if self._digest is None:
+            ids = "\n".join(r.identity for r in self.requests if r is not None)
+            head = f"jtc-notebook-v1\n{self.model}\n{int(self.include_outputs)}\n"
+            self._digest = hashlib.sha256((head + ids).encode("ascii")).hexdigest()
+        return self._digest
+
+
+def prepare(cells: Sequence[Cell], model: str, include_outputs: bool, max_bytes: int | None) -> PreparedNotebook:
+    """Each cell's request (a bad block is reported with its cell; decodes are memoised). Blocking."""
+    requests = [cell_request(c, model, include_outputs) for c in cells]
+    return PreparedNotebook(cells, requests, model, include_outputs, max_bytes)
+
+
+class _TotalIndex:
+    """Notebook digest → identity of its total request (and whether it stands for an empty notebook), for the totals
+    built so far: while typing, the cached exact total of a state counted before (an undo) is found by digest.
+    Bounded: about 250 bytes an entry."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._data: OrderedDict[str, tuple[str, bool]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def put(self, digest: str, req: CountRequest) -> None:
+        value = (req.identity, req.empty)
+        with self._lock:
+            self._data[digest] = value
+            self._data.move_to_end(digest)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+    def get(self, digest: str) -> tuple[str, bool] | None:
+        with self._lock:
+            return self._data.get(digest)
+
+
+_totals = _TotalIndex()
 
 
 def _shares(
@@ -203,9 +273,18 @@ def _shares(
                     f"{share_reason}; {rough}" if rough else share_reason,
                     low=max(0, low - offline_frame),
                     high=max(share, high - offline_frame),
+                    rough=rough is not None,
                 )
             )
     return out
+
+
+def cell_shares(
+    counter: Counter, cells: Sequence[Cell], requests: Sequence[CountRequest | None], model: str, *, mode: str
+) -> list[CellCount]:
+    """The shares of some of a notebook's cells (their requests given): an edit recomputes only the edited cells'.
+    Blocking."""
+    return _shares(counter, cells, requests, model, check_mode(mode) != "offline")
 
 
 async def acount_cells(
@@ -223,18 +302,40 @@ async def acount_cells(
     ``exact_total=False`` (while typing) gives the cached exact total, else a quick estimate from the shares,
     ``pending`` (ask again with ``exact_total`` for the whole notebook's count). ``cell_counts=False`` queues no
     exact per-cell counts (e.g. a comparison across models)."""
+    # building validates (images are decoded): off whichever loop this runs on
+    nb = await asyncio.get_running_loop().run_in_executor(
+        None, prepare, cells, model, include_outputs, counter.settings.max_request_bytes
+    )
+    return await acount_prepared(
+        counter, nb, mode=mode, deadline=deadline, cell_counts=cell_counts, exact_total=exact_total
+    )
+
+
+async def acount_prepared(
+    counter: Counter,
+    nb: PreparedNotebook,
+    *,
+    mode: str | None = None,
+    deadline: float | None = None,
+    cell_counts: bool = True,
+    exact_total: bool = True,
+    shares: list[CellCount] | None = None,
+) -> CellsResult:
+    """``acount_cells`` for a prepared notebook. ``shares``: every cell's share, already known (the server's copy
+    of an open notebook recomputes only the edited cells'); their costs are brought to the total's rate here."""
     mode = check_mode(mode or counter.settings.mode)
+    model = nb.model
     info = registry.resolve(model)
     loop = asyncio.get_running_loop()
-    # building validates (images are decoded): off whichever loop this runs on
-    total_req, cell_reqs = await loop.run_in_executor(
-        None, _requests, cells, model, include_outputs, counter.settings.max_request_bytes
-    )
-    cached = counter.cached(total_req) if mode != "offline" else None
-    typing = not exact_total and cached is None
-    total_task = None if typing else asyncio.ensure_future(counter.acount(total_req, mode, deadline))
+    total_task = None
+    if exact_total:
+        total_req = await loop.run_in_executor(None, nb.total_request)
+        if mode != "offline" and counter.settings.key_configured:
+            _totals.put(nb.digest, total_req)
+        total_task = asyncio.ensure_future(counter.acount(total_req, mode, deadline))
     try:
-        shares = await loop.run_in_executor(None, _shares, counter, cells, cell_reqs, model, mode != "offline")
+        if shares is None:
+            shares = await loop.run_in_executor(None, _shares, counter, nb.cells, nb.requests, model, mode != "offline")
     except BaseException:
         if total_task is not None:
             total_task.cancel()
@@ -242,22 +343,27 @@ async def acount_cells(
     if total_task is not None:
         total = await total_task
     else:
-        n, low, high = _typing_total(shares, info)
-        total = counter.result_of(
-            total_req, n, exact=False, source="offline", reason=TYPING, pending=True, low=low, high=high
-        )
+        total = await loop.run_in_executor(None, _cached_total, counter, nb, mode)
+        if total is None:
+            n, low, high = _typing_total(shares, info)
+            total = counter.result_for(
+                model, n, exact=False, source="offline", reason=TYPING, pending=True, low=low, high=high
+            )
     n = total.input_tokens
     rate = info.prices.input_rate(n)
     if rate is not None:
-        # each share at the rate the whole request pays (price bands depend on the request's size)
-        shares = [replace(c, cost_usd=c.tokens * rate / 1e6) for c in shares]
+        # each share at the rate the whole request pays (price bands depend on the request's size); a share
+        # whose cost is already right is kept as it is
+        shares = [
+            c if c.cost_usd == c.tokens * rate / 1e6 else replace(c, cost_usd=c.tokens * rate / 1e6) for c in shares
+        ]
     by_type: dict[str, int] = {}
     for c in shares:
         by_type[c.cell_type] = by_type.get(c.cell_type, 0) + c.tokens
     queued = 0
     s = counter.settings
     if total.exact and s.cell_counts and cell_counts and mode != "offline":
-        wanted = [r for r, c in zip(cell_reqs, shares, strict=True) if r is not None and not c.exact]
+        wanted = [r for r, c in zip(nb.requests, shares, strict=True) if r is not None and not c.exact]
         if wanted:
             probe = Counter.frame_probe(total.model)
             queued = counter.enqueue_background([probe, *wanted])
@@ -277,6 +383,19 @@ async def acount_cells(
         low=total.low,
         high=total.high,
     )
+
+
+def _cached_total(counter: Counter, nb: PreparedNotebook, mode: str) -> TokenCount | None:
+    """The exact total of this content if it was counted before, found without building the total (typing)."""
+    if mode == "offline":
+        return None
+    if nb.total_built:
+        return counter.cached_result(nb.total_request())
+    known = _totals.get(nb.digest)
+    if known is None:
+        return None
+    identity, empty = known
+    return counter.cached_identity(nb.model, identity, empty=empty)
 
 
 def _typing_total(shares: list[CellCount], info: registry.ModelInfo) -> tuple[int, int, int]:

@@ -168,6 +168,11 @@ class Counter:
         """A result for ``req`` with ``n`` tokens (cost and window from the registry); ``kwargs`` as TokenCount."""
         return self._result(req, n, **kwargs)
 
+    def result_for(self, model: str, n: int, *, empty: bool = False, **kwargs: Any) -> TokenCount:
+        """``result_of`` for a request that was not built (a notebook's total while typing): its model, and whether
+        it stands for an empty notebook or file."""
+        return self._result_for(model, empty, n, **kwargs)
+
     # -- exact counts: keyed by where they were counted ------------------------------------------------
     def key(self, req: CountRequest) -> str:
         """The key of ``req``'s exact count in every cache level: the request (betas, model, body) as counted by
@@ -181,10 +186,30 @@ class Counter:
             return None
         return self.cache.entry(self.key(req))
 
+    def cached_result(self, req: CountRequest) -> TokenCount | None:
+        """``req``'s exact count from the local cache as a result (``source`` cache), or None."""
+        hit = self.cached(req)
+        return None if hit is None else self._exact(req, hit, "cache")
+
+    def cached_identity(self, model: str, identity: str, *, empty: bool = False) -> TokenCount | None:
+        """``cached_result`` for a request known by its ``identity`` only (see ``cells.PreparedNotebook.digest``)."""
+        if not self.settings.key_configured:
+            return None
+        hit = self.cache.entry(CountRequest.key_of(self.settings.origin, identity))
+        if hit is None:
+            return None
+        return self._result_for(
+            model, empty, hit.input_tokens, exact=True, source="cache", original=hit.original_input_tokens
+        )
+
     # -- internals ---------------------------------------------------------------------------------
-    def _result(
+    def _result(self, req: CountRequest, n: int, **kwargs: Any) -> TokenCount:
+        return self._result_for(req.model, req.empty, n, **kwargs)
+
+    def _result_for(
         self,
-        req: CountRequest,
+        model: str,
+        empty: bool,
         n: int,
         *,
         exact: bool,
@@ -197,12 +222,12 @@ class Counter:
         high: int | None = None,
         original: int | None = None,
     ) -> TokenCount:
-        info = registry.resolve(req.model)
+        info = registry.resolve(model)
         if not exact:
             from .backends import offline
 
             reason = offline.qualify(reason)
-        if req.empty:
+        if empty:
             # an empty notebook or file is sent as a one-token probe (the API refuses an empty message): what
             # it stands for is the request frame alone
             n = max(0, n - EMPTY_PROBE_TOKENS)
@@ -214,7 +239,7 @@ class Counter:
             input_tokens=n,
             exact=exact,
             source=source,  # type: ignore[arg-type]
-            model=req.model,
+            model=model,
             reason=reason,
             low=low,
             high=high,

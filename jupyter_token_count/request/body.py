@@ -107,7 +107,12 @@ class CountRequest:
         """The key of this request's exact count as answered by the API at ``origin`` (its base URL), in every
         cache level (memory, SQLite, a hub's Redis): sha256(origin + betas + model + canonical body). Only the
         counter calls it, with its own origin (``Counter.key``)."""
-        return hashlib.sha256(f"{origin}\n{self.identity}".encode()).hexdigest()
+        return self.key_of(origin, self.identity)
+
+    @staticmethod
+    def key_of(origin: str, identity: str) -> str:
+        """``cache_key`` from a request's ``identity`` alone (a notebook's total found by its digest while typing)."""
+        return hashlib.sha256(f"{origin}\n{identity}".encode()).hexdigest()
 
     @property
     def size_bytes(self) -> int:

@@ -65,15 +65,16 @@ def _text(value: Any, where: str, what: str) -> str:
     raise InputError(f"{what}: expected a string or a list of strings, got {_json_name(value)}", where)
 
 
-def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool = False) -> list[Cell]:
+def cells_from_json(raw_cells: Sequence[Any], where: str = "", *, strict: bool = False, start: int = 0) -> list[Cell]:
     """Cells as nbformat (or the JupyterLab front end) gives them → ``Cell`` objects, validated.
 
     ``strict`` (the REST API, whose contract requires them): every cell has ``id``, ``cell_type`` and
     ``source``. Otherwise (notebook files, older nbformat) a missing id becomes ``index-N``, a missing
-    cell_type ``code`` and a missing source empty; a present field always has to have its right type."""
+    cell_type ``code`` and a missing source empty; a present field always has to have its right type.
+    ``start``: the notebook index of the first cell given (cells sent as changes to a notebook)."""
     out: list[Cell] = []
     seen: set[str] = set()
-    for i, raw in enumerate(raw_cells):
+    for i, raw in enumerate(raw_cells, start):
         loc = f"{where}cell {i + 1}"
         if not isinstance(raw, dict):
             raise InputError(f"expected an object, got {type(raw).__name__}", loc)

@@ -151,6 +151,24 @@ class TokenCountConfig(Configurable):
     redis_timeout = Float(
         0.5, config=True, help="With redis_url: seconds one Redis call may take before Redis counts as unavailable."
     )
+    notebook_copies = Integer(
+        64,
+        config=True,
+        help="Notebooks whose cells the server keeps between two counts, so that an edit sends only the cells that "
+        "changed (one copy per notebook open in a browser tab). The least recently used copy goes first; a browser "
+        "whose copy is gone sends its notebook whole again.",
+    )
+    notebook_copies_mb = Float(
+        256.0,
+        config=True,
+        help="Memory the kept notebook copies may take in all, in MB (estimated from their requests' sizes); above "
+        "it the least recently used go. Each notebook is also held to max_request_bytes, as a whole post is.",
+    )
+    notebook_copy_minutes = Float(
+        30.0,
+        config=True,
+        help="A kept notebook copy unused for this long is dropped (its browser sends the notebook whole again).",
+    )
     models_refresh_minutes = Float(
         60.0,
         config=True,
@@ -178,7 +196,7 @@ class TokenCountConfig(Configurable):
     def _cache_dir_default(self) -> str:
         return str(default_data_dir())
 
-    @validate("rpm", "max_request_bytes", "max_concurrency")
+    @validate("rpm", "max_request_bytes", "max_concurrency", "notebook_copies")
     def _positive_int(self, proposal: dict) -> int:
         if proposal["value"] < 1:
             raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be at least 1")
@@ -196,10 +214,18 @@ class TokenCountConfig(Configurable):
             raise ValueError("TokenCountConfig.redis_namespace must not be empty")
         return proposal["value"].strip()
 
-    @validate("timeout", "models_refresh_minutes", "redis_ttl_days", "redis_timeout", "estimate_timeout")
+    @validate(
+        "timeout",
+        "models_refresh_minutes",
+        "redis_ttl_days",
+        "redis_timeout",
+        "notebook_copies_mb",
+        "notebook_copy_minutes",
+        "estimate_timeout",
+    )
     def _positive_float(self, proposal: dict) -> float:
         if not (math.isfinite(proposal["value"]) and proposal["value"] > 0):
-            raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be a positive number of seconds")
+            raise ValueError(f"TokenCountConfig.{proposal['trait'].name} must be a positive number (and finite)")
         return proposal["value"]
 
     @validate("deadline")

@@ -24,7 +24,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from ..cells import acount_cells
+from ..cells import acount_cells, acount_prepared
 from ..config import MODES
 from ..errors import (
     ApiError,
@@ -36,6 +36,7 @@ from ..modelcheck import MAX_MODEL_ID, check_listed
 from ..request import CountRequest, build_request, cells_from_json, check_tree, notebook_request
 from ..request.document import document_from_bytes, document_request
 from ..request.files import strings_may_be_paths
+from .notebooks import new_state
 from .service import TokenCountService
 
 T = TypeVar("T")
@@ -332,18 +333,12 @@ class BodyHandler(BaseHandler):
             )
         return ms / 1000
 
-    async def cells_body(self) -> tuple[str, str | None, bool, list[Any], float]:
-        body = await self.json_body()
-        model, mode = self.model_and_mode(body)
-        raw_cells = body.get("cells")
-        if raw_cells is None:
-            raise ApiFailure(400, "cells: required (a list of {id, cell_type, source, outputs?})")
-        if not isinstance(raw_cells, list):
-            raise ApiFailure(400, f"cells: expected an array, got {_json_type(raw_cells)}")
+    def cells_options(self, body: dict[str, Any]) -> tuple[bool, float]:
+        """``include_outputs`` and the deadline of a notebook's post, checked (and its other switches)."""
         for name in ("include_outputs", "cell_counts", "exact_total"):
             if name in body and not isinstance(body[name], bool):
                 raise ApiFailure(400, f"{name}: expected a boolean, got {_json_type(body[name])}")
-        return model, mode, body.get("include_outputs", False), raw_cells, self.deadline(body)
+        return body.get("include_outputs", False), self.deadline(body)
 
 
 def _shown(value: Any) -> str:
@@ -412,21 +407,140 @@ class CountHandler(BodyHandler):
 
 
 class CellsHandler(BodyHandler):
+    """A notebook's total and shares: the whole notebook (``cells``; with ``keep`` the server keeps a copy), or
+    what changed since a kept copy (``base``, ``changes``, ``order``: ``notebooks.py``)."""
+
     @tornado.web.authenticated
     @answers
     async def post(self) -> None:
-        model, mode, include_outputs, raw_cells, deadline = await self.cells_body()
-        flags = {name: self.parsed.get(name, True) for name in ("cell_counts", "exact_total")}
-        cells = await asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(cells_from_json, raw_cells, strict=True)
-        )
+        body = await self.json_body()
+        model, mode = self.model_and_mode(body)
+        include_outputs, deadline = self.cells_options(body)
+        flags = {name: body.get(name, True) for name in ("cell_counts", "exact_total")}
         counter = self.service.counter
-        # run on the counter's own loop: building a hundred cell requests is CPU work the server's
-        # event loop (kernels, websockets) should not wait for
-        result = await counter.arun(
-            acount_cells(counter, cells, model, include_outputs=include_outputs, mode=mode, deadline=deadline, **flags)
+        if any(name in body for name in DELTA_FIELDS):
+            await self._changes(body, model, mode, include_outputs, deadline, flags)
+            return
+        raw_cells = _raw_cells(body)
+        keep = body.get("keep", False)
+        if not isinstance(keep, bool):
+            raise ApiFailure(400, f"keep: expected a boolean, got {_json_type(keep)}")
+        replaces = body.get("replaces")
+        if "replaces" in body and (not keep or not isinstance(replaces, str)):
+            raise ApiFailure(400, "replaces: the id of a kept copy (a string), only with keep: true")
+        loop = asyncio.get_running_loop()
+        cells = await loop.run_in_executor(None, functools.partial(cells_from_json, raw_cells, strict=True))
+        if not keep:
+            # run on the counter's own loop: building a hundred cell requests is CPU work the server's
+            # event loop (kernels, websockets) should not wait for
+            result = await counter.arun(
+                acount_cells(
+                    counter, cells, model, include_outputs=include_outputs, mode=mode, deadline=deadline, **flags
+                )
+            )
+            self.reply(result.to_dict())
+            return
+        limit = self.service.settings.max_request_bytes
+        state = await loop.run_in_executor(None, new_state, self.owner, cells, model, include_outputs, limit)
+        result = await counter.arun(acount_prepared(counter, state.nb, mode=mode, deadline=deadline, **flags))
+        state.first_answer(result)
+        if replaces:
+            self.service.notebooks.drop(self.owner, replaces)
+        self.service.notebooks.put(state)
+        self.reply({**result.to_dict(), "delta": False, "state": {"id": state.id, "version": state.version}})
+
+    async def _changes(
+        self,
+        body: dict[str, Any],
+        model: str,
+        mode: str | None,
+        include_outputs: bool,
+        deadline: float,
+        flags: dict[str, Any],
+    ) -> None:
+        for name in ("cells", "keep", "replaces"):
+            if name in body:
+                raise ApiFailure(
+                    400,
+                    f"{name}: not with base; send either the whole notebook (cells, keep) or what changed since a "
+                    "kept copy (base, changes, order)",
+                )
+        state_id, version, changes, order = _delta(body)
+        states = self.service.notebooks
+        state = states.get(self.owner, state_id)
+        counter = self.service.counter
+        loop = asyncio.get_running_loop()
+        async with state.lock:  # one edit at a time: the next one's base is this one's answer
+            state.check(model, include_outputs, version)
+            draft = await loop.run_in_executor(None, state.draft, changes, order)
+            mode_now = mode or counter.settings.mode
+            # after a pause, shares still estimated are looked up again: their exact counts may have come in
+            recheck = flags["exact_total"] and mode_now != "offline" and counter.settings.key_configured
+            shares = await loop.run_in_executor(
+                None,
+                functools.partial(
+                    state.shares_for, draft, counter, mode_now, recheck=recheck, settle=flags["exact_total"]
+                ),
+            )
+            result = await counter.arun(
+                acount_prepared(counter, draft.nb, mode=mode, deadline=deadline, shares=shares, **flags)
+            )
+            sent = state.commit(draft, result)
+            states.put(state)
+        self.reply({**result.to_dict(cells=sent), "delta": True, "state": {"id": state.id, "version": state.version}})
+
+    @property
+    def owner(self) -> str:
+        """Whose copies these are (a copy is found only by whoever made it): the user a login names, or, for a
+        request that shows the server's token, the token's holder (the token grants everything, and a request with
+        it and no login cookie is given a new anonymous user each time)."""
+        if self.token_authenticated:
+            return "token"
+        user = self.current_user
+        return f"user:{getattr(user, 'username', None) or user}"
+
+
+#: the fields of a post that sends only what changed since a kept copy
+DELTA_FIELDS = ("base", "changes", "order")
+#: the longest state id accepted (the server makes 22-character ones)
+MAX_STATE_ID = 64
+
+
+def _raw_cells(body: dict[str, Any]) -> list[Any]:
+    raw_cells = body.get("cells")
+    if raw_cells is None:
+        raise ApiFailure(
+            400,
+            "cells: required (a list of {id, cell_type, source, outputs?}), or base and changes to update a kept copy",
         )
-        self.reply(result.to_dict())
+    if not isinstance(raw_cells, list):
+        raise ApiFailure(400, f"cells: expected an array, got {_json_type(raw_cells)}")
+    return raw_cells
+
+
+def _delta(body: dict[str, Any]) -> tuple[str, int, list[Any], list[str] | None]:
+    """``base`` (the kept copy's id and the version of the last answer), ``changes`` and ``order``, checked."""
+    base = body.get("base")
+    if not isinstance(base, dict):
+        raise ApiFailure(400, f"base: expected {{id, version}} of a kept copy, got {_json_type(base)}")
+    state_id, version = base.get("id"), base.get("version")
+    if not isinstance(state_id, str) or not state_id or len(state_id) > MAX_STATE_ID:
+        raise ApiFailure(400, f"base.id: expected the id a kept copy's answer gave (a string), got {_shown(state_id)}")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ApiFailure(
+            400, f"base.version: expected the version of the last answer (an integer), got {_shown(version)}"
+        )
+    changes = body.get("changes", [])
+    if not isinstance(changes, list):
+        raise ApiFailure(400, f"changes: expected an array of cells, got {_json_type(changes)}")
+    order = body.get("order")
+    if "order" in body:
+        if not isinstance(order, list):
+            raise ApiFailure(400, f"order: expected an array of cell ids, got {_json_type(order)}")
+        bad = next((i for i, v in enumerate(order) if not isinstance(v, str)), None)
+        if bad is not None:
+            raise ApiFailure(400, f"order[{bad}]: expected a cell id (a string), got {_json_type(order[bad])}")
+    return state_id, version, changes, order
 
 
 def _document_bytes(text: str) -> bytes:
@@ -490,7 +604,10 @@ class MessagesHandler(BodyHandler):
     @tornado.web.authenticated
     @answers
     async def post(self) -> None:
-        model, _mode, include_outputs, raw_cells, _deadline = await self.cells_body()
+        body = await self.json_body()
+        model, _mode = self.model_and_mode(body)
+        include_outputs, _deadline = self.cells_options(body)
+        raw_cells = _raw_cells(body)
         req = await self.build(
             _notebook_request,
             raw_cells,

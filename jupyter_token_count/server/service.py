@@ -13,6 +13,7 @@ from ..backends.api import ApiBackend, redact
 from ..counter import Counter
 from ..errors import ApiError
 from .config import TokenCountConfig
+from .notebooks import NotebookStates
 
 #: after a failed GET /v1/models, try again no sooner than this (seconds), however long the refresh interval
 RETRY_FAILED_REFRESH = 60.0
@@ -30,6 +31,10 @@ class TokenCountService:
 
             self.hub = RedisHub(hub_settings, self.log)
         self.counter = Counter(self.settings, shared=self.hub)
+        #: the cells of the notebooks open in browsers, so that an edit sends only what changed
+        self.notebooks = NotebookStates(
+            config.notebook_copies, int(config.notebook_copies_mb * 2**20), config.notebook_copy_minutes * 60
+        )
         self.models_requests = 0
         self._models_lock: asyncio.Lock | None = None
         self._refreshed_at: float | None = None  # time.time() of the last successful refresh
@@ -124,6 +129,7 @@ class TokenCountService:
             "rate_limit": stats["rate_limit"],
             "hub": stats["hub"],
             "models_requests": self.models_requests,
+            "notebooks": self.notebooks.stats(),
             "max_request_bytes": s.max_request_bytes,
             "version": __version__,
         }

@@ -16,9 +16,26 @@ export interface ICellPayload {
   outputs?: unknown[];
 }
 
+/** A notebook copy kept by the server (POST cells with keep), as an answer names it. */
+export interface IStateRef {
+  id: string;
+  version: number;
+}
+
+/** The whole notebook (`cells`), or what changed since a kept copy (`base`, `changes`, `order`). */
 export interface ICellsRequest {
   model?: string;
-  cells: ICellPayload[];
+  cells?: ICellPayload[];
+  /** With cells: keep a copy, so that later posts send only what changed (the answer's `state` names it). */
+  keep?: boolean;
+  /** With keep: the id of this notebook's previous copy, which the server drops. */
+  replaces?: string;
+  /** The copy the changes apply to: the state of the last answer. */
+  base?: IStateRef;
+  /** With base: the cells added or edited since that answer. */
+  changes?: ICellPayload[];
+  /** With base: every cell id in order, when cells were added, removed or moved. */
+  order?: string[];
   include_outputs: boolean;
   mode: Mode;
   /** Auto mode: the longest wait for the API before the estimate answers (pending); 0 answers at once. */
@@ -68,7 +85,12 @@ export interface ICellsResult {
   cells_pending: number;
   /** What the user must know about this count (e.g. an unknown model id estimated with a guessed tokenizer). */
   warnings?: string[];
+  /** Each cell's share, in order; with `delta`, only the shares that changed since the base's answer. */
   cells: ICellCount[];
+  /** True when `cells` holds only the shares that changed (an answer to changes). */
+  delta?: boolean;
+  /** The kept copy, to send as `base` with the next changes. */
+  state?: IStateRef;
 }
 
 /** One count (POST count, and the parts of POST document): see TokenCount in openapi.yaml. */

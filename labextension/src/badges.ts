@@ -31,17 +31,25 @@ export class BadgeManager implements IDisposable {
     this._commands = options.commands;
     this._openCommand = options.openCommand;
 
-    this._counter.changed.connect(this._scheduleUpdate, this);
+    this._counter.changed.connect(this._onCounts, this);
     this._catalog.changed.connect(this._scheduleUpdate, this);
     this._settings.changed.connect(this._onSettings, this);
     const notebook = this._panel.content;
-    notebook.cellInViewportChanged.connect(this._scheduleUpdate, this);
+    this._active = notebook.activeCell;
+    // a cell scrolled into view or newly active: its badge only (a notebook of a thousand cells renders them
+    // one by one, and every full pass would measure every badge)
+    notebook.cellInViewportChanged.connect(
+      (_, cell) => this._touch(cell),
+      this
+    );
     // the active cell shows JupyterLab's cell toolbar, which the badge must not sit under; the toolbar is
     // attached a moment after the cell becomes active, so look again shortly after
-    notebook.activeCellChanged.connect(() => {
-      this._scheduleUpdate();
+    notebook.activeCellChanged.connect((_, cell) => {
+      this._touch(this._active);
+      this._active = cell;
+      this._touch(cell);
       for (const ms of [150, 500]) {
-        window.setTimeout(() => this._scheduleUpdate(), ms);
+        window.setTimeout(() => this._touch(cell), ms);
       }
     }, this);
     notebook.modelChanged.connect(this._scheduleUpdate, this);
@@ -86,39 +94,75 @@ export class BadgeManager implements IDisposable {
     );
   }
 
-  /** Coalesce bursts of signals (one per keystroke, one per cell scrolled in) into one paint. */
+  /** Render every badge again at the next frame (the notebook, the viewport or the settings changed). */
   private _scheduleUpdate(): void {
+    this._all = true;
+    this._requestFrame();
+  }
+
+  /** Render one cell's badge again at the next frame. */
+  private _touch(cell: Cell | null | undefined): void {
+    if (cell && !cell.isDisposed) {
+      this._dirtyCells.add(cell);
+      this._requestFrame();
+    }
+  }
+
+  /** The counter names the cells whose counts changed: only their badges are rendered again. */
+  private _onCounts(_: NotebookCounter, change: NotebookCounter.IChange): void {
+    if (change.cells === null) {
+      this._all = true;
+    } else {
+      change.cells.forEach(id => this._dirtyIds.add(id));
+    }
+    this._requestFrame();
+  }
+
+  /** Coalesce bursts of signals (one per keystroke, one per cell scrolled in) into one paint. */
+  private _requestFrame(): void {
     if (this._disposed || this._frame) {
       return;
     }
     this._frame = requestAnimationFrame(() => {
       this._frame = 0;
-      this._update();
+      const all = this._all;
+      const cells = this._dirtyCells;
+      const ids = this._dirtyIds;
+      this._all = false;
+      this._dirtyCells = new Set();
+      this._dirtyIds = new Set();
+      if (this._disposed || this._panel.isDisposed) {
+        return;
+      }
+      if (all || ids.size) {
+        // cells known by id (the counter's changes) are found in one pass over the notebook
+        for (const cell of this._panel.content.widgets) {
+          if (all || ids.has(cell.model.id)) {
+            cells.add(cell);
+          }
+        }
+      }
+      cells.forEach(cell => this._update(cell));
     });
   }
 
-  private _update(): void {
-    if (this._disposed || this._panel.isDisposed) {
+  private _update(cell: Cell): void {
+    if (cell.isDisposed) {
       return;
     }
-    for (const cell of this._panel.content.widgets) {
-      if (cell.isDisposed) {
-        continue;
+    let badge = this._badges.get(cell);
+    if (!badge) {
+      if (!cell.inputArea || cell.isPlaceholder()) {
+        // Not rendered yet (windowed notebook): attach when it is.
+        this._whenReady(cell);
+        return;
       }
-      let badge = this._badges.get(cell);
+      badge = this._create(cell) ?? undefined;
       if (!badge) {
-        if (!cell.inputArea || cell.isPlaceholder()) {
-          // Not rendered yet (windowed notebook): attach when it is.
-          this._whenReady(cell);
-          continue;
-        }
-        badge = this._create(cell) ?? undefined;
-        if (!badge) {
-          continue;
-        }
+        return;
       }
-      this._render(cell, badge);
     }
+    this._render(cell, badge);
   }
 
   private _whenReady(cell: Cell): void {
@@ -126,7 +170,7 @@ export class BadgeManager implements IDisposable {
       return;
     }
     this._waiting.add(cell);
-    void cell.ready.then(() => this._scheduleUpdate());
+    void cell.ready.then(() => this._touch(cell));
   }
 
   private _create(cell: Cell): HTMLElement | null {
@@ -204,7 +248,12 @@ export class BadgeManager implements IDisposable {
   /** Keep clear of the cell toolbar (shown on the active cell, top right): on a one-line cell the toolbar
    * covers the input area's right end, so the badge moves left of it while it is shown. */
   private _avoidToolbar(cell: Cell, badge: HTMLElement): void {
-    const toolbar = cell.node.querySelector<HTMLElement>('.jp-cell-toolbar');
+    // only the active cell shows the toolbar: no other badge needs measuring (layout reads are what a large
+    // notebook's renders would cost)
+    const toolbar =
+      cell === this._panel.content.activeCell
+        ? cell.node.querySelector<HTMLElement>('.jp-cell-toolbar')
+        : null;
     let right = '';
     if (
       toolbar &&
@@ -237,6 +286,11 @@ export class BadgeManager implements IDisposable {
   private _rendered = new WeakMap<HTMLElement, string>();
   private _waiting = new WeakSet<Cell>();
   private _frame = 0;
+  /** At the next frame: every badge (true), else the badges of these cells (by widget, and by id). */
+  private _all = false;
+  private _dirtyCells = new Set<Cell>();
+  private _dirtyIds = new Set<string>();
+  private _active: Cell | null = null;
   private _disposed = false;
 }
 

@@ -1,16 +1,18 @@
 /**
  * Per-notebook counting state, shared by the badges, the status bar and the sidebar.
  *
- * Strategy: every edit restarts a debounce timer; when typing pauses the whole notebook is posted
- * to `/cells` twice at most. The first post asks for an answer at once (`deadline_ms: 0`): every
- * cell's share from the server's offline tokenizer, and the total if it is cached. If the exact
- * total is still on its way (`pending`), the second post waits for it: the server counts the
- * notebook as one request, once per distinct content, whoever asks. The client fingerprints every
- * cell and skips the request entirely when nothing that affects the count changed (re-executions,
- * metadata edits, focus changes), and it keeps at most one request in flight per notebook: edits
- * made meanwhile are folded into one trailing request instead of queueing one request per pause.
- * An answer that is not final (rate limited, exact cell counts still queued) is refreshed later
- * by a follow-up, which costs the server cache lookups, not upstream requests.
+ * Strategy: every edit restarts a debounce timer; when typing pauses the notebook is posted to `/cells`
+ * twice at most. The first post asks for an answer at once (`deadline_ms: 0`): the shares from the server's
+ * offline tokenizer, and the total if it is cached. If the exact total is still on its way (`pending`), the
+ * second post waits for it: the server counts the notebook as one request, once per distinct content,
+ * whoever asks. Work follows the edit, not the notebook: the server keeps a copy of the notebook, so a post
+ * sends only the cells whose fingerprint changed since the last answer (`ServerCopy`, sync.ts), each cell's
+ * fingerprint is recomputed only when the cell changes, and the `changed` signal names the cells whose counts
+ * changed so that only their badges are rendered again. No request goes out when nothing that affects the
+ * count changed (re-executions, metadata edits, focus changes), and at most one is in flight per notebook:
+ * edits made meanwhile are folded into one trailing request. An answer that is not final (rate limited,
+ * exact cell counts still queued) is refreshed later by a follow-up, which costs the server cache lookups,
+ * not upstream requests.
  */
 import { ICellModel } from '@jupyterlab/cells';
 import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
@@ -28,24 +30,17 @@ import {
 } from './api';
 import { ModelCatalog } from './catalog';
 import { TokenCountSettings } from './settings';
+import {
+  hashString,
+  IAccepted,
+  ICellState,
+  IPlanned,
+  isStateConflict,
+  ISyncOptions,
+  ServerCopy
+} from './sync';
 
-/** A small, fast 53-bit string hash (two interleaved 32-bit multiplicative hashes). */
-export function hashString(text: string, seed = 0): number {
-  let h1 = 0x9e3779b1 ^ seed;
-  let h2 = 0x85ebca6b ^ seed;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-  }
-  h1 =
-    Math.imul(h1 ^ (h1 >>> 15), 0x2c1b3c6d) ^
-    Math.imul(h2 ^ (h2 >>> 13), 0x297a2d39);
-  h2 =
-    Math.imul(h2 ^ (h2 >>> 16), 0x85ebca6b) ^
-    Math.imul(h1 ^ (h1 >>> 13), 0xc2b2ae35);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
+export { hashString } from './sync';
 
 /** Whether a cell's change (a `CellChange` of @jupyter/ydoc) touched its source only (typing). */
 function isSourceOnly(change: { [key: string]: unknown }): boolean {
@@ -57,10 +52,10 @@ function isSourceOnly(change: { [key: string]: unknown }): boolean {
   );
 }
 
-interface ISnapshot {
-  request: ICellsRequest;
-  signature: number;
-  fingerprints: Map<string, number>;
+/** A cell's counted content and its fingerprint, kept until the cell changes. */
+interface IFingerprint {
+  payload: ICellPayload;
+  fp: number;
 }
 
 /**
@@ -88,7 +83,7 @@ export class NotebookCounter implements IDisposable {
         if (state === 'completed' && this._result && !this._result.exact) {
           window.clearTimeout(this._timer);
           window.clearTimeout(this._followTimer);
-          this._lastSignature = null;
+          this._lastKey = null;
           this._exactDue = true;
           void this._run();
         }
@@ -100,7 +95,8 @@ export class NotebookCounter implements IDisposable {
 
   readonly panel: NotebookPanel;
 
-  get changed(): ISignal<this, void> {
+  /** Emitted when the counts, the total or the error change; it names the cells whose badges changed. */
+  get changed(): ISignal<this, NotebookCounter.IChange> {
     return this._changed;
   }
 
@@ -138,22 +134,23 @@ export class NotebookCounter implements IDisposable {
     );
   }
 
-  /** Recount now even if nothing changed (the "recount" command). */
+  /** Recount now even if nothing changed (the "recount" command): the whole notebook is sent again. */
   recount(): void {
-    this._lastSignature = null;
+    this._lastKey = null;
+    this._copy.reset();
     this.schedule(0);
   }
 
-  /** The request body for the notebook's current content. */
+  /** The request body for the notebook's current content (the whole notebook). */
   buildRequest(): ICellsRequest {
-    return this._snapshot().request;
+    return this._wholeRequest();
   }
 
   /** Count the current content with another model without touching this counter's state (the total
    * only matters there: no exact per-cell counts are queued for it). */
   countWith(model: string): Promise<ICellsResult> {
     return this._api.cells({
-      ...this._snapshot(model).request,
+      ...this._wholeRequest(model),
       cell_counts: false
     });
   }
@@ -204,6 +201,7 @@ export class NotebookCounter implements IDisposable {
     if (this._disposed) {
       return;
     }
+    this._fingerprints.delete(cell);
     if (!isSourceOnly(change)) {
       this._outputs.delete(cell);
     }
@@ -212,22 +210,27 @@ export class NotebookCounter implements IDisposable {
     const fp = this._fingerprint(cell, this._settings.config.includeOutputs).fp;
     if (fp === this._counted.get(cell.id)) {
       if (this._pending.delete(cell.id)) {
-        this._changed.emit();
+        this._changed.emit({ cells: new Set([cell.id]) });
       }
       return;
     }
     if (!this._pending.has(cell.id)) {
       this._pending.add(cell.id);
-      this._changed.emit();
+      this._changed.emit({ cells: new Set([cell.id]) });
     }
     this._edited = true;
     this.schedule();
   }
 
+  /** What is counted of a cell, and its fingerprint: computed when the cell changes, not on every count. */
   private _fingerprint(
     cell: ICellModel,
     includeOutputs: boolean
-  ): { payload: ICellPayload; fp: number } {
+  ): IFingerprint {
+    const known = this._fingerprints.get(cell);
+    if (known && known.includeOutputs === includeOutputs) {
+      return known;
+    }
     const type = cell.type as ICellPayload['cell_type'];
     const payload: ICellPayload = {
       id: cell.id,
@@ -247,7 +250,20 @@ export class NotebookCounter implements IDisposable {
       payload.outputs = outputs.json;
       fp = hashString(String(outputs.hash), fp);
     }
-    return { payload, fp };
+    const entry = { payload, fp, includeOutputs };
+    this._fingerprints.set(cell, entry);
+    return entry;
+  }
+
+  /** Every cell as it is now (fingerprints are kept between counts: this reads, it does not hash). */
+  private _cells(includeOutputs: boolean): ICellState[] {
+    const cells = this._model?.cells;
+    const out: ICellState[] = [];
+    for (let i = 0; i < (cells?.length ?? 0); i++) {
+      const f = this._fingerprint(cells!.get(i), includeOutputs);
+      out.push({ id: f.payload.id, fp: f.fp, payload: () => f.payload });
+    }
+    return out;
   }
 
   private _onSettings(_: TokenCountSettings, keys: string[]): void {
@@ -256,24 +272,10 @@ export class NotebookCounter implements IDisposable {
     }
   }
 
-  private _snapshot(model?: string): ISnapshot {
+  private _wholeRequest(model?: string): ICellsRequest {
     const config = this._settings.config;
-    const cells: ICellPayload[] = [];
-    const fingerprints = new Map<string, number>();
-    const cellModels = this._model?.cells;
-    let signature = hashString(
-      `${model ?? this._catalog.effectiveModel(config.model) ?? ''}|${config.mode}|${config.includeOutputs}`
-    );
-    const n = cellModels?.length ?? 0;
-    for (let i = 0; i < n; i++) {
-      const cell = cellModels!.get(i);
-      const { payload, fp } = this._fingerprint(cell, config.includeOutputs);
-      cells.push(payload);
-      fingerprints.set(cell.id, fp);
-      signature = hashString(`${cell.id}:${fp}`, signature);
-    }
     const request: ICellsRequest = {
-      cells,
+      cells: this._cells(config.includeOutputs).map(c => c.payload()),
       include_outputs: config.includeOutputs,
       mode: config.mode
     };
@@ -281,7 +283,7 @@ export class NotebookCounter implements IDisposable {
     if (chosen) {
       request.model = chosen;
     }
-    return { request, signature, fingerprints };
+    return request;
   }
 
   private async _run(): Promise<void> {
@@ -303,49 +305,57 @@ export class NotebookCounter implements IDisposable {
           return;
         }
       }
-      const snap = this._snapshot();
-      if (snap.signature === this._lastSignature) {
+      const config = this._settings.config;
+      const options = {
+        model: this._catalog.effectiveModel(config.model),
+        includeOutputs: config.includeOutputs,
+        mode: config.mode
+      };
+      const cells = this._cells(config.includeOutputs);
+      const planned = this._copy.plan(cells, options);
+      const key = `${planned.key}|${config.mode}`;
+      if (!planned.changed && key === this._lastKey) {
         // Edited and changed back: nothing to count, but the pending marks may go.
-        if (this._settlePending(snap.fingerprints)) {
-          this._changed.emit();
+        const settled = this._settlePending(planned.fps);
+        if (settled.size) {
+          this._changed.emit({ cells: settled });
         }
         return;
       }
-      if (snap.signature !== this._followedSignature) {
-        // new content: follow-ups back off afresh (a follow-up of the same content keeps backing off)
-        this._followUps = 0;
-        this._followedSignature = snap.signature;
+      if (planned.changed) {
+        this._followUps = 0; // new content: follow-ups back off afresh
       }
       window.clearTimeout(this._followTimer);
       const typing = this._edited && !this._exactDue;
       this._edited = this._exactDue = false;
-      // At once: the shares (and the total when it is known), so badges follow typing. While typing the
-      // API is not asked for the total: that waits for a longer pause (one request per pause, not per burst).
-      let result = await this._api.cells({
-        ...snap.request,
+      // At once: the shares and the total from them (or the exact total when it is cached), so badges follow
+      // typing and a large notebook shows its total as soon as its cells are tokenized. While typing the API is
+      // not asked for the total: that waits for a longer pause (one request per pause, not per burst).
+      let accepted = await this._post(cells, options, {
         deadline_ms: 0,
-        exact_total: !typing
+        exact_total: false
       });
       if (this._disposed) {
         return;
       }
-      this._apply(result, snap);
-      if (result.pending && !typing) {
-        // The exact total was asked for by the first post: this one waits for it (no new upstream count).
-        result = await this._api.cells(snap.request);
+      this._apply(accepted, key);
+      if (accepted.result.pending && !typing) {
+        // Not typing: the whole notebook's count (one upstream request, cached by content), waited for up to
+        // the server's deadline; the same content, so no cells to send.
+        accepted = await this._post(cells, options, {});
         if (this._disposed) {
           return;
         }
-        this._apply(result, snap);
+        this._apply(accepted, key);
       }
-      this._followUp(result, snap.signature, typing);
+      this._followUp(accepted.result, typing);
     } catch (err) {
       if (this._disposed) {
         return;
       }
       this._error = asTokenCountError(err);
-      this._lastSignature = null;
-      this._changed.emit();
+      this._lastKey = null;
+      this._changed.emit({ cells: null });
     } finally {
       this._inFlight = false;
       if (this._rerun && !this._disposed) {
@@ -355,21 +365,40 @@ export class NotebookCounter implements IDisposable {
     }
   }
 
+  /** Post the notebook as `cells` says it is: what changed since the server's copy, or all of it when the
+   * server has none (a 409: it restarted or dropped the copy, so the whole notebook goes again). */
+  private async _post(
+    cells: ICellState[],
+    options: ISyncOptions,
+    extra: Partial<ICellsRequest>
+  ): Promise<IAccepted & { planned: IPlanned }> {
+    let planned = this._copy.plan(cells, options);
+    let answer: ICellsResult;
+    try {
+      answer = await this._api.cells({ ...planned.body, ...extra });
+    } catch (err) {
+      if (planned.whole || !isStateConflict(asTokenCountError(err))) {
+        throw err;
+      }
+      this._copy.reset();
+      planned = this._copy.plan(cells, options);
+      answer = await this._api.cells({ ...planned.body, ...extra });
+    }
+    return { ...this._copy.accept(planned, answer), planned };
+  }
+
   /** Ask again later when the answer is not final: an exact total still on its way or paused by a rate
    * limit, or exact per-cell counts still queued on the server (backing off: 1 s, 2 s, … 30 s). */
-  private _followUp(
-    result: ICellsResult,
-    signature: number,
-    typing: boolean
-  ): void {
+  private _followUp(result: ICellsResult, typing: boolean): void {
+    const answers = this._answers;
     let delay: number | null = null;
     if (!result.exact && result.pending) {
       // after an edit: the exact total once typing has paused long enough; else the API is answering
       delay = typing ? this._settings.config.exactTotalDelay : 2000;
       if (typing) {
         this._followTimer = window.setTimeout(() => {
-          if (this._lastSignature === signature) {
-            this._lastSignature = null;
+          if (this._answers === answers) {
+            this._lastKey = null;
             this._exactDue = true;
             this.schedule(0);
           }
@@ -385,46 +414,58 @@ export class NotebookCounter implements IDisposable {
       return;
     }
     this._followTimer = window.setTimeout(() => {
-      if (this._lastSignature === signature) {
-        this._lastSignature = null; // same content: count it again anyway
+      if (this._answers === answers) {
+        this._lastKey = null; // same content: count it again anyway
         this.schedule(0);
       }
     }, delay);
   }
 
-  private _apply(result: ICellsResult, snap: ISnapshot): void {
-    const counts = new Map<string, ICellCount>();
-    for (const c of result.cells) {
-      counts.set(c.id, c);
-    }
-    this._counts = counts;
-    this._counted = snap.fingerprints;
+  private _apply(
+    accepted: IAccepted & { planned: IPlanned },
+    key: string
+  ): void {
+    const { result, planned } = accepted;
+    this._counts = accepted.counts;
+    this._counted = planned.fps;
     this._result = result;
     this._error = null;
-    this._lastSignature = snap.signature;
-    this._settlePending(snap.fingerprints);
-    this._changed.emit();
+    this._lastKey = key;
+    this._answers++;
+    const settled = this._settlePending(planned.fps);
+    let cells: Set<string> | null = null;
+    if (accepted.cells !== null) {
+      cells = new Set([...accepted.cells, ...settled]);
+    }
+    this._changed.emit({ cells });
   }
 
-  /** Clear the pending mark of cells whose content is what was just counted; true if any. */
-  private _settlePending(sent: Map<string, number>): boolean {
+  /** Clear the pending mark of cells whose content is what was just counted; the cells cleared. */
+  private _settlePending(sent: Map<string, number>): Set<string> {
+    const settled = new Set<string>();
     if (!this._pending.size) {
-      return false;
+      return settled;
     }
     const includeOutputs = this._settings.config.includeOutputs;
-    const pending = this._pending;
-    this._pending = new Set();
+    const present = new Set<string>();
     const cells = this._model?.cells;
     for (let i = 0; i < (cells?.length ?? 0); i++) {
       const cell = cells!.get(i);
-      if (
-        pending.has(cell.id) &&
-        this._fingerprint(cell, includeOutputs).fp !== sent.get(cell.id)
-      ) {
-        this._pending.add(cell.id); // edited again while this count was in flight
+      if (!this._pending.has(cell.id)) {
+        continue;
+      }
+      present.add(cell.id);
+      if (this._fingerprint(cell, includeOutputs).fp === sent.get(cell.id)) {
+        settled.add(cell.id); // (else edited again while this count was in flight)
       }
     }
-    return this._pending.size < pending.size;
+    for (const id of this._pending) {
+      if (settled.has(id) || !present.has(id)) {
+        this._pending.delete(id);
+        settled.add(id);
+      }
+    }
+    return settled;
   }
 
   private _api: TokenCountAPI;
@@ -437,7 +478,14 @@ export class NotebookCounter implements IDisposable {
     ICellModel,
     { json: unknown[]; hash: number }
   >();
-  private _counts = new Map<string, ICellCount>();
+  /** Each cell's counted content and fingerprint, kept until the cell changes. */
+  private _fingerprints = new WeakMap<
+    ICellModel,
+    IFingerprint & { includeOutputs: boolean }
+  >();
+  /** What the server holds of this notebook, and what to send it next. */
+  private _copy = new ServerCopy();
+  private _counts: ReadonlyMap<string, ICellCount> = new Map();
   private _pending = new Set<string>();
   /** Fingerprints of the content behind the displayed counts. */
   private _counted = new Map<string, number>();
@@ -450,15 +498,22 @@ export class NotebookCounter implements IDisposable {
   /** The follow-up after typing paused: ask for the exact total even if edits happened meanwhile. */
   private _exactDue = false;
   private _followUps = 0;
-  private _followedSignature: number | null = null;
+  /** Answers applied so far: a follow-up is for the answer it was set after, not a later one. */
+  private _answers = 0;
   private _inFlight = false;
   private _rerun = false;
-  private _lastSignature: number | null = null;
+  /** The settings and mode of the last answer (null: count again even if nothing changed). */
+  private _lastKey: string | null = null;
   private _disposed = false;
-  private _changed = new Signal<this, void>(this);
+  private _changed = new Signal<this, NotebookCounter.IChange>(this);
 }
 
 export namespace NotebookCounter {
+  /** What changed: the cells whose badges must be rendered again (null: any of them). */
+  export interface IChange {
+    cells: ReadonlySet<string> | null;
+  }
+
   export interface IOptions {
     panel: NotebookPanel;
     api: TokenCountAPI;

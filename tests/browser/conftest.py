@@ -65,6 +65,7 @@ class JupyterServer:
         settings: dict[str, Any] | None = None,
         args: list[str] | None = None,
         disabled_extensions: list[str] | None = None,
+        jupyter: str | None = None,
     ):
         assert app in ("lab", "notebook")
         self.app = app
@@ -76,6 +77,8 @@ class JupyterServer:
         self.settings = settings or {}
         self.args = args or []
         self.disabled_extensions = disabled_extensions or []
+        #: the `jupyter` executable (default: this Python's); a benchmark runs another checkout's build with it
+        self.jupyter = jupyter
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = ARTIFACTS / f"server-{app}-{self.port}.log"
 
@@ -150,7 +153,7 @@ class JupyterServer:
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
-        jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
+        jupyter = self.jupyter or shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
         app_class = "LabApp" if self.app == "lab" else "JupyterNotebookApp"
         cmd = [
             jupyter,

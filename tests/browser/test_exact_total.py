@@ -130,6 +130,14 @@ def test_badge_of_a_selected_one_line_cell_is_not_under_the_cell_toolbar(server:
     page.shots("badge-and-toolbar")
     assert badge.is_visible()
     assert not _overlap(badge.bounding_box(), toolbar.bounding_box())
+    # another cell selected: the first one has no toolbar any more, and its badge goes back to its corner
+    moved = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-TokenCount-badge")
+    assert moved.evaluate("b => b.style.right") != ""
+    page.locator(".jp-Notebook .jp-Cell").nth(2).click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.jp-Notebook .jp-Cell')[1].querySelector('.jp-TokenCount-badge')"
+        ".style.right === ''"
+    )
 
 
 def test_sidebar_fits_its_default_width(server: Any, page: Any) -> None:
