@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import registry
+from . import pricing, registry
 from .config import check_mode
 from .counter import Counter
 from .errors import InputError
@@ -247,10 +247,8 @@ async def acount_cells(
             total_req, n, exact=False, source="offline", reason=TYPING, pending=True, low=low, high=high
         )
     n = total.input_tokens
-    rate = info.prices.input_rate(n)
-    if rate is not None:
-        # each share at the rate the whole request pays (price bands depend on the request's size)
-        shares = [replace(c, cost_usd=c.tokens * rate / 1e6) for c in shares]
+    # each share at the rate the whole request pays (a price band depends on the whole request's size)
+    shares = [replace(c, cost_usd=pricing.cost(info, uncached=c.tokens, prompt_tokens=n)) for c in shares]
     by_type: dict[str, int] = {}
     for c in shares:
         by_type[c.cell_type] = by_type.get(c.cell_type, 0) + c.tokens

@@ -18,13 +18,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import registry
+from .. import pricing, registry
 from ..config import DEFAULT_BASE_URL, api_origin
 from ..errors import TokenCountError
 from ..formatting import format_cost, format_tokens
 from ..request import DROPPED_FIELDS, CountRequest
 from ..request.betas import normalise, parse_header
-from . import pricing
 from .record import CallLine, CallRecord
 from .usage import merge_usage, usage_from_json
 
@@ -222,7 +221,7 @@ class Meter:
         total = res.input_tokens
         live = live if live is not None else self.cache_live(rec.model, body)
         w5, w1, read = self._cache_split(rec.model, body, total, live)
-        cost = pricing.input_cost(
+        cost = pricing.cost(
             rec.model, uncached=max(0, total - w5 - w1 - read), write_5m=w5, write_1h=w1, read=read, batch=batch
         )
         high = res.high if res.high is not None else total
@@ -230,12 +229,12 @@ class Meter:
         cost_high = (
             cost
             if high == total or cost is None
-            else pricing.input_cost(
+            else pricing.cost(
                 rec.model, uncached=max(0, high - w5 - w1 - read), write_5m=w5, write_1h=w1, read=read, batch=batch
             )
         )
         out = (
-            pricing.output_cost(rec.model, rec.max_tokens, prompt_tokens=total, batch=batch) if rec.max_tokens else None
+            pricing.cost(rec.model, output=rec.max_tokens, prompt_tokens=total, batch=batch) if rec.max_tokens else None
         )
         with rec._lock:  # all figures at once: a line never shows a count without its price
             rec.context_window = info.context_window
@@ -629,7 +628,5 @@ def actual_cost(model: str, usage: dict[str, Any], batch: bool = False) -> float
     w5 = split.get("ephemeral_5m_input_tokens", created - w1) if split else created
     read = usage.get("cache_read_input_tokens") or 0
     uncached = usage.get("input_tokens") or 0
-    prompt = uncached + created + read
-    inp = pricing.input_cost(model, uncached=uncached, write_5m=w5, write_1h=w1, read=read, batch=batch)
-    out = pricing.output_cost(model, usage.get("output_tokens") or 0, prompt_tokens=prompt, batch=batch)
-    return None if inp is None or out is None else inp + out
+    output = usage.get("output_tokens") or 0
+    return pricing.cost(model, uncached=uncached, write_5m=w5, write_1h=w1, read=read, output=output, batch=batch)
