@@ -129,7 +129,7 @@ class Meter:
 
     def __repr__(self) -> str:
         limits = [
-            f"budget_tokens={self.budget_tokens:,}" if self.budget_tokens is not None else "",
+            f"budget_tokens={format_tokens(self.budget_tokens, True)}" if self.budget_tokens is not None else "",
             f"budget_usd={self.budget_usd:g}" if self.budget_usd is not None else "",
             "per_call" if self.per_call and self.has_budget else "",
             "strict" if self.strict and self.has_budget else "",
@@ -305,7 +305,7 @@ class Meter:
         predicted = sum(r.predicted_input_tokens or 0 for r in new)
         label = format_tokens(predicted, exact)
         if tokens != predicted:  # strict, on an estimate: say which number was checked
-            label += f" (likely up to {tokens:,}; checked strictly)"
+            label += f" (likely up to {format_tokens(tokens, True)}; checked strictly)"
         with self._lock:
             earlier = [r for r in self.records if r.status != "blocked" and r not in new]
         how = "raise it with `%count_calls on --budget-tokens N` / `meter_calls(budget_tokens=N)`"
@@ -313,10 +313,14 @@ class Meter:
             used = 0 if self.per_call else sum(r.spent_tokens() for r in earlier)
             if used + tokens > self.budget_tokens:
                 where = "per-call budget" if self.per_call else "session budget"
-                already = "" if self.per_call else f" ({used:,} already used by {len(earlier)} earlier call(s))"
+                already = (
+                    ""
+                    if self.per_call
+                    else f" ({format_tokens(used, True)} already used by {len(earlier)} earlier call(s))"
+                )
                 raise BudgetExceeded(
                     f"not sent: this call's input is {label} tokens and would pass the {where} of "
-                    f"{self.budget_tokens:,} tokens{already}; {how}, or `%count_calls off`"
+                    f"{format_tokens(self.budget_tokens, True)} tokens{already}; {how}, or `%count_calls off`"
                 )
         if self.budget_usd is not None:
             if any(r.budgeted_usd(self.strict) is None for r in new):
@@ -333,7 +337,7 @@ class Meter:
                     else f" ({format_cost(used_usd)} already spent by {len(earlier)} earlier call(s))"
                 )
                 raise BudgetExceeded(
-                    f"not sent: this call's input costs {'' if exact else '≈'}{format_cost(usd)} and would pass the "
+                    f"not sent: this call's input costs {format_cost(usd, exact)} and would pass the "
                     f"{where} of {format_cost(self.budget_usd)}{already}; raise it with `%count_calls on "
                     "--budget-usd X`"
                     " / `meter_calls(budget_usd=X)`, or `%count_calls off`"
