@@ -23,7 +23,7 @@ from .errors import (
     TokenCountError,
     UnknownModel,
 )
-from .formatting import edited_note
+from .formatting import edited_note, format_change, format_share, format_tokens
 
 PROG = "jupyter-token-count"
 
@@ -515,7 +515,7 @@ def _budgeted(res: Any, strict: bool) -> int:
 def _as_checked(res: Any, strict: bool) -> str:
     """How the checked number reads: ``≈1,234`` or, strict, ``≈1,234 (likely up to 1,241)``."""
     if strict and not res.exact and res.high is not None and res.high != res.input_tokens:
-        return f"{res.label} (likely up to {res.high:,})"
+        return f"{res.label} (likely up to {format_tokens(res.high, True)})"
     return res.label
 
 
@@ -531,16 +531,16 @@ def _apply_budgets(rows: list[Row], args: argparse.Namespace) -> list[str]:
         n = _budgeted(res, strict)
         if args.budget is not None and n > args.budget:
             only_strict = res.input_tokens <= args.budget  # over by its upper end only
-            r.over.append(f"over --max-tokens {args.budget:,}" + (" (strict)" if only_strict else ""))
-            lines.append(
-                f"{r.input}: {_as_checked(res, strict)} tokens on {r.model} is over the budget of {args.budget:,}"
-            )
+            budget = format_tokens(args.budget, True)
+            r.over.append(f"over --max-tokens {budget}" + (" (strict)" if only_strict else ""))
+            lines.append(f"{r.input}: {_as_checked(res, strict)} tokens on {r.model} is over the budget of {budget}")
         frac = n / res.context_window if res.context_window else None
         if args.max_context_fraction is not None and frac is not None and frac > args.max_context_fraction:
-            r.over.append(f"over {_pct(args.max_context_fraction)} of the window")
+            r.over.append(f"over {format_share(args.max_context_fraction)} of the window")
             lines.append(
-                f"{r.input}: {_as_checked(res, strict)} tokens take {frac:.1%} of {r.model}'s "
-                f"{res.context_window:,}-token window, over the {_pct(args.max_context_fraction)} allowed"
+                f"{r.input}: {_as_checked(res, strict)} tokens take {format_share(frac)} of {r.model}'s "
+                f"{format_tokens(res.context_window, True)}-token window, over the "
+                f"{format_share(args.max_context_fraction)} allowed"
             )
         elif args.max_context_fraction is not None and frac is None:
             lines.append(
@@ -553,16 +553,11 @@ def _apply_budgets(rows: list[Row], args: argparse.Namespace) -> list[str]:
             if total > args.total_budget:
                 exact = all(c.exact for c in counted)
                 what = "the upper ends come to" if strict and not exact else ""
-                approx = "" if exact or what else "≈"
                 lines.append(
-                    f"all inputs together: {what + ' ' if what else ''}{approx}{total:,} tokens on {model}, over the "
-                    f"total budget of {args.total_budget:,}"
+                    f"all inputs together: {what + ' ' if what else ''}{format_tokens(total, exact or bool(what))} "
+                    f"tokens on {model}, over the total budget of {format_tokens(args.total_budget, True)}"
                 )
     return lines
-
-
-def _pct(fraction: float) -> str:
-    return f"{fraction * 100:.4g}%"
 
 
 def _status(r: Row) -> str:
@@ -677,6 +672,12 @@ def _total(results: list[Any]) -> str:
     ) + ("" if all(c.exact for c in results) or total("low") is None else ")")
 
 
+def _window(res: Any) -> str:
+    """``0.6% of 200,000``: the share of the model's context window, or ``unknown``."""
+    frac = res.context_fraction
+    return "unknown" if frac is None else f"{format_share(frac)} of {format_tokens(res.context_window, True)}"
+
+
 def _with_range(res: Any) -> str:
     """``1,234``, or for an estimate ``≈1,234 (likely 1,228–1,241)``."""
     return res.label + (f" ({res.likely})" if res.likely else "")
@@ -721,8 +722,7 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
             )
             continue
         res = r.result
-        frac = res.context_fraction
-        window = f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown"
+        window = _window(res)
         mark = "❌" if r.over else "⚠️" if r.warnings else "✅"
         out.append(
             f"| {mark} | {_md_code(_short(r.input))} | {_model_md(res.display_name, r.model)} | {_with_range(res)} | "
@@ -741,9 +741,9 @@ def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: lis
         summary.append(f"**{len(failed)} failed**")
     out.append(" · ".join(summary))
     budgets = [
-        f"--max-tokens {args.budget:,}" if args.budget is not None else "",
+        f"--max-tokens {format_tokens(args.budget, True)}" if args.budget is not None else "",
         f"--max-context-fraction {args.max_context_fraction:g}" if args.max_context_fraction is not None else "",
-        f"--total-budget {args.total_budget:,}" if args.total_budget is not None else "",
+        f"--total-budget {format_tokens(args.total_budget, True)}" if args.total_budget is not None else "",
         "--strict" if getattr(args, "strict", False) else "",
     ]
     budgets = [b for b in budgets if b]
@@ -803,19 +803,18 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
         t.add_column("type", no_wrap=True, min_width=8)
         t.add_column("tokens", justify="right", no_wrap=True, min_width=7)
         t.add_column("first line", overflow="ellipsis", no_wrap=True, max_width=72)
-        prefix = "" if cells.exact else "≈"
         for c in cells.cells:
             if c.tokens:
                 t.add_row(
                     str(c.index + 1),
                     c.cell_type,
-                    f"{'' if c.exact else '≈'}{c.tokens:,}",
+                    format_tokens(c.tokens, c.exact),
                     escape(_visible(r.first_lines.get(c.id, ""))),
                 )
         # the rest is the request frame and the joins between cells: the rows add up to the one-request total
         joins_exact = cells.exact and all(c.exact for c in cells.cells)
-        t.add_row("", "joins+frame", f"{'' if joins_exact else '≈'}{cells.joins_and_frame:,}", "")
-        t.add_row("", "total", f"{prefix}{cells.total:,}", "the notebook counted as one request")
+        t.add_row("", "joins+frame", format_tokens(cells.joins_and_frame, joins_exact), "")
+        t.add_row("", "total", format_tokens(cells.total, cells.exact), "the notebook counted as one request")
         console.print(t)
 
     notes = any(r.error or _notes(r) for r in rows)
@@ -839,13 +838,12 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
             t.add_row(*cells)
             continue
         res = r.result
-        frac = res.context_fraction
         cells = [
             escape(_visible(_short(r.input))),
             escape(_visible(res.display_name or r.model)),
             f"[red]{_with_range(res)}[/red]" if r.over else _with_range(res),
             format_cost(res.cost_usd),
-            f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown",
+            _window(res),
         ]
         if compare:
             if r.input not in first:
@@ -853,7 +851,7 @@ def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> No
                 cells.append("—")
             else:
                 base = first[r.input]
-                cells.append(f"{(res.input_tokens - base) / base:+.1%}" if base else "")
+                cells.append(format_change((res.input_tokens - base) / base) if base else "")
         if notes:
             cells.append(escape(_visible("; ".join(_notes(r)))))
         t.add_row(*cells)
