@@ -17,15 +17,19 @@ except ImportError:  # running from a source tree that was never built
 
 if TYPE_CHECKING:
     from .api import count_tokens
+    from .job import JobEstimate, estimate_job
     from .result import TokenCount
     from .widget import TokenCounter, watch
 
-__all__ = ["TokenCount", "TokenCounter", "__version__", "count_tokens", "watch"]
+__all__ = ["JobEstimate", "TokenCount", "TokenCounter", "__version__", "count_tokens", "estimate_job", "watch"]
 
 _LAZY = {
     "count_tokens": ("api", "count_tokens"),
     "build_request": ("request", "build_request"),
     "TokenCount": ("result", "TokenCount"),
+    # job estimates (a dataset or a Message Batches file, before it runs)
+    "estimate_job": ("job", "estimate_job"),
+    "JobEstimate": ("job", "JobEstimate"),
     "TokenCounter": ("widget", "TokenCounter"),
     "watch": ("widget", "watch"),
     # the call meter

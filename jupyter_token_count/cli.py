@@ -22,9 +22,9 @@ from .errors import (
     TokenCountError,
     UnknownModel,
 )
+from .markup import console
 from .project_config import ConfigError, find_config, read_config
 from .report import RENDERERS, Budgets, apply_budgets, build_report
-from .report.as_table import console
 
 PROG = "jupyter-token-count"
 
@@ -54,6 +54,8 @@ examples:
       count with a beta (repeatable); a request body's own "betas" are used too
   jupyter-token-count notebooks/*.ipynb --json | jq '.[].input_tokens'
       machine-readable output: one object per input and model
+  jupyter-token-count estimate batch.jsonl
+      what a Message Batches file or a JSONL of requests will cost (see: jupyter-token-count estimate --help)
 
 counts are exact when ANTHROPIC_API_KEY is set (through Anthropic's free count_tokens endpoint),
 otherwise offline estimates, always marked with ≈ and the reason, with the range that holds the real count
@@ -82,6 +84,8 @@ environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, JUPYTER_TOKEN_COUNT_MODEL (d
 """
 
 FORMATS = tuple(RENDERERS)
+#: the subcommand that estimates a job (``jupyter_token_count.job.cli``)
+SUBCOMMAND = "estimate"
 
 
 def _positive_int(text: str) -> int:
@@ -306,7 +310,10 @@ def gather_inputs(args: argparse.Namespace) -> list[Input]:
         elif excluded(path, args.exclude):
             continue
         elif not path.exists():
-            inputs.append(Input(f, InputError("no such file", f"file '{f}'")))
+            hint = (
+                f" (to estimate a job, {SUBCOMMAND} comes first: {PROG} {SUBCOMMAND} FILE)" if f == SUBCOMMAND else ""
+            )
+            inputs.append(Input(f, InputError(f"no such file{hint}", f"file '{f}'")))
         else:
             inputs.append(Input(f, path, path if path.suffix.lower() == ".ipynb" else None))
     if args.message:
@@ -344,6 +351,11 @@ def _betas(args: argparse.Namespace) -> list[str] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [SUBCOMMAND]:  # only as the first argument: `estimate.ipynb` or `./estimate` are files
+        from .job.cli import main as estimate_main
+
+        return estimate_main(argv[1:])
     parser = build_parser()
     try:
         config = find_config(Path.cwd())

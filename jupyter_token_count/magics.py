@@ -208,6 +208,28 @@ class TokenCountMagics(Magics):
         "--include-outputs", action="store_true", help="With a notebook: include outputs (text, PNG/JPEG images)."
     )
     @argument(
+        "--job",
+        action="store_true",
+        help="Line magic: estimate a whole job before it runs; the rest of the line is its source: a JSONL file "
+        "(Message Batches requests or request bodies; path taken literally) or an expression giving requests "
+        "(a list, a pandas Series or DataFrame column, a Dask bag or column).",
+    )
+    @argument(
+        "--sample",
+        type=int,
+        default=None,
+        metavar="N",
+        help="With --job: requests counted exactly at random to calibrate (default 200; 0: none).",
+    )
+    @argument("--seed", type=int, default=None, metavar="N", help="With --job: seed of the random sample.")
+    @argument(
+        "--max-output-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="With --job: max_tokens for requests that have none (default: the model's output cap).",
+    )
+    @argument(
         "--beta",
         action="append",
         default=None,
@@ -247,6 +269,8 @@ class TokenCountMagics(Magics):
             %count_tokens Path("report.pdf")
             %count_tokens --notebook               # this notebook (its saved file)
             %count_tokens --notebook demo.ipynb    # another notebook, by its path
+            %count_tokens --job batch.jsonl        # a whole job: tokens with a 95 % interval, standard and batch cost
+            %count_tokens --job df["prompt"] --sample 500 -m claude-haiku-4-5
             r = %count_tokens messages --offline   # keep the result: r.input_tokens, r.exact
 
         Default model: ``%config TokenCountMagics.model = "claude-opus-4-8"`` or env JUPYTER_TOKEN_COUNT_MODEL.
@@ -256,6 +280,15 @@ class TokenCountMagics(Magics):
     def _run(self, line: str, cell: str | None) -> Any:
         args = parse_argstring(self.count_tokens, line)
         expr = " ".join(args.expr).strip()
+        job_only = [f"--{n}" for n in ("sample", "seed") if getattr(args, n) is not None]
+        if args.max_output_tokens is not None:
+            job_only.append("--max-output-tokens")
+        if job_only and not args.job:
+            raise _MagicError(f"{', '.join(job_only)} apply to --job")
+        if args.job:
+            if cell is not None or args.notebook or args.json or args.widget:
+                raise _MagicError("--job is a line magic of its own: %count_tokens --job SOURCE [options]")
+            return self._job(expr, args)
         if cell is None:
             if args.json or args.widget:
                 raise _MagicError("--json and --widget apply to the cell magic %%count_tokens")
@@ -288,6 +321,45 @@ class TokenCountMagics(Magics):
             raise _MagicError("the cell is empty: nothing to count")
         self._finish(self._count(obj, args), args, show=True)
         return None
+
+    def _job_source(self, text: str) -> Any:
+        """A file when the text names one (taken literally, like --notebook), else a Python expression."""
+        if not text:
+            raise _MagicError(
+                "--job needs its source: a JSONL file, or an expression such as df['prompt'] or a list of requests"
+            )
+        path = Path(_unquote(text)).expanduser()
+        if path.is_file():
+            return path
+        try:
+            return self.shell.ev(text)
+        except NameError:
+            raise _MagicError(f"--job: no such file or variable: {text}") from None
+        except SyntaxError:
+            raise _MagicError(f"--job: no such file, and not a Python expression: {text}") from None
+        except Exception as exc:
+            raise _MagicError(f"--job: evaluating {text!r} raised {type(exc).__name__}: {exc}") from None
+
+    def _job(self, expr: str, args: Any) -> Any:
+        from .job import estimate_job
+
+        if args.system or args.tools or args.include_outputs:
+            raise _MagicError(
+                "--system, --tools and --include-outputs do not apply to --job (each request has its own)"
+            )
+        source = self._job_source(expr)
+        result = estimate_job(
+            source,
+            model=_unquote(args.model) if args.model else None,
+            sample=200 if args.sample is None else args.sample,
+            seed=args.seed,
+            mode=self._mode(args),
+            max_output_tokens=args.max_output_tokens,
+            betas=self._betas(args),
+            default_model=self.model,  # a request's own model wins over it, as for %count_tokens
+        )
+        self._finish(result, args, show=False)
+        return None if args.quiet else result
 
     def _widget(self, cell: str, args: Any) -> None:
         from IPython.display import display

@@ -24,15 +24,26 @@ sys.path.insert(0, str(ROOT))
 from standin import StandIn  # noqa: E402
 
 CELLS = [
-    ("reply = client.messages.create(model=\"claude-sonnet-5-5\", max_tokens=1024,\n"
-     "                               system=SYSTEM, messages=history)", {}),
-    ("reply = client.messages.create(model=\"claude-sonnet-5-5\", max_tokens=1024,\n"
-     "                               system=SYSTEM, messages=history)   # again: the cached prefix is read", {}),
-    ("with client.messages.stream(model=\"claude-opus-4-8\", max_tokens=4096, messages=history) as s:\n"
-     "    text = s.get_final_text()", {"stream": True}),
-    ("%count_calls on --budget-usd 0.05 --per-call\n"
-     "client.messages.create(model=\"claude-opus-4-8\", max_tokens=4096, messages=[{\"role\": \"user\", \"content\": report}])",
-     {"blocked": True}),
+    (
+        'reply = client.messages.create(model="claude-sonnet-5-5", max_tokens=1024,\n'
+        "                               system=SYSTEM, messages=history)",
+        {},
+    ),
+    (
+        'reply = client.messages.create(model="claude-sonnet-5-5", max_tokens=1024,\n'
+        "                               system=SYSTEM, messages=history)   # again: the cached prefix is read",
+        {},
+    ),
+    (
+        'with client.messages.stream(model="claude-opus-4-8", max_tokens=4096, messages=history) as s:\n'
+        "    text = s.get_final_text()",
+        {"stream": True},
+    ),
+    (
+        "%count_calls on --budget-usd 0.05 --per-call\n"
+        'client.messages.create(model="claude-opus-4-8", max_tokens=4096, messages=[{"role": "user", "content": report}])',
+        {"blocked": True},
+    ),
 ]
 
 
@@ -41,15 +52,18 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "docs" / "call_meter.png"))
     args = ap.parse_args()
     server = StandIn().start()
-    os.environ.update(ANTHROPIC_API_KEY=server.api_key, ANTHROPIC_BASE_URL=server.url,
-                      JUPYTER_TOKEN_COUNT_DATA_DIR=tempfile.mkdtemp())
+    os.environ.update(
+        ANTHROPIC_API_KEY=server.api_key, ANTHROPIC_BASE_URL=server.url, JUPYTER_TOKEN_COUNT_DATA_DIR=tempfile.mkdtemp()
+    )
     import anthropic
 
     import jupyter_token_count as jtc
     from jupyter_token_count.meter import CallLine
 
     client = anthropic.Anthropic(max_retries=0)
-    system = [{"type": "text", "text": "You are a meticulous data analyst. " * 400, "cache_control": {"type": "ephemeral"}}]
+    system = [
+        {"type": "text", "text": "You are a meticulous data analyst. " * 400, "cache_control": {"type": "ephemeral"}}
+    ]
     history = [{"role": "user", "content": "Here are our first-half sales figures. What is the trend? " * 30}]
     jtc.meter_calls(show=False)
     client.messages.create(model="claude-sonnet-5-5", max_tokens=1024, system=system, messages=history)
@@ -58,8 +72,11 @@ def main() -> None:
         s.get_final_text()
     jtc.meter_calls(budget_usd=0.05, per_call=True, show=False)
     try:
-        client.messages.create(model="claude-opus-4-8", max_tokens=4096,
-                               messages=[{"role": "user", "content": "Quarterly figures, region by region. " * 2500}])
+        client.messages.create(
+            model="claude-opus-4-8",
+            max_tokens=4096,
+            messages=[{"role": "user", "content": "Quarterly figures, region by region. " * 2500}],
+        )
     except jtc.BudgetExceeded as exc:
         blocked = str(exc)
     while any(r.predicting for r in jtc.call_log()):  # the lines as they end up
@@ -81,9 +98,21 @@ def main() -> None:
     )
     with tempfile.NamedTemporaryFile("w", suffix=".html", delete=False, encoding="utf-8") as f:
         f.write(page)
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    f"--screenshot={args.out}", "--window-size=1100,420", f.name], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={args.out}",
+            "--window-size=1100,420",
+            f.name,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     print(args.out)
 
 

@@ -119,6 +119,11 @@ class Samples:
         out = _run([sys.executable, "-m", "jupyter_token_count.cli", *args], self.env, ROOT / "examples")
         return f"$ jupyter-token-count {' '.join(args)}\n{out}"
 
+    def sample_job_estimate(self) -> str:
+        args = ["estimate", "support_batch.jsonl", "--offline"]
+        out = _run([sys.executable, "-m", "jupyter_token_count.cli", *args], self.env, ROOT / "examples")
+        return f"$ jupyter-token-count {' '.join(args)}\n{out}"
+
     def sample_unknown_model(self) -> str:
         cmd = [sys.executable, "-m", "jupyter_token_count.cli", "-m", "claude-sonet-4-5", "--message"]
         return _run([*cmd, '{"role": "user", "content": "Hi"}'], self.env, self.work)

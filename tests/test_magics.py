@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import start_ipython
+from IPython.testing import globalipapp
 from standin import StandIn, standin_count
 
 from jupyter_token_count.result import TokenCount
@@ -15,7 +15,8 @@ from jupyter_token_count.result import TokenCount
 
 @pytest.fixture(scope="module")
 def _shell() -> InteractiveShell:
-    shell = start_ipython()
+    # the one global test shell: started here, or by an earlier test module (start_ipython then returns None)
+    shell = globalipapp.start_ipython() or globalipapp.get_ipython()
     shell.run_line_magic("load_ext", "jupyter_token_count")
     return shell
 

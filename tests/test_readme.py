@@ -41,7 +41,7 @@ def test_every_sample_is_what_the_code_prints(monkeypatch: pytest.MonkeyPatch):
     samples = _samples_module()
     names = samples.marked(README)
     # the samples a reader relies on are all marked, so none can go stale unnoticed
-    assert {"python-repr", "cli-table", "magic-error", "error-media-type", "unknown-model"} <= names
+    assert {"python-repr", "cli-table", "magic-error", "error-media-type", "unknown-model", "job-estimate"} <= names
     monkeypatch.chdir(ROOT)
     diff = samples.drift(README)
     assert not diff, f"README samples drifted; run `python scripts/readme_samples.py`:\n{diff}"

@@ -1,6 +1,6 @@
 """The CLI's report: one row model (``rows``) built once from the counted inputs and the budgets they break, and
 one renderer per output format consuming it (``as_table``, ``as_json``, ``as_csv``, ``as_markdown``), each
-escaping what comes from the data for its medium (``escape``)."""
+escaping what comes from the data for its medium (``markup.py``)."""
 
 from __future__ import annotations
 

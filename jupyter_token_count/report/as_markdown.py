@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .escape import md, md_code
+from ..markup import md, md_code
 from .rows import Report, ReportRow
 
 HEAD = ["| | File | Model | Tokens | Cost (input) | Context window | Note |", "|---|---|---|--:|--:|--:|---|"]

@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .escape import visible
+from ..markup import console, visible
 from .rows import CellTable, Report, ReportRow
-
-
-def console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    c = Console(stderr=stderr, highlight=False)
-    if not c.is_terminal:  # piped: do not squeeze the table into 80 columns
-        c = Console(stderr=stderr, highlight=False, width=160)
-    return c
 
 
 def _safe(text: str) -> str:

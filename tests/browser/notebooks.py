@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -73,3 +74,21 @@ def write_demo_notebooks(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     nbformat.write(demo_notebook(), str(root / DEMO))
     nbformat.write(large_notebook(), str(root / LARGE))
+
+
+JOB = "job.ipynb"
+JOB_FILE = "tickets.jsonl"
+
+
+def write_job_notebook(root: Path, rows: list[dict], seed: int = 7) -> str:
+    """A Message Batches file and a notebook whose cell estimates it with ``%count_tokens --job``."""
+    with open(root / JOB_FILE, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    cells = [
+        new_code_cell("%load_ext jupyter_token_count"),
+        new_code_cell(f"%count_tokens --job {JOB_FILE} --seed {seed}"),
+    ]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
+    nbformat.write(nb, str(root / JOB))
+    return JOB
