@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import registry
+from . import pricing, registry
 from .config import check_mode
 from .counter import Counter
 from .errors import InputError
@@ -350,13 +350,10 @@ async def acount_prepared(
                 model, n, exact=False, source="offline", reason=TYPING, pending=True, low=low, high=high
             )
     n = total.input_tokens
-    rate = info.prices.input_rate(n)
-    if rate is not None:
-        # each share at the rate the whole request pays (price bands depend on the request's size); a share
-        # whose cost is already right is kept as it is
-        shares = [
-            c if c.cost_usd == c.tokens * rate / 1e6 else replace(c, cost_usd=c.tokens * rate / 1e6) for c in shares
-        ]
+    # each share at the rate the whole request pays (a price band depends on the whole request's size); a share
+    # whose cost is already right is kept as it is (the front end re-renders only the badges that changed)
+    priced = [(c, pricing.cost(info, uncached=c.tokens, prompt_tokens=n)) for c in shares]
+    shares = [c if c.cost_usd == cost else replace(c, cost_usd=cost) for c, cost in priced]
     by_type: dict[str, int] = {}
     for c in shares:
         by_type[c.cell_type] = by_type.get(c.cell_type, 0) + c.tokens

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .batch import Input, Row
+from .batch import Input, Options, Row, count_all
 from .errors import (
     EXIT_BAD_INPUT,
     EXIT_COULD_NOT_COUNT,
@@ -22,11 +22,9 @@ from .errors import (
     TokenCountError,
     UnknownModel,
 )
-from .formatting import edited_note
-from .markup import console as _console
-from .markup import md as _md
-from .markup import md_code as _md_code
-from .markup import visible as _visible
+from .markup import console
+from .project_config import ConfigError, find_config, read_config
+from .report import RENDERERS, Budgets, apply_budgets, build_report
 
 PROG = "jupyter-token-count"
 
@@ -85,7 +83,7 @@ environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, JUPYTER_TOKEN_COUNT_MODEL (d
              JUPYTER_TOKEN_COUNT_DATA_DIR (where exact counts are cached)
 """
 
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS = tuple(RENDERERS)
 #: the subcommand that estimates a job (``jupyter_token_count.job.cli``)
 SUBCOMMAND = "estimate"
 
@@ -352,69 +350,6 @@ def _betas(args: argparse.Namespace) -> list[str] | None:
         raise _Fail(str(exc), EXIT_BAD_INPUT) from None
 
 
-#: [tool.jupyter-token-count] keys in pyproject.toml → the option they set a default for
-CONFIG_KEYS = {
-    "max-tokens": ("budget", int),
-    "max-context-fraction": ("max_context_fraction", float),
-    "total-budget": ("total_budget", int),
-    "strict": ("strict", bool),
-    "model": ("model", list),
-    "exclude": ("exclude", list),
-    "include": ("include", list),
-    "include-outputs": ("include_outputs", bool),
-}
-
-
-def find_config(start: Path) -> Path | None:
-    """The nearest pyproject.toml with a [tool.jupyter-token-count] table, up to the repository's root."""
-    for d in (start, *start.parents):
-        candidate = d / "pyproject.toml"
-        if candidate.is_file() and "jupyter-token-count" in candidate.read_text(encoding="utf-8", errors="replace"):
-            return candidate
-        if (d / ".git").exists():
-            break
-    return None
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """Option defaults from ``[tool.jupyter-token-count]``, so pre-commit, CI and people share one budget."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("jupyter-token-count", {})
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise _Fail(f"{path}: cannot be read as TOML ({exc})", EXIT_BAD_INPUT) from None
-    defaults: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in CONFIG_KEYS:
-            raise _Fail(
-                f"{path}: [tool.jupyter-token-count] has an unknown key {key!r} (known: {', '.join(CONFIG_KEYS)})",
-                EXIT_BAD_INPUT,
-            )
-        dest, kind = CONFIG_KEYS[key]
-        if kind is list and isinstance(value, str):
-            value = [value]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if not ok or (kind is list and not all(isinstance(v, str) for v in value)):
-            expected = {
-                int: "a whole number",
-                float: "a number",
-                list: "a string or a list of strings",
-                bool: "true or false",
-            }[kind]
-            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be {expected}", EXIT_BAD_INPUT)
-        if kind is float and not 0 < value <= 1:
-            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be above 0 and at most 1", EXIT_BAD_INPUT)
-        if kind is int and value < 1:
-            raise _Fail(f"{path}: [tool.jupyter-token-count] {key} must be a number of tokens above 0", EXIT_BAD_INPUT)
-        defaults[dest] = value
-    return defaults
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == [SUBCOMMAND]:  # only as the first argument: `estimate.ipynb` or `./estimate` are files
@@ -425,9 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = find_config(Path.cwd())
         defaults = read_config(config) if config else {}
-    except _Fail as exc:
+    except ConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
-        return exc.code
+        return EXIT_BAD_INPUT
     model_default = defaults.pop("model", None)  # -m replaces the configured models rather than adding to them
     parser.set_defaults(**defaults)
     args = parser.parse_args(argv)
@@ -446,25 +381,24 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _main(args: argparse.Namespace) -> int:
-    from .api import get_counter
-    from .batch import Options, count_all
+def _check_models(args: argparse.Namespace, counter: Any, mode: str | None) -> dict[str, str]:
+    """The -m ids, checked once here rather than once per file (a request file's own model is checked with it):
+    an unknown id fails; a guessed one gives its warning."""
     from .modelcheck import check_model
 
-    fmt = args.format or ("json" if args.json else "table")
-    counter = get_counter()
-    mode = "offline" if args.offline else "api" if args.api else None
-    model_warnings: dict[str, str] = {}
-    # the -m ids are checked once here, not once per file; a request file's own model is checked with it
+    warnings: dict[str, str] = {}
     for model in dict.fromkeys(args.model or []):
         try:
             warning = check_model(model, counter.settings, mode, strict=not args.allow_unknown_model)
         except UnknownModel as exc:
             raise _Fail(str(exc), EXIT_BAD_INPUT) from None
         if warning:
-            model_warnings[model] = warning
-    inputs = gather_inputs(args)
-    opts = Options(
+            warnings[model] = warning
+    return warnings
+
+
+def _options(args: argparse.Namespace, mode: str | None, model_warnings: dict[str, str]) -> Options:
+    return Options(
         models=args.model or [None],
         system=args.system,
         tools=_tools(args),
@@ -476,34 +410,43 @@ def _main(args: argparse.Namespace) -> int:
         model_warnings=model_warnings,
         allow_unknown_model=args.allow_unknown_model,
     )
-    jobs = args.jobs or os.cpu_count() or 1
 
-    # a progress bar only where someone watches many files
-    rows = count_all(inputs, opts, jobs, _progress if sys.stderr.isatty() and len(inputs) > 2 else None)
 
-    budget_lines = _apply_budgets(rows, args)
-    for row in rows:
-        if row.error:
-            print(f"{PROG}: {row.error}", file=sys.stderr)
-    for warning in dict.fromkeys([*model_warnings.values(), *(w for r in rows for w in r.warnings)]):
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
-    for line in budget_lines:
+def _tell(rows: list[Row], model_warnings: dict[str, str], budget_lines: list[str]) -> None:
+    """Errors, warnings and broken budgets on stderr, whatever the format on stdout."""
+    lines = [row.error for row in rows if row.error]
+    warnings = dict.fromkeys([*model_warnings.values(), *(w for r in rows for w in r.warnings)])
+    lines += [f"warning: {w}" for w in warnings]
+    for line in [*lines, *budget_lines]:
         print(f"{PROG}: {line}", file=sys.stderr)
 
-    single = len(rows) == 1 and not any(Path(f).is_dir() for f in args.files)
-    if fmt == "json":
-        print(json.dumps(_json_rows(rows, single), indent=2, ensure_ascii=False))
-    elif fmt == "csv":
-        _print_csv(rows)
-    elif fmt == "markdown":
-        print(render_markdown(rows, args, budget_lines))
-    elif any(r.ok for r in rows):
-        _print_table(rows, len(opts.models) > 1, args)
 
+def _exit_code(rows: list[Row], budget_lines: list[str]) -> int:
+    """The worst input's code; else over budget, else fine."""
     codes = [r.code for r in rows if r.error]
     if codes:
         return max(codes)
     return EXIT_OVER_BUDGET if any(r.over for r in rows) or budget_lines else EXIT_OK
+
+
+def _main(args: argparse.Namespace) -> int:
+    from .api import get_counter
+
+    mode = "offline" if args.offline else "api" if args.api else None
+    model_warnings = _check_models(args, get_counter(), mode)
+    inputs = gather_inputs(args)
+    opts = _options(args, mode, model_warnings)
+    # a progress bar only where someone watches many files
+    progress = _progress if sys.stderr.isatty() and len(inputs) > 2 else None
+    rows = count_all(inputs, opts, args.jobs or os.cpu_count() or 1, progress)
+
+    budgets = Budgets(args.budget, args.max_context_fraction, args.total_budget, bool(getattr(args, "strict", False)))
+    budget_lines = apply_budgets(rows, budgets)
+    _tell(rows, model_warnings, budget_lines)
+    single = len(rows) == 1 and not any(Path(f).is_dir() for f in args.files)
+    report = build_report(rows, budgets, budget_lines, compare=len(opts.models) > 1, single=single)
+    RENDERERS[args.format or ("json" if args.json else "table")](report)
+    return _exit_code(rows, budget_lines)
 
 
 @contextmanager
@@ -516,338 +459,10 @@ def _progress(total: int) -> Iterator[Callable[[], None]]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         transient=True,
-        console=_console(stderr=True),
+        console=console(stderr=True),
     ) as progress:
         task = progress.add_task("count", total=total)
         yield lambda: progress.advance(task)
-
-
-def _budgeted(res: Any, strict: bool) -> int:
-    """The number a budget is checked against: the count, or with --strict the top of an estimate's range."""
-    return res.high if strict and res.high is not None else res.input_tokens
-
-
-def _as_checked(res: Any, strict: bool) -> str:
-    """How the checked number reads: ``≈1,234`` or, strict, ``≈1,234 (likely up to 1,241)``."""
-    if strict and not res.exact and res.high is not None and res.high != res.input_tokens:
-        return f"{res.label} (likely up to {res.high:,})"
-    return res.label
-
-
-def _apply_budgets(rows: list[Row], args: argparse.Namespace) -> list[str]:
-    """Mark the rows over a budget; return the lines saying which budgets are broken. With --strict an estimate is
-    checked by the top of its range."""
-    lines: list[str] = []
-    strict = bool(getattr(args, "strict", False))
-    for r in rows:
-        if not r.ok:
-            continue
-        res = r.result
-        n = _budgeted(res, strict)
-        if args.budget is not None and n > args.budget:
-            only_strict = res.input_tokens <= args.budget  # over by its upper end only
-            r.over.append(f"over --max-tokens {args.budget:,}" + (" (strict)" if only_strict else ""))
-            lines.append(
-                f"{r.input}: {_as_checked(res, strict)} tokens on {r.model} is over the budget of {args.budget:,}"
-            )
-        frac = n / res.context_window if res.context_window else None
-        if args.max_context_fraction is not None and frac is not None and frac > args.max_context_fraction:
-            r.over.append(f"over {_pct(args.max_context_fraction)} of the window")
-            lines.append(
-                f"{r.input}: {_as_checked(res, strict)} tokens take {frac:.1%} of {r.model}'s "
-                f"{res.context_window:,}-token window, over the {_pct(args.max_context_fraction)} allowed"
-            )
-        elif args.max_context_fraction is not None and frac is None:
-            lines.append(
-                f"{r.input}: the context window of {r.model} is unknown; --max-context-fraction cannot be checked"
-            )
-    if args.total_budget is not None:
-        for model in dict.fromkeys(r.model for r in rows if r.ok):
-            counted = [r.result for r in rows if r.ok and r.model == model]
-            total = sum(_budgeted(c, strict) for c in counted)
-            if total > args.total_budget:
-                exact = all(c.exact for c in counted)
-                what = "the upper ends come to" if strict and not exact else ""
-                approx = "" if exact or what else "≈"
-                lines.append(
-                    f"all inputs together: {what + ' ' if what else ''}{approx}{total:,} tokens on {model}, over the "
-                    f"total budget of {args.total_budget:,}"
-                )
-    return lines
-
-
-def _pct(fraction: float) -> str:
-    return f"{fraction * 100:.4g}%"
-
-
-def _status(r: Row) -> str:
-    if r.error:
-        return "error"
-    return "over_budget" if r.over else "ok"
-
-
-def _json_rows(rows: list[Row], single: bool) -> Any:
-    out: list[dict[str, Any]] = []
-    for r in rows:
-        if r.error:
-            d: dict[str, Any] = {
-                "input": r.input,
-                "model": r.model,
-                "status": "error",
-                "error": r.error,
-                "exit_code": r.code,
-            }
-        else:
-            d = {"input": r.input, **r.result.to_dict(), "status": _status(r), "over_budget": r.over}
-            if r.result.detail.get("empty"):
-                d["empty"] = True
-            if r.cells is not None:
-                d["per_cell"] = r.cells.to_dict()
-        out.append(d)
-    return out[0] if single and len(out) == 1 else out
-
-
-CSV_FIELDS = (
-    "input",
-    "model",
-    "status",
-    "input_tokens",
-    "low",
-    "high",
-    "label",
-    "exact",
-    "source",
-    "cost_usd",
-    "context_window",
-    "context_fraction",
-    "reason",
-    "note",
-)
-
-
-def _print_csv(rows: list[Row]) -> None:
-    import csv
-
-    w = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        if r.error:
-            w.writerow({"input": r.input, "model": r.model, "status": "error", "note": r.error})
-            continue
-        res = r.result
-        w.writerow(
-            {
-                "input": r.input,
-                "model": r.model,
-                "status": _status(r),
-                "input_tokens": res.input_tokens,
-                "low": "" if res.low is None else res.low,
-                "high": "" if res.high is None else res.high,
-                "label": res.label,
-                "exact": str(res.exact).lower(),
-                "source": res.source,
-                "cost_usd": "" if res.cost_usd is None else f"{res.cost_usd:.8f}".rstrip("0").rstrip("."),
-                "context_window": res.context_window or "",
-                "context_fraction": "" if res.context_fraction is None else f"{res.context_fraction:.6f}",
-                "reason": res.reason or "",
-                "note": "; ".join(_notes(r)),
-            }
-        )
-
-
-def _notes(r: Row) -> list[str]:
-    notes = list(r.over)
-    if r.ok and r.result.detail.get("empty"):
-        notes.append("empty: the request frame alone")
-    if r.ok and r.result.original_input_tokens is not None:
-        notes.append(edited_note(r.result.original_input_tokens, r.result.exact))
-    if r.warnings:
-        notes.append("unknown model (guessed tokenizer)")
-    return notes
-
-
-def _total(results: list[Any]) -> str:
-    """The sum of several counts, with the sum of their ranges where some are estimates."""
-    from .formatting import format_estimate
-
-    def total(attr: str) -> int | None:
-        values = [getattr(c, attr) for c in results]
-        return None if any(v is None for v in values) else sum(values)
-
-    n = sum(c.input_tokens for c in results)
-    return format_estimate(n, total("low"), total("high"), all(c.exact for c in results)).replace(
-        ", likely", " (likely"
-    ) + ("" if all(c.exact for c in results) or total("low") is None else ")")
-
-
-def _with_range(res: Any) -> str:
-    """``1,234``, or for an estimate ``≈1,234 (likely 1,228–1,241)``."""
-    return res.label + (f" ({res.likely})" if res.likely else "")
-
-
-def _model_md(display_name: str | None, model: str) -> str:
-    """A known model by its name (from the registry), any other id as code: it is whatever the input said."""
-    return _md(display_name) if display_name and display_name != model else _md_code(model)
-
-
-def render_markdown(rows: list[Row], args: argparse.Namespace, budget_lines: list[str]) -> str:
-    """A GitHub-flavoured markdown report: fits a job summary ($GITHUB_STEP_SUMMARY) or a PR comment."""
-    from .formatting import format_cost
-
-    failed = [r for r in rows if r.error]
-    over = [r for r in rows if r.over]
-    counted = [r for r in rows if r.ok]
-    verdict = "❌" if failed or over or budget_lines else "✅"
-    out = [f"### {verdict} Claude input tokens", ""]
-    out += ["| | File | Model | Tokens | Cost (input) | Context window | Note |", "|---|---|---|--:|--:|--:|---|"]
-    for r in rows:
-        if r.error:
-            out.append(
-                f"| ❌ | {_md_code(_short(r.input))} | {_md_code(r.model)} | — | — | — | error: "
-                f"{_md(_without_name(r.error, r.input))} |"
-            )
-            continue
-        res = r.result
-        frac = res.context_fraction
-        window = f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown"
-        mark = "❌" if r.over else "⚠️" if r.warnings else "✅"
-        out.append(
-            f"| {mark} | {_md_code(_short(r.input))} | {_model_md(res.display_name, r.model)} | {_with_range(res)} | "
-            f"{format_cost(res.cost_usd)} | {window} | {_md('; '.join(_notes(r)))} |"
-        )
-    out.append("")
-    summary = [f"{len(counted)} of {len(rows)} counted"]
-    if counted:
-        models = list(dict.fromkeys(r.model for r in counted))
-        for model in models:
-            these = [r.result for r in counted if r.model == model]
-            summary.append(f"{_total(these)} tokens in all on {_md_code(model)}")
-    if over:
-        summary.append(f"**{len(over)} over budget**")
-    if failed:
-        summary.append(f"**{len(failed)} failed**")
-    out.append(" · ".join(summary))
-    budgets = [
-        f"--max-tokens {args.budget:,}" if args.budget is not None else "",
-        f"--max-context-fraction {args.max_context_fraction:g}" if args.max_context_fraction is not None else "",
-        f"--total-budget {args.total_budget:,}" if args.total_budget is not None else "",
-        "--strict" if getattr(args, "strict", False) else "",
-    ]
-    budgets = [b for b in budgets if b]
-    if budgets:
-        out += ["", "Budgets: " + ", ".join(f"`{b}`" for b in budgets)]
-    for line in budget_lines:
-        out.append(f"- {_md(line)}")
-    reasons = sorted({r.result.reason for r in counted if not r.result.exact and r.result.reason})
-    if reasons:
-        out.append("")
-        out += [f"≈ estimate: {_md(reason)}" for reason in reasons]
-    return "\n".join(out)
-
-
-def _short(name: str) -> str:
-    """A path as the user would write it: relative to the working directory when inside it."""
-    try:
-        return str(Path(name).resolve().relative_to(Path.cwd()))
-    except (ValueError, OSError):
-        return name
-
-
-def _without_name(error: str, name: str) -> str:
-    """An error in a row that already names the input: its text without the name in front."""
-    for prefix in (f"file '{name}': ", f"file '{name}', ", f"{name}: "):
-        if error.startswith(prefix):
-            return error[len(prefix) :]
-    return error
-
-
-def _print_table(rows: list[Row], compare: bool, args: argparse.Namespace) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    from .formatting import format_cost
-
-    console = _console()
-    for r in rows:
-        if r.cells is None:
-            continue
-        cells = r.cells
-        t = Table(
-            title=escape(_visible(f"{_short(r.input)} · {cells.display_name or r.model}")),
-            title_justify="left",
-            show_edge=False,
-        )
-        t.add_column("cell", justify="right", no_wrap=True, min_width=4)
-        t.add_column("type", no_wrap=True, min_width=8)
-        t.add_column("tokens", justify="right", no_wrap=True, min_width=7)
-        t.add_column("first line", overflow="ellipsis", no_wrap=True, max_width=72)
-        prefix = "" if cells.exact else "≈"
-        for c in cells.cells:
-            if c.tokens:
-                t.add_row(
-                    str(c.index + 1),
-                    c.cell_type,
-                    f"{'' if c.exact else '≈'}{c.tokens:,}",
-                    escape(_visible(r.first_lines.get(c.id, ""))),
-                )
-        # the rest is the request frame and the joins between cells: the rows add up to the one-request total
-        joins_exact = cells.exact and all(c.exact for c in cells.cells)
-        t.add_row("", "joins+frame", f"{'' if joins_exact else '≈'}{cells.joins_and_frame:,}", "")
-        t.add_row("", "total", f"{prefix}{cells.total:,}", "the notebook counted as one request")
-        console.print(t)
-
-    notes = any(r.error or _notes(r) for r in rows)
-    t = Table(show_edge=False, header_style="bold")
-    t.add_column("input", overflow="fold")
-    t.add_column("model", no_wrap=True)
-    t.add_column("tokens", justify="right", no_wrap=True, min_width=7)
-    t.add_column("cost (input)", justify="right", no_wrap=True)
-    t.add_column("context window", justify="right", no_wrap=True)
-    if compare:
-        t.add_column("vs first", justify="right")
-    if notes:
-        t.add_column("note", overflow="fold")
-    first: dict[str, int] = {}  # each input's count under the first model, for the comparison column
-    for r in rows:
-        if r.error:
-            cells = [escape(_visible(_short(r.input))), escape(_visible(r.model)), "[red]error[/red]", "", ""]
-            if compare:
-                cells.append("")
-            cells.append(f"[red]{escape(_visible(_without_name(r.error, r.input)))}[/red]")
-            t.add_row(*cells)
-            continue
-        res = r.result
-        frac = res.context_fraction
-        cells = [
-            escape(_visible(_short(r.input))),
-            escape(_visible(res.display_name or r.model)),
-            f"[red]{_with_range(res)}[/red]" if r.over else _with_range(res),
-            format_cost(res.cost_usd),
-            f"{frac:.2%} of {res.context_window:,}" if frac is not None else "unknown",
-        ]
-        if compare:
-            if r.input not in first:
-                first[r.input] = res.input_tokens
-                cells.append("—")
-            else:
-                base = first[r.input]
-                cells.append(f"{(res.input_tokens - base) / base:+.1%}" if base else "")
-        if notes:
-            cells.append(escape(_visible("; ".join(_notes(r)))))
-        t.add_row(*cells)
-    console.print(t)
-    counted = [r for r in rows if r.ok]
-    if len(rows) > 1:
-        for model in dict.fromkeys(r.model for r in counted):
-            these = [r.result for r in counted if r.model == model]
-            inputs = f"{len(these)} input{'s' if len(these) != 1 else ''}"
-            console.print(f"total on {escape(_visible(model))}: {_total(these)} tokens in {inputs}", style="dim")
-    reasons = sorted({r.result.reason for r in counted if not r.result.exact and r.result.reason})
-    for reason in reasons:
-        console.print(f"≈ estimate: {escape(_visible(reason))}", style="dim")
-    exact = sum(1 for r in counted if r.result.exact)
-    if exact and reasons:
-        console.print(f"{exact} of {len(counted)} counts are exact (from the API)", style="dim")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,7 +27,7 @@ from collections.abc import Coroutine
 from concurrent.futures import Future as ConcurrentFuture
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import registry
+from . import pricing, registry
 from .cache import CountCache, Entry
 from .config import Settings, check_mode
 from .errors import (
@@ -243,7 +243,7 @@ class Counter:
             reason=reason,
             low=low,
             high=high,
-            cost_usd=info.cost_usd(n),
+            cost_usd=pricing.cost(info, uncached=n),
             context_window=info.context_window,
             display_name=info.display_name,
             retry_after=retry_after,

@@ -8,7 +8,7 @@ import html
 from collections.abc import Iterable
 from typing import Protocol
 
-from .formatting import WARN_FRACTION, edited_note, format_cost
+from .formatting import WARN_FRACTION, edited_note, format_cost, format_share, format_tokens
 
 esc = html.escape
 
@@ -97,10 +97,11 @@ def _window_bar(res: Shown) -> str:
     width = max(min(frac, 1.0) * 100, 0.6)
     over = " — over the limit" if frac > 1 else ""
     return (
-        f'<div title="{frac:.2%} of the context window" style="height:7px;border-radius:4px;margin:8px 0 3px;'
+        f'<div title="{format_share(frac)} of the context window" style="height:7px;border-radius:4px;margin:8px 0 3px;'
         f'background:{TRACK};overflow:hidden"><div style="height:100%;width:{width:.2f}%;background:{colour};'
         f'border-radius:4px"></div></div>'
-        f'<div style="font-size:0.82em;color:{FG2}">{frac:.2%} of the {res.context_window:,}-token context '
+        f'<div style="font-size:0.82em;color:{FG2}">{format_share(frac)} of the '
+        f"{format_tokens(res.context_window or 0, True)}-token context "
         f"window{over}</div>"
     )
 

@@ -4,18 +4,49 @@ The TypeScript side follows the same rules (tests/fixtures/format_examples.json 
 
 from __future__ import annotations
 
+import math
+
 #: a share of the context window above which surfaces warn
 WARN_FRACTION = 0.8
 
 
-def format_cost(usd: float | None) -> str:
+def format_cost(usd: float | None, exact: bool = True) -> str:
+    """A cost in US dollars: six decimals below a cent, four below a dollar (trailing zeros dropped), else cents
+    with thousands separators; ``≈`` before the cost of an estimated count."""
     if usd is None:
         return "cost unknown"
+    approx = "" if exact else "≈"
     if usd == 0:
-        return "$0"
+        return approx + "$0"
     if usd < 0.01:
-        return "$" + f"{usd:.6f}".rstrip("0").rstrip(".") if usd >= 1e-6 else "<$0.000001"
-    return f"${usd:,.4f}".rstrip("0").rstrip(".") if usd < 1 else f"${usd:,.2f}"
+        return approx + ("$" + f"{usd:.6f}".rstrip("0").rstrip(".") if usd >= 1e-6 else "<$0.000001")
+    return approx + (f"${usd:,.4f}".rstrip("0").rstrip(".") if usd < 1 else f"${usd:,.2f}")
+
+
+def format_share(fraction: float | None) -> str:
+    """A share (of the context window, of a total) as a percentage: one decimal, without a trailing ``.0``
+    (``0.6%``, ``12.5%``, ``80%``, ``1,250%``); ``<0.1%`` for a share too small for that but not nothing; never
+    rounded across 100%, so a request that fits never reads ``100%`` (``99.9%``) and one that does not never
+    reads as fitting (``100.1%``); '' when unknown."""
+    if fraction is None or not math.isfinite(fraction):
+        return ""
+    pct = fraction * 100
+    if 0 < pct < 0.1:
+        return "<0.1%"
+    text = f"{pct:,.1f}"
+    shown = float(text.replace(",", ""))
+    if pct < 100 <= shown:
+        text = "99.9"
+    elif pct > 100 >= shown:
+        text = "100.1"
+    return text.removesuffix(".0") + "%"
+
+
+def format_change(fraction: float) -> str:
+    """A relative change by the share rule, with its sign: ``+12.5%``, ``-0.6%``, ``+<0.1%``, ``0%``."""
+    if fraction == 0:
+        return "0%"
+    return ("+" if fraction > 0 else "-") + format_share(abs(fraction))
 
 
 def format_tokens(n: int, exact: bool) -> str:

@@ -31,22 +31,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Prices:
-    """USD per million tokens. ``bands`` hold higher rates that apply to the whole request above a
-    prompt size (Haiku 5.5 is priced that way)."""
+    """A model's list prices as models.json states them, USD per million tokens (None: not published).
+    ``bands`` are (prompt_above, the prices above that prompt size), every rate of the band (Haiku 5.5 is
+    priced that way). How a request is charged from these is ``pricing.py``'s, not the registry's."""
 
     input: float | None = None
     output: float | None = None
     cache_write_5m: float | None = None
     cache_write_1h: float | None = None
     cache_read: float | None = None
-    bands: tuple[tuple[int, float], ...] = ()  # (prompt_above, input rate)
-
-    def input_rate(self, prompt_tokens: int) -> float | None:
-        rate = self.input
-        for above, band_rate in self.bands:
-            if prompt_tokens > above:
-                rate = band_rate
-        return rate
+    bands: tuple[tuple[int, Prices], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,11 +69,6 @@ class ModelInfo:
     def image_limits(self) -> dict[str, Any]:
         return dict(_data()["image_tiers"][self.image_tier])
 
-    def cost_usd(self, input_tokens: int) -> float | None:
-        """Input cost at list price (no caching, no batch discount), or None when unknown."""
-        rate = self.prices.input_rate(input_tokens)
-        return None if rate is None else input_tokens * rate / 1_000_000
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -103,9 +92,20 @@ def _data() -> dict[str, Any]:
     return json.loads(text)
 
 
-def _to_info(rec: dict[str, Any]) -> ModelInfo:
+_RATES = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+
+
+def _prices(rec: dict[str, Any]) -> Prices:
+    """A record's prices; a band states the rates that change above its prompt size, the rest carry over."""
     price = rec.get("price", {})
-    bands = tuple((b["prompt_above"], b["input"]) for b in rec.get("price_bands", ()))
+    base = Prices(**{k: price.get(k) for k in _RATES})
+    bands = tuple(
+        (b["prompt_above"], replace(base, **{k: b[k] for k in _RATES if k in b})) for b in rec.get("price_bands", ())
+    )
+    return replace(base, bands=bands)
+
+
+def _to_info(rec: dict[str, Any]) -> ModelInfo:
     tools = rec.get("tool_overhead") or {}
     return ModelInfo(
         id=rec["id"],
@@ -113,14 +113,7 @@ def _to_info(rec: dict[str, Any]) -> ModelInfo:
         tokenizer=rec["tokenizer"],
         context_window=rec.get("context_window"),
         max_output=rec.get("max_output"),
-        prices=Prices(
-            input=price.get("input"),
-            output=price.get("output"),
-            cache_write_5m=price.get("cache_write_5m"),
-            cache_write_1h=price.get("cache_write_1h"),
-            cache_read=price.get("cache_read"),
-            bands=bands,
-        ),
+        prices=_prices(rec),
         tool_overhead_auto=tools.get("auto"),
         tool_overhead_any=tools.get("any"),
         tool_overhead_tool=tools.get("tool"),
@@ -301,13 +294,3 @@ def update_from_api(models: list[dict[str, Any]]) -> int:
         with _lock:
             _overrides[mid] = new
     return changed
-
-
-def price_bands(model: str) -> list[dict[str, float]]:
-    """The full ``price_bands`` records of a model (every rate of the higher band, not only input), or []."""
-    info = resolve(model)
-    for key in (info.id, _DATE_SUFFIX.sub("", info.id)):
-        rec = next((r for r in _data()["models"] if r["id"] == key or key in r.get("aliases", ())), None)
-        if rec is not None:
-            return [dict(b) for b in rec.get("price_bands", ())]
-    return []

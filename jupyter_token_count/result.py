@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .display import render_total
-from .formatting import edited_note, format_cost, format_likely, format_tokens
+from .formatting import edited_note, format_cost, format_likely, format_share, format_tokens
 
 Source = Literal["api", "offline", "cache"]
 
@@ -91,7 +91,7 @@ class TokenCount:
         ]
         frac = self.context_fraction
         if frac is not None:
-            parts.append(f"{frac:.2%} of {self.context_window:,}-token window")
+            parts.append(f"{format_share(frac)} of {format_tokens(self.context_window or 0, True)}-token window")
         line = " · ".join(parts)
         if not self.exact:
             line += f"  (estimate: {self.reason})" if self.reason else "  (estimate)"

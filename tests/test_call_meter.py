@@ -410,22 +410,24 @@ def test_sse_usage_survives_any_chunking():
         )
 
 
-def test_prices_are_cache_batch_and_band_aware():
-    from jupyter_token_count.meter import pricing
+def test_a_response_is_priced_from_its_usage():
     from jupyter_token_count.meter.core import actual_cost
 
-    # claude-sonnet-5-5: $2 in, $2.50 5m write, $4 1h write, cache read and $10 out (models.json)
-    cost = pricing.input_cost("claude-sonnet-5-5", uncached=1_000_000, write_5m=1_000_000, write_1h=1_000_000)
-    assert cost == pytest.approx(2 + 2.5 + 4)
-    assert pricing.input_cost("claude-sonnet-5-5", uncached=1_000_000, batch=True) == pytest.approx(1.0)
-    # Haiku 5.5: past 100K prompt tokens every rate is the band's, output too
+    # Haiku 5.5 (models.json): $0.10 in, $0.50 out; past a 100,000-token prompt $0.50 in, $0.05 read, $2.50 out
     small = actual_cost("claude-haiku-5-5", {"input_tokens": 100_000, "output_tokens": 1_000_000})
     big = actual_cost(
         "claude-haiku-5-5", {"input_tokens": 50_000, "cache_read_input_tokens": 60_000, "output_tokens": 1_000_000}
     )
-    assert small == pytest.approx(0.1 * 0.1 + 0.5)
-    assert big == pytest.approx(0.05 * 0.5 + 0.06 * 0.05 + 2.5)
-    assert pricing.input_cost("claude-unknown-model-9", uncached=10) is None  # no invented price
+    assert small == pytest.approx(0.01 + 0.5)
+    assert big == pytest.approx(0.025 + 0.003 + 2.5)
+    # Sonnet 5.5: a 1-hour write ($4/MTok) told apart from a 5-minute one ($2.50) by usage.cache_creation
+    usage = {
+        "input_tokens": 0,
+        "cache_creation_input_tokens": 300_000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 200_000, "ephemeral_1h_input_tokens": 100_000},
+    }
+    assert actual_cost("claude-sonnet-5-5", usage) == pytest.approx(0.5 + 0.4)
+    assert actual_cost("claude-sonnet-5-5", usage, batch=True) == pytest.approx(0.45)
 
 
 def test_breakpoints_follow_the_cache_prefix_order():

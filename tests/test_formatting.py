@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from jupyter_token_count.display import WARN, render_total
-from jupyter_token_count.formatting import WARN_FRACTION, edited_note, format_cost, format_tokens
+from jupyter_token_count.formatting import (
+    WARN_FRACTION,
+    edited_note,
+    format_change,
+    format_cost,
+    format_share,
+    format_tokens,
+)
 from jupyter_token_count.result import TokenCount
 
 EXAMPLES = json.loads((Path(__file__).parent / "fixtures" / "format_examples.json").read_text(encoding="utf-8"))
@@ -22,6 +29,29 @@ def test_warn_fraction_is_the_pinned_one() -> None:
 @pytest.mark.parametrize(("usd", "text"), EXAMPLES["cost"])
 def test_format_cost(usd: float | None, text: str) -> None:
     assert format_cost(usd) == text
+
+
+@pytest.mark.parametrize(("fraction", "text"), EXAMPLES["share"])
+def test_format_share(fraction: float | None, text: str) -> None:
+    assert format_share(fraction) == text
+
+
+def test_a_change_follows_the_share_rule_with_its_sign() -> None:
+    assert [format_change(x) for x in (0.125, -0.00617, 0.0004, 0.0, -1.0)] == [
+        "+12.5%",
+        "-0.6%",
+        "+<0.1%",
+        "0%",
+        "-100%",
+    ]
+
+
+def test_the_cost_of_an_estimate_is_marked() -> None:
+    assert [format_cost(0.0037, False), format_cost(2.5, False), format_cost(None, False)] == [
+        "≈$0.0037",
+        "≈$2.50",
+        "cost unknown",
+    ]
 
 
 @pytest.mark.parametrize(("original", "exact", "text"), EXAMPLES["edited"])
@@ -43,7 +73,7 @@ def test_the_renderer_warns_by_the_shared_rule(tokens: int, window: int | None, 
 
 
 def test_a_count_shows_itself_as_the_card() -> None:
-    # figures written out by hand: 1,234 of a 200,000-token window is 0.617%, shown to two places
+    # figures written out by hand: 1,234 of a 200,000-token window is 0.617%, shown to one place
     res = TokenCount(
         1234, True, "api", "claude-sonnet-4-5", cost_usd=0.003702, context_window=200_000, display_name="Sonnet"
     )
@@ -53,7 +83,7 @@ def test_a_count_shows_itself_as_the_card() -> None:
         ">1,234</span>",
         ">exact</span>",
         "<b>$0.003702</b> at the list input price · Sonnet",
-        "0.62% of the 200,000-token context window",
+        "0.6% of the 200,000-token context window",
     ):
         assert piece in html
     assert "≈" not in html and "estimate" not in html

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import EXIT_BAD_INPUT, EXIT_COULD_NOT_COUNT, EXIT_INTERRUPTED, EXIT_OK, EXIT_OVER_BUDGET
+from ..formatting import format_tokens
 from ..markup import console, md, md_code, visible
 
 PROG = "jupyter-token-count estimate"
@@ -261,7 +262,7 @@ def render_markdown(est: Any, over: str | None) -> str:
     if est.heaviest and len(est.heaviest) > 1:
         out += ["", "| heaviest requests | tokens | model |", "|---|--:|---|"]
         out += [
-            f"| {md_code(h['where'])} | {'' if h['exact'] else '≈'}{h['input_tokens']:,} | {md_code(h['model'])} |"
+            f"| {md_code(h['where'])} | {format_tokens(h['input_tokens'], h['exact'])} | {md_code(h['model'])} |"
             for h in est.heaviest[:HEAVIEST_ROWS]
         ]
     if over:
@@ -292,7 +293,7 @@ def _print_table(est: Any) -> None:
         for h in est.heaviest[:HEAVIEST_ROWS]:
             heavy.add_row(
                 escape(visible(h["where"])),
-                f"{'' if h['exact'] else '≈'}{h['input_tokens']:,}",
+                format_tokens(h["input_tokens"], h["exact"]),
                 escape(visible(h["model"])),
             )
         out.print(heavy)

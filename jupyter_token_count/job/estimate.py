@@ -6,7 +6,7 @@
 2. With an API key: count the heaviest requests and the sample exactly, through the package's counter (its
    cache, rate limiter and retries, like every count).
 3. Calibrate (``calibrate``): the job's input tokens with a 95 % interval; then price every request with its
-   own price band (``meter.pricing``), standard and batch, and the worst-case output from each ``max_tokens``.
+   own price band (``pricing.py``), standard and batch, and the worst-case output from each ``max_tokens``.
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .. import registry
+from .. import pricing, registry
 from ..config import check_mode
 from ..errors import ApiError, ConfigError, InputError, TokenCountError
-from ..meter import pricing
 from ..request import CountRequest
 from . import calibrate as cal_
 from . import chart
@@ -376,7 +375,7 @@ def _count_exact(
 
 # -- the result -------------------------------------------------------------------------------------------------
 def _rate(model: str, prompt_tokens: float, *, batch: bool, output: bool = False) -> float | None:
-    """USD per token for a request of ``prompt_tokens`` input (its price band), from the meter's prices."""
+    """USD per token for a request of ``prompt_tokens`` input (its price band), from the one pricing function."""
     rates = pricing.rates(model, max(0, round(prompt_tokens)), batch=batch)
     if rates is None:
         return None
@@ -666,9 +665,9 @@ def _caching_hint(partial: Partial, cal: cal_.Calibration) -> dict[str, Any] | N
         tokens = max(0.0, p.tokens * (cal.total / partial.offline if partial.offline else 1.0))
         saved = {}
         for batch in (False, True):
-            plain = pricing.input_cost(p.model, uncached=round(tokens), batch=batch)
-            write = pricing.input_cost(p.model, uncached=0, write_5m=round(tokens), batch=batch)
-            read = pricing.input_cost(p.model, uncached=0, read=round(tokens), batch=batch)
+            plain = pricing.cost(p.model, uncached=round(tokens), batch=batch)
+            write = pricing.cost(p.model, uncached=0, write_5m=round(tokens), batch=batch)
+            read = pricing.cost(p.model, uncached=0, read=round(tokens), batch=batch)
             if plain is None or write is None or read is None:
                 saved[batch] = None
                 continue

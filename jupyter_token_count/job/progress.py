@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from ..display import FG2, FONT, esc
+from ..formatting import format_share
 
 #: seconds between two updates of the line
 EVERY = 0.25
@@ -18,7 +19,7 @@ def describe(event: dict[str, Any]) -> str:
         return f"counting exactly through the API: {done:,} of {total:,} requests"
     rows = event.get("rows", done)
     if unit == "bytes" and total:
-        return f"estimating offline: {rows:,} requests read ({done / total:.0%} of the file)"
+        return f"estimating offline: {rows:,} requests read ({format_share(done / total)} of the file)"
     if total:
         return f"estimating offline: {done:,} of {total:,} requests"
     return f"estimating offline: {rows:,} requests read"

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import markup
 from ..display import BORDER, ERROR, FG, FG2, FONT, OK, WARN
-from ..formatting import format_cost
+from ..formatting import format_cost, format_tokens
 from . import chart
 
 esc = html.escape
@@ -88,7 +88,7 @@ class JobEstimate:
     # -- plain data ---------------------------------------------------------------------------------------------
     @property
     def label(self) -> str:
-        return f"{'' if self.exact else '≈'}{self.input_tokens:,}"
+        return format_tokens(self.input_tokens, self.exact)
 
     @property
     def approx(self) -> str:
@@ -143,7 +143,7 @@ class JobEstimate:
         if value is None:
             unpriced = ", ".join(m for m, d in self.models.items() if d["cost_usd"] is None)
             return f"unknown (no price for {unpriced})"
-        text = f"{self.approx}{format_cost(value)}"
+        text = format_cost(value, self.exact)
         if not self.exact and low is not None and high is not None:
             text += f" ({format_cost(low)} – {format_cost(high)})"
         return text
@@ -216,7 +216,7 @@ class JobEstimate:
 
     @staticmethod
     def _tokens(row: dict[str, Any]) -> str:
-        return f"{'' if row['exact'] else '≈'}{row['input_tokens']:,}"
+        return format_tokens(row["input_tokens"], row["exact"])
 
     def _model_label(self, name: Callable[[str], str], prose: Callable[[str], str]) -> str:
         if self.model is None:
@@ -271,11 +271,12 @@ class JobEstimate:
         if "requests" not in c:
             return f"{already:,} requests already mark their prefix with cache_control (costs above are uncached)"
         text = (
-            f"{c['requests']:,} requests share a ≈{c['prefix_tokens']:,}-token prefix ({c['prefix']}): "
-            f"cache_control on it would save ≈{format_cost(c['saving_usd'])} standard"
+            f"{c['requests']:,} requests share a {format_tokens(c['prefix_tokens'], False)}-token prefix "
+            f"({c['prefix']}): "
+            f"cache_control on it would save {format_cost(c['saving_usd'], False)} standard"
         )
         if c.get("batch_saving_usd") is not None:
-            text += f", ≈{format_cost(c['batch_saving_usd'])} batch (batch cache hits are best-effort)"
+            text += f", {format_cost(c['batch_saving_usd'], False)} batch (batch cache hits are best-effort)"
         if c["prefix_tokens"] < 4096:
             text += "; only if it reaches the model's minimum cacheable length (1,024 to 4,096 tokens by model)"
         return text
@@ -346,7 +347,7 @@ def _cost(job: JobEstimate, value: float | None, low: float | None, high: float 
     if not job.exact and low is not None and high is not None:
         ends = f"{esc(format_cost(low))} – {esc(format_cost(high))}"
         spread = f' <span style="color:{FG2};font-size:0.85em">({ends})</span>'
-    return f"<b>{esc(job.approx + format_cost(value))}</b> {esc(what)}{spread}"
+    return f"<b>{esc(format_cost(value, job.exact))}</b> {esc(what)}{spread}"
 
 
 def _row(text: str, colour: str = FG2) -> str:

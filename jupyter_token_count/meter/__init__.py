@@ -7,8 +7,8 @@ before it goes, with its actual ``usage`` after, shown as one line in the callin
     >>> jtc.call_log()[-1].to_dict()
     >>> jtc.stop_metering()
 
-Modules: ``hooks`` (the SDK seam), ``core`` (prediction, budgets, cache ledger, display), ``pricing``,
-``record`` (records and the line), ``usage`` (reading ``usage`` from JSON and SSE).
+Modules: ``hooks`` (the SDK seam), ``core`` (prediction, budgets, cache ledger, display), ``record`` (records and
+the line), ``usage`` (reading ``usage`` from JSON and SSE); prices are the package's ``pricing``.
 """
 
 from __future__ import annotations

@@ -18,13 +18,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import registry
+from .. import pricing, registry
 from ..config import DEFAULT_BASE_URL, api_origin
 from ..errors import TokenCountError
 from ..formatting import format_cost, format_tokens
 from ..request import DROPPED_FIELDS, CountRequest
 from ..request.betas import normalise, parse_header
-from . import pricing
 from .record import CallLine, CallRecord
 from .usage import merge_usage, usage_from_json
 
@@ -130,7 +129,7 @@ class Meter:
 
     def __repr__(self) -> str:
         limits = [
-            f"budget_tokens={self.budget_tokens:,}" if self.budget_tokens is not None else "",
+            f"budget_tokens={format_tokens(self.budget_tokens, True)}" if self.budget_tokens is not None else "",
             f"budget_usd={self.budget_usd:g}" if self.budget_usd is not None else "",
             "per_call" if self.per_call and self.has_budget else "",
             "strict" if self.strict and self.has_budget else "",
@@ -222,7 +221,7 @@ class Meter:
         total = res.input_tokens
         live = live if live is not None else self.cache_live(rec.model, body)
         w5, w1, read = self._cache_split(rec.model, body, total, live)
-        cost = pricing.input_cost(
+        cost = pricing.cost(
             rec.model, uncached=max(0, total - w5 - w1 - read), write_5m=w5, write_1h=w1, read=read, batch=batch
         )
         high = res.high if res.high is not None else total
@@ -230,12 +229,12 @@ class Meter:
         cost_high = (
             cost
             if high == total or cost is None
-            else pricing.input_cost(
+            else pricing.cost(
                 rec.model, uncached=max(0, high - w5 - w1 - read), write_5m=w5, write_1h=w1, read=read, batch=batch
             )
         )
         out = (
-            pricing.output_cost(rec.model, rec.max_tokens, prompt_tokens=total, batch=batch) if rec.max_tokens else None
+            pricing.cost(rec.model, output=rec.max_tokens, prompt_tokens=total, batch=batch) if rec.max_tokens else None
         )
         with rec._lock:  # all figures at once: a line never shows a count without its price
             rec.context_window = info.context_window
@@ -306,7 +305,7 @@ class Meter:
         predicted = sum(r.predicted_input_tokens or 0 for r in new)
         label = format_tokens(predicted, exact)
         if tokens != predicted:  # strict, on an estimate: say which number was checked
-            label += f" (likely up to {tokens:,}; checked strictly)"
+            label += f" (likely up to {format_tokens(tokens, True)}; checked strictly)"
         with self._lock:
             earlier = [r for r in self.records if r.status != "blocked" and r not in new]
         how = "raise it with `%count_calls on --budget-tokens N` / `meter_calls(budget_tokens=N)`"
@@ -314,10 +313,14 @@ class Meter:
             used = 0 if self.per_call else sum(r.spent_tokens() for r in earlier)
             if used + tokens > self.budget_tokens:
                 where = "per-call budget" if self.per_call else "session budget"
-                already = "" if self.per_call else f" ({used:,} already used by {len(earlier)} earlier call(s))"
+                already = (
+                    ""
+                    if self.per_call
+                    else f" ({format_tokens(used, True)} already used by {len(earlier)} earlier call(s))"
+                )
                 raise BudgetExceeded(
                     f"not sent: this call's input is {label} tokens and would pass the {where} of "
-                    f"{self.budget_tokens:,} tokens{already}; {how}, or `%count_calls off`"
+                    f"{format_tokens(self.budget_tokens, True)} tokens{already}; {how}, or `%count_calls off`"
                 )
         if self.budget_usd is not None:
             if any(r.budgeted_usd(self.strict) is None for r in new):
@@ -334,7 +337,7 @@ class Meter:
                     else f" ({format_cost(used_usd)} already spent by {len(earlier)} earlier call(s))"
                 )
                 raise BudgetExceeded(
-                    f"not sent: this call's input costs {'' if exact else '≈'}{format_cost(usd)} and would pass the "
+                    f"not sent: this call's input costs {format_cost(usd, exact)} and would pass the "
                     f"{where} of {format_cost(self.budget_usd)}{already}; raise it with `%count_calls on "
                     "--budget-usd X`"
                     " / `meter_calls(budget_usd=X)`, or `%count_calls off`"
@@ -629,7 +632,5 @@ def actual_cost(model: str, usage: dict[str, Any], batch: bool = False) -> float
     w5 = split.get("ephemeral_5m_input_tokens", created - w1) if split else created
     read = usage.get("cache_read_input_tokens") or 0
     uncached = usage.get("input_tokens") or 0
-    prompt = uncached + created + read
-    inp = pricing.input_cost(model, uncached=uncached, write_5m=w5, write_1h=w1, read=read, batch=batch)
-    out = pricing.output_cost(model, usage.get("output_tokens") or 0, prompt_tokens=prompt, batch=batch)
-    return None if inp is None or out is None else inp + out
+    output = usage.get("output_tokens") or 0
+    return pricing.cost(model, uncached=uncached, write_5m=w5, write_1h=w1, read=read, output=output, batch=batch)

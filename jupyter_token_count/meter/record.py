@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..formatting import WARN_FRACTION, edited_note, format_cost, format_likely, format_tokens
+from ..formatting import WARN_FRACTION, edited_note, format_cost, format_likely, format_share, format_tokens
 
 
 @dataclass
@@ -115,6 +115,139 @@ def _sum(values: list[float | None]) -> float | None:
     return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
+# The line's parts, one small function each; '' leaves a part out.
+
+
+def _head(recs: list[CallRecord], batch: bool) -> str:
+    r0 = recs[0]
+    return r0.model + (f" · batch of {len(recs)}" if batch else "") + (" · stream" if r0.stream else "")
+
+
+def _not_counted(recs: list[CallRecord]) -> str:
+    return "counting…" if any(r.predicting for r in recs) else "input not counted"
+
+
+def _predicted_range(recs: list[CallRecord], total: int, exact: bool) -> str:
+    low, high = _sum([r.predicted_low for r in recs]), _sum([r.predicted_high for r in recs])
+    return format_likely(total, None if low is None else int(low), None if high is None else int(high), exact)
+
+
+def _edited(recs: list[CallRecord], exact: bool) -> str:
+    originals = [r.predicted_original_input_tokens for r in recs if r.predicted_original_input_tokens is not None]
+    return edited_note(sum(originals), exact) if originals else ""
+
+
+def _predicted_in(recs: list[CallRecord], batch: bool) -> str:
+    """``in ≈1,234, likely 1,228–1,241 (≈$0.0037)``: the predicted input, its range, context editing and cost."""
+    total = sum(r.predicted_input_tokens or 0 for r in recs)
+    exact = all(r.exact for r in recs)
+    likely = _predicted_range(recs, total, exact)
+    edited = _edited(recs, exact)
+    cost = format_cost(_sum([r.predicted_cost_usd for r in recs]), exact) + (" at batch price" if batch else "")
+    return f"in {format_tokens(total, exact)}{f', {likely}' if likely else ''}{' ' + edited if edited else ''} ({cost})"
+
+
+def _window_share(r0: CallRecord) -> str:
+    frac = r0.context_fraction
+    if frac is None:
+        return ""
+    if frac > 1:
+        return f"OVER the {format_tokens(r0.context_window or 0, True)}-token window"
+    return f"{format_share(frac)} of window"
+
+
+def _cache(written: int, read: int, exact: bool) -> str:
+    """``cache 1,024 written + 2,048 read``, or '' without cache traffic."""
+    pieces = [f"{format_tokens(n, exact)} {what}" for n, what in ((written, "written"), (read, "read")) if n]
+    return "cache " + " + ".join(pieces) if pieces else ""
+
+
+def _predicted_cache(recs: list[CallRecord]) -> str:
+    # prefix sizes are estimated shares of the count: always ≈
+    written = sum(r.predicted_cache_write_5m + r.predicted_cache_write_1h for r in recs)
+    return _cache(written, sum(r.predicted_cache_read for r in recs), exact=False)
+
+
+def _output_cap(recs: list[CallRecord]) -> str:
+    out = _sum([r.max_output_cost_usd for r in recs])
+    return "" if out is None else f"≤{format_cost(out)} out"
+
+
+def _prediction(recs: list[CallRecord], batch: bool) -> list[str]:
+    """What was predicted before sending; a batch shows its figures once every request is counted."""
+    preds = [r.predicted_input_tokens for r in recs]
+    if all(p is None for p in preds):
+        return [_not_counted(recs)]
+    if any(p is None for p in preds):
+        return []
+    return [
+        _predicted_in(recs, batch),
+        "" if batch else _window_share(recs[0]),
+        _predicted_cache(recs),
+        _output_cap(recs),
+    ]
+
+
+def _batch_results(recs: list[CallRecord], settled: int) -> str:
+    done = [r for r in recs if r.input_tokens is not None]
+    failed = settled - len(done)
+    return (
+        f"→ results {len(done)}/{len(recs)}: "
+        f"actual in {format_tokens(sum(r.actual_input_total or 0 for r in done), True)}, "
+        f"out {format_tokens(sum(r.output_tokens or 0 for r in done), True)}, "
+        f"{format_cost(_sum([r.cost_usd for r in recs if r.input_tokens is not None]))} at batch price"
+        + (f", {failed} failed" if failed else "")
+    )
+
+
+def _versus_predicted(recs: list[CallRecord], actual_in: int) -> str:
+    if any(r.predicted_input_tokens is None for r in recs):
+        return ""
+    predicted = sum(r.predicted_input_tokens or 0 for r in recs)
+    return "" if predicted == actual_in else f" ({actual_in - predicted:+,} vs predicted)"
+
+
+def _actual(recs: list[CallRecord]) -> str:
+    """``→ actual in 1,230 (-4 vs predicted), out 56, $0.0042 (cache 1,024 read)``: the response's usage."""
+    actual_in = sum(r.actual_input_total or 0 for r in recs)
+    out_tokens = sum(r.output_tokens or 0 for r in recs)
+    cache = _cache(
+        sum(r.cache_creation_input_tokens or 0 for r in recs), sum(r.cache_read_input_tokens or 0 for r in recs), True
+    )
+    return (
+        f"→ actual in {format_tokens(actual_in, True)}{_versus_predicted(recs, actual_in)}, "
+        f"out {format_tokens(out_tokens, True)}, {format_cost(_sum([r.cost_usd for r in recs]))}"
+        + (f" ({cache})" if cache else "")
+        + (" (stream ended early)" if recs[0].status == "partial" else "")
+    )
+
+
+def _submitted(r0: CallRecord) -> str:
+    return f"batch {r0.batch_id or ''} submitted; usage comes with its results".replace("  ", " ")
+
+
+def _outcome(recs: list[CallRecord], batch: bool) -> str:
+    """What happened after the prediction: the batch's results, a block, an error, the usage, or the wait."""
+    r0 = recs[0]
+    settled = sum(1 for r in recs if r.status in ("done", "error"))
+    if batch and settled and r0.batch_id:  # the batch's results were fetched
+        return _batch_results(recs, settled)
+    by_status = {"blocked": "NOT SENT (budget)", "error": f"failed: {r0.error}"}
+    if r0.status in by_status:
+        return by_status[r0.status]
+    if r0.status == "submitted":
+        return _submitted(r0)
+    if all(r.input_tokens is not None for r in recs):
+        return _actual(recs)
+    return "waiting for the response…" if r0.status == "sent" else ""
+
+
+def _warns(recs: list[CallRecord], batch: bool) -> bool:
+    frac = recs[0].context_fraction
+    counted = all(r.predicted_input_tokens is not None for r in recs)
+    return not batch and counted and frac is not None and frac >= WARN_FRACTION
+
+
 class CallLine:
     """The one line shown in the calling cell for a call (or a whole batch); re-rendered on every change."""
 
@@ -123,83 +256,10 @@ class CallLine:
         self.batch = batch
 
     def _parts(self) -> tuple[str, list[str], str | None, bool]:
-        recs = self.records
-        r0 = recs[0]
-        head = f"{r0.model}" + (f" · batch of {len(recs)}" if self.batch else "") + (" · stream" if r0.stream else "")
-        parts: list[str] = []
-        warn = False
-        preds = [r.predicted_input_tokens for r in recs]
-        if all(p is None for p in preds):
-            parts.append("counting…" if any(r.predicting for r in recs) else "input not counted")
-        elif all(p is not None for p in preds):  # (a batch shows its figures once every request is counted)
-            total = sum(p for p in preds if p is not None)
-            exact = all(r.exact for r in recs)
-            cost = _sum([r.predicted_cost_usd for r in recs])
-            low, high = _sum([r.predicted_low for r in recs]), _sum([r.predicted_high for r in recs])
-            likely = format_likely(total, None if low is None else int(low), None if high is None else int(high), exact)
-            originals = [r.predicted_original_input_tokens for r in recs]
-            edited = (
-                edited_note(sum(o for o in originals if o is not None), exact)
-                if any(o is not None for o in originals)
-                else ""
-            )
-            parts.append(
-                f"in {format_tokens(total, exact)}{f', {likely}' if likely else ''}{' ' + edited if edited else ''} "
-                f"({'' if exact else '≈'}{format_cost(cost)}{' at batch price' if self.batch else ''})"
-            )
-            frac = r0.context_fraction
-            if frac is not None and not self.batch:
-                if frac > 1:
-                    parts.append(f"OVER the {r0.context_window:,}-token window")
-                else:
-                    parts.append("<0.1% of window" if 0 < frac < 0.001 else f"{frac:.1%} of window")
-                warn = frac >= WARN_FRACTION
-            writes = sum(r.predicted_cache_write_5m + r.predicted_cache_write_1h for r in recs)
-            reads = sum(r.predicted_cache_read for r in recs)
-            cache = [f"≈{writes:,} written" if writes else "", f"≈{reads:,} read" if reads else ""]
-            if writes or reads:
-                parts.append("cache " + " + ".join(c for c in cache if c))
-            out = _sum([r.max_output_cost_usd for r in recs])
-            if out is not None:
-                parts.append(f"≤{format_cost(out)} out")
+        recs, batch = self.records, self.batch
+        parts = [p for p in (*_prediction(recs, batch), _outcome(recs, batch)) if p]
         note = next((r.count_note for r in recs if r.count_note), None)
-        # after the response
-        done = [r for r in recs if r.input_tokens is not None]
-        settled = [r for r in recs if r.status in ("done", "error")]
-        if self.batch and settled and r0.batch_id:  # the batch's results were fetched
-            cost = _sum([r.cost_usd for r in done])
-            failed = len(settled) - len(done)
-            parts.append(
-                f"→ results {len(done)}/{len(recs)}: actual in {sum(r.actual_input_total or 0 for r in done):,}, "
-                f"out {sum(r.output_tokens or 0 for r in done):,}, {format_cost(cost)} at batch price"
-                + (f", {failed} failed" if failed else "")
-            )
-        elif r0.status == "blocked":
-            parts.append("NOT SENT (budget)")
-        elif r0.status == "submitted":
-            parts.append(f"batch {r0.batch_id or ''} submitted; usage comes with its results".replace("  ", " "))
-        elif r0.status == "error":
-            parts.append(f"failed: {r0.error}")
-        elif done and len(done) == len(recs):
-            actual_in = sum(r.actual_input_total or 0 for r in done)
-            out_tokens = sum(r.output_tokens or 0 for r in done)
-            cost = _sum([r.cost_usd for r in done])
-            actual = f"→ actual in {actual_in:,}"
-            predicted = sum(r.predicted_input_tokens or 0 for r in done)
-            if all(r.predicted_input_tokens is not None for r in done) and predicted != actual_in:
-                actual += f" ({actual_in - predicted:+,} vs predicted)"
-            actual += f", out {out_tokens:,}, {format_cost(cost)}"
-            created = sum(r.cache_creation_input_tokens or 0 for r in done)
-            read = sum(r.cache_read_input_tokens or 0 for r in done)
-            cache = [f"{created:,} written" if created else "", f"{read:,} read" if read else ""]
-            if created or read:
-                actual += " (cache " + " + ".join(c for c in cache if c) + ")"
-            if r0.status == "partial":
-                actual += " (stream ended early)"
-            parts.append(actual)
-        elif r0.status == "sent":
-            parts.append("waiting for the response…")
-        return head, parts, note, warn
+        return _head(recs, batch), parts, note, _warns(recs, batch)
 
     def text(self) -> str:
         head, parts, note, _ = self._parts()

@@ -9,8 +9,8 @@ from ..formatting import format_cost, format_tokens
 from .record import CallRecord
 
 
-def _n(v: Any) -> str:
-    return "" if v is None else f"{v:,}"
+def _n(v: int | None, exact: bool | None = True) -> str:
+    return "" if v is None else format_tokens(v, bool(exact))
 
 
 class CallReport:
@@ -46,16 +46,13 @@ class CallReport:
     def _rows(self) -> list[list[str]]:
         rows = []
         for r in self.records:
-            pred = (
-                "" if r.predicted_input_tokens is None else ("" if r.exact else "≈") + f"{r.predicted_input_tokens:,}"
-            )
             rows.append(
                 [
                     _n(r.execution_count),
                     r.model,
                     r.kind + (" (stream)" if r.stream else ""),
                     r.status,
-                    pred,
+                    _n(r.predicted_input_tokens, r.exact),
                     _n(r.input_tokens),
                     _n(r.cache_creation_input_tokens),
                     _n(r.cache_read_input_tokens),
@@ -74,11 +71,11 @@ class CallReport:
         widths = [max(len(row[i]) for row in rows) for i in range(len(self.HEAD))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
         t = self.totals()
-        pred = format_tokens(t["predicted_input_tokens"], t["predicted_exact"])
+        pred = _n(t["predicted_input_tokens"], t["predicted_exact"])
         lines.append(
             f"total: {t['calls']} call(s), predicted in {pred}, input "
-            f"{t['input_tokens']:,}, cache write {t['cache_creation_input_tokens']:,}, cache read "
-            f"{t['cache_read_input_tokens']:,}, output {t['output_tokens']:,}, cost {format_cost(t['cost_usd'])}"
+            f"{_n(t['input_tokens'])}, cache write {_n(t['cache_creation_input_tokens'])}, cache read "
+            f"{_n(t['cache_read_input_tokens'])}, output {_n(t['output_tokens'])}, cost {format_cost(t['cost_usd'])}"
             + (f" ({t['blocked']} blocked by the budget)" if t["blocked"] else "")
         )
         return "\n".join(lines)
@@ -96,9 +93,9 @@ class CallReport:
         blocked = f", {t['blocked']} blocked" if t["blocked"] else ""
         foot = (
             f'<tr style="font-weight:600"><td colspan="4">total: {t["calls"]} call(s){blocked}</td>'
-            f"<td>{format_tokens(t['predicted_input_tokens'], t['predicted_exact'])}</td><td>{t['input_tokens']:,}</td>"
-            f"<td>{t['cache_creation_input_tokens']:,}</td><td>{t['cache_read_input_tokens']:,}</td>"
-            f"<td>{t['output_tokens']:,}</td><td>{esc(format_cost(t['cost_usd']))}</td></tr>"
+            f"<td>{_n(t['predicted_input_tokens'], t['predicted_exact'])}</td><td>{_n(t['input_tokens'])}</td>"
+            f"<td>{_n(t['cache_creation_input_tokens'])}</td><td>{_n(t['cache_read_input_tokens'])}</td>"
+            f"<td>{_n(t['output_tokens'])}</td><td>{esc(format_cost(t['cost_usd']))}</td></tr>"
         )
         return (
             f'<table class="jupyter-token-count-calls"><thead><tr>{head}</tr></thead>'

@@ -21,6 +21,7 @@ from ..api import with_warning
 from ..counter import Counter
 from ..display import BORDER, COLOURS, ERROR, FG, FG2, FILE_COLOURS, FONT, MONO, render_total
 from ..errors import InputError, TokenCountError
+from ..formatting import format_tokens
 from ..modelcheck import check_model
 from ..request.betas import check_betas
 from ..result import TokenCount
@@ -404,7 +405,8 @@ class TokenCounter(_BackgroundCount, w.VBox):
         elif f.tokens is not None and self._result is not None:
             # a file's share is always the estimator's attribution, even of an exact total
             share = esc(_pct(f.tokens, self._result.input_tokens))
-            tail = f'<div style="font-size:0.88em;color:{FG2}">≈{f.tokens:,} tokens · {share} of the total</div>'
+            tokens = format_tokens(f.tokens, False)
+            tail = f'<div style="font-size:0.88em;color:{FG2}">{tokens} tokens · {share} of the total</div>'
         else:
             tail = f'<div style="font-size:0.88em;color:{FG2}">counting…</div>'
         return f'<div style="line-height:1.35;padding:3px 0;overflow:hidden;text-overflow:ellipsis">{head}{tail}</div>'

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..display import BORDER, FG, FG2, FONT, TRACK, esc
+from ..formatting import format_share, format_tokens
 from ..result import TokenCount
 from .parts import _Parts
 
@@ -18,10 +19,8 @@ def _size(n: int) -> str:
 
 
 def _pct(part: int, total: int) -> str:
-    if total <= 0:
-        return "0%"
-    share = part / total
-    return f"{share:.0%}" if share >= 0.01 or part == 0 else "<1%"
+    """A part's share of a total, by the one share rule."""
+    return format_share(part / total if total > 0 else 0.0)
 
 
 @dataclass
@@ -39,7 +38,6 @@ def render_bars(
     if not rows or total <= 0:
         return ""
     top = max(r.tokens for r in rows) or 1
-    sign = "≈" if approx else ""
     cells = []
     for r in rows:
         width = r.tokens / top * 100
@@ -49,7 +47,8 @@ def render_bars(
             f'<div style="height:10px;background:{TRACK};border-radius:5px;overflow:hidden;min-width:60px">'
             f'<div style="height:100%;width:{max(width, 0.8 if r.tokens else 0):.2f}%;background:{r.colour};'
             f'border-radius:5px"></div></div>'
-            f'<div style="text-align:right;font-variant-numeric:tabular-nums">{sign}{r.tokens:,}</div>'
+            f'<div style="text-align:right;font-variant-numeric:tabular-nums">'
+            f"{format_tokens(r.tokens, not approx)}</div>"
             f'<div style="text-align:right;color:{FG2};font-variant-numeric:tabular-nums">'
             f"{esc(_pct(r.tokens, total))}</div>"
         )

@@ -2,12 +2,12 @@
  * How counts, costs and shares of the context window read on every surface of the extension.
  *
  * Pure (no JupyterLab imports) so that jest can test it directly. Where Python formats the same thing
- * (`jupyter_token_count/result.py`), the rule is Python's and both sides check the same pinned examples
+ * (`jupyter_token_count/formatting.py`), the rule is Python's and both sides check the same pinned examples
  * (`tests/fixtures/format_examples.json`).
  */
 import type { IStatus } from './api';
 
-/** The share of the context window from which surfaces warn (Python: `result.WARN_FRACTION`). */
+/** The share of the context window from which surfaces warn (Python: `formatting.WARN_FRACTION`). */
 export const WARN_FRACTION = 0.8;
 
 /** Whether a share of the context window is high enough to warn about (Python compares with `>=`). */
@@ -29,13 +29,13 @@ export function formatTokens(n: number): string {
   return groupThousands(Math.round(n).toString());
 }
 
-/** A token count as every view shows it: `≈` marks an estimate (Python: `result.format_tokens`). */
+/** A token count as every view shows it: `≈` marks an estimate (Python: `formatting.format_tokens`). */
 export function formatCount(tokens: number, exact: boolean): string {
   return `${exact ? '' : '≈'}${formatTokens(tokens)}`;
 }
 
 /**
- * How far an estimate may be off, in words (Python: `result.format_likely`): `likely 1,228–1,241` (the range
+ * How far an estimate may be off, in words (Python: `formatting.format_likely`): `likely 1,228–1,241` (the range
  * that holds the real count nine times in ten), `likely exact` when that range is the estimate alone, '' for
  * an exact count or an estimate without a range.
  */
@@ -73,7 +73,7 @@ export function describeRange(
     : '';
 }
 
-/** A count with its range where it has one: `≈1,234, likely 1,228–1,241` (Python: `result.format_estimate`). */
+/** A count with its range where it has one: `≈1,234, likely 1,228–1,241` (Python: `formatting.format_estimate`). */
 export function formatEstimate(
   tokens: number,
   low: number | null | undefined,
@@ -86,7 +86,7 @@ export function formatEstimate(
 
 /**
  * What a count with context editing adds after its number: `after context editing, 5,678 before`, or '' without
- * one (Python: `result.edited_note`). The number is the API's count before the edits (`original_input_tokens`).
+ * one (Python: `formatting.edited_note`). The number is the API's count before the edits (`original_input_tokens`).
  */
 export function describeEditing(
   original: number | null | undefined,
@@ -98,7 +98,7 @@ export function describeEditing(
 }
 
 /**
- * A cost in US dollars, by the rule of Python's `result.format_cost`: six decimals below a cent, four
+ * A cost in US dollars, by the rule of Python's `formatting.format_cost`: six decimals below a cent, four
  * below a dollar (trailing zeros dropped), else cents with thousands separators.
  */
 export function formatCost(usd: number | null | undefined): string {
@@ -119,7 +119,12 @@ export function formatCost(usd: number | null | undefined): string {
   return `$${groupThousands(toFixedHalfEven(usd, 2))}`;
 }
 
-/** A share as a percentage: one decimal below 10%, whole percents above; '' when unknown. */
+/**
+ * A share (of the context window, of a total) as a percentage, by the rule of Python's
+ * `formatting.format_share`: one decimal without a trailing `.0` (`0.6%`, `12.5%`, `80%`, `1,250%`), `<0.1%`
+ * for a share too small for that but not nothing, never rounded across 100% (`99.9%` fits, `100.1%` does
+ * not); '' when unknown.
+ */
 export function formatPercent(fraction: number | null | undefined): string {
   if (
     fraction === null ||
@@ -129,9 +134,17 @@ export function formatPercent(fraction: number | null | undefined): string {
     return '';
   }
   const pct = fraction * 100;
-  return pct < 0.1 && pct > 0
-    ? '<0.1%'
-    : `${pct < 10 ? pct.toFixed(1) : Math.round(pct)}%`;
+  if (pct > 0 && pct < 0.1) {
+    return '<0.1%';
+  }
+  let text = toFixedHalfEven(pct, 1);
+  const shown = Number(text);
+  if (pct < 100 && shown >= 100) {
+    text = '99.9';
+  } else if (pct > 100 && shown <= 100) {
+    text = '100.1';
+  }
+  return `${groupThousands(text).replace(/\.0$/, '')}%`;
 }
 
 /** Why a count is an estimate (or that it is exact), in words a user can act on. */

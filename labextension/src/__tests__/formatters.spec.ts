@@ -29,6 +29,13 @@ describe('the rules shared with Python', () => {
     }
   );
 
+  it.each(examples.share as [number | null, string][])(
+    'formats a share of %p as %p',
+    (fraction, text) => {
+      expect(formatPercent(fraction)).toBe(text);
+    }
+  );
+
   it.each(examples.edited as [number | null, boolean, string][])(
     'says a count of %p before context editing (exact: %p) as %p',
     (original, exact, text) => {
@@ -108,19 +115,6 @@ describe('toFixedHalfEven', () => {
 
   it('writes numbers past toFixed’s range in full', () => {
     expect(toFixedHalfEven(1e21, 2)).toBe('1000000000000000000000.00');
-  });
-});
-
-describe('formatPercent', () => {
-  it.each([
-    [null, ''],
-    [0, '0.0%'],
-    [0.0005, '<0.1%'],
-    [0.0123, '1.2%'],
-    [0.25, '25%'],
-    [1.5, '150%']
-  ])('formats %p as %p', (fraction, text) => {
-    expect(formatPercent(fraction)).toBe(text);
   });
 });
 
