@@ -82,6 +82,12 @@ def api_env(standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> StandIn:
 
 
 @pytest.fixture
+def key_env(standin: StandIn) -> dict[str, str]:
+    """The same, as the environment of a child process (the CLI run by its tests)."""
+    return {"ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url}
+
+
+@pytest.fixture
 def api_settings(standin: StandIn, tmp_path: Path) -> Settings:
     return Settings(base_url=standin.url, data_dir=tmp_path / "cache", timeout=2.0, max_retry_wait=3.0).with_api_key(
         standin.api_key

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from cli_run import cli
 from media import image_bytes
 from standin import StandIn, standin_count
-from test_cli import cli
 
 from jupyter_token_count import count_tokens, registry
 from jupyter_token_count.api import UnknownModelWarning
@@ -28,11 +28,6 @@ from jupyter_token_count.request import build_request, cells_from_json, notebook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def key_env(standin: StandIn) -> dict[str, str]:
-    return {"ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url}
 
 
 def _mixed_folder(root: Path) -> Path:

@@ -5,36 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from cli_run import cli
 from media import image_bytes
 from standin import StandIn, standin_count
 
 from jupyter_token_count.cli import build_parser
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
-
-
-def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "jupyter_token_count.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
-
-
-@pytest.fixture
-def key_env(standin: StandIn) -> dict[str, str]:
-    return {"ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url}
 
 
 def test_stdin_text_json_output(key_env, standin: StandIn):

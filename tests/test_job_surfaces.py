@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import cli
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing import globalipapp
 from jobdata import batch_rows, write_jsonl
@@ -23,23 +24,6 @@ from jupyter_token_count.job import JobEstimate
 from jupyter_token_count.request import build_request
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
-
-
-def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "jupyter_token_count.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
-
-
-@pytest.fixture
-def key_env(standin: StandIn) -> dict[str, str]:
-    return {"ANTHROPIC_API_KEY": standin.api_key, "ANTHROPIC_BASE_URL": standin.url}
 
 
 # -- the command -------------------------------------------------------------------------------------------------

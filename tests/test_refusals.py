@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import cli
 from live_server import LiveServer
-from test_cli import cli
 
 from jupyter_token_count import meter_calls, stop_metering
 from jupyter_token_count.cache import CountCache

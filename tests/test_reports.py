@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_cli import cli
+from cli_run import cli
 
 cmarkgfm = pytest.importorskip("cmarkgfm", reason="cmarkgfm (GitHub's markdown renderer) is a test dependency")
 
