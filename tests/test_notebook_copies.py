@@ -426,3 +426,14 @@ async def test_bad_changes_are_400s_naming_the_cell(
 async def test_bad_keep_is_400(client: Client, body: dict[str, Any], message: str):
     err = await client.post("cells", raw=json.dumps({"model": M, **body}).encode(), status=400)
     assert message in err["error"]["message"]
+
+
+async def test_messages_takes_the_whole_notebook_only(client: Client):
+    """Copying the notebook as messages needs every cell: changes to a kept copy are no input for it."""
+    b = Browser(client, cells(3))
+    await b.open()
+    b.edit(1, " more")
+    err = await client.post("messages", b.body(), status=400)
+    assert err["error"]["message"].startswith("cells: required") and "base" not in err["error"]["message"]
+    whole = await client.post("messages", {"model": M, "cells": b.nb})
+    assert "more" in json.dumps(whole["request"]["messages"])

@@ -506,13 +506,12 @@ DELTA_FIELDS = ("base", "changes", "order")
 MAX_STATE_ID = 64
 
 
-def _raw_cells(body: dict[str, Any]) -> list[Any]:
+def _raw_cells(body: dict[str, Any], *, copies: bool = True) -> list[Any]:
+    """The whole notebook's cells; ``copies``: the endpoint also takes changes to a kept copy (POST cells)."""
     raw_cells = body.get("cells")
     if raw_cells is None:
-        raise ApiFailure(
-            400,
-            "cells: required (a list of {id, cell_type, source, outputs?}), or base and changes to update a kept copy",
-        )
+        alternative = ", or base and changes to update a kept copy" if copies else ""
+        raise ApiFailure(400, f"cells: required (a list of {{id, cell_type, source, outputs?}}){alternative}")
     if not isinstance(raw_cells, list):
         raise ApiFailure(400, f"cells: expected an array, got {_json_type(raw_cells)}")
     return raw_cells
@@ -607,7 +606,7 @@ class MessagesHandler(BodyHandler):
         body = await self.json_body()
         model, _mode = self.model_and_mode(body)
         include_outputs, _deadline = self.cells_options(body)
-        raw_cells = _raw_cells(body)
+        raw_cells = _raw_cells(body, copies=False)
         req = await self.build(
             _notebook_request,
             raw_cells,
