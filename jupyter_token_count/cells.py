@@ -205,7 +205,8 @@ class PreparedNotebook:
         if self._digest is None:
             ids = "\n".join(r.identity for r in self.requests if r is not None)
             head = f"jtc-notebook-v1\n{self.model}\n{int(self.include_outputs)}\n"
-            self._digest = hashlib.sha256((head + ids).encode("ascii")).hexdigest()
+            # an unknown model id may hold any character (it is still counted, with a warning)
+            self._digest = hashlib.sha256((head + ids).encode("utf-8", "surrogatepass")).hexdigest()
         return self._digest
 
 

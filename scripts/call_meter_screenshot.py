@@ -41,7 +41,8 @@ CELLS = [
     ),
     (
         "%count_calls on --budget-usd 0.05 --per-call\n"
-        'client.messages.create(model="claude-opus-4-8", max_tokens=4096, messages=[{"role": "user", "content": report}])',
+        'client.messages.create(model="claude-opus-4-8", max_tokens=4096,\n'
+        '                       messages=[{"role": "user", "content": report}])',
         {"blocked": True},
     ),
 ]

@@ -27,8 +27,8 @@ if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; 
 fi
 
 echo "» ruff"
-ruff check jupyter_token_count tests bench scripts/readme_samples.py hatch_build.py
-ruff format --check jupyter_token_count tests bench scripts/readme_samples.py hatch_build.py
+ruff check jupyter_token_count tests bench scripts hatch_build.py
+ruff format --check jupyter_token_count tests bench scripts hatch_build.py
 # The front end's dev dependencies (eslint, prettier, jest) come with the locked install the build uses.
 echo "» TypeScript: prettier, eslint, jest"
 (

@@ -1310,3 +1310,23 @@ async def test_an_unknown_beta_is_a_400_naming_it(client: Client, key: str, stan
         assert words in err["error"]["message"]
         err = await client.post("document", {"name": "a.md", "text": "hi", "betas": bad}, status=400)
         assert words in err["error"]["message"]
+
+
+@pytest.mark.parametrize("name", ["betas", "user_profile_id", "workspace_id"])
+async def test_a_typed_request_field_given_as_null_is_a_400(client: Client, name: str):
+    # openapi.yaml types them without null; taking null as "absent" would make the contract say one thing and
+    # the server do another (schemathesis found user_profile_id: null answered 200)
+    err = await client.post("count", body(**{name: None}), status=400)
+    assert err["error"]["message"].startswith(f"{name}: expected ")
+    assert err["error"]["message"].endswith("got null")
+
+
+async def test_a_notebook_counted_for_a_model_id_beyond_ascii_is_answered(client: Client, key: str):
+    # the notebook's digest hashed the model id as ASCII: a 500 (schemathesis found it). With a key the API
+    # has the last word on a model it does not know (404 naming it); offline it is estimated with a warning.
+    nb = [{"id": "a", "cell_type": "markdown", "source": "hi"}]
+    err = await client.post("cells", {"model": "modèle-x", "cells": nb}, status=404)
+    assert err["error"]["message"] == "the API answered 404: model: modèle-x"
+    res = await client.post("cells", {"model": "modèle-x", "cells": nb, "mode": "offline"})
+    assert res["model"] == "modèle-x" and res["cells"][0]["tokens"] > 0 and not res["exact"]
+    assert any("unknown model 'modèle-x'" in w for w in res["warnings"])

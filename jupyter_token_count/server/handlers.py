@@ -356,6 +356,8 @@ _TYPED_FIELDS = {
     "thinking": (dict,),
     "messages": (list,),
     "betas": (list,),
+    "user_profile_id": (str,),
+    "workspace_id": (str,),
 }
 
 
