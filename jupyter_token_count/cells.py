@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -204,9 +205,10 @@ class PreparedNotebook:
         without rendering, serialising and hashing the whole notebook."""
         if self._digest is None:
             ids = "\n".join(r.identity for r in self.requests if r is not None)
-            head = f"jtc-notebook-v1\n{self.model}\n{int(self.include_outputs)}\n"
-            # an unknown model id may hold any character (it is still counted, with a warning)
-            self._digest = hashlib.sha256((head + ids).encode("utf-8", "surrogatepass")).hexdigest()
+            # the model id as JSON: an unknown id may hold any character (it is still counted, with a warning), and
+            # JSON makes it ASCII (a lone surrogate too) with no newline to run into the fields after it
+            head = f"jtc-notebook-v2\n{json.dumps([self.model, self.include_outputs])}\n"
+            self._digest = hashlib.sha256((head + ids).encode("ascii")).hexdigest()
         return self._digest
 
 

@@ -1330,3 +1330,17 @@ async def test_a_notebook_counted_for_a_model_id_beyond_ascii_is_answered(client
     res = await client.post("cells", {"model": "modèle-x", "cells": nb, "mode": "offline"})
     assert res["model"] == "modèle-x" and res["cells"][0]["tokens"] > 0 and not res["exact"]
     assert any("unknown model 'modèle-x'" in w for w in res["warnings"])
+
+
+@pytest.mark.parametrize("model", ["modèle-☃", "claude\n1"])
+def test_a_notebook_digest_takes_a_model_id_of_any_character(model: str):
+    # the digest finds a typing total in the cache; any id a request may name is hashed (never a 500), and ids that
+    # differ, or that differ only from where a newline would end the id's field, never share a digest
+    from jupyter_token_count.cells import prepare
+    from jupyter_token_count.request import Cell
+
+    nb = [Cell(id="a", cell_type="markdown", source="hi")]
+    digest = prepare(nb, model, False, None).digest
+    assert len(digest) == 64
+    others = {prepare(nb, m, o, None).digest for m, o in [(model + "x", False), (model, True), ("claude", True)]}
+    assert digest not in others
