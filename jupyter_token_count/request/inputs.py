@@ -254,13 +254,8 @@ def file_blocks(kind: str, payload: Any, where: str, include_outputs: bool) -> B
 
 
 def _part_path(obj: str | os.PathLike[str], where: str, include_outputs: bool) -> Blocks:
-    # a file among a message's parts: its errors say which part as well as which file
     path = Path(obj)
-    try:
-        kind, payload = files.read_path(path)
-    except InputError as exc:
-        raise exc.at(where) from None
-    return file_blocks(kind, payload, f"{where}, file '{path}'", include_outputs)
+    return file_blocks(*files.read_path(path), f"file '{path}'", include_outputs)
 
 
 def _media(data: bytes | bytearray | memoryview | tuple[bytes, str], where: str) -> dict[str, Any]:
