@@ -164,6 +164,24 @@ def test_bad_image_file_is_named(tmp_path: Path):
     assert p.returncode == 2 and "chart.png" in p.stderr and "corrupt" in p.stderr
 
 
+def test_a_bad_file_in_a_message_is_named_with_its_place(tmp_path: Path):
+    """A file a message refers to: the line names the input, the message and part, then the file."""
+    fake = tmp_path / "chart.png"
+    fake.write_bytes(b"not an image")
+    msgs = [{"role": "user", "content": "Hi"}, {"role": "user", "content": ["Look:", str(fake)]}]
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"messages": msgs}))
+    problem = f"file '{fake}': named like an image (.png) but its bytes are not PNG, JPEG, GIF or WebP"
+    for args, stdin, expected in (
+        ([str(request)], None, f"file '{request}', messages[1].content[1], {problem}"),
+        (["-"], json.dumps(msgs), f"stdin: messages[1].content[1], {problem}"),
+        ([f"--message={json.dumps(m)}" for m in msgs], None, f"--message: messages[1].content[1], {problem}"),
+    ):
+        p = cli(*args, "--offline", stdin=stdin, cwd=tmp_path)
+        assert p.returncode == 2, (p.stdout, p.stderr)
+        assert p.stderr.strip().splitlines() == [f"jupyter-token-count: {expected}"]
+
+
 def test_api_errors_exit_3_and_never_show_the_key(key_env, standin: StandIn, tmp_path: Path):
     # (an id nobody knows never reaches count_tokens: see test_batch's unknown-model tests)
     standin.fail_next(404, message="model: claude-opus-4-8 is not available to this organization")

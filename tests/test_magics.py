@@ -112,6 +112,10 @@ def test_display_shows_estimate_mark(ip, capsys):
         ("%count_tokens 'x' --off", "unrecognized arguments: --off"),
         ("%%count_tokens --tools not_defined\nhi", "--tools: name 'not_defined' is not defined"),
         ("%count_tokens Path('/nonexistent/file.pdf')", "file '/nonexistent/file.pdf': no such file"),
+        (
+            "%count_tokens [{'role': 'user', 'content': ['Look:', Path('/nonexistent/chart.png')]}]",
+            "messages[0].content[1], file '/nonexistent/chart.png': no such file",
+        ),
         ("%count_tokens 'x' --api", "mode 'api' needs an API key"),
     ],
 )
