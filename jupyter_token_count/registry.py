@@ -15,6 +15,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from .errors import InputError
+
 __all__ = [
     "ModelInfo",
     "Prices",
@@ -233,7 +235,8 @@ def resolve(model: str) -> ModelInfo:
     """The registry's record for ``model`` (id, alias or dated id). Unknown ids get a guessed record
     with ``known=False`` and no price, so callers can say so instead of inventing figures."""
     if not isinstance(model, str) or not model.strip():
-        raise ValueError("model must be a non-empty string such as 'claude-sonnet-5-5'")
+        # an InputError (a ValueError too): every surface answers it as the bad input it is (`-m ""` was a traceback)
+        raise InputError("model must be a non-empty string such as 'claude-sonnet-5-5'", "model")
     key = _DECORATION.sub("", model.strip())
     with _lock:
         if key in _overrides:

@@ -137,6 +137,7 @@ def test_strict_from_pyproject(tmp_path: Path):
         (["-"], '[{"role": "robot", "content": "x"}]', "stdin: messages[0].role: unknown role 'robot'"),
         (["-"], "[{]", "stdin: looks like JSON but is invalid"),
         (["-"], "   ", "stdin: empty"),
+        (["-m", "", "-"], "hi", "model: model must be a non-empty string"),  # was a traceback
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, stdin, expected, tmp_path: Path):
@@ -180,6 +181,15 @@ def test_a_bad_file_in_a_message_is_named_with_its_place(tmp_path: Path):
         p = cli(*args, "--offline", stdin=stdin, cwd=tmp_path)
         assert p.returncode == 2, (p.stdout, p.stderr)
         assert p.stderr.strip().splitlines() == [f"jupyter-token-count: {expected}"]
+
+
+def test_a_binary_file_is_named_with_what_a_file_must_be(tmp_path: Path):
+    (tmp_path / "data.bin").write_bytes(b"\x00\x01\x02 binary")
+    p = cli("data.bin", "--offline", cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+        "jupyter-token-count: file 'data.bin': a binary file (it holds NUL bytes), not text; "
+        "expected UTF-8 text, a PNG, JPEG, GIF or WebP image, or a PDF"
+    ]
 
 
 def test_api_errors_exit_3_and_never_show_the_key(key_env, standin: StandIn, tmp_path: Path):

@@ -18,6 +18,7 @@ from jupyter_token_count.request.inputs import from_input, kind_of
 
 MESSAGE = {"role": "user", "content": "Hi"}
 REPLY = {"role": "assistant", "content": "Hello"}
+READABLE = "expected UTF-8 text, a PNG, JPEG, GIF or WebP image, or a PDF"
 
 
 @pytest.fixture
@@ -127,7 +128,7 @@ def test_a_json_file_holds_any_input(tmp_path: Path, text_file: Path) -> None:
         ("missing.png", None, "no such file"),
         ("chart.png", b"not an image", "named like an image (.png) but its bytes are not PNG, JPEG, GIF or WebP"),
         ("scan.pdf", b"not a PDF", "named .pdf but it is not a PDF (no %PDF- header)"),
-        ("notes.txt", b"\xff\xfe\x00bad", "not UTF-8 text (byte 0 is invalid)"),
+        ("notes.txt", b"\xff\xfe\x00bad", "not UTF-8 text (byte 0 is invalid); " + READABLE),
         ("folder.png", "dir", "is a directory, not a file"),
     ],
 )
@@ -175,6 +176,8 @@ def test_files_that_hold_nothing_are_marked_empty(tmp_path: Path) -> None:
         ({"text": "Hi"}, "a dict must be a request body (with 'messages'), a message (with 'role'), "
                          "a content block (with 'type') or a notebook (with 'cells')"),
         (3.5, "content: cannot use a float as message content"),
+        (7, "content: cannot use an int as message content"),
+        ([{"role": "user", "content": None}], "messages[0].content: cannot use None as message content"),
         ([{"role": "user", "content": [{"text": "no type"}]}],
          "messages[0].content[0]: a content block needs a 'type' (text, image, document, tool_use, tool_result, ...)"),
         ([{"role": "user", "content": ["a", ["b"]]}], "messages[0].content[1]: cannot use a list as message content"),

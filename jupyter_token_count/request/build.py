@@ -8,6 +8,7 @@ from typing import Any
 from .. import registry
 from ..config import MAX_REQUEST_BYTES
 from ..errors import InputError
+from ..modelcheck import check_length
 from .betas import check_betas, with_needed
 from .body import COUNT_FIELDS, EMPTY_PROBE, HEADER_FIELDS, CountRequest
 from .guard import check_tree
@@ -78,12 +79,14 @@ def build_request(
         body["tools"] = [body["tools"]]
     if not isinstance(body["model"], str) or not body["model"].strip():
         raise InputError("model must be a non-empty string such as 'claude-sonnet-5-5'", "model")
+    check_length(body["model"])  # a request file's own model too (the server's document endpoint echoed 400 characters)
     info = registry.resolve(body["model"])
     req = CountRequest(body, empty=empty, betas=with_needed(body, given), headers=headers)
     try:
         req.size_bytes  # noqa: B018 -- encodes once (cached): data from SDK objects or files was not walked yet
-    except (UnicodeEncodeError, ValueError, RecursionError):
-        check_tree(body)  # names the place
+    except (UnicodeEncodeError, ValueError, RecursionError, TypeError):
+        # TypeError: bytes, a set, an object, mixed key types in a field no adapter converts (system, a block, tools)
+        check_tree(body, json_only=True)  # names the place
         raise InputError("the request cannot be encoded as JSON") from None
     try:
         validate_body(

@@ -285,7 +285,9 @@ def _block(block: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _other(obj: Any, where: str) -> dict[str, Any]:
-    raise InputError(f"cannot use a {type(obj).__name__} as message content", where)
+    name = type(obj).__name__
+    what = "None" if obj is None else f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+    raise InputError(f"cannot use {what} as message content", where)
 
 
 #: the one handler of each kind of content part
