@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jupyter_token_count import count_tokens
 from jupyter_token_count.errors import InputError
 from jupyter_token_count.request import build_request
+from jupyter_token_count.request.document import document_from_bytes
 
 M = "claude-sonnet-4-5"
 HI = [{"role": "user", "content": "Hi"}]
@@ -93,3 +96,54 @@ def test_a_request_files_own_model_id_is_held_to_the_length_of_one(tmp_path: Pat
     with pytest.raises(InputError) as err:
         build_request({"model": "claude-" + "x" * 400, "messages": HI})
     assert err.value.where == "model" and "a model id has at most 256 characters" in err.value.message
+
+
+# -- any Python value, anywhere: a request or an InputError, nothing else ------------------------------------------
+_odd = (
+    st.binary(max_size=8)
+    | st.sets(st.integers(), max_size=2)
+    | st.just(Path("no-such-dir/x.png"))
+    | st.just(object())
+    | st.integers(min_value=-(2**70), max_value=2**70)
+)
+_scalar = st.none() | st.booleans() | st.floats() | st.text(max_size=8) | _odd
+_key = st.text(max_size=6) | st.integers() | st.none()
+VALUE = st.recursive(
+    _scalar,
+    lambda kids: st.lists(kids, max_size=3) | st.tuples(kids, kids) | st.dictionaries(_key, kids, max_size=3),
+    max_leaves=12,
+)
+_types = st.sampled_from(["text", "image", "document", "tool_use", "tool_result", "thinking"])
+_block = st.fixed_dictionaries({"type": _types | VALUE}, optional={k: VALUE for k in ("text", "source", "input")})
+_message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "assistant"]) | VALUE, "content": st.lists(_block | VALUE, max_size=3) | VALUE}
+)
+_fields = st.fixed_dictionaries(
+    {}, optional={k: VALUE for k in ("system", "tools", "tool_choice", "thinking", "betas", "model")}
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_message, max_size=3) | VALUE, _fields)
+def test_any_python_value_is_a_request_or_an_input_error(messages: Any, fields: dict[str, Any]) -> None:
+    try:
+        build_request(messages, **fields)
+    except InputError as exc:
+        assert str(exc) and "Traceback" not in str(exc)
+
+
+_SIGNATURES = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"RIFF\x00\x00\x00\x00WEBP", b"%PDF-1.7\n", b""]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(_SIGNATURES),
+    st.binary(max_size=48),
+    st.sampled_from(["a.png", "b.jpg", "c.pdf", "d.txt", "e.json", "f"]),
+)
+def test_any_bytes_as_a_document_are_a_document_or_an_input_error(head: bytes, tail: bytes, name: str) -> None:
+    """What JupyterLab's viewers hand the server (POST document, base64): a signature with anything behind it."""
+    try:
+        document_from_bytes(name, head + tail, model=M)
+    except InputError as exc:
+        assert str(exc).startswith(f"document '{name}'")
