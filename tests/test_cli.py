@@ -129,6 +129,25 @@ def test_strict_from_pyproject(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (b"tool = 5\n# jupyter-token-count\n", "[tool.jupyter-token-count] must be a table of options"),
+        (b"[tool]\njupyter-token-count = 5\n", "[tool.jupyter-token-count] must be a table of options"),
+        (b"[tool.jupyter-token-count]\nstrict = true\n# caf\xe9\n", "cannot be read as TOML ('utf-8' codec"),
+        (b'[tool.jupyter-token-count]\nmodel = ""\n', "model must be a non-empty string or a list of them"),
+    ],
+)
+def test_a_pyproject_that_cannot_be_used_is_one_line_naming_it(tmp_path: Path, toml: bytes, expected: str):
+    """Each was a traceback (AttributeError, UnicodeDecodeError) or, for the empty model, a line not naming the file."""
+    (tmp_path / "pyproject.toml").write_bytes(toml)
+    (tmp_path / "p.txt").write_text("Hello")
+    p = cli("p.txt", "--offline", cwd=tmp_path)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert lines[0].startswith(f"jupyter-token-count: {tmp_path / 'pyproject.toml'}: ") and expected in lines[0]
+
+
+@pytest.mark.parametrize(
     "args,stdin,expected",
     [
         (["missing.ipynb"], None, "file 'missing.ipynb': no such file"),
