@@ -15,7 +15,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, shown
 
 __all__ = [
     "ModelInfo",
@@ -229,6 +229,16 @@ def _guess_tokenizer(model_id: str) -> str:
     if (major, minor) < (4, 8):
         return "v4.7"
     return "v4.8"
+
+
+#: the longest model id taken (the API's are under 50 characters): a longer one is not an id
+MAX_MODEL_ID = 256
+
+
+def check_length(model: str) -> None:
+    """Refuse a model id that cannot be one before it is compared, echoed or stored anywhere."""
+    if len(model) > MAX_MODEL_ID:
+        raise InputError(f"a model id has at most {MAX_MODEL_ID} characters, got {shown(model)}", "model")
 
 
 def resolve(model: str) -> ModelInfo:

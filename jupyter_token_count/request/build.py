@@ -8,7 +8,6 @@ from typing import Any
 from .. import registry
 from ..config import MAX_REQUEST_BYTES
 from ..errors import InputError
-from ..modelcheck import check_length
 from .betas import check_betas, with_needed
 from .body import COUNT_FIELDS, EMPTY_PROBE, HEADER_FIELDS, CountRequest
 from .guard import check_tree
@@ -79,7 +78,7 @@ def build_request(
         body["tools"] = [body["tools"]]
     if not isinstance(body["model"], str) or not body["model"].strip():
         raise InputError("model must be a non-empty string such as 'claude-sonnet-5-5'", "model")
-    check_length(body["model"])  # a request file's own model too (the server's document endpoint echoed 400 characters)
+    registry.check_length(body["model"])  # a request file's own model too (POST document echoed 400 characters)
     info = registry.resolve(body["model"])
     req = CountRequest(body, empty=empty, betas=with_needed(body, given), headers=headers)
     try:
