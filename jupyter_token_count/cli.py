@@ -19,8 +19,8 @@ from .errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_OVER_BUDGET,
+    InputError,
     TokenCountError,
-    UnknownModel,
 )
 from .markup import console
 from .project_config import ConfigError, find_config, read_config
@@ -284,7 +284,6 @@ def _json_arg(value: str, what: str) -> Any:
 def gather_inputs(args: argparse.Namespace) -> list[Input]:
     """Files as given, directories walked; a path that does not exist still gets its (error) row."""
     from .batch import DEFAULT_INCLUDE, excluded, walk
-    from .errors import InputError
 
     inputs: list[Input] = []
     include = (*DEFAULT_INCLUDE, *args.include)
@@ -340,7 +339,6 @@ def _tools(args: argparse.Namespace) -> list[Any] | None:
 
 def _betas(args: argparse.Namespace) -> list[str] | None:
     """--beta NAME, repeatable; a comma-separated list works too (as the anthropic-beta header spells it)."""
-    from .errors import InputError
     from .request.betas import check_betas
 
     names = [n.strip() for value in args.beta for n in value.split(",") if n.strip()]
@@ -390,7 +388,7 @@ def _check_models(args: argparse.Namespace, counter: Any, mode: str | None) -> d
     for model in dict.fromkeys(args.model or []):
         try:
             warning = check_model(model, counter.settings, mode, strict=not args.allow_unknown_model)
-        except UnknownModel as exc:
+        except InputError as exc:  # an id nobody knows, or none at all (-m "")
             raise _Fail(str(exc), EXIT_BAD_INPUT) from None
         if warning:
             warnings[model] = warning

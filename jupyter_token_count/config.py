@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import registry
-from .errors import ConfigError
+from .errors import ConfigError, InputError, shown
 
 MODES: tuple[str, ...] = ("auto", "api", "offline")
 
@@ -46,8 +46,9 @@ def api_origin(base_url: str | None) -> str:
 
 
 def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    # an InputError (a ValueError too): count_tokens(mode=...) is the caller's input, answered as any other
+    if not isinstance(mode, str) or mode not in MODES:
+        raise InputError(f"expected one of {', '.join(MODES)}, got {shown(mode)}", "mode")
     return mode
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import keyword
 import math
 import os
 import sys
@@ -52,6 +53,21 @@ def _unquote(text: str) -> str:
 
 class _MagicError(Exception):
     """A user-facing problem found while reading the magic's own arguments."""
+
+
+def _parse(magic: Any, line: str) -> Any:
+    try:
+        return parse_argstring(magic, line)
+    except ValueError as exc:  # shlex: an unclosed quote ("No closing quotation") was an "internal error"
+        raise _MagicError(f"the line cannot be read ({exc})") from None
+
+
+def _variable(text: str) -> str:
+    """The name ``-o`` stores the result under: one the user can then write (``-o 5`` would hide it)."""
+    name = _unquote(text)
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise _MagicError(f"-o/--output: {name!r} is not a Python variable name (e.g. -o r)")
+    return name
 
 
 @magics_class
@@ -278,7 +294,9 @@ class TokenCountMagics(Magics):
         return self._guard(lambda: self._run(line, cell))
 
     def _run(self, line: str, cell: str | None) -> Any:
-        args = parse_argstring(self.count_tokens, line)
+        args = _parse(self.count_tokens, line)
+        if args.output is not None:
+            args.output = _variable(args.output)
         expr = " ".join(args.expr).strip()
         job_only = [f"--{n}" for n in ("sample", "seed") if getattr(args, n) is not None]
         if args.max_output_tokens is not None:
@@ -430,11 +448,11 @@ class CallMeterMagics(Magics):
         Python: ``jupyter_token_count.meter_calls(...)``, ``stop_metering()``, ``call_log()``, ``call_report()``.
         """
         try:
-            args = parse_argstring(self.count_calls, line)
+            args = _parse(self.count_calls, line)
             return self._act(args)
         except UsageError as exc:
             print(f"count_calls: {exc} (see %count_calls? for the options)", file=sys.stderr)
-        except (TokenCountError, ValueError) as exc:
+        except (_MagicError, TokenCountError, ValueError) as exc:
             print(f"count_calls: {exc}", file=sys.stderr)
         except Exception as exc:  # a bug of ours must still not drown the user in a traceback
             print(f"count_calls: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)

@@ -18,7 +18,8 @@ from collections.abc import Iterable
 
 from . import registry
 from .config import Settings, check_mode
-from .errors import ApiError, InputError, UnknownModel, shown
+from .errors import ApiError, UnknownModel, shown
+from .registry import check_length
 
 __all__ = ["api_model_ids", "check_listed", "check_model", "closest", "is_listed", "unknown_message"]
 
@@ -28,14 +29,6 @@ _listed: dict[tuple[str, str | None], frozenset[str]] = {}
 #: the same → when the list last could not be fetched: a live panel must not wait on it at every keystroke
 _failed: dict[tuple[str, str | None], float] = {}
 RETRY_FAILED_LIST = 60.0
-#: the longest model id taken (the API's are under 50 characters): a longer one is not an id
-MAX_MODEL_ID = 256
-
-
-def check_length(model: str) -> None:
-    """Refuse a model id that cannot be one before it is compared, echoed or stored anywhere."""
-    if len(model) > MAX_MODEL_ID:
-        raise InputError(f"a model id has at most {MAX_MODEL_ID} characters, got {shown(model)}", "model")
 
 
 def _known_ids(extra: Iterable[str] = ()) -> list[str]:

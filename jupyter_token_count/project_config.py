@@ -43,9 +43,16 @@ def read_config(path: Path) -> dict[str, Any]:
     else:  # pragma: no cover
         import tomli as tomllib
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("jupyter-token-count", {})
-    except (tomllib.TOMLDecodeError, OSError) as exc:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:  # not UTF-8 was a traceback
         raise ConfigError(f"{path}: cannot be read as TOML ({exc})") from None
+    # `tool = 5` or `[tool] jupyter-token-count = 5` parse as TOML: say what the key must be (was an AttributeError)
+    tool = document.get("tool", {})
+    table = tool.get("jupyter-token-count", {}) if isinstance(tool, dict) else {}
+    if not isinstance(tool, dict) or not isinstance(table, dict):
+        raise ConfigError(
+            f"{path}: [tool.jupyter-token-count] must be a table of options (keys: {', '.join(CONFIG_KEYS)})"
+        )
     defaults: dict[str, Any] = {}
     for key, value in table.items():
         if key not in CONFIG_KEYS:
@@ -58,11 +65,11 @@ def read_config(path: Path) -> dict[str, Any]:
         ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
-        if not ok or (kind is list and not all(isinstance(v, str) for v in value)):
+        if not ok or (kind is list and not all(isinstance(v, str) and v.strip() for v in value)):
             expected = {
                 int: "a whole number",
                 float: "a number",
-                list: "a string or a list of strings",
+                list: "a non-empty string or a list of them",
                 bool: "true or false",
             }[kind]
             raise ConfigError(f"{path}: [tool.jupyter-token-count] {key} must be {expected}")

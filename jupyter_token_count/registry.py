@@ -15,6 +15,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from .errors import InputError, shown
+
 __all__ = [
     "ModelInfo",
     "Prices",
@@ -229,11 +231,22 @@ def _guess_tokenizer(model_id: str) -> str:
     return "v4.8"
 
 
+#: the longest model id taken (the API's are under 50 characters): a longer one is not an id
+MAX_MODEL_ID = 256
+
+
+def check_length(model: str) -> None:
+    """Refuse a model id that cannot be one before it is compared, echoed or stored anywhere."""
+    if len(model) > MAX_MODEL_ID:
+        raise InputError(f"a model id has at most {MAX_MODEL_ID} characters, got {shown(model)}", "model")
+
+
 def resolve(model: str) -> ModelInfo:
     """The registry's record for ``model`` (id, alias or dated id). Unknown ids get a guessed record
     with ``known=False`` and no price, so callers can say so instead of inventing figures."""
     if not isinstance(model, str) or not model.strip():
-        raise ValueError("model must be a non-empty string such as 'claude-sonnet-5-5'")
+        # an InputError (a ValueError too): every surface answers it as the bad input it is (`-m ""` was a traceback)
+        raise InputError("model must be a non-empty string such as 'claude-sonnet-5-5'", "model")
     key = _DECORATION.sub("", model.strip())
     with _lock:
         if key in _overrides:

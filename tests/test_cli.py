@@ -129,6 +129,25 @@ def test_strict_from_pyproject(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (b"tool = 5\n# jupyter-token-count\n", "[tool.jupyter-token-count] must be a table of options"),
+        (b"[tool]\njupyter-token-count = 5\n", "[tool.jupyter-token-count] must be a table of options"),
+        (b"[tool.jupyter-token-count]\nstrict = true\n# caf\xe9\n", "cannot be read as TOML ('utf-8' codec"),
+        (b'[tool.jupyter-token-count]\nmodel = ""\n', "model must be a non-empty string or a list of them"),
+    ],
+)
+def test_a_pyproject_that_cannot_be_used_is_one_line_naming_it(tmp_path: Path, toml: bytes, expected: str):
+    """Each was a traceback (AttributeError, UnicodeDecodeError) or, for the empty model, a line not naming the file."""
+    (tmp_path / "pyproject.toml").write_bytes(toml)
+    (tmp_path / "p.txt").write_text("Hello")
+    p = cli("p.txt", "--offline", cwd=tmp_path)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert lines[0].startswith(f"jupyter-token-count: {tmp_path / 'pyproject.toml'}: ") and expected in lines[0]
+
+
+@pytest.mark.parametrize(
     "args,stdin,expected",
     [
         (["missing.ipynb"], None, "file 'missing.ipynb': no such file"),
@@ -137,6 +156,7 @@ def test_strict_from_pyproject(tmp_path: Path):
         (["-"], '[{"role": "robot", "content": "x"}]', "stdin: messages[0].role: unknown role 'robot'"),
         (["-"], "[{]", "stdin: looks like JSON but is invalid"),
         (["-"], "   ", "stdin: empty"),
+        (["-m", "", "-"], "hi", "model: model must be a non-empty string"),  # was a traceback
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, stdin, expected, tmp_path: Path):
@@ -162,6 +182,33 @@ def test_bad_image_file_is_named(tmp_path: Path):
     fake.write_bytes(b"GIF89a-but-truncated")
     p = cli(str(fake))
     assert p.returncode == 2 and "chart.png" in p.stderr and "corrupt" in p.stderr
+
+
+def test_a_bad_file_in_a_message_is_named_with_its_place(tmp_path: Path):
+    """A file a message refers to: the line names the input, the message and part, then the file."""
+    fake = tmp_path / "chart.png"
+    fake.write_bytes(b"not an image")
+    msgs = [{"role": "user", "content": "Hi"}, {"role": "user", "content": ["Look:", str(fake)]}]
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"messages": msgs}))
+    problem = f"file '{fake}': named like an image (.png) but its bytes are not PNG, JPEG, GIF or WebP"
+    for args, stdin, expected in (
+        ([str(request)], None, f"file '{request}', messages[1].content[1], {problem}"),
+        (["-"], json.dumps(msgs), f"stdin: messages[1].content[1], {problem}"),
+        ([f"--message={json.dumps(m)}" for m in msgs], None, f"--message: messages[1].content[1], {problem}"),
+    ):
+        p = cli(*args, "--offline", stdin=stdin, cwd=tmp_path)
+        assert p.returncode == 2, (p.stdout, p.stderr)
+        assert p.stderr.strip().splitlines() == [f"jupyter-token-count: {expected}"]
+
+
+def test_a_binary_file_is_named_with_what_a_file_must_be(tmp_path: Path):
+    (tmp_path / "data.bin").write_bytes(b"\x00\x01\x02 binary")
+    p = cli("data.bin", "--offline", cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+        "jupyter-token-count: file 'data.bin': a binary file (it holds NUL bytes), not text; "
+        "expected UTF-8 text, a PNG, JPEG, GIF or WebP image, or a PDF"
+    ]
 
 
 def test_api_errors_exit_3_and_never_show_the_key(key_env, standin: StandIn, tmp_path: Path):

@@ -18,6 +18,7 @@ from jupyter_token_count.request.inputs import from_input, kind_of
 
 MESSAGE = {"role": "user", "content": "Hi"}
 REPLY = {"role": "assistant", "content": "Hello"}
+READABLE = "expected UTF-8 text, a PNG, JPEG, GIF or WebP image, or a PDF"
 
 
 @pytest.fixture
@@ -116,7 +117,45 @@ def test_a_json_file_holds_any_input(tmp_path: Path, text_file: Path) -> None:
     # but it is not a content block: it says so, naming the file
     with pytest.raises(InputError) as err:
         from_input([{"role": "user", "content": ["Look:", str(body)]}])
-    assert str(err.value) == f"file '{body}': a JSON file holds messages, not a content block; pass it on its own"
+    assert str(err.value) == (
+        f"messages[0].content[1], file '{body}': a JSON file holds messages, not a content block; pass it on its own"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "problem"),
+    [
+        ("missing.png", None, "no such file"),
+        ("chart.png", b"not an image", "named like an image (.png) but its bytes are not PNG, JPEG, GIF or WebP"),
+        ("scan.pdf", b"not a PDF", "named .pdf but it is not a PDF (no %PDF- header)"),
+        ("notes.txt", b"\xff\xfe\x00bad", "not UTF-8 text (byte 0 is invalid); " + READABLE),
+        ("folder.png", "dir", "is a directory, not a file"),
+    ],
+)
+def test_a_file_part_error_says_which_message_and_part(
+    tmp_path: Path, name: str, data: bytes | str | None, problem: str
+) -> None:
+    """A file given as a content part: its error names the message and the part that hold it, then the file
+    (as a cell's error names the cell), whichever way the part is given."""
+    path = tmp_path / name
+    if data == "dir":
+        path.mkdir()
+    elif isinstance(data, bytes):
+        path.write_bytes(data)
+    conversation = [MESSAGE, REPLY]
+    cases = [
+        ([*conversation, {"role": "user", "content": ["Look:", path]}], "messages[2].content[1]"),
+        ([*conversation, {"role": "user", "content": path}], "messages[2].content"),
+        (["Look:", "and this:", path], "messages[0].content[2]"),  # a list of parts is one user message
+        ({"system": "Be brief.", "messages": [{"role": "user", "content": [path, "What is it?"]}]},
+         "messages[0].content[0]"),
+    ]  # fmt: skip
+    if data is not None and data != "dir":  # a string names a file only when one exists
+        cases.append(([{"role": "user", "content": ["Look:", str(path)]}], "messages[0].content[1]"))
+    for obj, where in cases:
+        with pytest.raises(InputError) as err:
+            build_request(obj, model="claude-sonnet-4-5")
+        assert str(err.value) == f"{where}, file '{path}': {problem}", obj
 
 
 def test_files_that_hold_nothing_are_marked_empty(tmp_path: Path) -> None:
@@ -137,6 +176,8 @@ def test_files_that_hold_nothing_are_marked_empty(tmp_path: Path) -> None:
         ({"text": "Hi"}, "a dict must be a request body (with 'messages'), a message (with 'role'), "
                          "a content block (with 'type') or a notebook (with 'cells')"),
         (3.5, "content: cannot use a float as message content"),
+        (7, "content: cannot use an int as message content"),
+        ([{"role": "user", "content": None}], "messages[0].content: cannot use None as message content"),
         ([{"role": "user", "content": [{"text": "no type"}]}],
          "messages[0].content[0]: a content block needs a 'type' (text, image, document, tool_use, tool_result, ...)"),
         ([{"role": "user", "content": ["a", ["b"]]}], "messages[0].content[1]: cannot use a list as message content"),

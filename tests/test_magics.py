@@ -112,7 +112,14 @@ def test_display_shows_estimate_mark(ip, capsys):
         ("%count_tokens 'x' --off", "unrecognized arguments: --off"),
         ("%%count_tokens --tools not_defined\nhi", "--tools: name 'not_defined' is not defined"),
         ("%count_tokens Path('/nonexistent/file.pdf')", "file '/nonexistent/file.pdf': no such file"),
+        (
+            "%count_tokens [{'role': 'user', 'content': ['Look:', Path('/nonexistent/chart.png')]}]",
+            "messages[0].content[1], file '/nonexistent/chart.png': no such file",
+        ),
         ("%count_tokens 'x' --api", "mode 'api' needs an API key"),
+        ("%count_tokens 'x' \"unclosed --offline", "the line cannot be read (No closing quotation)"),
+        ("%count_tokens 'x' -o 5 --offline", "-o/--output: '5' is not a Python variable name"),
+        ("%count_tokens 'x' -o import --offline", "-o/--output: 'import' is not a Python variable name"),
     ],
 )
 def test_errors_are_one_line_and_the_kernel_stays_usable(ip, capsys, code, expected):
@@ -125,6 +132,12 @@ def test_errors_are_one_line_and_the_kernel_stays_usable(ip, capsys, code, expec
     assert len(lines) == 1 and lines[0].startswith("count_tokens: ") and expected in lines[0], err
     assert "Traceback" not in err
     assert run(ip, "1 + 1") == 2
+
+
+def test_a_quoted_output_name_is_the_name(ip):
+    # IPython keeps an option's quotes: the result went to a variable named "'r'", which no one can write
+    run(ip, "%count_tokens 'Hello' --offline -o 'r' -q")
+    assert isinstance(ip.user_ns.get("r"), TokenCount) and "'r'" not in ip.user_ns
 
 
 def test_help_is_real(ip):

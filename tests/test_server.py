@@ -394,6 +394,13 @@ def _python_json_error(raw: bytes) -> str:
             "invalid_request_error",
             "messages[0].content[0].source",
         ),
+        (  # a file's bytes as a content part: the message and the part that hold them, as everywhere
+            b'{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": [{"type": "text", '
+            b'"text": "Look:"}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", '
+            b'"data": "aGVsbG8="}}]}]}',
+            "invalid_request_error",
+            "messages[1].content[1].source: media_type says image/png but the bytes are not an image",
+        ),
         (
             b'{"messages": [{"role": "user", "content": "x"}], "temperatur": 1}',
             "invalid_request_error",
@@ -1173,6 +1180,17 @@ async def test_document_json_that_is_neither_is_text_and_says_so(client: Client)
         ({"name": "a.md", "text": 5}, "text: expected the document's text (a string), got a number"),
         ({"name": "a.md", "text": "x", "selection": ["x"]}, "selection: expected a string or null, got an array"),
         ({"name": "m.json", "text": '[{"role": "user", "content": []}]'}, "document 'm.json'"),
+        (
+            {"name": "m.json", "text": json.dumps([{"role": "user", "content": ["Look:", {"type": "document"}]}])},
+            "document 'm.json', messages[0].content[1]: document block needs a 'source' object",
+        ),
+        (  # a request file's own model id is held to the length of one, as the body's is
+            {
+                "name": "r.json",
+                "text": json.dumps({"model": "c" * 400, "messages": [{"role": "user", "content": "x"}]}),
+            },
+            "document 'r.json', model: a model id has at most 256 characters",
+        ),
     ],
 )
 async def test_document_bad_input_is_400(client: Client, payload: dict[str, Any], message: str):
@@ -1241,6 +1259,14 @@ async def test_document_images_and_pdfs_count_as_the_cli_counts_the_file(
         (
             {"name": "a.png", "text": base64.b64encode(b"hello").decode(), "encoding": "base64"},
             "document 'a.png': named like an image (.png) but its bytes are not PNG, JPEG, GIF or WebP",
+        ),
+        (  # a PNG signature with no image behind it: the tooltip's note opened it before validation, a 500
+            {
+                "name": "a.png",
+                "text": base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(40)).decode(),
+                "encoding": "base64",
+            },
+            "document 'a.png', messages[0].content[0]: the image data is corrupt or truncated",
         ),
         ({"name": "a.md", "text": "x", "encoding": "utf-16"}, 'encoding: expected text or base64, got "utf-16"'),
         (

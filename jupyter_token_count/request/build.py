@@ -78,12 +78,14 @@ def build_request(
         body["tools"] = [body["tools"]]
     if not isinstance(body["model"], str) or not body["model"].strip():
         raise InputError("model must be a non-empty string such as 'claude-sonnet-5-5'", "model")
+    registry.check_length(body["model"])  # a request file's own model too (POST document echoed 400 characters)
     info = registry.resolve(body["model"])
     req = CountRequest(body, empty=empty, betas=with_needed(body, given), headers=headers)
     try:
         req.size_bytes  # noqa: B018 -- encodes once (cached): data from SDK objects or files was not walked yet
-    except (UnicodeEncodeError, ValueError, RecursionError):
-        check_tree(body)  # names the place
+    except (UnicodeEncodeError, ValueError, RecursionError, TypeError):
+        # TypeError: bytes, a set, an object, mixed key types in a field no adapter converts (system, a block, tools)
+        check_tree(body, json_only=True)  # names the place
         raise InputError("the request cannot be encoded as JSON") from None
     try:
         validate_body(

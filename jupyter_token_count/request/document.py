@@ -97,11 +97,12 @@ def document_from_bytes(name: str, data: bytes, **build: Any) -> Document:
         return document_request(name, text, **build)
     kind, payload = files.classify_bytes(data, suffix, where)  # an image or a PDF, or the name's complaint
     blocks = file_blocks(kind, payload, where, include_outputs=False)
-    note = _image_note(payload, build.get("model")) if kind == "image" else "a PDF document, as one user message"
     try:
         req = build_request([{"role": "user", "content": blocks}], **build)
     except InputError as exc:
         raise exc.at(where) from None
+    # after validation: an image whose header Pillow cannot read is a 400 there, not a 500 here
+    note = _image_note(payload, build.get("model")) if kind == "image" else "a PDF document, as one user message"
     return Document(kind, note, req)
 
 

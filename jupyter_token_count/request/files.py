@@ -149,6 +149,10 @@ def read_path(path: Path) -> tuple[str, Any]:
     return classify_bytes(data, path.suffix, where)
 
 
+#: what a file must be to be counted (said when one is none of them)
+_READABLE = "expected UTF-8 text, a PNG, JPEG, GIF or WebP image, or a PDF"
+
+
 def classify_bytes(data: bytes, suffix: str, where: str) -> tuple[str, Any]:
     """A file's bytes, named with ``suffix``, → what they hold, as ``read_path`` says (errors name ``where``):
     the CLI reading a file and the server reading a document JupyterLab holds as base64 read it alike."""
@@ -165,7 +169,9 @@ def classify_bytes(data: bytes, suffix: str, where: str) -> tuple[str, Any]:
     try:
         text = _decode_text(data)
     except InputError as exc:
-        raise exc.at(where) from None
+        raise InputError(f"{exc.message}; {_READABLE}", where) from None
+    if "\x00" in text[:8192]:  # valid UTF-8 but a binary file all the same (git's test): not prompt text
+        raise InputError(f"a binary file (it holds NUL bytes), not text; {_READABLE}", where)
     if not text.strip():  # an empty file (whatever its kind) holds nothing to count, which is not an error
         return "empty", ""
     if suffix == ".ipynb":

@@ -60,11 +60,15 @@ def _bad_unicode(text: str) -> str:
     return "is not valid Unicode"
 
 
-def check_tree(obj: Any, where: str = "", *, max_depth: int = MAX_DEPTH, base_depth: int = 0) -> None:
+def check_tree(
+    obj: Any, where: str = "", *, max_depth: int = MAX_DEPTH, base_depth: int = 0, json_only: bool = False
+) -> None:
     """Raise ``InputError`` naming the first place in ``obj`` (JSON-like data: dicts, lists, tuples and
     scalars; anything else is left to the adapters) that is nested deeper than ``max_depth``, holds a
     string or key that is not valid Unicode, or a number that is not finite. ``base_depth`` is the depth
-    ``obj`` itself sits at in the request (so a cell's outputs are measured like the request they become)."""
+    ``obj`` itself sits at in the request (so a cell's outputs are measured like the request they become).
+    ``json_only``: ``obj`` is a built body, so anything JSON cannot hold (bytes, a set, a non-string key, an
+    integer past Python's digit limit) is refused too, where it is."""
     stack: list[tuple[Any, str, int]] = [(obj, where, base_depth)]
     while stack:
         node, path, depth = stack.pop()
@@ -74,6 +78,19 @@ def check_tree(obj: Any, where: str = "", *, max_depth: int = MAX_DEPTH, base_de
         elif isinstance(node, float):
             if not math.isfinite(node):
                 raise InputError(f"{shown(node)} is not a valid JSON number", _short(path) or None)
+        elif json_only and isinstance(node, int) and not isinstance(node, bool):
+            try:
+                str(node)
+            except ValueError:  # past sys.get_int_max_str_digits(): json.dumps cannot write it
+                raise InputError(
+                    f"an integer of about {node.bit_length() * 0.30103:,.0f} digits is too large for JSON",
+                    _short(path) or None,
+                ) from None
+        elif json_only and not isinstance(node, (Mapping, list, tuple, bool)) and node is not None:
+            raise InputError(
+                f"expected a JSON value (a string, number, boolean, null, object or array), got {type(node).__name__}",
+                _short(path) or None,
+            )
         elif isinstance(node, (Mapping, list, tuple)):
             if depth >= max_depth:
                 raise InputError(
@@ -85,7 +102,7 @@ def check_tree(obj: Any, where: str = "", *, max_depth: int = MAX_DEPTH, base_de
                     if isinstance(key, str):
                         if not _valid_unicode(key):
                             raise InputError(f"a key {_bad_unicode(key)}", _short(path) or None)
-                    elif not isinstance(key, (int, float, bool)) and key is not None:
+                    elif json_only or (not isinstance(key, (int, float, bool)) and key is not None):
                         raise InputError(f"object keys must be strings, not {type(key).__name__}", _short(path) or None)
                     stack.append((value, _join(path, key), depth + 1))
             else:

@@ -209,9 +209,10 @@ _INPUT: dict[str, Callable[[Any, bool], Parsed]] = {
     "request": _request,
     "notebook": _notebook,
     "message": _message,
-    "block": lambda block, _: _user([_block(block, "content[0]")]),
+    # a lone block or a list of parts is the request's one user message: errors name the place as validation does
+    "block": lambda block, _: _user([_block(block, "messages[0].content[0]")]),
     "messages": _messages,
-    "parts": lambda items, outputs: _user(_parts(items, "content", outputs)),
+    "parts": lambda items, outputs: _user(_parts(items, "messages[0].content", outputs)),
     "media": lambda data, _: _user([_media(data, "content")]),
     "pil": lambda img, _: _user([_pil(img, "content")]),
     "none": _refuse("nothing to count: got None"),
@@ -255,7 +256,10 @@ def file_blocks(kind: str, payload: Any, where: str, include_outputs: bool) -> B
 
 def _part_path(obj: str | os.PathLike[str], where: str, include_outputs: bool) -> Blocks:
     path = Path(obj)
-    return file_blocks(*files.read_path(path), f"file '{path}'", include_outputs)
+    try:
+        return file_blocks(*files.read_path(path), f"file '{path}'", include_outputs)
+    except InputError as exc:  # the file alone does not say which message and part of the request holds it
+        raise exc.at(where) from None
 
 
 def _media(data: bytes | bytearray | memoryview | tuple[bytes, str], where: str) -> dict[str, Any]:
@@ -281,7 +285,9 @@ def _block(block: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _other(obj: Any, where: str) -> dict[str, Any]:
-    raise InputError(f"cannot use a {type(obj).__name__} as message content", where)
+    name = type(obj).__name__
+    what = "None" if obj is None else f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+    raise InputError(f"cannot use {what} as message content", where)
 
 
 #: the one handler of each kind of content part

@@ -68,7 +68,9 @@ def image_size(data: bytes) -> tuple[int, int]:
             f"the image header declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; the API "
             f"accepts at most {MAX_IMAGE_EDGE}×{MAX_IMAGE_EDGE}"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except UnidentifiedImageError:  # its text names a BytesIO object and its address: nothing a user can act on
+        raise InputError("the image data is corrupt or truncated (no image format could read it)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"the image data is corrupt or truncated ({exc})") from None
     return size
 

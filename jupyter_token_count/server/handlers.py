@@ -32,7 +32,8 @@ from ..errors import (
     TokenCountError,
 )
 from ..limiter import MAX_PAUSE
-from ..modelcheck import MAX_MODEL_ID, check_listed
+from ..modelcheck import check_listed
+from ..registry import MAX_MODEL_ID
 from ..request import CountRequest, build_request, cells_from_json, check_tree, notebook_request
 from ..request.document import document_from_bytes, document_request
 from ..request.files import strings_may_be_paths
