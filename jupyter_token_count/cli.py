@@ -22,7 +22,7 @@ from .errors import (
     TokenCountError,
     UnknownModel,
 )
-from .markup import console
+from .markup import console, reader_may_leave
 from .project_config import ConfigError, find_config, read_config
 from .report import RENDERERS, Budgets, apply_budgets, build_report
 
@@ -445,7 +445,8 @@ def _main(args: argparse.Namespace) -> int:
     _tell(rows, model_warnings, budget_lines)
     single = len(rows) == 1 and not any(Path(f).is_dir() for f in args.files)
     report = build_report(rows, budgets, budget_lines, compare=len(opts.models) > 1, single=single)
-    RENDERERS[args.format or ("json" if args.json else "table")](report)
+    with reader_may_leave():
+        RENDERERS[args.format or ("json" if args.json else "table")](report)
     return _exit_code(rows, budget_lines)
 
 
