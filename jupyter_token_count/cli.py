@@ -52,8 +52,8 @@ examples:
       add a tool definition (repeatable)
   jupyter-token-count request.json --beta interleaved-thinking-2025-05-14
       count with a beta (repeatable); a request body's own "betas" are used too
-  jupyter-token-count notebooks/*.ipynb --json | jq '.[].input_tokens'
-      machine-readable output: one object per input and model
+  jupyter-token-count notebooks/ --json | jq '.[].input_tokens'
+      machine-readable output: an array, one object per input and model (one file alone gives one object)
   jupyter-token-count estimate batch.jsonl
       what a Message Batches file or a JSONL of requests will cost (see: jupyter-token-count estimate --help)
 

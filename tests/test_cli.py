@@ -313,3 +313,22 @@ def test_a_reader_that_stops_reading_is_no_traceback(args, code, tmp_path: Path)
         os.close(write_end)
     assert not any(s in p.stderr for s in ("Traceback", "BrokenPipe", "Exception ignored")), p.stderr
     assert p.returncode == code, p.stderr
+
+
+def test_the_help_s_jq_example_works_on_a_folder_of_one_notebook(tmp_path: Path):
+    """The --help example piping --json into `jq '.[]…'` must get an array, also where the folder holds one notebook
+    (a glob of one file gives one object, on which `.[].input_tokens` fails)."""
+    import glob
+    import shlex
+
+    line = next(x for x in build_parser().format_help().splitlines() if "--json | jq" in x)
+    command, _, jq = line.strip().partition(" | ")
+    assert jq.startswith("jq '.[]")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Hi")]), folder / "a.ipynb")
+    argv = [m for a in shlex.split(command)[1:] for m in (sorted(glob.glob(a, root_dir=tmp_path)) or [a])]
+    p = cli(*argv, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert isinstance(rows, list) and [r["input"] for r in rows] == ["notebooks/a.ipynb"]
