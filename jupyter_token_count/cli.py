@@ -22,7 +22,7 @@ from .errors import (
     InputError,
     TokenCountError,
 )
-from .markup import console
+from .markup import console, reader_may_leave
 from .project_config import ConfigError, find_config, read_config
 from .report import RENDERERS, Budgets, apply_budgets, build_report
 
@@ -52,8 +52,8 @@ examples:
       add a tool definition (repeatable)
   jupyter-token-count request.json --beta interleaved-thinking-2025-05-14
       count with a beta (repeatable); a request body's own "betas" are used too
-  jupyter-token-count notebooks/*.ipynb --json | jq '.[].input_tokens'
-      machine-readable output: one object per input and model
+  jupyter-token-count notebooks/ --json | jq '.[].input_tokens'
+      machine-readable output: an array, one object per input and model (one file alone gives one object)
   jupyter-token-count estimate batch.jsonl
       what a Message Batches file or a JSONL of requests will cost (see: jupyter-token-count estimate --help)
 
@@ -443,7 +443,8 @@ def _main(args: argparse.Namespace) -> int:
     _tell(rows, model_warnings, budget_lines)
     single = len(rows) == 1 and not any(Path(f).is_dir() for f in args.files)
     report = build_report(rows, budgets, budget_lines, compare=len(opts.models) > 1, single=single)
-    RENDERERS[args.format or ("json" if args.json else "table")](report)
+    with reader_may_leave():
+        RENDERERS[args.format or ("json" if args.json else "table")](report)
     return _exit_code(rows, budget_lines)
 
 

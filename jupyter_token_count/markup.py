@@ -3,10 +3,14 @@ report: shown as written, never acted on. Issue 22's rules, shared by every repo
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["console", "md", "md_code", "visible"]
+__all__ = ["console", "md", "md_code", "reader_may_leave", "visible"]
 
 #: what a terminal acts on (C0 and C1 controls, DEL) or lets reorder what it shows (bidirectional controls)
 UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -41,7 +45,26 @@ def console(stderr: bool = False) -> Any:
     squeezed into 80 columns wraps every name)."""
     from rich.console import Console
 
-    out = Console(stderr=stderr, highlight=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # rich's own exits 1, which our CLI means as "over budget"
+            self.quiet = True
+            raise BrokenPipeError
+
+    out = _Console(stderr=stderr, highlight=False)
     if not out.is_terminal:
-        out = Console(stderr=stderr, highlight=False, width=160)
+        out = _Console(stderr=stderr, highlight=False, width=160)
     return out
+
+
+@contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """Around writing a report to stdout: a reader that stopped reading (``| head -1``) makes the rest of the report
+    go nowhere, quietly, instead of a BrokenPipeError traceback; the caller's exit status stands."""
+    try:
+        yield
+        sys.stdout.flush()  # a pipe's buffer is written here, not by the interpreter's last flush at exit
+    except BrokenPipeError:
+        # what is still buffered, and the interpreter's last flush, go to /dev/null rather than fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

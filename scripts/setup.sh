@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 extra="${1:-lab}"
 python="${PYTHON:-python3}"
 
+# PYTHON picks the interpreter (`PYTHON=python3.13 make test`): a .venv made earlier with another one is made anew,
+# not silently kept.
+if [ -n "${PYTHON:-}" ] && [ -x .venv/bin/python ]; then
+  version='import sys; print("%d.%d" % sys.version_info[:2])'
+  want="$("$python" -c "$version")"
+  have="$(.venv/bin/python -c "$version" 2>/dev/null || echo unknown)"
+  if [ "$want" != "$have" ]; then
+    echo "» .venv holds Python $have but PYTHON=$python is $want: making .venv anew"
+    rm -rf .venv
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "» creating .venv"
   "$python" -m venv .venv

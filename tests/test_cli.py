@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -318,3 +319,63 @@ def test_context_editing_shows_the_count_before_the_edits(key_env, standin: Stan
     table = cli(str(req), env=key_env).stdout
     assert f"after context editing, {before:,} before" in table
     assert f"after context editing, {before:,} before" in cli(str(req), "--format", "csv", env=key_env).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        ([], 0),
+        (["--json"], 0),
+        (["-f", "csv"], 0),
+        (["-f", "markdown"], 0),
+        (["--max-tokens", "1"], 1),  # the budget's verdict survives a reader that left
+        (["--json", "--max-tokens", "1"], 1),
+        (["estimate", "BATCH", "--offline"], 0),
+        (["estimate", "BATCH", "--offline", "--json"], 0),
+    ],
+)
+def test_a_reader_that_stops_reading_is_no_traceback(args, code, tmp_path: Path):
+    """`jupyter-token-count nb.ipynb --json | head -1`: stdout closes before the report is written. The report is
+    dropped quietly, and the exit status is still the count's (not 1, "over budget", nor a traceback)."""
+    (tmp_path / "prompt.txt").write_text("Hello, Claude\n")
+    batch = tmp_path / "batch.jsonl"
+    request = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    batch.write_text(json.dumps({"custom_id": "a", "params": request}) + "\n")
+    args = [str(batch) if a == "BATCH" else a for a in args]
+    argv = args if args[:1] == ["estimate"] else ["prompt.txt", *args]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads: the first write fails with EPIPE
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "jupyter_token_count.cli", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+            # buffered as a user's stdout is (not PYTHONUNBUFFERED): the write may fail only at the last flush
+            env={k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "PYTHONUNBUFFERED")},
+        )
+    finally:
+        os.close(write_end)
+    assert not any(s in p.stderr for s in ("Traceback", "BrokenPipe", "Exception ignored")), p.stderr
+    assert p.returncode == code, p.stderr
+
+
+def test_the_help_s_jq_example_works_on_a_folder_of_one_notebook(tmp_path: Path):
+    """The --help example piping --json into `jq '.[]…'` must get an array, also where the folder holds one notebook
+    (a glob of one file gives one object, on which `.[].input_tokens` fails)."""
+    import glob
+    import shlex
+
+    line = next(x for x in build_parser().format_help().splitlines() if "--json | jq" in x)
+    command, _, jq = line.strip().partition(" | ")
+    assert jq.startswith("jq '.[]")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Hi")]), folder / "a.ipynb")
+    argv = [m for a in shlex.split(command)[1:] for m in (sorted(glob.glob(a, root_dir=tmp_path)) or [a])]
+    p = cli(*argv, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert isinstance(rows, list) and [r["input"] for r in rows] == ["notebooks/a.ipynb"]

@@ -9,6 +9,7 @@ ctok made unimportable, which is what a user below 3.12 has."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -115,3 +116,21 @@ def test_the_call_meter_line_names_it(forced: None, standin: StandIn, capsys: py
     rec = jtc.call_log()[-1]
     assert rec.exact is False and COARSE in rec.count_note
     assert COARSE in capsys.readouterr().err  # the line as printed outside a kernel
+
+
+def test_a_job_estimate_without_ctok_gives_the_real_reason_and_leaves_the_environment_alone(
+    no_ctok: None, monkeypatch: pytest.MonkeyPatch
+):
+    """estimate_job told its in-process scan to use the fallback by setting JUPYTER_TOKEN_COUNT_ESTIMATOR in this
+    process's own environment: below Python 3.12 the job's note, and every estimate after it in the kernel, then
+    blamed that variable (which the user never set) instead of the missing ctok, and child processes inherited it."""
+    from jupyter_token_count import estimate_job
+
+    monkeypatch.delenv(textmod.ENV_VAR, raising=False)
+    before = textmod.fallback_reason()
+    assert before and textmod.ENV_VAR not in before
+    est = estimate_job(["Hello, Claude", "Summarise the quarter."], model=M, mode="offline", jobs=1)
+    coarse = [n for n in est.notes if COARSE in n]
+    assert coarse == [before], est.notes
+    assert textmod.ENV_VAR not in os.environ
+    assert textmod.ENV_VAR not in count_tokens("Hello, Claude", model=M).reason

@@ -56,9 +56,12 @@ def test_install_lines_name_nothing_that_does_not_exist():
     for path in [ROOT / "binder" / "environment.yml", ROOT / ".pre-commit-hooks.yaml"]:
         text = path.read_text(encoding="utf-8")
         assert "<owner>" not in text and "pip install jupyter-token-count" not in text, path
-    # every pip line installs this checkout, a wheel it builds, or a named dependency
-    for line in re.findall(r"^\s*pip install .*$", README, re.MULTILINE):
-        assert re.search(r'"\.\[lab\]"|--find-links (dist|wheels) "?jupyter-token-count', line), line
+    # every pip line, in a block or inline, installs this checkout, a wheel it builds, or a named dependency (the
+    # package is not on PyPI: `pip install "jupyter-token-count[dask]"` finds nothing)
+    lines = re.findall(r"^\s*pip install .*$", README, re.MULTILINE) + re.findall(r"`(pip install [^`]*)`", README)
+    assert len(lines) >= 4
+    for line in lines:
+        assert re.search(r'"\.\[\w+\]"|--find-links (dist|wheels) "?jupyter-token-count|\bctok==', line), line
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^dist:", makefile, re.MULTILINE), "the README names `make dist`"
 

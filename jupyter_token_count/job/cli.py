@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from ..errors import EXIT_BAD_INPUT, EXIT_COULD_NOT_COUNT, EXIT_INTERRUPTED, EXIT_OK, EXIT_OVER_BUDGET
 from ..formatting import format_tokens
-from ..markup import console, md, md_code, visible
+from ..markup import console, md, md_code, reader_may_leave, visible
 
 PROG = "jupyter-token-count estimate"
 FORMATS = ("table", "json", "markdown")
@@ -195,12 +195,13 @@ def _main(args: argparse.Namespace) -> int:
     over = _over_budget(est, args)
     if over:
         print(f"{PROG}: {visible(over)}", file=sys.stderr)
-    if fmt == "json":
-        print(json.dumps(est.to_dict(), indent=2, ensure_ascii=False, default=str))
-    elif fmt == "markdown":
-        print(render_markdown(est, over))
-    else:
-        _print_table(est)
+    with reader_may_leave():
+        if fmt == "json":
+            print(json.dumps(est.to_dict(), indent=2, ensure_ascii=False, default=str))
+        elif fmt == "markdown":
+            print(render_markdown(est, over))
+        else:
+            _print_table(est)
     if est.bad_rows:
         return EXIT_BAD_INPUT
     return EXIT_OVER_BUDGET if over else EXIT_OK

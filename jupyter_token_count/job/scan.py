@@ -559,10 +559,14 @@ class _Scanner:
 
 
 def _use_estimator(name: str) -> None:
-    """Workers inherit the environment of whoever started them, which may predate the caller's choice."""
+    """Workers inherit the environment of whoever started them, which may predate the caller's choice. Only a
+    process that would choose otherwise is told: the caller's own process (a scan in-process) always agrees, and
+    setting the variable there would blame it for a fallback that comes from a missing ctok, in every estimate after
+    this job and in every process started from it."""
     if name == "fallback":
-        os.environ[offline.text.ENV_VAR] = "fallback"
-    else:
+        if offline.text.using_ctok():  # ctok is here, but the caller estimated without it: so must this worker
+            os.environ[offline.text.ENV_VAR] = "fallback"
+    elif offline.text.forced_fallback():
         os.environ.pop(offline.text.ENV_VAR, None)
 
 

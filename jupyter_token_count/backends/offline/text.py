@@ -57,13 +57,14 @@ def _ctok():
         return _ctok_state["mod"]
 
 
-def _forced_fallback() -> bool:
+def forced_fallback() -> bool:
+    """Whether JUPYTER_TOKEN_COUNT_ESTIMATOR=fallback asks for the coarse heuristic."""
     return os.environ.get(ENV_VAR, "").strip().lower() == "fallback"
 
 
 def using_ctok() -> bool:
     """Whether counts come from ctok (False: forced or automatic fallback)."""
-    return not _forced_fallback() and _ctok() is not None
+    return not forced_fallback() and _ctok() is not None
 
 
 @lru_cache(maxsize=1)
@@ -84,7 +85,7 @@ def fallback_reason() -> str | None:
     """Why the coarse heuristic is in use, said wherever an estimate is shown; None when ctok is used."""
     if using_ctok():
         return None
-    if _forced_fallback():
+    if forced_fallback():
         return f"coarse estimator ({ENV_VAR}=fallback): text counts within about ±10%"
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if sys.version_info < (3, 12):
