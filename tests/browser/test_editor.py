@@ -36,9 +36,15 @@ def open_file(page: Any, server: Any, name: str) -> None:
         page.wait_for_function(
             "() => !!(window.jupyterapp && window.jupyterapp.commands.hasCommand('docmanager:open'))"
         )
+        # JupyterLab opens the URL's file itself once its layout is restored: let it, so that late open cannot take
+        # the focus from the editor opened below (seen once on a busy two-core machine: a 90 s timeout)
+        page.evaluate("() => window.jupyterapp.restored")
     execute(page, "docmanager:open", {"path": name, "factory": "Editor"})
     page.wait_for_function(
-        "(n) => { const w = window.jupyterapp.shell.currentWidget;"
+        "(n) => { const shell = window.jupyterapp.shell;"
+        " const mine = [...shell.widgets('main')].find(w => w.context && w.context.path === n && w.content.editor);"
+        " if (mine && shell.currentWidget !== mine) shell.activateById(mine.id);"
+        " const w = shell.currentWidget;"
         " return !!(w && w.context && w.context.path === n && w.context.isReady && w.content.editor); }",
         arg=name,
     )
